@@ -1,0 +1,115 @@
+# vimport: build, test, demo, bench.
+#
+#   make          build/vimport
+#   make test     unit tests (plain and ASan+UBSan), clang warning build, e2e tests
+#   make demo     a real import on loopback, with every verification stage
+#   make bench    benchmarks against the tools vimport replaces
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS each
+#
+# Sources are found by convention, so a new stage needs no Makefile edit:
+#   pkg/<stage>/*.c          the library (build/libvimport.a)
+#   cmd/vimport/*.c          the binary
+#   tests/unit/test_*.c      one Criterion binary each
+#   tests/fuzz/fuzz_*.c      one libFuzzer binary each
+#   tests/e2e/test_*.sh      run by tests/e2e/run.sh
+
+CC        ?= gcc
+BUILD     ?= build
+PKGS      := libcurl libnbd libcrypto yaml-0.1 zlib liblzma libzstd
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS) \
+             -Ipkg $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS       = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 30
+
+PKG_SRC   := $(sort $(wildcard pkg/*/*.c))
+CMD_SRC   := $(sort $(wildcard cmd/vimport/*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+HDRS      := $(wildcard pkg/*/*.h cmd/vimport/*.h tests/unit/*.h)
+
+PKG_OBJ      := $(PKG_SRC:%.c=$(BUILD)/obj/%.o)
+PKG_OBJ_SAN  := $(PKG_SRC:%.c=$(BUILD)/asan/%.o)
+CMD_OBJ      := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_BIN_SAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all deps test unit unit-asan e2e clang-check demo bench fuzz clean
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/vimport
+
+deps:
+	@hack/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/libvimport.a: $(PKG_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libvimport-asan.a: $(PKG_OBJ_SAN)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/vimport: $(CMD_OBJ) $(BUILD)/libvimport.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libvimport.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvimport.a $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvimport.a $(LIBS) -lcriterion
+
+$(BUILD)/tests-asan/%: tests/unit/%.c $(BUILD)/libvimport-asan.a $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libvimport-asan.a $(LIBS) -lcriterion
+
+# Unit tests find ../shared/vectors through VIMPORT_VECTORS.
+VECTORS ?= $(abspath ../shared/vectors)
+export VIMPORT_VECTORS := $(VECTORS)
+
+unit: deps $(UNIT_BIN)
+	@tests/unit/run.sh $(UNIT_BIN)
+
+unit-asan: deps $(UNIT_BIN_SAN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/unit/run.sh $(UNIT_BIN_SAN)
+
+# The same sources must build without warnings under clang too.
+clang-check: deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(BUILD)/clang $(BUILD)/clang/vimport
+
+e2e: deps $(BUILD)/vimport
+	@tests/e2e/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory clang-check
+	@$(MAKE) --no-print-directory e2e
+
+demo: deps $(BUILD)/vimport
+	@hack/demo.sh
+
+bench: deps $(BUILD)/vimport
+	@hack/bench.sh
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(PKG_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 -Ipkg \
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(PKG_SRC) $(LIBS)
+
+fuzz: deps $(FUZZ_BIN)
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install every Debian package that vimport's build, tests, demo and benchmarks need.
+# Installs only what is missing, runs `apt-get update` at most once, works as root or
+# through sudo. Safe to run again: with nothing missing it does nothing and says so.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config clang libclang-rt-14-dev
+  libcurl4-openssl-dev libnbd-dev libssl-dev libyaml-dev
+  zlib1g-dev liblzma-dev libzstd-dev
+  # unit tests
+  libcriterion-dev
+  # e2e tests, demo, benchmarks: the real components
+  nginx-light qemu-utils util-linux e2fsprogs fdisk gdisk
+  xz-utils zstd gzip curl openssl python3 file time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null; then
+  as_root=(sudo)
+else
+  echo "install-deps: missing ${missing[*]}; run this script as root or install sudo" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

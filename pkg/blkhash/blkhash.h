@@ -1,0 +1,68 @@
+/* vimport blkhash: the block hash of a disk image, compatible with blksum (blkhash 0.10+).
+ *
+ *   H( H(block_0) || H(block_1) || ... || H(block_n-1) || LE64(length) )
+ *
+ * Blocks are `block_size` bytes (64 KiB by default), the last one may be short, H is
+ * any OpenSSL digest by name (sha256 by default). A full block of zeros hashes to the
+ * precomputed H(zeros(block_size)) without being read or hashed, so holes cost nothing.
+ *
+ * Data arrives in order through blkhash_update() and blkhash_zero(). Worker threads
+ * hash blocks in parallel; the result never depends on the thread count. Memory is
+ * bounded whatever the input size: (2 * threads + 1) batches of max(1 MiB, block_size).
+ *
+ * Every function returning int returns 0 on success or a positive errno value:
+ * EINVAL for bad options (unknown digest name, block size not a power of two between
+ * 512 B and 64 MiB), ENOMEM, or EIO when OpenSSL fails.
+ */
+#ifndef VIMPORT_BLKHASH_H
+#define VIMPORT_BLKHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLKHASH_DEFAULT_BLOCK_SIZE (64u * 1024u)
+#define BLKHASH_MAX_MD_SIZE 64 /* EVP_MAX_MD_SIZE */
+
+struct blkhash;
+
+struct blkhash_opts {
+  const char *digest_name; /* OpenSSL digest name; NULL means "sha256" */
+  size_t block_size;       /* 0 means BLKHASH_DEFAULT_BLOCK_SIZE */
+  unsigned threads;        /* worker threads; 0 or 1 hashes in the caller's thread */
+  /* Optional: called once per block, in block order, from the thread that calls
+   * update/zero/final, with that block's digest (zero blocks included). Lets a caller
+   * keep a per-block manifest to say *which* blocks differ later. May be NULL. */
+  void (*on_block)(void *opaque, uint64_t index, const unsigned char *md, unsigned md_len);
+  void *on_block_opaque;
+};
+
+/* Create a hasher. On success *out owns it (free with blkhash_free). */
+int blkhash_new(const struct blkhash_opts *opts, struct blkhash **out);
+
+/* Hash `len` bytes that follow everything hashed so far. Full blocks that are all
+ * zeros are detected and not hashed. The caller keeps `buf`. */
+int blkhash_update(struct blkhash *h, const void *buf, size_t len);
+
+/* Hash `len` zero bytes without reading anything: a known hole. */
+int blkhash_zero(struct blkhash *h, uint64_t len);
+
+/* Finish. Writes the digest to `md` (at least BLKHASH_MAX_MD_SIZE bytes) and its length
+ * to *md_len. After this only blkhash_free() is allowed. */
+int blkhash_final(struct blkhash *h, unsigned char *md, unsigned *md_len);
+
+/* Bytes hashed so far (data and zeros). */
+uint64_t blkhash_length(const struct blkhash *h);
+
+/* Free the hasher; joins its workers. NULL is fine. */
+void blkhash_free(struct blkhash *h);
+
+/* Whether `name` is a digest this OpenSSL knows. */
+int blkhash_digest_known(const char *name);
+
+/* Lowercase hex of md[0..len) into out (2*len+1 bytes). */
+void blkhash_hex(const unsigned char *md, unsigned len, char *out);
+
+/* Whether `buf` holds only zero bytes. Fast: compares 16 bytes at a time. */
+int blkhash_is_zero(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,168 @@
+/* pkg/blkhash: pinned vectors from ../shared/vectors/blkhash.tsv (made with the reference
+ * blksum), thread-count independence, the zero() path, odd update sizes, bad options. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "blkhash/blkhash.h"
+#include "patgen.h"
+
+struct feed {
+  struct blkhash *h;
+  int use_zero; /* feed z segments through blkhash_zero() */
+};
+
+static int feed_emit(void *opaque, int from_zero, const unsigned char *buf, size_t len)
+{
+  struct feed *f = opaque;
+  if (from_zero && f->use_zero)
+    return blkhash_zero(f->h, len);
+  return blkhash_update(f->h, buf, len);
+}
+
+/* Hash `pattern` and return the hex digest in `hex`. */
+static void hash_pattern(const char *digest, size_t block_size, const char *pattern, unsigned threads,
+                         int use_zero, size_t chunk, char *hex)
+{
+  struct blkhash_opts opts = { .digest_name = digest, .block_size = block_size, .threads = threads };
+  struct feed f = { .use_zero = use_zero };
+  cr_assert_eq(blkhash_new(&opts, &f.h), 0, "blkhash_new(%s, %zu)", digest, block_size);
+  cr_assert_eq(patgen_walk(pattern, chunk, feed_emit, &f), 0, "pattern %s", pattern);
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  unsigned md_len = 0;
+  cr_assert_eq(blkhash_final(f.h, md, &md_len), 0);
+  blkhash_hex(md, md_len, hex);
+  blkhash_free(f.h);
+}
+
+struct vector {
+  char digest[32];
+  size_t block_size;
+  char expected[2 * BLKHASH_MAX_MD_SIZE + 1];
+  char pattern[256];
+};
+
+static size_t load_vectors(struct vector *v, size_t max)
+{
+  const char *dir = getenv("VIMPORT_VECTORS");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/blkhash.tsv", dir ? dir : "../shared/vectors");
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "cannot open %s (set VIMPORT_VECTORS to ../shared/vectors)", path);
+  char line[1024];
+  size_t n = 0;
+  cr_assert_not_null(fgets(line, sizeof line, f)); /* header */
+  while (n < max && fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%31s %zu %128s %255s", v[n].digest, &v[n].block_size, v[n].expected,
+               v[n].pattern) == 4)
+      n++;
+  }
+  fclose(f);
+  cr_assert_gt(n, 20, "expected the full vector file, read %zu lines", n);
+  return n;
+}
+
+/* Big vectors are skipped only in the combinations that would copy a GiB per run. */
+static int big(const char *pattern)
+{
+  return strstr(pattern, "G") != NULL || strstr(pattern, "64M") != NULL;
+}
+
+Test(blkhash, all_vectors_threads_1_2_8)
+{
+  static struct vector v[128];
+  size_t n = load_vectors(v, 128);
+  const unsigned threads[] = { 1, 2, 8 };
+  for (size_t i = 0; i < n; i++) {
+    for (size_t t = 0; t < 3; t++) {
+      char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+      hash_pattern(v[i].digest, v[i].block_size, v[i].pattern, threads[t], 1, 1 << 20, hex);
+      cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s %zu %s) with %u threads via zero()",
+                       i + 1, v[i].digest, v[i].block_size, v[i].pattern, threads[t]);
+      if (big(v[i].pattern) && threads[t] != 2)
+        continue;
+      hash_pattern(v[i].digest, v[i].block_size, v[i].pattern, threads[t], 0, 1 << 20, hex);
+      cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) with %u threads, zeros as data",
+                       i + 1, v[i].pattern, threads[t]);
+    }
+  }
+}
+
+Test(blkhash, odd_update_sizes)
+{
+  static struct vector v[128];
+  size_t n = load_vectors(v, 128);
+  const size_t chunks[] = { 8, 4096 + 8, 65536 + 8, 3 << 20 };
+  for (size_t i = 0; i < n; i++) {
+    if (big(v[i].pattern))
+      continue;
+    for (size_t c = 0; c < 4; c++) {
+      char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+      hash_pattern(v[i].digest, v[i].block_size, v[i].pattern, 2, c & 1, chunks[c], hex);
+      cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) with chunk %zu", i + 1, v[i].pattern,
+                       chunks[c]);
+    }
+  }
+}
+
+Test(blkhash, rejects_bad_options)
+{
+  struct blkhash *h = NULL;
+  struct blkhash_opts unknown = { .digest_name = "no-such-digest" };
+  cr_expect_eq(blkhash_new(&unknown, &h), EINVAL);
+  struct blkhash_opts odd = { .block_size = 65535 };
+  cr_expect_eq(blkhash_new(&odd, &h), EINVAL);
+  struct blkhash_opts tiny = { .block_size = 256 };
+  cr_expect_eq(blkhash_new(&tiny, &h), EINVAL);
+  cr_expect(blkhash_digest_known("sha512"));
+  cr_expect(!blkhash_digest_known("sha257"));
+}
+
+struct manifest {
+  uint64_t next;
+  uint64_t count;
+};
+
+static void count_block(void *opaque, uint64_t index, const unsigned char *md, unsigned md_len)
+{
+  struct manifest *m = opaque;
+  (void)md;
+  cr_assert_eq(index, m->next, "blocks must arrive in order");
+  cr_assert_eq(md_len, 32);
+  m->next++;
+  m->count++;
+}
+
+Test(blkhash, on_block_sees_every_block_in_order)
+{
+  struct manifest m = { 0 };
+  struct blkhash_opts opts = { .threads = 2, .on_block = count_block, .on_block_opaque = &m };
+  struct blkhash *h;
+  cr_assert_eq(blkhash_new(&opts, &h), 0);
+  static unsigned char data[200000];
+  memset(data, 7, sizeof data);
+  cr_assert_eq(blkhash_update(h, data, sizeof data), 0);
+  cr_assert_eq(blkhash_zero(h, 10 * 65536 + 5), 0);
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  unsigned len;
+  cr_assert_eq(blkhash_final(h, md, &len), 0);
+  cr_expect_eq(blkhash_length(h), 200000 + 10 * 65536 + 5);
+  /* 200000 + 655365 bytes = 855365 -> 14 blocks (13 full, one short) */
+  cr_expect_eq(m.count, 14);
+  blkhash_free(h);
+}
+
+Test(blkhash, is_zero)
+{
+  static unsigned char buf[65536];
+  cr_expect(blkhash_is_zero(buf, sizeof buf));
+  cr_expect(blkhash_is_zero(buf, 0));
+  cr_expect(blkhash_is_zero(buf, 3));
+  buf[65535] = 1;
+  cr_expect(!blkhash_is_zero(buf, sizeof buf));
+  buf[65535] = 0;
+  buf[5] = 1;
+  cr_expect(!blkhash_is_zero(buf, sizeof buf));
+  cr_expect(!blkhash_is_zero(buf, 6));
+}
