@@ -13,7 +13,7 @@ packages=(
   libcriterion-dev
   # e2e tests, demo, benchmarks: the real components
   nginx-light qemu-utils util-linux e2fsprogs fdisk gdisk
-  xz-utils zstd gzip curl openssl python3 file time
+  xz-utils zstd gzip curl openssl python3 file time bc
 )
 
 missing=()

@@ -219,7 +219,9 @@ static int slot_alloc(const struct blkhash *h, struct slot *s)
 {
   if (s->buf != NULL)
     return 0;
-  s->buf = malloc(h->batch_blocks * h->block_size);
+  /* Page alignment makes the copy into the slot markedly faster on x86. */
+  if (posix_memalign((void **)&s->buf, 4096, h->batch_blocks * h->block_size) != 0)
+    s->buf = NULL;
   s->mds = malloc(h->batch_blocks * h->md_len);
   return s->buf != NULL && s->mds != NULL ? 0 : ENOMEM;
 }
@@ -254,6 +256,27 @@ static int submit_filling(struct blkhash *h)
   return 0;
 }
 
+/* Without workers, whole blocks are hashed straight from the caller's buffer: no copy. */
+static int hash_inline_blocks(struct blkhash *h, const unsigned char **p, size_t *len)
+{
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  while (*len >= h->block_size) {
+    int r = 0;
+    if (blkhash_is_zero(*p, h->block_size))
+      memcpy(md, h->zero_md, h->md_len);
+    else
+      r = digest_once(h->inline_ctx, h->md_type, *p, h->block_size, md);
+    if (r == 0)
+      r = fold_digest(h, md);
+    if (r != 0)
+      return r;
+    *p += h->block_size;
+    *len -= h->block_size;
+    h->length += h->block_size;
+  }
+  return 0;
+}
+
 int blkhash_update(struct blkhash *h, const void *buf, size_t len)
 {
   if (h->finalized)
@@ -261,6 +284,11 @@ int blkhash_update(struct blkhash *h, const void *buf, size_t len)
   const unsigned char *p = buf;
   size_t batch_bytes = h->batch_blocks * h->block_size;
   while (len > 0) {
+    if (h->nworkers_started == 0 && filling_slot(h)->len == 0) {
+      int r = hash_inline_blocks(h, &p, &len);
+      if (r != 0 || len == 0)
+        return r;
+    }
     struct slot *s = filling_slot(h);
     int r = slot_alloc(h, s);
     if (r != 0)

@@ -65,4 +65,15 @@ void blkhash_hex(const unsigned char *md, unsigned len, char *out);
 /* Whether `buf` holds only zero bytes. Fast: compares 16 bytes at a time. */
 int blkhash_is_zero(const void *buf, size_t len);
 
+/* A struct vsink (pkg/core/stream.h) that feeds `h`. Extents must arrive in offset
+ * order with no gap (a decoder walking guest content in order); anything else is an
+ * error. The sink keeps a pointer to `h` and to `state`, which the caller owns and
+ * must keep alive while the sink is in use. */
+struct vsink;
+struct blkhash_sink_state {
+  struct blkhash *h;
+  uint64_t next_offset;
+};
+void blkhash_sink_init(struct vsink *sink, struct blkhash_sink_state *state, struct blkhash *h);
+
 #endif

@@ -66,4 +66,13 @@ static inline int vsink_zero(struct vsink *s, uint64_t off, uint64_t len, struct
   return s->ops->zero(s, off, len, err);
 }
 
+/* A sink that hands every extent to `first`, then to `second` (e.g. the target writer
+ * and the write-time block hash). The state lives in the caller's `tee_state`. */
+struct vsink_tee_state {
+  struct vsink *first;
+  struct vsink *second;
+};
+void vsink_tee_init(struct vsink *tee, struct vsink_tee_state *state, struct vsink *first,
+                    struct vsink *second);
+
 #endif

@@ -1,0 +1,11 @@
+/* vimport subcommands: each takes argv with argv[0] = the command name and returns the
+ * process exit code. */
+#ifndef VIMPORT_CMD_COMMANDS_H
+#define VIMPORT_CMD_COMMANDS_H
+
+#define VIMPORT_VERSION "0.1.0"
+
+int cmd_sum(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+
+#endif

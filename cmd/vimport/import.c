@@ -1,0 +1,133 @@
+/* vimport import: run the import pipeline and leave CDI's termination message.
+ *
+ *   vimport import --spec FILE    a DataVolume-style YAML spec (see docs/spec.md)
+ *   vimport import                CDI's IMPORTER_* environment contract
+ *
+ * Exit codes follow CDI's importer: 0 on success, and also on a checksum mismatch and
+ * when scratch space is required (the controller reads the termination message of a
+ * pod that exited 0 and marks the import failed or retries with scratch space instead
+ * of restart-looping); 1 on every other failure, with the reason on stderr and in the
+ * message. 2 for a bad command line.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "core/log.h"
+#include "pipeline/pipeline.h"
+#include "report/report.h"
+#include "spec/spec.h"
+
+extern char **environ;
+
+static void import_usage(FILE *out)
+{
+  fputs("usage: vimport import [--spec FILE]\n"
+        "\n"
+        "Fetch a disk image, check its checksum, convert it to raw on the target, read the\n"
+        "target back and compare its block hash, then write CDI's termination message.\n"
+        "  -s, --spec FILE   DataVolume-style YAML (docs/spec.md); without it the import is\n"
+        "                    configured from CDI's IMPORTER_* environment variables\n",
+        out);
+}
+
+static int fill_report(struct report *rep, const struct pipeline_result *res, const struct verr *failure,
+                       struct verr *err)
+{
+  if (failure == NULL && report_set_message(rep, "Import Complete", err) < 0)
+    return -1;
+  if (failure != NULL && report_set_error(rep, failure, err) < 0)
+    return -1;
+  report_set_preallocation_applied(rep, res->preallocation_applied);
+  report_set_scratch_space_required(rep, res->scratch_space_required);
+  report_set_virtual_size(rep, res->virtual_size);
+  report_set_bytes_transferred(rep, res->bytes_transferred);
+  if (res->source_digest[0] && report_set_source_digest(rep, res->source_digest, err) < 0)
+    return -1;
+  if (res->block_hash[0] && report_set_block_hash(rep, res->block_hash, err) < 0)
+    return -1;
+  if (res->format[0] && report_set_format(rep, res->format, err) < 0)
+    return -1;
+  for (unsigned i = 0; i < res->n_verified; i++)
+    if (report_add_verified(rep, res->verified[i], err) < 0)
+      return -1;
+  return 0;
+}
+
+/* Write the termination message; a failure to write it is logged, never fatal. */
+static void write_report(const char *path, const struct pipeline_result *res,
+                         const struct verr *failure)
+{
+  struct report *rep = NULL;
+  struct verr err = { 0 };
+  if (report_new(&rep, &err) < 0 || fill_report(rep, res, failure, &err) < 0 ||
+      report_write_file(rep, path, &err) < 0)
+    vlog_error("report", "cannot write the termination message: %s", err.message);
+  report_free(rep);
+}
+
+static int exit_code(const struct verr *failure)
+{
+  if (failure == NULL)
+    return 0;
+  return failure->code == VERR_CHECKSUM || failure->code == VERR_SCRATCH_REQUIRED ? 0 : 1;
+}
+
+static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
+{
+  if (spec_path != NULL)
+    return spec_load_yaml_file(spec_path, spec, err);
+  return spec_load_env(environ, spec, err);
+}
+
+int cmd_import(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "spec", required_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *spec_path = NULL;
+  int c;
+  while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+    if (c == 's') {
+      spec_path = optarg;
+    } else if (c == 'h') {
+      import_usage(stdout);
+      return 0;
+    } else {
+      import_usage(stderr);
+      return 2;
+    }
+  }
+  if (optind != argc) {
+    fprintf(stderr, "vimport import: unexpected argument '%s'\n", argv[optind]);
+    import_usage(stderr);
+    return 2;
+  }
+
+  struct import_spec *spec = NULL;
+  struct verr err = { 0 };
+  struct pipeline_result res = { 0 };
+  if (load_spec(spec_path, &spec, &err) < 0) {
+    vlog_error("spec", "%s", err.message);
+    /* The spec names the message path; without one, CDI's default is all we know. */
+    const char *path = getenv("VIMPORT_TERMINATION_MESSAGE_PATH");
+    write_report(path ? path : REPORT_DEFAULT_PATH, &res, &err);
+    return 1;
+  }
+  char *summary = spec_describe(spec);
+  vlog_info("spec", "%s", summary ? summary : "(out of memory)");
+  free(summary);
+
+  int r = pipeline_import(spec, &res, &err);
+  if (r < 0)
+    vlog_error("import", "%s", err.message);
+  else
+    vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
+  write_report(spec->termination_message_path, &res, r < 0 ? &err : NULL);
+  spec_free(spec);
+  return exit_code(r < 0 ? &err : NULL);
+}

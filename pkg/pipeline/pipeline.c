@@ -1,0 +1,380 @@
+/* vimport pipeline: see pipeline.h. Each step is one function over `struct import_run`,
+ * which owns everything the import holds; import_run_free() releases it in one place. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blkhash/blkhash.h"
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "decompress/decompress.h"
+#include "digest/digest.h"
+#include "sniff/sniff.h"
+#include "source/source.h"
+#include "target/target.h"
+#include "verify/verify.h"
+
+struct import_run {
+  const struct import_spec *spec;
+  struct pipeline_result *res;
+  struct vreader *chain;  /* the top reader; owns every reader below it */
+  struct vreader *source; /* borrowed from the chain: for source_info() */
+  struct vreader *tap;    /* borrowed from the chain: the source digest */
+  struct sniff_result sniff;
+  struct target *target;
+  struct blkhash *hash;   /* write-time block hash of the guest content */
+  struct blockmap *written_map;
+  struct blkhash_opts hash_opts;
+};
+
+static void import_run_free(struct import_run *run)
+{
+  vreader_close(run->chain);
+  target_free(run->target);
+  blkhash_free(run->hash);
+  blockmap_free(run->written_map);
+}
+
+static unsigned hash_threads(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+}
+
+static void add_verified(struct pipeline_result *res, const char *stage)
+{
+  if (res->n_verified < PIPELINE_MAX_VERIFIED)
+    res->verified[res->n_verified++] = stage;
+}
+
+/* ---- source ------------------------------------------------------------------------- */
+
+/* "Name: value" lines for the source; the returned array and strings are owned. */
+static char **header_lines(const struct spec_http *http, struct verr *err)
+{
+  char **lines = calloc(http->n_headers + 1, sizeof *lines);
+  if (lines == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory"), NULL;
+  for (size_t i = 0; i < http->n_headers; i++) {
+    if (asprintf(&lines[i], "%s: %s", http->headers[i].name, http->headers[i].value) < 0) {
+      lines[i] = NULL;
+      verr_set(err, VERR_NOMEM, "out of memory");
+      for (size_t j = 0; j < i; j++)
+        free(lines[j]);
+      free(lines);
+      return NULL;
+    }
+  }
+  return lines;
+}
+
+static void free_lines(char **lines, size_t n)
+{
+  for (size_t i = 0; lines != NULL && i < n; i++) {
+    explicit_bzero(lines[i], strlen(lines[i])); /* header values may be secrets */
+    free(lines[i]);
+  }
+  free(lines);
+}
+
+static int open_source(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  struct source_opts opts = { .retries = spec->retries, .stall_timeout_s = spec->stall_timeout_seconds };
+  char **lines = NULL;
+  if (spec->source.kind == SPEC_SOURCE_FILE) {
+    opts.url = spec->source.file_path;
+  } else {
+    const struct spec_http *http = &spec->source.http;
+    if ((lines = header_lines(http, err)) == NULL)
+      return -1;
+    opts.url = http->url;
+    opts.ca_dir = http->cert_dir;
+    opts.insecure_skip_verify = http->insecure_skip_verify;
+    opts.basic_user = http->basic_auth_user;
+    opts.basic_password = http->basic_auth_password;
+    opts.extra_headers = (const char *const *)lines;
+    opts.n_extra_headers = http->n_headers;
+  }
+  int r = source_open(&opts, &run->source, err);
+  free_lines(lines, spec->source.kind == SPEC_SOURCE_HTTP ? spec->source.http.n_headers : 0);
+  if (r < 0)
+    return -1;
+  run->chain = run->source;
+  const struct source_info *info = source_info(run->source);
+  vlog_info("source", "opened %s %s: content type '%s', length %lld", info->kind, info->location,
+            info->content_type, (long long)info->content_length);
+  return 0;
+}
+
+static const char *checksum_algorithm(const struct import_spec *spec)
+{
+  if (spec->source.kind == SPEC_SOURCE_HTTP && spec->source.http.checksum.alg != SPEC_CHECKSUM_NONE)
+    return spec_checksum_alg_name(spec->source.http.checksum.alg);
+  return "sha256"; /* reported even when nothing is expected */
+}
+
+/* Put the digest tap right above the source, then sniff; unwrap one compression layer. */
+static int open_chain(struct import_run *run, struct verr *err)
+{
+  if (digest_tap_new(run->chain, checksum_algorithm(run->spec), &run->tap, err) < 0)
+    return run->chain = NULL, -1; /* the tap closed the source */
+  run->chain = run->tap;
+  const char *content_type = source_info(run->source)->content_type;
+  struct vreader *sniffed;
+  if (sniff_reader_new(run->chain, content_type, &sniffed, &run->sniff, err) < 0)
+    return run->chain = NULL, -1;
+  run->chain = sniffed;
+
+  enum sniff_format f = run->sniff.format;
+  if (f == SNIFF_FORMAT_GZIP || f == SNIFF_FORMAT_XZ || f == SNIFF_FORMAT_ZSTD) {
+    enum decompress_kind kind = f == SNIFF_FORMAT_GZIP ? DECOMPRESS_GZIP
+                                : f == SNIFF_FORMAT_XZ ? DECOMPRESS_XZ
+                                                       : DECOMPRESS_ZSTD;
+    snprintf(run->res->compression, sizeof run->res->compression, "%s", sniff_format_name(f));
+    struct vreader *plain;
+    if (decompress_reader_new(run->chain, kind, 0, &plain, err) < 0)
+      return run->chain = NULL, -1;
+    if (sniff_reader_new(plain, NULL, &run->chain, &run->sniff, err) < 0)
+      return run->chain = NULL, -1;
+  }
+  snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
+  snprintf(run->res->content, sizeof run->res->content, "%s",
+           sniff_content_name(run->sniff.content));
+  char what[256];
+  sniff_describe(&run->sniff, what, sizeof what);
+  vlog_info("sniff", "%s%s%s", run->res->compression, run->res->compression[0] ? ", " : "", what);
+  return 0;
+}
+
+/* ---- target ------------------------------------------------------------------------- */
+
+static int target_is_block(const struct import_spec *spec)
+{
+  if (spec->target.volume_mode != SPEC_VOLUME_MODE_UNSET)
+    return spec->target.volume_mode == SPEC_VOLUME_MODE_BLOCK;
+  struct stat st;
+  return stat(spec->target.block_device, &st) == 0 && S_ISBLK(st.st_mode);
+}
+
+static int open_target(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  bool block = target_is_block(spec);
+  const char *path = block ? spec->target.block_device : spec->target.path;
+  struct target_opts opts = {
+    .path = path,
+    .requested_size = spec->target.requested_size,
+    .fs_overhead = spec->target.filesystem_overhead < 0 ? 0 : spec->target.filesystem_overhead,
+    .preallocate = spec->target.preallocation,
+  };
+  snprintf(run->res->target_path, sizeof run->res->target_path, "%s", path);
+  run->res->target_is_block = block;
+  if (target_open(&opts, &run->target, err) < 0)
+    return -1;
+  struct target_info info;
+  target_get_info(run->target, &info);
+  vlog_info("target", "%s %s, capacity %llu bytes", block ? "block device" : "file", path,
+            (unsigned long long)info.capacity);
+  return 0;
+}
+
+static int new_hash(struct import_run *run, struct verr *err)
+{
+  const struct spec_block_hash *bh = &run->spec->block_hash;
+  run->hash_opts = (struct blkhash_opts){
+    .digest_name = bh->digest, .block_size = bh->block_size, .threads = hash_threads()
+  };
+  if (blockmap_new(bh->digest, bh->block_size, 0, &run->written_map, err) < 0)
+    return -1;
+  struct blkhash_opts with_map = run->hash_opts;
+  blockmap_attach(run->written_map, &with_map);
+  int r = blkhash_new(&with_map, &run->hash);
+  if (r != 0)
+    return verr_sys(err, VERR_USAGE, r, "cannot create the block hash '%s' with %u-byte blocks",
+                    bh->digest, bh->block_size);
+  return 0;
+}
+
+/* ---- decode ------------------------------------------------------------------------- */
+
+static int refuse_format(const struct import_run *run, struct verr *err)
+{
+  const struct sniff_result *s = &run->sniff;
+  if (s->format == SNIFF_FORMAT_TAR && run->spec->content_type != SPEC_CONTENT_ARCHIVE)
+    return verr_set(err, VERR_FORMAT,
+                    "the source is a tar archive, not a disk image: set contentType: archive "
+                    "to unpack archives, or point the URL at the image itself");
+  return verr_set(err, VERR_FORMAT,
+                  "the source is a %s image, which this version of vimport cannot import yet: "
+                  "convert it to raw or qcow2 (qemu-img convert -O qcow2) and import that",
+                  sniff_format_name(s->format));
+}
+
+static int decode(struct import_run *run, struct verr *err)
+{
+  struct vsink hash_sink, tee;
+  struct blkhash_sink_state hash_state;
+  struct vsink_tee_state tee_state;
+  blkhash_sink_init(&hash_sink, &hash_state, run->hash);
+  vsink_tee_init(&tee, &tee_state, target_sink(run->target), &hash_sink);
+
+  if (run->sniff.format != SNIFF_FORMAT_RAW)
+    return refuse_format(run, err);
+  struct target_info info;
+  target_get_info(run->target, &info);
+  uint64_t size = 0;
+  if (raw_decode(run->chain, &tee, run->hash_opts.block_size, info.capacity, &size, err) < 0)
+    return -1;
+  run->res->virtual_size = size;
+  /* A raw stream's size is known only now; the file target is sized to match. */
+  return target_check_fits(run->target, size, err);
+}
+
+/* ---- checks --------------------------------------------------------------------------- */
+
+static int check_source_digest(struct import_run *run, struct verr *err)
+{
+  if (digest_tap_final(run->tap, run->res->source_digest, sizeof run->res->source_digest, err) < 0)
+    return -1;
+  const struct source_info *info = source_info(run->source);
+  run->res->bytes_transferred = digest_tap_bytes(run->tap);
+  run->res->resumes = info->resumes;
+  vlog_info("digest", "source %s, %llu bytes, %u resumes", run->res->source_digest,
+            (unsigned long long)run->res->bytes_transferred, info->resumes);
+  const struct import_spec *spec = run->spec;
+  if (spec->source.kind != SPEC_SOURCE_HTTP || spec->source.http.checksum.alg == SPEC_CHECKSUM_NONE)
+    return 0;
+  struct checksum expected;
+  char text[CHECKSUM_STRING_MAX];
+  snprintf(text, sizeof text, "%s:%s", spec_checksum_alg_name(spec->source.http.checksum.alg),
+           spec->source.http.checksum.hex);
+  if (checksum_parse(text, &expected, err) < 0 ||
+      checksum_compare(&expected, run->res->source_digest, err) < 0)
+    return -1;
+  add_verified(run->res, "checksum");
+  return 0;
+}
+
+static void format_hash(const char *digest, const unsigned char *md, unsigned len, char *out,
+                        size_t size)
+{
+  char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+  blkhash_hex(md, len, hex);
+  snprintf(out, size, "%s:%s", digest, hex);
+}
+
+/* Read the target back from storage and compare with what was written (and expected). */
+static int readback(struct import_run *run, struct verr *err)
+{
+  unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
+  unsigned written_len = 0, read_len = 0;
+  int r = blkhash_final(run->hash, written, &written_len);
+  if (r != 0)
+    return verr_sys(err, VERR_INTERNAL, r, "block hash failed");
+  if (target_finish(run->target, err) < 0)
+    return -1;
+
+  struct blockmap *read_map = NULL;
+  if (blockmap_new(run->hash_opts.digest_name, run->hash_opts.block_size, 0, &read_map, err) < 0)
+    return -1;
+  struct blkhash_opts opts = run->hash_opts;
+  blockmap_attach(read_map, &opts);
+  struct verify_result vr = { 0 };
+  uint64_t length = run->res->virtual_size;
+  r = verify_readback(run->res->target_path, length, &opts, read, &read_len, &vr, err);
+  if (r == 0)
+    r = verify_compare(written, read, written_len, run->written_map, read_map, length, err);
+  blockmap_free(read_map);
+  if (r < 0)
+    return verr_prefix(err, "read-back of %s", run->res->target_path);
+  run->res->direct_io = vr.direct_io;
+  format_hash(run->hash_opts.digest_name, read, read_len, run->res->block_hash,
+              sizeof run->res->block_hash);
+  add_verified(run->res, "blockhash-readback");
+  vlog_info("verify", "read back %llu bytes (%llu in holes)%s: block hash %s",
+            (unsigned long long)vr.bytes_read, (unsigned long long)vr.hole_bytes,
+            vr.direct_io ? " with O_DIRECT" : " (page cache dropped; no O_DIRECT)",
+            run->res->block_hash);
+
+  const struct spec_block_hash *bh = &run->spec->block_hash;
+  if (!bh->has_expected)
+    return 0;
+  if (bh->expected_len != read_len || memcmp(bh->expected, read, read_len) != 0)
+    return verr_set(err, VERR_VERIFY,
+                    "block hash mismatch: expected %s:%s, calculated %s: the image is not the "
+                    "one the spec expects; check the URL and vimport.expectedBlockHash",
+                    bh->digest, bh->expected_hex, run->res->block_hash);
+  add_verified(run->res, "expected-blockhash");
+  return 0;
+}
+
+static void record_target(struct import_run *run)
+{
+  struct target_info info;
+  target_get_info(run->target, &info);
+  run->res->preallocation_applied = info.preallocation_applied;
+  vlog_info("target", "wrote %llu data bytes, %llu zero bytes skipped, %llu zeroed",
+            (unsigned long long)info.bytes_written, (unsigned long long)info.zero_bytes_skipped,
+            (unsigned long long)info.zero_bytes_zeroed);
+}
+
+/* ---- blank ------------------------------------------------------------------------------ */
+
+static int import_blank(struct import_run *run, struct verr *err)
+{
+  uint64_t size = run->spec->target.requested_size;
+  if (size == 0)
+    return verr_set(err, VERR_USAGE, "a blank image needs a size: set spec.storage.resources."
+                                     "requests.storage (or IMPORTER_IMAGE_SIZE)");
+  snprintf(run->res->format, sizeof run->res->format, "raw");
+  if (open_target(run, err) < 0 || new_hash(run, err) < 0 ||
+      target_check_fits(run->target, size, err) < 0)
+    return -1;
+  struct vsink hash_sink, tee;
+  struct blkhash_sink_state hash_state;
+  struct vsink_tee_state tee_state;
+  blkhash_sink_init(&hash_sink, &hash_state, run->hash);
+  vsink_tee_init(&tee, &tee_state, target_sink(run->target), &hash_sink);
+  if (vsink_zero(&tee, 0, size, err) < 0)
+    return -1;
+  run->res->virtual_size = size;
+  record_target(run);
+  return readback(run, err);
+}
+
+int pipeline_import(const struct import_spec *spec, struct pipeline_result *result,
+                    struct verr *err)
+{
+  memset(result, 0, sizeof *result);
+  struct import_run run = { .spec = spec, .res = result };
+  int r;
+  if (spec->source.kind == SPEC_SOURCE_BLANK) {
+    r = import_blank(&run, err);
+  } else {
+    r = open_source(&run, err);
+    if (r == 0)
+      r = open_chain(&run, err);
+    if (r == 0)
+      r = open_target(&run, err);
+    if (r == 0)
+      r = new_hash(&run, err);
+    if (r == 0)
+      r = decode(&run, err);
+    if (r == 0)
+      record_target(&run);
+    /* The checksum decides before the read-back: a wrong image fails as CDI words it. */
+    if (r == 0)
+      r = check_source_digest(&run, err);
+    if (r == 0)
+      r = readback(&run, err);
+  }
+  result->scratch_space_required = r < 0 && err->code == VERR_SCRATCH_REQUIRED;
+  import_run_free(&run);
+  return r;
+}

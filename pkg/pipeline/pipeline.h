@@ -1,0 +1,61 @@
+/* vimport pipeline: one import, every stage, one pass over the source.
+ *
+ *   source -> digest tap -> sniff -> [decompress -> sniff] -> decode (raw | qcow2)
+ *     -> tee( target writer , write-time block hash )
+ *   -> target fsync -> read-back block hash from storage -> compare -> result
+ *
+ * The source is read once, in order, to its end, so the source digest covers every
+ * byte exactly as served. Decoders hand guest extents to the target and, in guest
+ * order, to the block hash; zero extents are never materialised.
+ *
+ * The pipeline decides nothing about exit codes or the termination message: it fills
+ * a `struct pipeline_result` (also on failure, as far as it got) and returns 0 or -1
+ * with `err` filled. cmd/ turns both into the report.
+ */
+#ifndef VIMPORT_PIPELINE_H
+#define VIMPORT_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/stream.h"
+#include "spec/spec.h"
+
+#define PIPELINE_MAX_VERIFIED 4
+
+struct pipeline_result {
+  char source_digest[160];   /* "<alg>:<hex>" of the bytes as served; "" if none */
+  char block_hash[160];      /* "<digest>:<hex>" of the guest content read back; "" */
+  char format[16];           /* "raw", "qcow2", ... ("" before sniffing) */
+  char compression[16];      /* "gzip", "xz", "zstd" or "" */
+  char content[16];          /* what raw bytes hold: "gpt", "mbr", "ext", ... */
+  char target_path[1024];
+  bool target_is_block;
+  uint64_t virtual_size;      /* guest bytes imported */
+  uint64_t bytes_transferred; /* source bytes read */
+  unsigned resumes;           /* HTTP Range resumes */
+  bool preallocation_applied;
+  bool scratch_space_required; /* the image cannot be imported without scratch space */
+  bool direct_io;              /* the read-back bypassed the page cache */
+  /* stages that passed: "checksum", "blockhash-readback", "expected-blockhash" */
+  const char *verified[PIPELINE_MAX_VERIFIED];
+  unsigned n_verified;
+};
+
+/* Run the import `spec` describes. Returns 0 when every stage passed; -1 with `err`
+ * filled otherwise (VERR_CHECKSUM for a source checksum mismatch, in CDI's wording;
+ * VERR_VERIFY for a block hash mismatch, naming the blocks; VERR_SCRATCH_REQUIRED
+ * with result->scratch_space_required set; the stage's own code for the rest).
+ * `result` is filled as far as the import got. */
+int pipeline_import(const struct import_spec *spec, struct pipeline_result *result,
+                    struct verr *err);
+
+/* The raw decoder: copy `in` to `out` in guest order from offset 0, turning every
+ * all-zero block of `block_size` bytes into a zero extent, until `in` ends. Fails with
+ * VERR_TARGET_TOO_SMALL when the stream is longer than `max_size` (0: no bound).
+ * *size is the number of guest bytes produced. */
+int raw_decode(struct vreader *in, struct vsink *out, size_t block_size, uint64_t max_size,
+               uint64_t *size, struct verr *err);
+
+#endif

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# vimport sum: pinned blksum vectors as files, thread independence, holes, stdin, block
+# devices (loop), qcow2 (same digest as qemu-img's raw conversion), --check, errors, RSS.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+tmp=$(e2e_tmpdir)
+patgen="python3 $VIMPORT_VECTORS/patgen.py"
+
+# 1. every vector small enough to write quickly, with 1, 2 and 8 threads
+n=0
+while IFS=$'\t' read -r digest bs expected pattern; do
+  [ "$digest" = digest ] && continue
+  case $pattern in *G*|*64M*) continue ;; esac
+  $patgen "$pattern" >"$tmp/v.img"
+  for t in 1 2 8; do
+    got=$("$VIMPORT" sum -d "$digest" --block-size "$bs" -t "$t" "$tmp/v.img" | cut -d' ' -f1)
+    assert_eq "$got" "$expected" "vector $pattern ($digest, $bs) with -t $t"
+  done
+  n=$((n + 1))
+done <"$VIMPORT_VECTORS/blkhash.tsv"
+[ "$n" -ge 25 ] || fail "only $n vectors checked"
+
+# 2. a sparse file: holes are skipped, the digest equals that of the same bytes on stdin
+truncate -s 1G "$tmp/sparse.img"
+$patgen r7:100000 | dd of="$tmp/sparse.img" bs=1M seek=300 conv=notrunc status=none
+file_sum=$("$VIMPORT" sum "$tmp/sparse.img" | cut -d' ' -f1)
+stdin_sum=$(cat "$tmp/sparse.img" | "$VIMPORT" sum | cut -d' ' -f1)
+assert_eq "$file_sum" "$stdin_sum" "sparse file vs the same bytes on stdin"
+"$VIMPORT" sum - <"$tmp/sparse.img" | grep -q "  -\$" || fail "stdin is not named '-'"
+
+# 3. a 100 GiB sparse file takes well under a second (it is never read)
+truncate -s 100G "$tmp/huge.img"
+start=$(date +%s%N)
+"$VIMPORT" sum "$tmp/huge.img" >/dev/null
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt 1000 ] || fail "100 GiB sparse file took ${ms} ms"
+rm -f "$tmp/huge.img"
+
+# 4. a block device: size from BLKGETSIZE64, same digest as its backing file
+if loop=$(losetup -f --show "$tmp/sparse.img" 2>/dev/null); then
+  e2e_on_exit losetup -d "$loop"
+  dev_sum=$("$VIMPORT" sum "$loop" | cut -d' ' -f1)
+  assert_eq "$dev_sum" "$file_sum" "loop device vs its backing file"
+else
+  echo "note: losetup unavailable, block device case not run" >&2
+fi
+
+# 5. qcow2: the guest-visible content, equal to qemu-img's raw conversion
+$patgen r1:3M,z:5M,b41:1M,r2:100000 >"$tmp/base.raw"
+for opts in "-O qcow2" "-O qcow2 -c" "-O qcow2 -o compat=0.10" "-O qcow2 -o cluster_size=4096"; do
+  # shellcheck disable=SC2086
+  qemu-img convert -f raw $opts "$tmp/base.raw" "$tmp/img.qcow2"
+  qemu-img convert -f qcow2 -O raw "$tmp/img.qcow2" "$tmp/oracle.raw"
+  want=$("$VIMPORT" sum "$tmp/oracle.raw" | cut -d' ' -f1)
+  got=$("$VIMPORT" sum "$tmp/img.qcow2" | cut -d' ' -f1)
+  assert_eq "$got" "$want" "qcow2 ($opts) vs qemu-img convert -O raw"
+done
+
+# 6. --check: OK lines, a changed file fails with exit 1
+(cd "$tmp" && "$VIMPORT" sum base.raw img.qcow2 >list && "$VIMPORT" sum --check list >out) ||
+  fail "--check of an unchanged list failed"
+grep -q "^base.raw: OK$" "$tmp/out" || fail "--check did not print OK"
+printf 'x' | dd of="$tmp/base.raw" bs=1 seek=10 conv=notrunc status=none
+if (cd "$tmp" && "$VIMPORT" sum --check list >out 2>err); then fail "--check passed a changed file"; fi
+grep -q "^base.raw: FAILED$" "$tmp/out" || fail "--check did not say FAILED"
+grep -q "^img.qcow2: OK$" "$tmp/out" || fail "--check lost the other line"
+
+# 7. errors: the unreadable input is named, the others still get their line, exit 1
+set +e
+"$VIMPORT" sum "$tmp/missing.img" "$tmp/base.raw" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+assert_eq "$rc" 1 "exit code with an unreadable input"
+grep -q "missing.img: cannot open: No such file or directory" "$tmp/err" || fail "no clear error: $(cat "$tmp/err")"
+grep -q "  $tmp/base.raw\$" "$tmp/out" || fail "the readable input lost its line"
+set +e
+"$VIMPORT" sum -d sha257 "$tmp/base.raw" >/dev/null 2>"$tmp/err"
+rc=$?
+set -e
+assert_eq "$rc" 1 "exit code with an unknown digest"
+grep -q "unknown digest 'sha257'" "$tmp/err" || fail "unknown digest not named"
+
+# 8. peak RSS on a 4 GiB file stays under 64 MiB (memory does not grow with the input)
+openssl enc -aes-128-ctr -pass pass:x -nosalt -pbkdf2 </dev/zero 2>/dev/null | head -c $((4 << 30)) >"$tmp/big.img"
+rss_kb=$( { /usr/bin/time -f '%M' "$VIMPORT" sum -t 2 "$tmp/big.img" >/dev/null; } 2>&1 | tail -n 1)
+echo "vimport sum -t 2 on 4 GiB: peak RSS $((rss_kb / 1024)) MiB"
+[ "$rss_kb" -lt $((64 * 1024)) ] || fail "peak RSS ${rss_kb} KiB is over 64 MiB"
+pass
