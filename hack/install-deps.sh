@@ -13,7 +13,8 @@ packages=(
   libcriterion-dev
   # e2e tests, demo, benchmarks: the real components
   nginx-light qemu-utils util-linux e2fsprogs fdisk gdisk
-  xz-utils zstd gzip curl openssl python3 file time bc
+  xz-utils zstd gzip bzip2 tar curl openssl python3 file time bc
+  genisoimage xfsprogs btrfs-progs cryptsetup-bin
 )
 
 missing=()

@@ -1,0 +1,116 @@
+/* vimport target: the writer of guest content, as a struct vsink.
+ *
+ * A target is one of CDI's two volume modes:
+ *   - a regular file (Filesystem mode, CDI writes /data/disk.img), or
+ *   - a block device (Block mode, CDI writes /dev/cdi-block-volume).
+ * target_open() looks at the path to tell which.
+ *
+ * Lifecycle:
+ *   target_open() -> target_check_fits(virtual size) -> extents through target_sink()
+ *   -> target_finish() (sizes the file, fsyncs) -> target_free().
+ *
+ * The sink accepts extents at guest offsets in ANY order (the qcow2 decoder emits
+ * clusters out of order). Each guest byte should be sent once; a zero extent is only
+ * skipped where the target provably reads zeros already (see "zeros" below), so a
+ * later zero extent over earlier data is still honoured.
+ *
+ * Zeros are never written as data where avoidable:
+ *   - file, fresh (did not exist or was empty): a zero extent, or a 64 KiB block of a
+ *     data extent that is all zeros, is skipped when nothing was written to that range
+ *     yet (tracked as the span of written offsets, O(1) memory); otherwise it is punched.
+ *   - file that held data before: zero ranges are punched
+ *     (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE), or zeroed in place with
+ *     FALLOC_FL_ZERO_RANGE when preallocation was asked for, so old bytes never show
+ *     through. Where the filesystem refuses both, zeros are written.
+ *   - block device: zero ranges use ioctl BLKZEROOUT; where the device refuses it,
+ *     zeros are written in bounded chunks. Nothing is assumed about what the device
+ *     held before.
+ *
+ * Memory: a fixed zero buffer of 1 MiB per target, nothing proportional to the image.
+ * Page cache: every `flush_interval` bytes written, dirty pages are written back
+ * (sync_file_range) and dropped (posix_fadvise DONTNEED) so a large import does not
+ * fill the node's page cache.
+ *
+ * Not thread-safe: one thread drives a target.
+ */
+#ifndef VIMPORT_TARGET_H
+#define VIMPORT_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/stream.h"
+
+enum target_kind {
+  TARGET_KIND_FILE,  /* regular file on a filesystem PVC */
+  TARGET_KIND_BLOCK, /* block device PVC */
+};
+
+struct target_opts {
+  const char *path;        /* file or block device; a file is created if missing */
+  uint64_t requested_size; /* PVC requested size in bytes; 0 means unknown (files only) */
+  double fs_overhead;      /* CDI filesystem overhead fraction, e.g. 0.055 (files only) */
+  bool preallocate;        /* fallocate the whole file (CDI's preallocation; files only) */
+  uint64_t flush_interval; /* bytes between page cache write-back; 0 = 64 MiB */
+};
+
+struct target_info {
+  enum target_kind kind;
+  uint64_t capacity;          /* most guest bytes this target can hold */
+  uint64_t size;              /* file: its size after target_finish; block: device size */
+  uint64_t bytes_written;     /* data bytes written with pwrite */
+  uint64_t zero_bytes_skipped;/* zero bytes not touched at all (already read as zeros) */
+  uint64_t zero_bytes_zeroed; /* zero bytes punched, BLKZEROOUT'd or written as zeros */
+  bool existed;               /* file held data before (zeros are punched, not skipped) */
+  bool preallocation_applied; /* the whole file was fallocated */
+};
+
+struct target;
+
+/* The usable space of a filesystem PVC: usable = floor(free_bytes / (1 + fs_overhead)),
+ * rounded DOWN to 1 MiB (qemu-img rounds up, so an unaligned size could overshoot).
+ * capacity = min(requested, usable); requested 0 (unknown) gives usable.
+ * Returns 0, or -1 (with *capacity untouched) when fs_overhead is outside [0, 1).
+ * Pure: no I/O. */
+int target_file_capacity(uint64_t requested, uint64_t free_bytes, double fs_overhead,
+                         uint64_t *capacity);
+
+/* Open the target at opts->path. A block device is sized with BLKGETSIZE64; a file is
+ * created if missing (never truncated here) and its capacity computed from the free
+ * space of its filesystem (statvfs, plus the space the existing file already holds,
+ * since it is overwritten) with target_file_capacity(). Nothing is written yet.
+ * On success *out owns the target (free with target_free).
+ * Errors: VERR_USAGE (bad options, path is neither a file nor a block device),
+ * VERR_IO (open, stat, ioctl), VERR_NOMEM. */
+int target_open(const struct target_opts *opts, struct target **out, struct verr *err);
+
+/* Refuse, before any write, an image whose virtual size exceeds the capacity:
+ * VERR_TARGET_TOO_SMALL with CDI's meaning ("A larger PVC is required"), naming the
+ * virtual size, the capacity and how the overhead was applied. On success records the
+ * virtual size; for files this sizes the file now (ftruncate to
+ * max(virtual size, requested capacity)) and, if asked, preallocates it (fallocate).
+ * Errors: VERR_TARGET_TOO_SMALL, VERR_IO (ftruncate, fallocate). */
+int target_check_fits(struct target *t, uint64_t virtual_size, struct verr *err);
+
+/* The sink that writes guest extents into this target. Owned by `t`, valid until
+ * target_free(). Extents past the virtual size (or the capacity, before
+ * target_check_fits) fail with VERR_INTERNAL: a decoder bug, never a truncated image. */
+struct vsink *target_sink(struct target *t);
+
+/* Make the content durable: a file is sized (ftruncate) to its final size, which is
+ * never smaller than the image; then fdatasync. After this the target may be read
+ * back (pkg/verify). Errors: VERR_IO. */
+int target_finish(struct target *t, struct verr *err);
+
+/* Counters and facts for the report. Always succeeds. */
+void target_get_info(const struct target *t, struct target_info *info);
+
+/* Path given at open (owned by `t`). */
+const char *target_path(const struct target *t);
+
+/* Close the file descriptor and free `t` (NULL is fine). Does not fsync: call
+ * target_finish() first if the content matters. */
+void target_free(struct target *t);
+
+#endif
