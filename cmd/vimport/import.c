@@ -36,12 +36,12 @@ static void import_usage(FILE *out)
 static int fill_report(struct report *rep, const struct pipeline_result *res, const struct verr *failure,
                        struct verr *err)
 {
+  report_set_preallocation_applied(rep, res->preallocation_applied);
+  /* report_set_error() sets scratchSpaceRequired itself for VERR_SCRATCH_REQUIRED */
   if (failure == NULL && report_set_message(rep, "Import Complete", err) < 0)
     return -1;
   if (failure != NULL && report_set_error(rep, failure, err) < 0)
     return -1;
-  report_set_preallocation_applied(rep, res->preallocation_applied);
-  report_set_scratch_space_required(rep, res->scratch_space_required);
   report_set_virtual_size(rep, res->virtual_size);
   report_set_bytes_transferred(rep, res->bytes_transferred);
   if (res->source_digest[0] && report_set_source_digest(rep, res->source_digest, err) < 0)
@@ -56,23 +56,21 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
   return 0;
 }
 
-/* Write the termination message; a failure to write it is logged, never fatal. */
-static void write_report(const char *path, const struct pipeline_result *res,
-                         const struct verr *failure)
+/* Write the termination message and return the exit code. Failing to write the message
+ * is logged and makes the import fail: the controller could not learn the outcome. */
+static int write_report(const char *path, const struct pipeline_result *res,
+                        const struct verr *failure)
 {
   struct report *rep = NULL;
   struct verr err = { 0 };
+  int code = 1;
   if (report_new(&rep, &err) < 0 || fill_report(rep, res, failure, &err) < 0 ||
       report_write_file(rep, path, &err) < 0)
     vlog_error("report", "cannot write the termination message: %s", err.message);
+  else
+    code = report_exit_code(rep);
   report_free(rep);
-}
-
-static int exit_code(const struct verr *failure)
-{
-  if (failure == NULL)
-    return 0;
-  return failure->code == VERR_CHECKSUM || failure->code == VERR_SCRATCH_REQUIRED ? 0 : 1;
+  return code;
 }
 
 static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
@@ -116,7 +114,7 @@ int cmd_import(int argc, char **argv)
     /* The spec names the message path; without one, CDI's default is all we know. */
     const char *path = getenv("VIMPORT_TERMINATION_MESSAGE_PATH");
     write_report(path ? path : REPORT_DEFAULT_PATH, &res, &err);
-    return 1;
+    return 1; /* a bad spec is never a checksum verdict */
   }
   char *summary = spec_describe(spec);
   vlog_info("spec", "%s", summary ? summary : "(out of memory)");
@@ -127,7 +125,7 @@ int cmd_import(int argc, char **argv)
     vlog_error("import", "%s", err.message);
   else
     vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
-  write_report(spec->termination_message_path, &res, r < 0 ? &err : NULL);
+  int code = write_report(spec->termination_message_path, &res, r < 0 ? &err : NULL);
   spec_free(spec);
-  return exit_code(r < 0 ? &err : NULL);
+  return code;
 }

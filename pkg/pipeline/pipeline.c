@@ -137,8 +137,13 @@ static int open_chain(struct import_run *run, struct verr *err)
                                 : f == SNIFF_FORMAT_XZ ? DECOMPRESS_XZ
                                                        : DECOMPRESS_ZSTD;
     snprintf(run->res->compression, sizeof run->res->compression, "%s", sniff_format_name(f));
+    /* Output past the target's capacity is a decompression bomb: stop there. */
+    struct target_info info;
+    target_get_info(run->target, &info);
+    struct decompress_opts opts = { .max_output = info.capacity,
+                                    .max_output_name = "the target's capacity" };
     struct vreader *plain;
-    if (decompress_reader_new(run->chain, kind, 0, &plain, err) < 0)
+    if (decompress_reader_new_opts(run->chain, kind, &opts, &plain, err) < 0)
       return run->chain = NULL, -1;
     if (sniff_reader_new(plain, NULL, &run->chain, &run->sniff, err) < 0)
       return run->chain = NULL, -1;
@@ -359,9 +364,9 @@ int pipeline_import(const struct import_spec *spec, struct pipeline_result *resu
   } else {
     r = open_source(&run, err);
     if (r == 0)
-      r = open_chain(&run, err);
-    if (r == 0)
       r = open_target(&run, err);
+    if (r == 0)
+      r = open_chain(&run, err);
     if (r == 0)
       r = new_hash(&run, err);
     if (r == 0)

@@ -1,0 +1,483 @@
+/* vimport report: build the termination message, fit it in 4096 bytes, write it.
+ * The JSON shape and the contract are in report.h; string escaping in jsonw.c. */
+
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "jsonw.h"
+
+/* A string longer than REPORT_MAX_STRING can never fit, so only its head and tail are
+ * kept -- more than any cut keeps of either (jsonw keeps 2/3 of the budget from the head
+ * and 1/3 from the tail), with slack for a UTF-8 sequence split at the seam. Together
+ * they are longer than any budget, so such a string is always cut and the seam with it. */
+#define REPORT_MAX_STRING (REPORT_MAX_JSON + 16)
+#define REPORT_KEEP_HEAD (REPORT_MAX_JSON * 2 / 3 + 8)
+#define REPORT_KEEP_TAIL (REPORT_MAX_JSON / 3 + 8)
+
+/* The message is cut before any other string, but not below this. */
+#define REPORT_MESSAGE_FLOOR 1024
+
+struct report_label {
+  char *key;
+  char *value;
+};
+
+struct report {
+  char *message;
+  bool preallocation_applied;
+  bool scratch_space_required;
+  bool deadline_passed;
+  struct report_label labels[REPORT_MAX_LABELS];
+  size_t n_labels;
+
+  char *source_digest;
+  char *block_hash;
+  char *format;
+  bool has_virtual_size;
+  uint64_t virtual_size;
+  bool has_bytes_transferred;
+  uint64_t bytes_transferred;
+  char *verified[REPORT_MAX_VERIFIED];
+  size_t n_verified;
+  enum verr_code error;
+};
+
+/* ---- building ---- */
+
+int report_new(struct report **out, struct verr *err)
+{
+  struct report *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the termination report");
+  *out = r;
+  return 0;
+}
+
+void report_free(struct report *r)
+{
+  if (r == NULL)
+    return;
+  free(r->message);
+  for (size_t i = 0; i < r->n_labels; i++) {
+    free(r->labels[i].key);
+    free(r->labels[i].value);
+  }
+  free(r->source_digest);
+  free(r->block_hash);
+  free(r->format);
+  for (size_t i = 0; i < r->n_verified; i++)
+    free(r->verified[i]);
+  free(r);
+}
+
+/* A copy of s: whole, or only its head and tail when it is too long to ever fit. */
+static char *report_strdup_bounded(const char *s)
+{
+  if (strnlen(s, REPORT_MAX_STRING + 1) <= REPORT_MAX_STRING)
+    return strdup(s);
+  size_t len = REPORT_KEEP_HEAD + strlen(s + REPORT_KEEP_HEAD);
+  char *copy = malloc(REPORT_KEEP_HEAD + REPORT_KEEP_TAIL + 1);
+  if (copy == NULL)
+    return NULL;
+  memcpy(copy, s, REPORT_KEEP_HEAD);
+  memcpy(copy + REPORT_KEEP_HEAD, s + len - REPORT_KEEP_TAIL, REPORT_KEEP_TAIL);
+  copy[REPORT_KEEP_HEAD + REPORT_KEEP_TAIL] = '\0';
+  return copy;
+}
+
+/* Replace *slot with a bounded copy of s (NULL clears it). */
+static int report_copy(char **slot, const char *s, const char *what, struct verr *err)
+{
+  char *copy = NULL;
+  if (s != NULL && (copy = report_strdup_bounded(s)) == NULL)
+    return verr_sys(err, VERR_NOMEM, ENOMEM, "copying the report's %s", what);
+  free(*slot);
+  *slot = copy;
+  return 0;
+}
+
+int report_set_message(struct report *r, const char *message, struct verr *err)
+{
+  return report_copy(&r->message, message, "message", err);
+}
+
+void report_set_preallocation_applied(struct report *r, bool applied)
+{
+  r->preallocation_applied = applied;
+}
+
+void report_set_scratch_space_required(struct report *r, bool required)
+{
+  r->scratch_space_required = required;
+}
+
+void report_set_deadline_passed(struct report *r, bool passed)
+{
+  r->deadline_passed = passed;
+}
+
+int report_set_label(struct report *r, const char *key, const char *value, struct verr *err)
+{
+  if (key == NULL || value == NULL)
+    return verr_set(err, VERR_INTERNAL, "report label with a NULL key or value: this is a bug");
+  /* Compare bounded copies: that is what is stored for a long key. */
+  CLEANUP_FREE char *new_key = NULL;
+  if (report_copy(&new_key, key, "label key", err) < 0)
+    return -1;
+  for (size_t i = 0; i < r->n_labels; i++) {
+    if (strcmp(r->labels[i].key, new_key) == 0)
+      return report_copy(&r->labels[i].value, value, "label value", err);
+  }
+  if (r->n_labels == REPORT_MAX_LABELS)
+    return verr_set(err, VERR_USAGE,
+                    "too many termination message labels (at most %d): drop some labels",
+                    REPORT_MAX_LABELS);
+  char *new_value = NULL;
+  if (report_copy(&new_value, value, "label value", err) < 0)
+    return -1;
+  r->labels[r->n_labels].key = TAKE_PTR(new_key);
+  r->labels[r->n_labels].value = new_value;
+  r->n_labels++;
+  return 0;
+}
+
+int report_set_source_digest(struct report *r, const char *digest, struct verr *err)
+{
+  return report_copy(&r->source_digest, digest, "source digest", err);
+}
+
+int report_set_block_hash(struct report *r, const char *block_hash, struct verr *err)
+{
+  return report_copy(&r->block_hash, block_hash, "block hash", err);
+}
+
+int report_set_format(struct report *r, const char *format, struct verr *err)
+{
+  return report_copy(&r->format, format, "format", err);
+}
+
+void report_set_virtual_size(struct report *r, uint64_t bytes)
+{
+  r->has_virtual_size = true;
+  r->virtual_size = bytes;
+}
+
+void report_set_bytes_transferred(struct report *r, uint64_t bytes)
+{
+  r->has_bytes_transferred = true;
+  r->bytes_transferred = bytes;
+}
+
+int report_add_verified(struct report *r, const char *stage, struct verr *err)
+{
+  if (stage == NULL)
+    return verr_set(err, VERR_INTERNAL, "report_add_verified with a NULL name: this is a bug");
+  CLEANUP_FREE char *copy = NULL;
+  if (report_copy(&copy, stage, "verified stage", err) < 0)
+    return -1;
+  for (size_t i = 0; i < r->n_verified; i++) {
+    if (strcmp(r->verified[i], copy) == 0)
+      return 0;
+  }
+  if (r->n_verified == REPORT_MAX_VERIFIED)
+    return verr_set(err, VERR_INTERNAL,
+                    "more than %d verified stages in one report: this is a bug",
+                    REPORT_MAX_VERIFIED);
+  r->verified[r->n_verified++] = TAKE_PTR(copy);
+  return 0;
+}
+
+int report_set_error(struct report *r, const struct verr *e, struct verr *err)
+{
+  if (e == NULL || e->code == VERR_OK) {
+    r->error = VERR_OK;
+    return 0;
+  }
+  char message[sizeof e->message + 1];
+  memcpy(message, e->message, sizeof e->message);
+  message[sizeof e->message] = '\0'; /* a verr filled by hand may lack its NUL */
+  if (report_set_message(r, message, err) < 0)
+    return -1;
+  r->error = e->code;
+  if (e->code == VERR_SCRATCH_REQUIRED)
+    r->scratch_space_required = true;
+  return 0;
+}
+
+int report_exit_code(const struct report *r)
+{
+  /* CDI's importer contract: the controller reads the message of a pod that exited 0,
+   * so a checksum mismatch (fatal, not worth a restart) and scratch space (retried
+   * with scratch) exit 0; everything else exits 1 and the pod's restart policy decides. */
+  switch (r->error) {
+  case VERR_OK:
+  case VERR_CHECKSUM:
+  case VERR_SCRATCH_REQUIRED:
+    return 0;
+  default:
+    return 1;
+  }
+}
+
+/* ---- rendering ---- */
+
+/* Every string of the report, with the cap it is rendered under. */
+enum {
+  FIELD_MESSAGE,
+  FIELD_SOURCE_DIGEST,
+  FIELD_BLOCK_HASH,
+  FIELD_FORMAT,
+  FIELD_ERROR,
+  FIELD_LABELS, /* key of label i at FIELD_LABELS + 2i, its value right after */
+  FIELD_VERIFIED = FIELD_LABELS + 2 * REPORT_MAX_LABELS,
+  FIELD_COUNT = FIELD_VERIFIED + REPORT_MAX_VERIFIED,
+};
+
+struct field {
+  const char *s; /* NULL: absent */
+  size_t len;
+  size_t escaped; /* length once escaped */
+  size_t cap;     /* JSONW_NO_CAP, or the escaped length it must fit in */
+};
+
+static void field_init(struct field *f, const char *s)
+{
+  f->s = s;
+  f->len = s ? strlen(s) : 0;
+  f->escaped = s ? jsonw_escaped_len(s, f->len) : 0;
+  f->cap = JSONW_NO_CAP;
+}
+
+static void report_fields(const struct report *r, struct field f[FIELD_COUNT])
+{
+  field_init(&f[FIELD_MESSAGE], r->message);
+  field_init(&f[FIELD_SOURCE_DIGEST], r->source_digest);
+  field_init(&f[FIELD_BLOCK_HASH], r->block_hash);
+  field_init(&f[FIELD_FORMAT], r->format);
+  field_init(&f[FIELD_ERROR], r->error != VERR_OK ? verr_code_name(r->error) : NULL);
+  for (size_t i = 0; i < REPORT_MAX_LABELS; i++) {
+    bool set = i < r->n_labels;
+    field_init(&f[FIELD_LABELS + 2 * i], set ? r->labels[i].key : NULL);
+    field_init(&f[FIELD_LABELS + 2 * i + 1], set ? r->labels[i].value : NULL);
+  }
+  for (size_t i = 0; i < REPORT_MAX_VERIFIED; i++)
+    field_init(&f[FIELD_VERIFIED + i], i < r->n_verified ? r->verified[i] : NULL);
+}
+
+/* Write `"name":`, after a comma unless it is the first member of its object. */
+static void render_key(struct jsonw *w, bool *first, const char *name)
+{
+  if (!*first)
+    jsonw_raw(w, ",");
+  *first = false;
+  jsonw_raw(w, "\"");
+  jsonw_raw(w, name);
+  jsonw_raw(w, "\":");
+}
+
+static void render_string(struct jsonw *w, const struct field *f)
+{
+  jsonw_string(w, f->s, f->len, f->cap);
+}
+
+static void render_optional(struct jsonw *w, bool *first, const char *name, const struct field *f)
+{
+  if (f->s == NULL)
+    return;
+  render_key(w, first, name);
+  render_string(w, f);
+}
+
+static void render_labels(struct jsonw *w, bool *first, const struct report *r,
+                          const struct field f[FIELD_COUNT])
+{
+  if (r->n_labels == 0)
+    return;
+  render_key(w, first, "labels");
+  jsonw_raw(w, "{");
+  for (size_t i = 0; i < r->n_labels; i++) {
+    if (i > 0)
+      jsonw_raw(w, ",");
+    render_string(w, &f[FIELD_LABELS + 2 * i]);
+    jsonw_raw(w, ":");
+    render_string(w, &f[FIELD_LABELS + 2 * i + 1]);
+  }
+  jsonw_raw(w, "}");
+}
+
+static void render_vimport(struct jsonw *w, const struct report *r,
+                           const struct field f[FIELD_COUNT])
+{
+  bool first = true;
+  jsonw_raw(w, "{");
+  render_optional(w, &first, "sourceDigest", &f[FIELD_SOURCE_DIGEST]);
+  render_optional(w, &first, "blockHash", &f[FIELD_BLOCK_HASH]);
+  render_optional(w, &first, "format", &f[FIELD_FORMAT]);
+  if (r->has_virtual_size) {
+    render_key(w, &first, "virtualSize");
+    jsonw_u64(w, r->virtual_size);
+  }
+  if (r->has_bytes_transferred) {
+    render_key(w, &first, "bytesTransferred");
+    jsonw_u64(w, r->bytes_transferred);
+  }
+  if (r->n_verified > 0) {
+    render_key(w, &first, "verified");
+    jsonw_raw(w, "[");
+    for (size_t i = 0; i < r->n_verified; i++) {
+      if (i > 0)
+        jsonw_raw(w, ",");
+      render_string(w, &f[FIELD_VERIFIED + i]);
+    }
+    jsonw_raw(w, "]");
+  }
+  render_optional(w, &first, "error", &f[FIELD_ERROR]);
+  jsonw_raw(w, "}");
+}
+
+static void report_render(const struct report *r, const struct field f[FIELD_COUNT],
+                          struct jsonw *w)
+{
+  bool first = true;
+  jsonw_raw(w, "{");
+  render_optional(w, &first, "message", &f[FIELD_MESSAGE]);
+  render_key(w, &first, "preallocationApplied");
+  jsonw_raw(w, r->preallocation_applied ? "true" : "false");
+  render_key(w, &first, "scratchSpaceRequired");
+  jsonw_raw(w, r->scratch_space_required ? "true" : "false");
+  if (r->deadline_passed) {
+    render_key(w, &first, "deadlinePassed");
+    jsonw_raw(w, "true");
+  }
+  render_labels(w, &first, r, f);
+  render_key(w, &first, "vimport");
+  render_vimport(w, r, f);
+  jsonw_raw(w, "}");
+}
+
+/* Escaped length a field renders at now. */
+static size_t field_current(const struct field *f)
+{
+  return f->cap == JSONW_NO_CAP ? f->escaped : f->cap;
+}
+
+/* Bytes saved if every string were capped at `level`. */
+static size_t fit_saving(const struct field f[FIELD_COUNT], size_t level)
+{
+  size_t saved = 0;
+  for (size_t i = 0; i < FIELD_COUNT; i++) {
+    size_t cur = field_current(&f[i]);
+    if (f[i].s != NULL && cur > level)
+      saved += cur - level;
+  }
+  return saved;
+}
+
+/* Set caps so the rendering shrinks by `excess` bytes. The message gives first, down to
+ * a readable floor; then the longest strings are cut down to one common length, so
+ * that every label stays recognisable instead of one collapsing to "...". Returns 0,
+ * or -1 if even cutting everything to the marker is not enough. */
+static int report_fit(struct field f[FIELD_COUNT], size_t excess)
+{
+  struct field *m = &f[FIELD_MESSAGE];
+  if (m->s != NULL && m->escaped > REPORT_MESSAGE_FLOOR) {
+    size_t save = m->escaped - REPORT_MESSAGE_FLOOR;
+    if (save > excess)
+      save = excess;
+    m->cap = m->escaped - save;
+    excess -= save;
+  }
+  if (excess == 0)
+    return 0;
+  if (fit_saving(f, JSONW_MARKER_LEN) < excess)
+    return -1;
+  /* the largest level that still saves enough: fit_saving() falls as level grows */
+  size_t lo = JSONW_MARKER_LEN, hi = REPORT_MAX_JSON;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo + 1) / 2;
+    if (fit_saving(f, mid) >= excess)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  for (size_t i = 0; i < FIELD_COUNT; i++) {
+    if (f[i].s != NULL && field_current(&f[i]) > lo)
+      f[i].cap = lo;
+  }
+  return 0;
+}
+
+ssize_t report_to_json(const struct report *r, char *buf, size_t size)
+{
+  if (size > REPORT_MAX_JSON)
+    size = REPORT_MAX_JSON;
+  if (size == 0)
+    return -1;
+  size_t limit = size - 1; /* room for the NUL */
+  struct field f[FIELD_COUNT];
+  report_fields(r, f);
+
+  struct jsonw measure = { NULL, 0, 0 };
+  report_render(r, f, &measure);
+  if (measure.len > limit && report_fit(f, measure.len - limit) < 0)
+    return -1;
+
+  struct jsonw w = { buf, limit, 0 };
+  report_render(r, f, &w);
+  if (w.len > limit) /* the caps guarantee this cannot happen; never emit a cut JSON */
+    return -1;
+  buf[w.len] = '\0';
+  return (ssize_t)w.len;
+}
+
+/* ---- writing ---- */
+
+static int write_all(int fd, const char *p, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int report_write_file(const struct report *r, const char *path, struct verr *err)
+{
+  char line[REPORT_MAX_JSON + 1];
+  ssize_t len = report_to_json(r, line, REPORT_MAX_JSON);
+  if (len < 0)
+    return verr_set(err, VERR_INTERNAL,
+                    "the termination message does not fit in %d bytes: this is a bug",
+                    REPORT_MAX_JSON);
+  line[len++] = '\n';
+
+  CLEANUP_CLOSE int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return verr_sys(err, VERR_IO, errno,
+                    "cannot open the termination message file %s: check the pod's "
+                    "terminationMessagePath and that the path is writable", path);
+  if (write_all(fd, line, (size_t)len) < 0)
+    return verr_sys(err, VERR_IO, errno,
+                    "writing the termination message to %s failed: check free space and "
+                    "permissions there", path);
+  /* Special files (a terminal, a pipe) cannot be synced; only a real failure counts. */
+  if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
+    return verr_sys(err, VERR_IO, errno, "syncing the termination message file %s failed",
+                    path);
+  int closing = TAKE_FD(fd);
+  if (close(closing) < 0)
+    return verr_sys(err, VERR_IO, errno, "closing the termination message file %s failed",
+                    path);
+  return 0;
+}

@@ -1,0 +1,110 @@
+/* vimport report: the termination message CDI's controller reads, and the exit code.
+ *
+ * When the importer container stops, the kubelet copies the file at the termination
+ * message path (/dev/termination-log) into the pod status, keeping at most 4096 bytes.
+ * CDI's controller json.Unmarshal()s that into common.TerminationMessage
+ * (pkg/common/common.go in kubevirt/containerized-data-importer):
+ *
+ *   {"message":"Import Complete","preallocationApplied":false,
+ *    "scratchSpaceRequired":false,"deadlinePassed":true,"labels":{"k":"v"},
+ *    "vimport":{"sourceDigest":"sha256:<hex>","blockHash":"sha256:<hex>",
+ *               "format":"qcow2","virtualSize":10737418240,"bytesTransferred":123,
+ *               "verified":["checksum","blockhash-readback"],"error":"checksum"}}
+ *
+ * The first keys are CDI's, spelled as its json tags; ours sit under "vimport", which
+ * CDI ignores. "deadlinePassed" appears only when set. The output is one line of valid
+ * JSON (and valid UTF-8) of at most REPORT_MAX_JSON bytes with its newline, whatever
+ * bytes the strings hold: when it would be longer, the message is shortened first
+ * (down to 1 KiB), then the longest strings are cut to one common length. A cut keeps
+ * the head and the tail of a string around a "..." marker, between whole escapes and
+ * whole characters. Label keys cut that way may, in theory, come out equal.
+ *
+ * CDI reads the JSON only from an importer that exits 0; after a failure it shows the
+ * raw text as the condition message. A failed report is still JSON, with the error's
+ * sentence in "message" first, so that text reads well either way.
+ *
+ * Memory: each string is copied, and of one longer than REPORT_MAX_JSON only the head
+ * and tail that any cut would keep; at most REPORT_MAX_LABELS labels and
+ * REPORT_MAX_VERIFIED verified stages.
+ */
+#ifndef VIMPORT_REPORT_H
+#define VIMPORT_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/error.h"
+
+#define REPORT_MAX_JSON 4096 /* the kubelet's limit, trailing newline included */
+#define REPORT_MIN_JSON 1024 /* report_to_json() never fails with a buffer this big */
+#define REPORT_MAX_LABELS 16
+#define REPORT_MAX_VERIFIED 8
+#define REPORT_DEFAULT_PATH "/dev/termination-log"
+
+/* Names for report_add_verified(), one per verification vimport performs. */
+#define REPORT_VERIFIED_CHECKSUM "checksum"
+#define REPORT_VERIFIED_READBACK "blockhash-readback"
+#define REPORT_VERIFIED_EXPECTED "expected-blockhash"
+
+struct report;
+
+/* A new, empty report: no message, preallocationApplied and scratchSpaceRequired false.
+ * Free with report_free(). Errors: VERR_NOMEM. */
+int report_new(struct report **out, struct verr *err);
+
+/* Free the report and every string it copied. NULL is fine. */
+void report_free(struct report *r);
+
+/* The human sentence CDI shows ("Import Complete"). Copied. Errors: VERR_NOMEM (the
+ * report is unchanged). */
+int report_set_message(struct report *r, const char *message, struct verr *err);
+
+void report_set_preallocation_applied(struct report *r, bool applied);
+void report_set_scratch_space_required(struct report *r, bool required);
+void report_set_deadline_passed(struct report *r, bool passed);
+
+/* Add a label, or replace the value of an existing key. Both are copied. Errors:
+ * VERR_USAGE past REPORT_MAX_LABELS distinct keys, VERR_NOMEM. */
+int report_set_label(struct report *r, const char *key, const char *value, struct verr *err);
+
+/* Digest of the source bytes as served, "sha256:<hex>". Copied. Errors: VERR_NOMEM. */
+int report_set_source_digest(struct report *r, const char *digest, struct verr *err);
+
+/* Block hash of the guest-visible content, "sha256:<hex>". Copied. Errors: VERR_NOMEM. */
+int report_set_block_hash(struct report *r, const char *block_hash, struct verr *err);
+
+/* Source format as detected ("raw", "qcow2", ...). Copied. Errors: VERR_NOMEM. */
+int report_set_format(struct report *r, const char *format, struct verr *err);
+
+void report_set_virtual_size(struct report *r, uint64_t bytes);
+void report_set_bytes_transferred(struct report *r, uint64_t bytes);
+
+/* Record that a verification passed (REPORT_VERIFIED_*). Adding a name twice keeps one.
+ * Copied. Errors: VERR_USAGE past REPORT_MAX_VERIFIED names, VERR_NOMEM. */
+int report_add_verified(struct report *r, const char *stage, struct verr *err);
+
+/* Record a failure: "vimport.error" becomes verr_code_name(e->code) and the message
+ * becomes e->message. VERR_SCRATCH_REQUIRED also sets scratchSpaceRequired (CDI's
+ * contract). A NULL `e`, or code VERR_OK, clears the error and leaves the message.
+ * Errors: VERR_NOMEM (the report is unchanged). */
+int report_set_error(struct report *r, const struct verr *e, struct verr *err);
+
+/* Render the report into buf as one NUL-terminated line of JSON without a newline, at
+ * most min(size, REPORT_MAX_JSON) - 1 bytes long, shortening strings as described
+ * above. Returns the length (without the NUL), or -1 if `size` is too small even with
+ * every string cut (never when size >= REPORT_MIN_JSON). Writes nothing else. */
+ssize_t report_to_json(const struct report *r, char *buf, size_t size);
+
+/* Write the JSON and a newline to `path` (REPORT_DEFAULT_PATH in a pod), replacing its
+ * content, and fsync it. Not via rename: the kubelet bind-mounts the file itself.
+ * Errors: VERR_IO naming the path, VERR_INTERNAL if rendering fails. */
+int report_write_file(const struct report *r, const char *path, struct verr *err);
+
+/* The process exit code for this report, CDI's importer contract: 0 on success, on a
+ * checksum mismatch and when scratch space is required (the controller reads the
+ * message only from a pod that exited 0), 1 for every other failure. */
+int report_exit_code(const struct report *r);
+
+#endif

@@ -1,0 +1,143 @@
+/* vimport source: the bytes of an import, in order, from a file, stdin or http(s).
+ *
+ * source_open() returns a `struct vreader` (pkg/core/stream.h) whose state is the
+ * source. The pipeline reads it once, in order; source_pread() re-reads exact ranges
+ * of the same object for the qcow2 decoder.
+ *
+ * HTTP and HTTPS go through libcurl on a transfer thread that fills a bounded ring
+ * buffer (opts.buffer_size) which read() drains, so the network and the stages below
+ * overlap and memory never grows with the image. The transfer:
+ *   - verifies TLS by default; opts.ca_dir adds every PEM file of a directory (CDI
+ *     mounts a ConfigMap there) to the system trust; insecure_skip_verify turns
+ *     verification off and logs a warning;
+ *   - sends basic auth and extra headers, honours http_proxy/https_proxy/no_proxy
+ *     from the environment (libcurl does), follows up to max_redirects redirects;
+ *   - resumes a dropped, stalled (no byte for stall_timeout_s) or short transfer with
+ *     "Range: bytes=<received>-" and "If-Range: <strong ETag or Last-Modified of the
+ *     first response>". A 206 continues; a 200 means the object changed or the server
+ *     ignores Range: the bytes are never spliced, the read fails (unless the reader has
+ *     not taken a byte yet, then the transfer simply starts over);
+ *   - retries 5xx, 408, 429 and network errors with exponential backoff, at most
+ *     opts.retries times in a row without progress.
+ * Every byte of the object reaches the reader exactly once, whatever the resumes.
+ *
+ * Errors are VERR_SOURCE (network, HTTP status, changed object), VERR_USAGE (bad
+ * options), VERR_IO (files) or VERR_NOMEM. Messages name the redacted URL (never
+ * userinfo, query strings, passwords or header values) and say what to do.
+ */
+#ifndef VIMPORT_SOURCE_H
+#define VIMPORT_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/stream.h"
+
+#define SOURCE_DEFAULT_BUFFER_SIZE (4u << 20)   /* ring buffer between curl and read() */
+#define SOURCE_DEFAULT_CURL_BUFFER (512u << 10) /* CURLOPT_BUFFERSIZE (libcurl's max) */
+#define SOURCE_DEFAULT_RETRIES 5
+#define SOURCE_DEFAULT_RETRY_DELAY_MS 1000
+#define SOURCE_MAX_RETRY_DELAY_MS 30000
+#define SOURCE_DEFAULT_STALL_TIMEOUT_S 60
+#define SOURCE_DEFAULT_CONNECT_TIMEOUT_S 30
+#define SOURCE_DEFAULT_MAX_REDIRECTS 10
+
+/* Zero-initialise, set `url`, leave the rest 0 for the defaults above. The strings are
+ * copied by source_open(); the caller keeps them. */
+struct source_opts {
+  const char *url;          /* http://, https://, file:///path, a plain path, or "-" (stdin) */
+  const char *ca_dir;       /* directory of PEM CA files added to the system trust, or NULL */
+  const char *ca_file;      /* one PEM CA bundle file added the same way, or NULL */
+  int insecure_skip_verify; /* no TLS verification at all (logged as a warning) */
+  const char *basic_user;   /* HTTP basic auth, or NULL */
+  const char *basic_password;
+  const char *const *extra_headers; /* "Name: value" lines, sent on every request */
+  size_t n_extra_headers;
+  unsigned retries;          /* retries after failed attempts that brought no new byte,
+                              * in a row, before giving up; 0: default */
+  unsigned retry_delay_ms;   /* first backoff delay, doubled each time; 0: default */
+  unsigned stall_timeout_s;  /* no byte for this long counts as a drop; 0: default */
+  unsigned connect_timeout_s;
+  unsigned max_redirects;    /* 0: default */
+  size_t buffer_size;        /* ring buffer bytes; 0: default; at least 64 KiB */
+};
+
+#define SOURCE_INFO_STR 512
+
+/* What is known about the source. For HTTP the fields describe the first response
+ * (the object being imported), except the counters. */
+struct source_info {
+  const char *kind;                   /* "http", "file" or "stdin" */
+  char location[2048];                /* final URL, redacted; or the path; or "-" */
+  char content_type[SOURCE_INFO_STR]; /* "" if unknown */
+  int64_t content_length;             /* object size in bytes, -1 if unknown */
+  char etag[SOURCE_INFO_STR];         /* "" if none */
+  char last_modified[SOURCE_INFO_STR];
+  int accepts_ranges;                 /* the server said "Accept-Ranges: bytes" */
+  int http_status;                    /* status of the first response, 0 for files */
+  uint64_t bytes_received;            /* distinct object bytes received so far */
+  unsigned resumes;                   /* Range requests made to continue the transfer */
+  unsigned retries;                   /* failed attempts so far (all kinds) */
+};
+
+/* Open the source `opts->url`. For HTTP this waits for the first response's headers,
+ * so a wrong URL, bad credentials, a refused certificate or a redirect loop fail here.
+ * On success *out owns the reader: close it with vreader_close(), which stops the
+ * transfer thread. Returns 0, or -1 with `err` filled. */
+int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err);
+
+/* A snapshot of what is known about source reader `r` (made by source_open), or NULL
+ * if `r` is not a source. The pointer stays valid until the next call on `r` or until
+ * `r` is closed. Thread-safe against the transfer thread. */
+const struct source_info *source_info(struct vreader *r);
+
+/* Read exactly `len` bytes at `offset` of the same object: plain pread for files; for
+ * HTTP a separate Range request guarded by If-Range, which fails if the object changed
+ * or the server ignores Range. A stream that cannot seek (stdin from a pipe) fails
+ * with VERR_SOURCE and sys_errno ENOTSUP.
+ * Reading past the end is an error. May be called while read() is in progress, from
+ * the reader's thread. Returns 0, or -1 with `err` filled. */
+int source_pread(struct vreader *r, void *buf, size_t len, uint64_t offset, struct verr *err);
+
+/* HTTP response header parsing, used by the transfer and exposed for the fuzz target
+ * and unit tests. Pure functions, no allocation. */
+
+struct source_http_response {
+  int status;             /* from the status line; 0 until one arrived */
+  int64_t content_length; /* -1 if absent or unparsable */
+  int has_content_range;  /* a parsable "Content-Range: bytes first-last/total" */
+  uint64_t range_first, range_last;
+  int64_t range_total;    /* -1 for "*" */
+  int chunked;            /* "Transfer-Encoding: chunked" */
+  int accept_ranges;      /* "Accept-Ranges: bytes" */
+  int bad_header;         /* a header we rely on was present but did not parse */
+  char etag[SOURCE_INFO_STR];
+  char last_modified[SOURCE_INFO_STR];
+  char content_type[SOURCE_INFO_STR];
+};
+
+/* Forget everything: the state before a response's status line. */
+void source_http_response_reset(struct source_http_response *resp);
+
+/* Feed one header line as libcurl's header callback sees it ("HTTP/1.1 200 OK\r\n",
+ * "Name: value\r\n", or the empty line). Not NUL-terminated. A status line resets
+ * `resp` first (redirects and 1xx send several header blocks). Returns 1 for the empty
+ * line that ends a block, 0 otherwise. Never fails: malformed lines are ignored or
+ * recorded in resp->bad_header. */
+int source_http_parse_line(struct source_http_response *resp, const char *line, size_t len);
+
+/* Parse a status line "HTTP/x[.y] NNN [reason]". Returns 0 and *status, or -1. */
+int source_http_parse_status(const char *line, size_t len, int *status);
+
+/* Parse a Content-Range value "bytes first-last/total" ("total" may be "*").
+ * Returns 0, or -1 if malformed (including first > last, last >= total, and the
+ * unsatisfied form "bytes * /total"). */
+int source_http_parse_content_range(const char *value, size_t len, uint64_t *first,
+                                    uint64_t *last, int64_t *total);
+
+/* Whether an ETag value is strong (not W/"...") and well-formed ("..."): only strong
+ * validators may guard a resume (RFC 9110 13.1.5). */
+int source_http_etag_is_strong(const char *etag);
+
+#endif

@@ -1,0 +1,305 @@
+/* vimport spec: CDI's importer environment contract.
+ *
+ * The CDI controller configures its importer pod through IMPORTER_* variables (and a few
+ * unprefixed ones). vimport reads the same names so it can stand in for the importer,
+ * plus VIMPORT_* overrides that let tests and Jobs move the paths. Variables that only
+ * apply to http sources are ignored for other sources, as CDI's importer does.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cleanup.h"
+#include "spec-internal.h"
+#include "spec.h"
+
+#define ENV_ORIGIN "environment"
+#define EXTRA_HEADER_PREFIX "IMPORTER_EXTRA_HEADER_"
+#define EXTRA_HEADER_MAX_INDEX 9999
+
+/* The value of `name` in envp (the first one wins, as with getenv), or NULL. */
+static const char *env_get(char *const envp[], const char *name)
+{
+  size_t len = strlen(name);
+  for (; envp != NULL && *envp != NULL; envp++)
+    if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+      return *envp + len + 1;
+  return NULL;
+}
+
+/* Like env_get, but an empty value counts as unset (CDI sets some variables to ""). */
+static const char *env_value(char *const envp[], const char *name)
+{
+  const char *v = env_get(envp, name);
+  return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static int env_error(struct verr *err, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int env_error(struct verr *err, const char *name, const char *fmt, ...)
+{
+  char what[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return verr_set(err, VERR_USAGE, ENV_ORIGIN ": %s: %s", name, what);
+}
+
+static int env_prefix(struct verr *err, const char *name)
+{
+  return verr_prefix(err, ENV_ORIGIN ": %s", name);
+}
+
+static int env_string(char *const envp[], const char *name, char **slot, struct verr *err)
+{
+  const char *v = env_value(envp, name);
+  if (v == NULL)
+    return 0;
+  return spec_set_string(slot, v, strlen(v), err);
+}
+
+static int env_bool(char *const envp[], const char *name, bool *out, struct verr *err)
+{
+  const char *v = env_value(envp, name);
+  if (v != NULL && spec_parse_bool(v, out) == -1)
+    return env_error(err, name, "\"%.32s\" is not a boolean; use true or false", v);
+  return 0;
+}
+
+/* ---- Source --------------------------------------------------------------------------- */
+
+static int env_source_kind(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  static const char *const unsupported[] = { "s3", "gcs", "registry", "imageio", "vddk",
+                                             "upload", "glance" };
+  const char *v = env_value(envp, "IMPORTER_SOURCE");
+  if (v == NULL)
+    return env_error(err, "IMPORTER_SOURCE", "not set; set it to http, none or file as CDI "
+                     "does, or run with --spec FILE");
+  if (strcmp(v, "http") == 0)
+    spec->source.kind = SPEC_SOURCE_HTTP;
+  else if (strcmp(v, "none") == 0 || strcmp(v, "blank") == 0)
+    spec->source.kind = SPEC_SOURCE_BLANK;
+  else if (strcmp(v, "file") == 0)
+    spec->source.kind = SPEC_SOURCE_FILE;
+  for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+    if (strcmp(v, unsupported[i]) == 0)
+      return env_error(err, "IMPORTER_SOURCE", "the %s source is not supported by vimport; use "
+                       "CDI's own importer for it", unsupported[i]);
+  if (spec->source.kind == SPEC_SOURCE_NONE)
+    return env_error(err, "IMPORTER_SOURCE", "unknown source \"%.32s\"; vimport imports http, "
+                     "none (blank) and file", v);
+  return 0;
+}
+
+static int env_endpoint(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  if (spec->source.kind == SPEC_SOURCE_BLANK)
+    return 0;
+  const char *v = env_value(envp, "IMPORTER_ENDPOINT");
+  if (v == NULL)
+    return env_error(err, "IMPORTER_ENDPOINT", "not set; a %s source needs one",
+                     spec->source.kind == SPEC_SOURCE_HTTP ? "http" : "file");
+  if (spec->source.kind == SPEC_SOURCE_FILE)
+    return spec_set_string(&spec->source.file_path, v, strlen(v), err);
+  if (!spec_valid_http_url(v))
+    return env_error(err, "IMPORTER_ENDPOINT", "not an http:// or https:// URL with a host");
+  return spec_set_string(&spec->source.http.url, v, strlen(v), err);
+}
+
+/* ---- http details --------------------------------------------------------------------- */
+
+static int env_basic_auth(char *const envp[], struct spec_http *http, struct verr *err)
+{
+  const char *user = env_value(envp, "IMPORTER_ACCESS_KEY_ID");
+  const char *password = env_value(envp, "IMPORTER_SECRET_KEY");
+  if (user == NULL && password == NULL)
+    return 0;
+  if (user == NULL || password == NULL)
+    return env_error(err, user == NULL ? "IMPORTER_ACCESS_KEY_ID" : "IMPORTER_SECRET_KEY",
+                     "not set while its partner is; basic auth needs both keys of the secret");
+  if (strchr(user, ':') != NULL)
+    return env_error(err, "IMPORTER_ACCESS_KEY_ID", "holds ':', which basic auth cannot carry "
+                     "in a user name");
+  if (spec_set_string(&http->basic_auth_user, user, strlen(user), err) == -1 ||
+      spec_set_string(&http->basic_auth_password, password, strlen(password), err) == -1)
+    return -1;
+  return 0;
+}
+
+/* IMPORTER_EXTRA_HEADER_<n>, in order of n. CDI numbers them from 0 without gaps, but
+ * a gap must not silently drop the headers after it, so every index is looked for. */
+static int env_extra_headers(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  size_t prefix_len = strlen(EXTRA_HEADER_PREFIX);
+  long next = 0;
+  for (;;) {
+    long lowest = -1;
+    const char *line = NULL;
+    for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+      if (strncmp(*e, EXTRA_HEADER_PREFIX, prefix_len) != 0)
+        continue;
+      char *end;
+      const char *digits = *e + prefix_len;
+      long n = strtol(digits, &end, 10);
+      if (end == digits || *end != '=' || *digits < '0' || *digits > '9' || n < 0 ||
+          n > EXTRA_HEADER_MAX_INDEX)
+        return env_error(err, EXTRA_HEADER_PREFIX "<n>", "\"%.*s\" is not followed by a number "
+                         "from 0 to %d", (int)strcspn(*e, "="), *e, EXTRA_HEADER_MAX_INDEX);
+      if (n >= next && (lowest == -1 || n < lowest)) {
+        lowest = n;
+        line = end + 1;
+      }
+    }
+    if (lowest == -1)
+      return 0;
+    if (spec_add_header_line(spec, line, strlen(line), false, err) == -1)
+      return verr_prefix(err, ENV_ORIGIN ": " EXTRA_HEADER_PREFIX "%ld", lowest);
+    next = lowest + 1;
+  }
+}
+
+/* Lowercase wins over uppercase, as in curl. */
+static int env_proxy(char *const envp[], const char *lower, const char *upper, char **slot,
+                     struct verr *err)
+{
+  const char *v = env_value(envp, lower);
+  if (v == NULL)
+    v = env_value(envp, upper);
+  if (v == NULL)
+    return 0;
+  return spec_set_string(slot, v, strlen(v), err);
+}
+
+static int env_http(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  struct spec_http *http = &spec->source.http;
+  const char *checksum = env_value(envp, "IMPORTER_CHECKSUM");
+  if (checksum != NULL && spec_parse_checksum(checksum, &http->checksum, err) == -1)
+    return env_prefix(err, "IMPORTER_CHECKSUM");
+  const char *cert_dir = env_value(envp, "IMPORTER_CERT_DIR");
+  if (cert_dir != NULL) {
+    if (spec_check_dir(cert_dir, err) == -1)
+      return env_prefix(err, "IMPORTER_CERT_DIR");
+    if (spec_set_string(&http->cert_dir, cert_dir, strlen(cert_dir), err) == -1)
+      return -1;
+  }
+  if (env_basic_auth(envp, http, err) == -1 ||
+      env_extra_headers(envp, spec, err) == -1 ||
+      env_bool(envp, "INSECURE_TLS", &http->insecure_skip_verify, err) == -1 ||
+      env_proxy(envp, "http_proxy", "HTTP_PROXY", &http->http_proxy, err) == -1 ||
+      env_proxy(envp, "https_proxy", "HTTPS_PROXY", &http->https_proxy, err) == -1 ||
+      env_proxy(envp, "no_proxy", "NO_PROXY", &http->no_proxy, err) == -1)
+    return -1;
+  if (spec_read_secret_header_tree(spec, spec->mounts.extra_headers, err) == -1)
+    return verr_prefix(err, ENV_ORIGIN ": secret extra headers");
+  return 0;
+}
+
+/* ---- Target --------------------------------------------------------------------------- */
+
+/* A decimal fraction such as "0.055", exactly as written, in [0, 1). */
+static int env_fraction(const char *name, const char *s, double *out, struct verr *err)
+{
+  uint64_t mantissa = 0;
+  double scale = 1;
+  int digits = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9'; p++, digits++)
+    mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+      mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+      scale *= 10;
+    }
+  if (digits == 0 || digits > 18 || *p != '\0')
+    return env_error(err, name, "\"%.32s\" is not a decimal fraction such as 0.055", s);
+  double v = (double)mantissa / scale;
+  if (v >= 1)
+    return env_error(err, name, "%.32s is not below 1; the overhead is a fraction of the "
+                     "volume, such as 0.055", s);
+  *out = v;
+  return 0;
+}
+
+static int env_uid(const char *name, const char *s, int64_t *out, struct verr *err)
+{
+  int64_t v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9' && v <= UINT32_MAX; p++)
+    v = v * 10 + (*p - '0');
+  if (p == s || *p != '\0' || v >= UINT32_MAX)
+    return env_error(err, name, "\"%.32s\" is not a user id from 0 to %u", s, UINT32_MAX - 1);
+  *out = v;
+  return 0;
+}
+
+static int env_target(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  struct spec_target *t = &spec->target;
+  const char *size = env_value(envp, "IMPORTER_IMAGE_SIZE");
+  if (size != NULL && spec_parse_quantity(size, &t->requested_size, err) == -1)
+    return env_prefix(err, "IMPORTER_IMAGE_SIZE");
+  const char *overhead = env_value(envp, "FILESYSTEM_OVERHEAD");
+  if (overhead != NULL &&
+      env_fraction("FILESYSTEM_OVERHEAD", overhead, &t->filesystem_overhead, err) == -1)
+    return -1;
+  const char *uid = env_value(envp, "OWNER_UID");
+  if (uid != NULL && env_uid("OWNER_UID", uid, &t->owner_uid, err) == -1)
+    return -1;
+  if (env_bool(envp, "PREALLOCATION", &t->preallocation, err) == -1 ||
+      env_string(envp, "VIMPORT_TARGET_PATH", &t->path, err) == -1 ||
+      env_string(envp, "VIMPORT_TARGET_BLOCK_DEVICE", &t->block_device, err) == -1)
+    return -1;
+  return 0;
+}
+
+static int env_content_type(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *v = env_value(envp, "IMPORTER_CONTENTTYPE");
+  if (v == NULL || strcmp(v, "kubevirt") == 0)
+    spec->content_type = SPEC_CONTENT_KUBEVIRT;
+  else if (strcmp(v, "archive") == 0)
+    spec->content_type = SPEC_CONTENT_ARCHIVE;
+  else
+    return env_error(err, "IMPORTER_CONTENTTYPE", "\"%.32s\" is not a content type; use "
+                     "kubevirt or archive", v);
+  return 0;
+}
+
+/* ---- vimport extensions --------------------------------------------------------------- */
+
+static int env_vimport(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *hash = env_value(envp, "VIMPORT_EXPECTED_BLOCK_HASH");
+  if (hash != NULL && spec_parse_block_hash(hash, &spec->block_hash, err) == -1)
+    return env_prefix(err, "VIMPORT_EXPECTED_BLOCK_HASH");
+  if (env_string(envp, "VIMPORT_TERMINATION_MESSAGE_PATH", &spec->termination_message_path,
+                 err) == -1 ||
+      env_string(envp, "VIMPORT_EXTRA_HEADERS_DIR", &spec->mounts.extra_headers, err) == -1)
+    return -1;
+  return 0;
+}
+
+static void cleanup_spec(struct import_spec **s) { spec_free(*s); }
+
+int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err)
+{
+  __attribute__((cleanup(cleanup_spec))) struct import_spec *spec = NULL;
+  if (spec_new_defaults(ENV_ORIGIN, &spec, err) == -1)
+    return -1;
+  if (env_vimport(envp, spec, err) == -1 ||
+      env_source_kind(envp, spec, err) == -1 ||
+      env_endpoint(envp, spec, err) == -1 ||
+      (spec->source.kind == SPEC_SOURCE_HTTP && env_http(envp, spec, err) == -1) ||
+      env_content_type(envp, spec, err) == -1 ||
+      env_target(envp, spec, err) == -1 ||
+      spec_check_complete(spec, err) == -1)
+    return -1;
+  *out = TAKE_PTR(spec);
+  return 0;
+}

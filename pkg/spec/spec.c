@@ -1,0 +1,310 @@
+/* vimport spec: lifecycle, defaults, headers and the loggable summary. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/cleanup.h"
+#include "spec-internal.h"
+#include "spec.h"
+
+int spec_set_string(char **slot, const char *s, size_t len, struct verr *err)
+{
+  char *copy = strndup(s, len);
+  if (copy == NULL)
+    return verr_sys(err, VERR_NOMEM, errno, "cannot copy a spec value");
+  free(*slot);
+  *slot = copy;
+  return 0;
+}
+
+static int set_default(char **slot, const char *value, struct verr *err)
+{
+  return spec_set_string(slot, value, strlen(value), err);
+}
+
+int spec_new_defaults(const char *origin, struct import_spec **out, struct verr *err)
+{
+  struct import_spec *spec = calloc(1, sizeof *spec);
+  if (spec == NULL)
+    return verr_sys(err, VERR_NOMEM, errno, "cannot allocate the import spec");
+  spec->content_type = SPEC_CONTENT_KUBEVIRT;
+  spec->target.filesystem_overhead = -1;
+  spec->target.owner_uid = -1;
+  spec->block_hash.block_size = SPEC_DEFAULT_BLOCK_SIZE;
+  spec->window_size = SPEC_DEFAULT_WINDOW_SIZE;
+  spec->retries = SPEC_DEFAULT_RETRIES;
+  spec->stall_timeout_seconds = SPEC_DEFAULT_STALL_TIMEOUT_SECONDS;
+  if (set_default(&spec->origin, origin, err) == -1 ||
+      set_default(&spec->target.path, SPEC_DEFAULT_TARGET_PATH, err) == -1 ||
+      set_default(&spec->target.block_device, SPEC_DEFAULT_TARGET_BLOCK_DEVICE, err) == -1 ||
+      set_default(&spec->termination_message_path, SPEC_DEFAULT_TERMINATION_MESSAGE_PATH,
+                  err) == -1 ||
+      set_default(&spec->block_hash.digest, SPEC_DEFAULT_BLOCK_HASH_DIGEST, err) == -1 ||
+      set_default(&spec->mounts.certs, SPEC_DEFAULT_MOUNT_CERTS, err) == -1 ||
+      set_default(&spec->mounts.secret, SPEC_DEFAULT_MOUNT_SECRET, err) == -1 ||
+      set_default(&spec->mounts.extra_headers, SPEC_DEFAULT_MOUNT_EXTRA_HEADERS, err) == -1) {
+    spec_free(spec);
+    return -1;
+  }
+  *out = spec;
+  return 0;
+}
+
+/* Free a string that may hold a secret, wiping it first. */
+static void free_secret(char *s)
+{
+  if (s != NULL)
+    explicit_bzero(s, strlen(s));
+  free(s);
+}
+
+static void free_http(struct spec_http *http)
+{
+  free(http->url);
+  for (size_t i = 0; i < http->n_headers; i++) {
+    free(http->headers[i].name);
+    free_secret(http->headers[i].value);
+  }
+  free(http->headers);
+  free_secret(http->basic_auth_user);
+  free_secret(http->basic_auth_password);
+  free(http->cert_dir);
+  free_secret(http->http_proxy);
+  free_secret(http->https_proxy);
+  free(http->no_proxy);
+}
+
+void spec_free(struct import_spec *spec)
+{
+  if (spec == NULL)
+    return;
+  free(spec->origin);
+  free(spec->name);
+  free_http(&spec->source.http);
+  free(spec->source.file_path);
+  free(spec->target.path);
+  free(spec->target.block_device);
+  free(spec->block_hash.digest);
+  free(spec->mounts.certs);
+  free(spec->mounts.secret);
+  free(spec->mounts.extra_headers);
+  free(spec->termination_message_path);
+  free(spec->scratch_path);
+  for (size_t i = 0; i < spec->n_allowed_formats; i++)
+    free(spec->allowed_formats[i]);
+  free(spec->allowed_formats);
+  free(spec);
+}
+
+/* ---- Headers ------------------------------------------------------------------------- */
+
+static bool is_token_char(unsigned char c)
+{
+  return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int append_header(struct spec_http *http, const char *name, size_t name_len,
+                         const char *value, size_t value_len, bool secret, struct verr *err)
+{
+  if (http->n_headers >= SPEC_MAX_HEADERS)
+    return verr_set(err, VERR_USAGE, "more than %u extra headers; merge or drop some",
+                    SPEC_MAX_HEADERS);
+  struct spec_header *grown = realloc(http->headers, (http->n_headers + 1) * sizeof *grown);
+  if (grown == NULL)
+    return verr_sys(err, VERR_NOMEM, errno, "cannot grow the header list");
+  http->headers = grown;
+  struct spec_header *h = &http->headers[http->n_headers];
+  h->name = strndup(name, name_len);
+  h->value = strndup(value, value_len);
+  h->secret = secret;
+  if (h->name == NULL || h->value == NULL) {
+    free(h->name);
+    free_secret(h->value);
+    return verr_sys(err, VERR_NOMEM, errno, "cannot copy a header");
+  }
+  http->n_headers++;
+  return 0;
+}
+
+int spec_add_header_line(struct import_spec *spec, const char *line, size_t len, bool secret,
+                         struct verr *err)
+{
+  while (len > 0 && isspace((unsigned char)line[len - 1]))
+    len--;
+  const char *colon = memchr(line, ':', len);
+  if (colon == NULL || colon == line)
+    return verr_set(err, VERR_USAGE,
+                    "a header is not of the form \"Name: value\"; write e.g. \"X-Token: abc\"");
+  size_t name_len = (size_t)(colon - line);
+  for (size_t i = 0; i < name_len; i++)
+    if (!is_token_char((unsigned char)line[i]))
+      return verr_set(err, VERR_USAGE,
+                      "header name \"%.*s\" holds a character not allowed in HTTP field names",
+                      (int)(name_len > 64 ? 64 : name_len), line);
+  const char *value = colon + 1;
+  size_t value_len = len - name_len - 1;
+  while (value_len > 0 && (*value == ' ' || *value == '\t')) {
+    value++;
+    value_len--;
+  }
+  for (size_t i = 0; i < value_len; i++)
+    if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+      return verr_set(err, VERR_USAGE,
+                      "the value of header \"%.*s\" spans lines or holds a NUL; a header "
+                      "must be one line",
+                      (int)(name_len > 64 ? 64 : name_len), line);
+  return append_header(&spec->source.http, line, name_len, value, value_len, secret, err);
+}
+
+int spec_add_allowed_format(struct import_spec *spec, const char *name, struct verr *err)
+{
+  if (!spec_format_known(name))
+    return verr_set(err, VERR_USAGE,
+                    "unknown image format \"%.32s\"; use raw, qcow2, vmdk, vdi, vhd, vhdx or qed",
+                    name);
+  char **grown = realloc(spec->allowed_formats, (spec->n_allowed_formats + 1) * sizeof *grown);
+  if (grown == NULL)
+    return verr_sys(err, VERR_NOMEM, errno, "cannot grow the format list");
+  spec->allowed_formats = grown;
+  spec->allowed_formats[spec->n_allowed_formats] = NULL;
+  if (set_default(&spec->allowed_formats[spec->n_allowed_formats], name, err) == -1)
+    return -1;
+  spec->n_allowed_formats++;
+  return 0;
+}
+
+int spec_check_complete(const struct import_spec *spec, struct verr *err)
+{
+  if (spec->memory_limit != 0 && spec->window_size > spec->memory_limit)
+    return verr_set(err, VERR_USAGE,
+                    "%s: the qcow2 window (%llu bytes) exceeds the memory limit (%llu bytes); "
+                    "lower windowSize or raise memoryLimit",
+                    spec->origin, (unsigned long long)spec->window_size,
+                    (unsigned long long)spec->memory_limit);
+  return 0;
+}
+
+/* ---- Loggable summary ---------------------------------------------------------------- */
+
+static const char *source_kind_name(enum spec_source_kind kind)
+{
+  switch (kind) {
+  case SPEC_SOURCE_HTTP: return "http";
+  case SPEC_SOURCE_BLANK: return "blank";
+  case SPEC_SOURCE_FILE: return "file";
+  case SPEC_SOURCE_NONE: break;
+  }
+  return "none";
+}
+
+static const char *volume_mode_name(enum spec_volume_mode mode)
+{
+  switch (mode) {
+  case SPEC_VOLUME_MODE_FILESYSTEM: return "Filesystem";
+  case SPEC_VOLUME_MODE_BLOCK: return "Block";
+  case SPEC_VOLUME_MODE_UNSET: break;
+  }
+  return "unset";
+}
+
+/* Header names whose values are credentials even when given in plain extraHeaders. */
+static bool header_looks_sensitive(const char *name)
+{
+  static const char *const words[] = { "auth", "token", "key", "secret", "cookie",
+                                       "password", "session", "signature", "credential" };
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strcasestr(name, words[i]) != NULL)
+      return true;
+  return false;
+}
+
+static void describe_url(FILE *f, const char *label, const char *url)
+{
+  if (url == NULL)
+    return;
+  char redacted[1024];
+  verr_redact_url(url, redacted, sizeof redacted);
+  fprintf(f, " %s=%s", label, redacted);
+}
+
+static void describe_http(FILE *f, const struct spec_http *http)
+{
+  describe_url(f, "url", http->url);
+  if (http->checksum.alg != SPEC_CHECKSUM_NONE)
+    fprintf(f, " checksum=%s:%s", spec_checksum_alg_name(http->checksum.alg),
+            http->checksum.hex);
+  for (size_t i = 0; i < http->n_headers; i++) {
+    const struct spec_header *h = &http->headers[i];
+    bool hide = h->secret || header_looks_sensitive(h->name);
+    fprintf(f, " header=\"%s: %s\"", h->name, hide ? "<redacted>" : h->value);
+  }
+  if (http->basic_auth_user != NULL)
+    fprintf(f, " basicAuth=<redacted>:<redacted>");
+  if (http->cert_dir != NULL)
+    fprintf(f, " certDir=%s", http->cert_dir);
+  if (http->insecure_skip_verify)
+    fprintf(f, " insecureSkipVerify=true");
+  describe_url(f, "httpProxy", http->http_proxy);
+  describe_url(f, "httpsProxy", http->https_proxy);
+  if (http->no_proxy != NULL)
+    fprintf(f, " noProxy=%s", http->no_proxy);
+}
+
+static void describe_vimport(FILE *f, const struct import_spec *spec)
+{
+  const struct spec_block_hash *bh = &spec->block_hash;
+  fprintf(f, " blockHash=%s/%u", bh->digest, bh->block_size);
+  if (bh->has_expected)
+    fprintf(f, " expectedBlockHash=%s:%s", bh->digest, bh->expected_hex);
+  fprintf(f, " terminationMessagePath=%s window=%llu", spec->termination_message_path,
+          (unsigned long long)spec->window_size);
+  if (spec->memory_limit != 0)
+    fprintf(f, " memoryLimit=%llu", (unsigned long long)spec->memory_limit);
+  if (spec->scratch_path != NULL)
+    fprintf(f, " scratch=%s", spec->scratch_path);
+  fprintf(f, " retries=%u stallTimeout=%us", spec->retries, spec->stall_timeout_seconds);
+  for (size_t i = 0; i < spec->n_allowed_formats; i++)
+    fprintf(f, "%s%s", i == 0 ? " allowedFormats=" : ",", spec->allowed_formats[i]);
+}
+
+char *spec_describe(const struct import_spec *spec)
+{
+  char *text = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&text, &size);
+  if (f == NULL)
+    return NULL;
+  fprintf(f, "origin=%s", spec->origin);
+  if (spec->name != NULL)
+    fprintf(f, " name=%s", spec->name);
+  fprintf(f, " source=%s", source_kind_name(spec->source.kind));
+  if (spec->source.kind == SPEC_SOURCE_HTTP)
+    describe_http(f, &spec->source.http);
+  if (spec->source.file_path != NULL)
+    fprintf(f, " path=%s", spec->source.file_path);
+  fprintf(f, " contentType=%s volumeMode=%s",
+          spec->content_type == SPEC_CONTENT_ARCHIVE ? "archive" : "kubevirt",
+          volume_mode_name(spec->target.volume_mode));
+  if (spec->target.requested_size != 0)
+    fprintf(f, " size=%llu", (unsigned long long)spec->target.requested_size);
+  fprintf(f, " targetPath=%s blockDevice=%s", spec->target.path, spec->target.block_device);
+  if (spec->target.preallocation)
+    fprintf(f, " preallocation=true");
+  if (spec->target.filesystem_overhead >= 0)
+    fprintf(f, " filesystemOverhead=%g", spec->target.filesystem_overhead);
+  if (spec->target.owner_uid >= 0)
+    fprintf(f, " ownerUid=%lld", (long long)spec->target.owner_uid);
+  describe_vimport(f, spec);
+  if (fclose(f) != 0) {
+    free(text);
+    return NULL;
+  }
+  /* one log line: fold anything a value smuggled in */
+  for (char *p = text; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  return text;
+}

@@ -1,0 +1,933 @@
+/* vimport spec: the DataVolume-style YAML loader.
+ *
+ * libyaml builds the document tree; a schema of key tables (at the bottom of this file,
+ * one table per YAML mapping) walks it. Each key names a handler and, for plain values,
+ * the offset of the field it fills, so a new key is one table line. Unknown keys,
+ * duplicate keys, missing required keys and wrong types are errors that name the file,
+ * the line and the dotted key path.
+ *
+ * Mounted secrets are read after the walk, because the mount directories they live in
+ * (vimport.mounts) may come later in the file than the secret names.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "core/cleanup.h"
+#include "spec-internal.h"
+#include "spec.h"
+
+struct yaml_walk;
+struct yaml_table;
+
+typedef int (*yaml_key_fn)(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                           const struct yaml_table *children, size_t offset);
+
+struct yaml_key {
+  const char *name;
+  yaml_key_fn parse;
+  const struct yaml_table *children; /* for parse_mapping and source kinds */
+  size_t offset;                     /* field in struct import_spec, for plain values */
+  bool required;
+};
+
+struct yaml_table {
+  const struct yaml_key *keys;
+  size_t n_keys;
+};
+
+#define YAML_TABLE_MAX_KEYS 32
+
+struct yaml_walk {
+  yaml_document_t *doc;
+  struct import_spec *spec;
+  struct verr *err;
+  const char *source_kind;         /* the source kind seen, for "more than one" */
+  bool has_storage;                /* storage or pvc seen: only one may be */
+  yaml_node_t *secret_ref;         /* spec.source.http.secretRef */
+  yaml_node_t *cert_config_map;    /* spec.source.http.certConfigMap */
+  yaml_node_t *secret_headers;     /* spec.source.http.secretExtraHeaders */
+};
+
+/* ---- Errors ------------------------------------------------------------------------ */
+
+static unsigned long node_line(const yaml_node_t *node)
+{
+  return (unsigned long)node->start_mark.line + 1;
+}
+
+static int walk_error(struct yaml_walk *w, const yaml_node_t *node, const char *path,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int walk_error(struct yaml_walk *w, const yaml_node_t *node, const char *path,
+                      const char *fmt, ...)
+{
+  char what[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return verr_set(w->err, VERR_USAGE, "%s:%lu: %s: %s", w->spec->origin, node_line(node),
+                  path[0] != '\0' ? path : "(document)", what);
+}
+
+/* Put "origin:line: path" before a message a value parser already wrote. */
+static int walk_prefix(struct yaml_walk *w, const yaml_node_t *node, const char *path)
+{
+  return verr_prefix(w->err, "%s:%lu: %s", w->spec->origin, node_line(node), path);
+}
+
+/* ---- Scalars ------------------------------------------------------------------------ */
+
+enum scalar_kind { SCALAR_STRING, SCALAR_NULL, SCALAR_BOOL, SCALAR_NUMBER };
+
+static const char *scalar_text(const yaml_node_t *node)
+{
+  return (const char *)node->data.scalar.value;
+}
+
+static bool text_in(const char *s, const char *const *set, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(s, set[i]) == 0)
+      return true;
+  return false;
+}
+
+static const char *const yaml_true[] = { "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
+                                         "on", "On", "ON" };
+static const char *const yaml_false[] = { "n", "N", "no", "No", "NO", "false", "False", "FALSE",
+                                          "off", "Off", "OFF" };
+
+static bool looks_numeric(const char *s)
+{
+  if (*s == '+' || *s == '-')
+    s++;
+  if (strcmp(s, ".inf") == 0 || strcmp(s, ".Inf") == 0 || strcmp(s, ".INF") == 0)
+    return true;
+  bool digit = false;
+  for (; *s >= '0' && *s <= '9'; s++)
+    digit = true;
+  if (*s == '.')
+    for (s++; *s >= '0' && *s <= '9'; s++)
+      digit = true;
+  if (digit && (*s == 'e' || *s == 'E')) {
+    s++;
+    if (*s == '+' || *s == '-')
+      s++;
+    if (!(*s >= '0' && *s <= '9'))
+      return false;
+    while (*s >= '0' && *s <= '9')
+      s++;
+  }
+  return digit && *s == '\0';
+}
+
+/* How YAML (as Kubernetes reads it, YAML 1.1) types a scalar: quoted ones are strings. */
+static enum scalar_kind scalar_kind(const yaml_node_t *node)
+{
+  if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return SCALAR_STRING;
+  const char *s = scalar_text(node);
+  static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+  if (text_in(s, nulls, sizeof nulls / sizeof nulls[0]))
+    return SCALAR_NULL;
+  if (text_in(s, yaml_true, sizeof yaml_true / sizeof yaml_true[0]) ||
+      text_in(s, yaml_false, sizeof yaml_false / sizeof yaml_false[0]))
+    return SCALAR_BOOL;
+  if (looks_numeric(s))
+    return SCALAR_NUMBER;
+  return SCALAR_STRING;
+}
+
+static const char *node_type_name(const yaml_node_t *node)
+{
+  switch (node->type) {
+  case YAML_MAPPING_NODE: return "a mapping";
+  case YAML_SEQUENCE_NODE: return "a list";
+  case YAML_SCALAR_NODE: break;
+  case YAML_NO_NODE: return "nothing";
+  }
+  switch (scalar_kind(node)) {
+  case SCALAR_NULL: return "null";
+  case SCALAR_BOOL: return "a boolean";
+  case SCALAR_NUMBER: return "a number";
+  case SCALAR_STRING: break;
+  }
+  return "a string";
+}
+
+static bool scalar_has_nul(const yaml_node_t *node)
+{
+  return strlen(scalar_text(node)) != node->data.scalar.length;
+}
+
+/* A scalar of any YAML type except null (quantities may be numbers or strings). */
+static int want_scalar(struct yaml_walk *w, yaml_node_t *node, const char *path,
+                       const char *what, const char **out)
+{
+  if (node->type != YAML_SCALAR_NODE || scalar_kind(node) == SCALAR_NULL)
+    return walk_error(w, node, path, "expected %s, got %s", what, node_type_name(node));
+  if (scalar_has_nul(node))
+    return walk_error(w, node, path, "the value holds a NUL byte; remove it");
+  *out = scalar_text(node);
+  return 0;
+}
+
+static int want_string(struct yaml_walk *w, yaml_node_t *node, const char *path,
+                       const char **out)
+{
+  if (node->type == YAML_SCALAR_NODE && scalar_kind(node) != SCALAR_STRING &&
+      scalar_kind(node) != SCALAR_NULL)
+    return walk_error(w, node, path, "expected a string, got %s; put it in quotes",
+                      node_type_name(node));
+  if (want_scalar(w, node, path, "a string", out) == -1)
+    return -1;
+  if (**out == '\0')
+    return walk_error(w, node, path, "empty string; give a value or drop the key");
+  return 0;
+}
+
+static void *field(struct yaml_walk *w, size_t offset)
+{
+  return (char *)w->spec + offset;
+}
+
+/* ---- Generic handlers --------------------------------------------------------------- */
+
+static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
+                        const struct yaml_table *table);
+
+static int parse_ignore(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                        const struct yaml_table *children, size_t offset)
+{
+  (void)w, (void)value, (void)path, (void)children, (void)offset;
+  return 0;
+}
+
+static int parse_mapping(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                         const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  return walk_mapping(w, value, path, children);
+}
+
+static int parse_string(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                        const struct yaml_table *children, size_t offset)
+{
+  (void)children;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  return spec_set_string(field(w, offset), s, strlen(s), w->err);
+}
+
+static int parse_bool(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                      const struct yaml_table *children, size_t offset)
+{
+  (void)children;
+  if (value->type != YAML_SCALAR_NODE || scalar_kind(value) != SCALAR_BOOL)
+    return walk_error(w, value, path, "expected true or false, got %s", node_type_name(value));
+  *(bool *)field(w, offset) =
+      text_in(scalar_text(value), yaml_true, sizeof yaml_true / sizeof yaml_true[0]);
+  return 0;
+}
+
+static int parse_quantity(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                          const struct yaml_table *children, size_t offset)
+{
+  (void)children;
+  const char *s;
+  if (want_scalar(w, value, path, "a quantity such as 10Gi", &s) == -1)
+    return -1;
+  if (spec_parse_quantity(s, field(w, offset), w->err) == -1)
+    return walk_prefix(w, value, path);
+  return 0;
+}
+
+/* A whole number within [min, max], stored as unsigned. */
+static int parse_count(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                       unsigned min, unsigned max, unsigned *out)
+{
+  if (value->type != YAML_SCALAR_NODE || scalar_kind(value) != SCALAR_NUMBER)
+    return walk_error(w, value, path, "expected a whole number, got %s", node_type_name(value));
+  const char *s = scalar_text(value);
+  unsigned long long n = 0;
+  bool ok = *s != '\0';
+  for (; ok && *s; s++) {
+    ok = *s >= '0' && *s <= '9' && n <= max;
+    n = n * 10 + (unsigned)(*s - '0');
+  }
+  if (!ok || n < min || n > max)
+    return walk_error(w, value, path, "expected a whole number from %u to %u", min, max);
+  *out = (unsigned)n;
+  return 0;
+}
+
+/* ---- Specific handlers -------------------------------------------------------------- */
+
+static int parse_api_version(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (strcmp(s, "cdi.kubevirt.io/v1beta1") != 0)
+    return walk_error(w, value, path, "\"%.64s\" is not supported; use cdi.kubevirt.io/v1beta1",
+                      s);
+  return 0;
+}
+
+static int parse_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                      const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (strcmp(s, "DataVolume") != 0)
+    return walk_error(w, value, path, "\"%.64s\" is not supported; use DataVolume", s);
+  return 0;
+}
+
+static int parse_any_mapping(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  if (value->type != YAML_MAPPING_NODE)
+    return walk_error(w, value, path, "expected a mapping, got %s", node_type_name(value));
+  return 0;
+}
+
+static int parse_object_name(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const char **out)
+{
+  if (want_string(w, value, path, out) == -1)
+    return -1;
+  if (!spec_valid_object_name(*out))
+    return walk_error(w, value, path, "\"%.64s\" is not a Kubernetes object name; use lowercase "
+                      "letters, digits, '-' and '.'", *out);
+  return 0;
+}
+
+static int parse_url(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                     const struct yaml_table *children, size_t offset)
+{
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (!spec_valid_http_url(s))
+    return walk_error(w, value, path, "not an http:// or https:// URL with a host (spaces must "
+                      "be percent-encoded)");
+  return parse_string(w, value, path, children, offset);
+}
+
+static int parse_checksum(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                          const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (spec_parse_checksum(s, &w->spec->source.http.checksum, w->err) == -1)
+    return walk_prefix(w, value, path);
+  return 0;
+}
+
+static int want_sequence(struct yaml_walk *w, yaml_node_t *value, const char *path)
+{
+  if (value->type != YAML_SEQUENCE_NODE)
+    return walk_error(w, value, path, "expected a list, got %s", node_type_name(value));
+  return 0;
+}
+
+static yaml_node_t *sequence_item(struct yaml_walk *w, yaml_node_item_t *item)
+{
+  return yaml_document_get_node(w->doc, *item);
+}
+
+static int parse_extra_headers(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                               const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  if (want_sequence(w, value, path) == -1)
+    return -1;
+  yaml_node_item_t *item = value->data.sequence.items.start;
+  for (; item < value->data.sequence.items.top; item++) {
+    yaml_node_t *node = sequence_item(w, item);
+    const char *s;
+    if (want_string(w, node, path, &s) == -1)
+      return -1;
+    if (spec_add_header_line(w->spec, s, strlen(s), false, w->err) == -1)
+      return walk_prefix(w, node, path);
+  }
+  return 0;
+}
+
+static int parse_secret_extra_headers(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                      const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  if (want_sequence(w, value, path) == -1)
+    return -1;
+  yaml_node_item_t *item = value->data.sequence.items.start;
+  for (; item < value->data.sequence.items.top; item++) {
+    const char *name;
+    if (parse_object_name(w, sequence_item(w, item), path, &name) == -1)
+      return -1;
+  }
+  w->secret_headers = value;
+  return 0;
+}
+
+static int parse_secret_ref(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                            const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *name;
+  if (parse_object_name(w, value, path, &name) == -1)
+    return -1;
+  w->secret_ref = value;
+  return 0;
+}
+
+static int parse_cert_config_map(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                 const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *name;
+  if (parse_object_name(w, value, path, &name) == -1)
+    return -1;
+  w->cert_config_map = value;
+  return 0;
+}
+
+static int set_source_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                           enum spec_source_kind kind, const char *name)
+{
+  if (w->source_kind != NULL)
+    return walk_error(w, value, path, "a second source kind after %s; give exactly one source",
+                      w->source_kind);
+  w->source_kind = name;
+  w->spec->source.kind = kind;
+  return 0;
+}
+
+static int parse_source_http(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  if (set_source_kind(w, value, path, SPEC_SOURCE_HTTP, "http") == -1)
+    return -1;
+  return walk_mapping(w, value, path, children);
+}
+
+static int parse_source_blank(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                              const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  if (set_source_kind(w, value, path, SPEC_SOURCE_BLANK, "blank") == -1)
+    return -1;
+  return walk_mapping(w, value, path, children);
+}
+
+static int parse_source_file(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  if (set_source_kind(w, value, path, SPEC_SOURCE_FILE, "file") == -1)
+    return -1;
+  return walk_mapping(w, value, path, children);
+}
+
+static int parse_source_unsupported(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                    const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  return walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
+                    "http, blank or file, or CDI's own importer");
+}
+
+static int parse_source(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                        const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  if (walk_mapping(w, value, path, children) == -1)
+    return -1;
+  if (w->spec->source.kind == SPEC_SOURCE_NONE)
+    return walk_error(w, value, path, "no source kind; give one of http, blank or file");
+  return 0;
+}
+
+static int parse_storage(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                         const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  if (w->has_storage)
+    return walk_error(w, value, path, "both storage and pvc are given; keep one");
+  w->has_storage = true;
+  return walk_mapping(w, value, path, children);
+}
+
+static int parse_volume_mode(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (strcmp(s, "Filesystem") == 0)
+    w->spec->target.volume_mode = SPEC_VOLUME_MODE_FILESYSTEM;
+  else if (strcmp(s, "Block") == 0)
+    w->spec->target.volume_mode = SPEC_VOLUME_MODE_BLOCK;
+  else
+    return walk_error(w, value, path, "\"%.32s\" is not a volume mode; use Filesystem or Block",
+                      s);
+  return 0;
+}
+
+static int parse_content_type(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                              const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (strcmp(s, "kubevirt") == 0)
+    w->spec->content_type = SPEC_CONTENT_KUBEVIRT;
+  else if (strcmp(s, "archive") == 0)
+    w->spec->content_type = SPEC_CONTENT_ARCHIVE;
+  else
+    return walk_error(w, value, path, "\"%.32s\" is not a content type; use kubevirt or archive",
+                      s);
+  return 0;
+}
+
+static int parse_expected_block_hash(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                     const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (spec_parse_block_hash(s, &w->spec->block_hash, w->err) == -1)
+    return walk_prefix(w, value, path);
+  return 0;
+}
+
+static int parse_block_size(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                            const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  uint64_t size;
+  const char *s;
+  if (want_scalar(w, value, path, "a quantity such as 64Ki", &s) == -1)
+    return -1;
+  if (spec_parse_quantity(s, &size, w->err) == -1)
+    return walk_prefix(w, value, path);
+  if (!spec_valid_block_size(size))
+    return walk_error(w, value, path, "%llu is not a power of two from 512 to 64Mi; the "
+                      "default is 64Ki", (unsigned long long)size);
+  w->spec->block_hash.block_size = (uint32_t)size;
+  return 0;
+}
+
+static int parse_retries(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                         const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  return parse_count(w, value, path, 0, 100, &w->spec->retries);
+}
+
+static int parse_stall_timeout(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                               const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  return parse_count(w, value, path, 1, 86400, &w->spec->stall_timeout_seconds);
+}
+
+static int parse_allowed_formats(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                 const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  if (want_sequence(w, value, path) == -1)
+    return -1;
+  yaml_node_item_t *item = value->data.sequence.items.start;
+  for (; item < value->data.sequence.items.top; item++) {
+    yaml_node_t *node = sequence_item(w, item);
+    const char *s;
+    if (want_string(w, node, path, &s) == -1)
+      return -1;
+    if (spec_add_allowed_format(w->spec, s, w->err) == -1)
+      return walk_prefix(w, node, path);
+  }
+  return 0;
+}
+
+/* ---- Mapping walk ------------------------------------------------------------------- */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+  size_t la = strnlen(a, 64), lb = strnlen(b, 64);
+  size_t row[65];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static int unknown_key(struct yaml_walk *w, const yaml_node_t *key, const char *path,
+                       const struct yaml_table *table)
+{
+  const char *name = scalar_text(key);
+  const char *best = NULL;
+  size_t best_distance = 3; /* suggest only close spellings */
+  for (size_t i = 0; i < table->n_keys; i++) {
+    size_t d = edit_distance(name, table->keys[i].name);
+    if (d < best_distance) {
+      best_distance = d;
+      best = table->keys[i].name;
+    }
+  }
+  if (best != NULL)
+    return walk_error(w, key, path, "unknown key; did you mean \"%s\"?", best);
+  return walk_error(w, key, path, "unknown key; see docs/spec.md for the keys allowed here");
+}
+
+static int find_key(const struct yaml_table *table, const char *name)
+{
+  for (size_t i = 0; i < table->n_keys; i++)
+    if (strcmp(table->keys[i].name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+static void child_path(char *out, size_t size, const char *path, const char *key)
+{
+  snprintf(out, size, "%s%s%.64s", path, path[0] != '\0' ? "." : "", key);
+}
+
+static int walk_pair(struct yaml_walk *w, yaml_node_pair_t *pair, const char *path,
+                     const struct yaml_table *table, bool *seen)
+{
+  yaml_node_t *key = yaml_document_get_node(w->doc, pair->key);
+  yaml_node_t *value = yaml_document_get_node(w->doc, pair->value);
+  if (key == NULL || value == NULL)
+    return verr_set(w->err, VERR_INTERNAL, "%s: libyaml returned a pair without a node",
+                    w->spec->origin);
+  if (key->type != YAML_SCALAR_NODE || scalar_has_nul(key))
+    return walk_error(w, key, path, "keys must be plain names, got %s", node_type_name(key));
+  char sub[256];
+  child_path(sub, sizeof sub, path, scalar_text(key));
+  int i = find_key(table, scalar_text(key));
+  if (i == -1)
+    return unknown_key(w, key, sub, table);
+  if (seen[i])
+    return walk_error(w, key, sub, "duplicate key; give it once");
+  seen[i] = true;
+  const struct yaml_key *k = &table->keys[i];
+  return k->parse(w, value, sub, k->children, k->offset);
+}
+
+static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
+                        const struct yaml_table *table)
+{
+  if (node->type != YAML_MAPPING_NODE)
+    return walk_error(w, node, path, "expected a mapping, got %s", node_type_name(node));
+  bool seen[YAML_TABLE_MAX_KEYS] = { false };
+  yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+  for (; pair < node->data.mapping.pairs.top; pair++)
+    if (walk_pair(w, pair, path, table, seen) == -1)
+      return -1;
+  for (size_t i = 0; i < table->n_keys; i++)
+    if (table->keys[i].required && !seen[i])
+      return walk_error(w, node, path, "the required key \"%s\" is missing",
+                        table->keys[i].name);
+  return 0;
+}
+
+/* ---- Secrets named by the document -------------------------------------------------- */
+
+static int mount_subdir(struct yaml_walk *w, const char *mount, const yaml_node_t *name_node,
+                        char **out)
+{
+  if (asprintf(out, "%s/%s", mount, scalar_text(name_node)) == -1) {
+    *out = NULL;
+    return verr_sys(w->err, VERR_NOMEM, errno, "cannot build a mount path");
+  }
+  return 0;
+}
+
+/* "origin:line: path: secret \"name\": " before a message about a mounted object. */
+static int mount_prefix(struct yaml_walk *w, const yaml_node_t *name_node, const char *path,
+                        const char *what)
+{
+  return verr_prefix(w->err, "%s:%lu: %s: %s \"%s\"", w->spec->origin, node_line(name_node),
+                     path, what, scalar_text(name_node));
+}
+
+static int resolve_secret_headers(struct yaml_walk *w)
+{
+  yaml_node_t *list = w->secret_headers;
+  const char *path = "spec.source.http.secretExtraHeaders";
+  yaml_node_item_t *item = list->data.sequence.items.start;
+  for (; item < list->data.sequence.items.top; item++) {
+    yaml_node_t *node = sequence_item(w, item);
+    CLEANUP_FREE char *dir = NULL;
+    if (mount_subdir(w, w->spec->mounts.extra_headers, node, &dir) == -1)
+      return -1;
+    if (spec_read_secret_header_dir(w->spec, dir, w->err) == -1)
+      return mount_prefix(w, node, path, "secret");
+  }
+  return 0;
+}
+
+static int resolve_mounts(struct yaml_walk *w)
+{
+  struct import_spec *spec = w->spec;
+  if (w->secret_ref != NULL &&
+      spec_read_basic_auth(spec, spec->mounts.secret, w->err) == -1)
+    return mount_prefix(w, w->secret_ref, "spec.source.http.secretRef", "secret");
+  if (w->cert_config_map != NULL) {
+    if (spec_check_dir(spec->mounts.certs, w->err) == -1)
+      return mount_prefix(w, w->cert_config_map, "spec.source.http.certConfigMap",
+                          "config map");
+    if (spec_set_string(&spec->source.http.cert_dir, spec->mounts.certs,
+                        strlen(spec->mounts.certs), w->err) == -1)
+      return -1;
+  }
+  if (w->secret_headers != NULL)
+    return resolve_secret_headers(w);
+  return 0;
+}
+
+/* ---- The schema --------------------------------------------------------------------- */
+
+#define TABLE(keys) { (keys), sizeof (keys) / sizeof (keys)[0] }
+#define AT(member) offsetof(struct import_spec, member)
+
+static const struct yaml_key ignored_keys[] = { { "", parse_ignore, NULL, 0, false } };
+static const struct yaml_table empty_table = { ignored_keys, 0 };
+
+static const struct yaml_key metadata_keys[] = {
+  { "name",            parse_string,      NULL, AT(name), false },
+  { "namespace",       parse_ignore,      NULL, 0,        false },
+  { "labels",          parse_any_mapping, NULL, 0,        false },
+  { "annotations",     parse_any_mapping, NULL, 0,        false },
+};
+static const struct yaml_table metadata_table = TABLE(metadata_keys);
+
+static const struct yaml_key http_keys[] = {
+  { "url",                parse_url,                  NULL, AT(source.http.url), true },
+  { "checksum",           parse_checksum,             NULL, 0, false },
+  { "extraHeaders",       parse_extra_headers,        NULL, 0, false },
+  { "secretExtraHeaders", parse_secret_extra_headers, NULL, 0, false },
+  { "secretRef",          parse_secret_ref,           NULL, 0, false },
+  { "certConfigMap",      parse_cert_config_map,      NULL, 0, false },
+  { "insecureSkipVerify", parse_bool, NULL, AT(source.http.insecure_skip_verify), false },
+};
+static const struct yaml_table http_table = TABLE(http_keys);
+
+static const struct yaml_key file_keys[] = {
+  { "path", parse_string, NULL, AT(source.file_path), true },
+};
+static const struct yaml_table file_table = TABLE(file_keys);
+
+static const struct yaml_key source_keys[] = {
+  { "http",     parse_source_http,        &http_table,  0, false },
+  { "blank",    parse_source_blank,       &empty_table, 0, false },
+  { "file",     parse_source_file,        &file_table,  0, false },
+  { "s3",       parse_source_unsupported, NULL,         0, false },
+  { "gcs",      parse_source_unsupported, NULL,         0, false },
+  { "registry", parse_source_unsupported, NULL,         0, false },
+  { "imageio",  parse_source_unsupported, NULL,         0, false },
+  { "vddk",     parse_source_unsupported, NULL,         0, false },
+  { "pvc",      parse_source_unsupported, NULL,         0, false },
+  { "snapshot", parse_source_unsupported, NULL,         0, false },
+  { "upload",   parse_source_unsupported, NULL,         0, false },
+};
+static const struct yaml_table source_table = TABLE(source_keys);
+
+static const struct yaml_key requests_keys[] = {
+  { "storage", parse_quantity, NULL, AT(target.requested_size), false },
+};
+static const struct yaml_table requests_table = TABLE(requests_keys);
+
+static const struct yaml_key resources_keys[] = {
+  { "requests", parse_mapping,     &requests_table, 0, false },
+  { "limits",   parse_any_mapping, NULL,            0, false },
+};
+static const struct yaml_table resources_table = TABLE(resources_keys);
+
+static const struct yaml_key storage_keys[] = {
+  { "volumeMode",       parse_volume_mode, NULL,             0, false },
+  { "resources",        parse_mapping,     &resources_table, 0, false },
+  { "accessModes",      parse_ignore,      NULL,             0, false },
+  { "storageClassName", parse_ignore,      NULL,             0, false },
+};
+static const struct yaml_table storage_table = TABLE(storage_keys);
+
+static const struct yaml_key spec_keys[] = {
+  { "source",        parse_source,       &source_table,  0, true },
+  { "storage",       parse_storage,      &storage_table, 0, false },
+  { "pvc",           parse_storage,      &storage_table, 0, false },
+  { "preallocation", parse_bool,         NULL, AT(target.preallocation), false },
+  { "contentType",   parse_content_type, NULL, 0, false },
+};
+static const struct yaml_table spec_table = TABLE(spec_keys);
+
+static const struct yaml_key target_keys[] = {
+  { "path",        parse_string, NULL, AT(target.path),         false },
+  { "blockDevice", parse_string, NULL, AT(target.block_device), false },
+};
+static const struct yaml_table target_table = TABLE(target_keys);
+
+static const struct yaml_key mounts_keys[] = {
+  { "certs",        parse_string, NULL, AT(mounts.certs),         false },
+  { "secret",       parse_string, NULL, AT(mounts.secret),        false },
+  { "extraHeaders", parse_string, NULL, AT(mounts.extra_headers), false },
+};
+static const struct yaml_table mounts_table = TABLE(mounts_keys);
+
+static const struct yaml_key vimport_keys[] = {
+  { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false },
+  { "blockSize",              parse_block_size,      NULL, 0, false },
+  { "target",                 parse_mapping,         &target_table, 0, false },
+  { "terminationMessagePath", parse_string,          NULL, AT(termination_message_path), false },
+  { "memoryLimit",            parse_quantity,        NULL, AT(memory_limit), false },
+  { "windowSize",             parse_quantity,        NULL, AT(window_size), false },
+  { "scratchPath",            parse_string,          NULL, AT(scratch_path), false },
+  { "mounts",                 parse_mapping,         &mounts_table, 0, false },
+  { "retries",                parse_retries,         NULL, 0, false },
+  { "stallTimeoutSeconds",    parse_stall_timeout,   NULL, 0, false },
+  { "allowedFormats",         parse_allowed_formats, NULL, 0, false },
+};
+static const struct yaml_table vimport_table = TABLE(vimport_keys);
+
+static const struct yaml_key top_keys[] = {
+  { "apiVersion", parse_api_version, NULL,            0, true },
+  { "kind",       parse_kind,        NULL,            0, true },
+  { "metadata",   parse_mapping,     &metadata_table, 0, false },
+  { "spec",       parse_mapping,     &spec_table,     0, true },
+  { "vimport",    parse_mapping,     &vimport_table,  0, false },
+};
+static const struct yaml_table top_table = TABLE(top_keys);
+
+_Static_assert(sizeof vimport_keys / sizeof vimport_keys[0] <= YAML_TABLE_MAX_KEYS,
+               "walk_mapping's seen[] is too small for the largest table");
+_Static_assert(sizeof source_keys / sizeof source_keys[0] <= YAML_TABLE_MAX_KEYS,
+               "walk_mapping's seen[] is too small for the largest table");
+
+/* ---- Loading ------------------------------------------------------------------------ */
+
+static void cleanup_parser(yaml_parser_t *p) { yaml_parser_delete(p); }
+static void cleanup_document(yaml_document_t *d) { yaml_document_delete(d); }
+static void cleanup_spec(struct import_spec **s) { spec_free(*s); }
+#define CLEANUP_PARSER __attribute__((cleanup(cleanup_parser)))
+#define CLEANUP_DOCUMENT __attribute__((cleanup(cleanup_document)))
+#define CLEANUP_SPEC __attribute__((cleanup(cleanup_spec)))
+
+static int syntax_error(const yaml_parser_t *parser, const char *name, struct verr *err)
+{
+  return verr_set(err, VERR_USAGE, "%s:%lu:%lu: not valid YAML: %s%s%s; fix the syntax",
+                  name, (unsigned long)parser->problem_mark.line + 1,
+                  (unsigned long)parser->problem_mark.column + 1,
+                  parser->problem != NULL ? parser->problem : "unknown problem",
+                  parser->context != NULL ? " " : "",
+                  parser->context != NULL ? parser->context : "");
+}
+
+/* Load the one document in the buffer; a second document is an error. */
+static int load_document(yaml_parser_t *parser, yaml_document_t *doc, const char *name,
+                         struct verr *err)
+{
+  if (!yaml_parser_load(parser, doc))
+    return syntax_error(parser, name, err);
+  if (yaml_document_get_root_node(doc) == NULL)
+    return verr_set(err, VERR_USAGE, "%s: the spec is empty; see docs/spec.md for an example",
+                    name);
+  CLEANUP_DOCUMENT yaml_document_t next;
+  memset(&next, 0, sizeof next);
+  if (!yaml_parser_load(parser, &next))
+    return syntax_error(parser, name, err);
+  if (yaml_document_get_root_node(&next) != NULL)
+    return verr_set(err, VERR_USAGE, "%s:%lu: a second YAML document; put one DataVolume per "
+                    "spec file", name, (unsigned long)next.start_mark.line + 1);
+  return 0;
+}
+
+int spec_load_yaml_buffer(const char *buf, size_t len, const char *name,
+                          struct import_spec **out, struct verr *err)
+{
+  if (len > SPEC_MAX_YAML_BYTES)
+    return verr_set(err, VERR_USAGE, "%s: the spec is larger than %u bytes; is it the right "
+                    "file?", name, SPEC_MAX_YAML_BYTES);
+  if (memchr(buf, '\0', len) != NULL)
+    return verr_set(err, VERR_USAGE, "%s: the spec holds a NUL byte; it must be YAML text",
+                    name);
+
+  CLEANUP_PARSER yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser))
+    return verr_set(err, VERR_NOMEM, "cannot initialise the YAML parser");
+  yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+  CLEANUP_DOCUMENT yaml_document_t doc;
+  memset(&doc, 0, sizeof doc);
+  if (load_document(&parser, &doc, name, err) == -1)
+    return -1;
+
+  CLEANUP_SPEC struct import_spec *spec = NULL;
+  if (spec_new_defaults(name, &spec, err) == -1)
+    return -1;
+  struct yaml_walk w = { .doc = &doc, .spec = spec, .err = err };
+  if (walk_mapping(&w, yaml_document_get_root_node(&doc), "", &top_table) == -1 ||
+      resolve_mounts(&w) == -1 || spec_check_complete(spec, err) == -1)
+    return -1;
+  *out = TAKE_PTR(spec);
+  return 0;
+}
+
+/* Reads any file type (a pipe from `--spec <(...)` too), at most one byte more than
+ * the limit so an oversized spec is refused rather than cut. */
+int spec_load_yaml_file(const char *path, struct import_spec **out, struct verr *err)
+{
+  CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return verr_sys(err, VERR_IO, errno, "cannot open the spec %s", path);
+  size_t cap = (size_t)SPEC_MAX_YAML_BYTES + 1;
+  CLEANUP_FREE char *buf = malloc(cap);
+  if (buf == NULL)
+    return verr_sys(err, VERR_NOMEM, errno, "cannot read the spec %s", path);
+  size_t used = 0;
+  while (used < cap) {
+    ssize_t n = read(fd, buf + used, cap - used);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1)
+      return verr_sys(err, VERR_IO, errno, "cannot read the spec %s", path);
+    if (n == 0)
+      break;
+    used += (size_t)n;
+  }
+  return spec_load_yaml_buffer(buf, used, path, out, err);
+}

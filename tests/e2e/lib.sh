@@ -1,0 +1,117 @@
+# tests/e2e/lib.sh: helpers for e2e tests. Source it first thing:
+#
+#   . "$VIMPORT_TOP/tests/e2e/lib.sh"     (or "$(dirname "$0")/lib.sh")
+#
+# A test exits 0 (pass), 77 (skip) or anything else (fail); run.sh bounds its time.
+#
+#   e2e_tmpdir                 print the test's private dir under /tmp (also in E2E_TMP,
+#                              made when lib.sh is sourced, so "$(e2e_tmpdir)" works); it
+#                              and every server below go away on exit
+#   e2e_on_exit CMD...         run CMD at exit (before the tmpdir is removed)
+#   require_cmd CMD...         skip unless every CMD is on PATH
+#   nginx_start DIR            nginx on 127.0.0.1 serving DIR over HTTP and HTTPS with a
+#                              fresh test CA (cert for localhost and 127.0.0.1); exports
+#                              NGINX_PORT, NGINX_TLS_PORT, NGINX_URL (http://127.0.0.1:P),
+#                              NGINX_TLS_URL (https://localhost:P), TEST_CA (PEM file),
+#                              TEST_CA_DIR (dir holding only that PEM, like a certConfigMap)
+#   faultserver_start DIR [ARGS...]
+#                              tests/e2e/faultserver.py serving DIR (ARGS go to it, e.g.
+#                              --fault 'reset=1000'); exports FAULT_PORT, FAULT_URL and
+#                              FAULT_LOG (one JSON line per request). See faultserver.py
+#                              for the fault list (URL query: ?reset=N&times=K ...)
+#   fail MSG                   print "FAIL: MSG" and exit 1
+#   skip REASON                print "SKIP: REASON" and exit 77
+#   pass [MSG]                 exit 0
+#   assert_eq EXPECTED ACTUAL [WHAT]    fail unless equal
+#
+# Environment from tests/e2e/run.sh: VIMPORT (the binary), VIMPORT_TOP (repo root).
+
+E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VIMPORT_TOP=${VIMPORT_TOP:-$(cd "$E2E_LIB_DIR/../.." && pwd)}
+VIMPORT=${VIMPORT:-$VIMPORT_TOP/build/vimport}
+export VIMPORT VIMPORT_TOP
+
+_e2e_exit_cmds=()
+E2E_TMP=$(mktemp -d /tmp/vimport-e2e.XXXXXX) || { echo "FAIL: mktemp failed" >&2; exit 1; }
+export E2E_TMP
+
+_e2e_cleanup() {
+  local i
+  for ((i = ${#_e2e_exit_cmds[@]} - 1; i >= 0; i--)); do
+    eval "${_e2e_exit_cmds[$i]}" >/dev/null 2>&1 || true
+  done
+  [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ] && rm -rf "$E2E_TMP"
+}
+trap _e2e_cleanup EXIT
+trap 'exit 130' INT TERM
+
+e2e_on_exit() {
+  _e2e_exit_cmds+=("$*")
+}
+
+e2e_tmpdir() {
+  echo "$E2E_TMP"
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+skip() {
+  echo "SKIP: $*" >&2
+  exit 77
+}
+
+pass() {
+  [ $# -gt 0 ] && echo "PASS: $*" >&2
+  exit 0
+}
+
+assert_eq() {
+  [ "$1" = "$2" ] || fail "${3:-value}: expected '$1', got '$2'"
+}
+
+require_cmd() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
+  done
+}
+
+nginx_start() {
+  local serve=$1 state
+  [ -x "${NGINX:-/usr/sbin/nginx}" ] || skip "nginx is not installed (apt-get install nginx-light)"
+  require_cmd openssl python3
+  state=$(mktemp -d "$E2E_TMP/nginx.XXXXXX")
+  "$E2E_LIB_DIR/nginx-fixture.sh" start "$state" "$serve" || fail "nginx did not start"
+  e2e_on_exit "'$E2E_LIB_DIR/nginx-fixture.sh' stop '$state'"
+  # shellcheck disable=SC1091
+  . "$state/env"
+  NGINX_URL=http://127.0.0.1:$NGINX_PORT
+  NGINX_TLS_URL=https://localhost:$NGINX_TLS_PORT
+  export NGINX_PORT NGINX_TLS_PORT NGINX_URL NGINX_TLS_URL TEST_CA TEST_CA_DIR
+}
+
+faultserver_start() {
+  local serve=$1 state pid
+  shift
+  require_cmd python3
+  state=$(mktemp -d "$E2E_TMP/faultserver.XXXXXX")
+  python3 "$E2E_LIB_DIR/faultserver.py" --root "$serve" --port-file "$state/port" \
+    --log "$state/requests.log" --timeout "${FAULTSERVER_TIMEOUT:-900}" "$@" \
+    </dev/null >"$state/out.log" 2>&1 &
+  pid=$!
+  e2e_on_exit "kill $pid"
+  local _
+  for _ in $(seq 100); do
+    [ -s "$state/port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "faultserver exited: $(cat "$state/out.log")"
+    sleep 0.1
+  done
+  [ -s "$state/port" ] || fail "faultserver did not start within 10 s"
+  FAULT_PORT=$(cat "$state/port")
+  FAULT_URL=http://127.0.0.1:$FAULT_PORT
+  FAULT_LOG=$state/requests.log
+  export FAULT_PORT FAULT_URL FAULT_LOG
+}

@@ -1,0 +1,386 @@
+/* Unit tests for pkg/report: the CDI termination message.
+ *
+ * Every rendered message is checked by a real JSON parser (python3's json module, strict
+ * UTF-8 decoding) and by assertions on the parsed values, written in Python and run on
+ * the parsed object `d` with the raw bytes in `raw`.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/error.h"
+#include "report/report.h"
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/vimport-report-XXXXXX");
+  cr_assert(mkdtemp(tmpdir) != NULL);
+}
+
+static void remove_tmpdir(void)
+{
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  cr_assert(system(cmd) == 0);
+}
+
+TestSuite(report, .init = make_tmpdir, .fini = remove_tmpdir, .timeout = 60);
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+  FILE *f = fopen(path, "wb");
+  cr_assert(f != NULL);
+  cr_assert(len == 0 || fwrite(data, 1, len, f) == len);
+  cr_assert(fclose(f) == 0);
+}
+
+/* The checker: every line of the file must be one JSON object of at most 4096 bytes
+ * (newline included) in strict UTF-8, and `check` (a Python expression over d and raw)
+ * must hold for each. Exit 0 on success, 3 when `check` fails, else parse errors. */
+static const char checker[] =
+    "import json, sys\n"
+    "data = open(sys.argv[1], 'rb').read()\n"
+    "check = open(sys.argv[2]).read()\n"
+    "lines = data.split(b'\\n')\n"
+    "assert lines[-1] == b'', 'missing final newline'\n"
+    "for raw in lines[:-1]:\n"
+    "    assert len(raw) + 1 <= 4096, 'too long: %d' % len(raw)\n"
+    "    d = json.loads(raw.decode('utf-8'))\n"
+    "    assert isinstance(d, dict)\n"
+    "    if not eval(check):\n"
+    "        print('check failed on', raw[:300], file=sys.stderr)\n"
+    "        sys.exit(3)\n";
+
+/* Run the checker on `lines` (newline-terminated JSON lines). */
+static void expect_json(const char *lines, size_t len, const char *check)
+{
+  char data[128], prog[128], expr[128], cmd[512];
+  snprintf(data, sizeof data, "%s/lines.json", tmpdir);
+  snprintf(prog, sizeof prog, "%s/check.py", tmpdir);
+  snprintf(expr, sizeof expr, "%s/expr.py", tmpdir);
+  write_file(data, lines, len);
+  write_file(prog, checker, strlen(checker));
+  write_file(expr, check, strlen(check));
+  snprintf(cmd, sizeof cmd, "python3 '%s' '%s' '%s'", prog, data, expr);
+  int status = system(cmd);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "JSON check failed (status %d) for: %.400s\ncheck: %s", status, lines, check);
+}
+
+/* Render r into a newline-terminated line and check it. */
+static void expect_report(const struct report *r, const char *check)
+{
+  char buf[REPORT_MAX_JSON + 1];
+  ssize_t n = report_to_json(r, buf, REPORT_MAX_JSON);
+  cr_assert(n > 0 && n <= REPORT_MAX_JSON - 1, "to_json returned %zd", n);
+  cr_assert(strlen(buf) == (size_t)n);
+  cr_assert(memchr(buf, '\n', (size_t)n) == NULL, "the JSON must be one line");
+  buf[n] = '\n';
+  expect_json(buf, (size_t)n + 1, check);
+}
+
+static struct report *new_report(void)
+{
+  struct report *r = NULL;
+  struct verr err;
+  cr_assert(report_new(&r, &err) == 0);
+  return r;
+}
+
+Test(report, cdi_field_names_and_values)
+{
+  struct report *r = new_report();
+  struct verr err;
+  cr_assert(report_set_message(r, "Import Complete", &err) == 0);
+  report_set_preallocation_applied(r, true);
+  cr_assert(report_set_label(r, "cdi.kubevirt.io/storage.import.source", "http", &err) == 0);
+  cr_assert(report_set_source_digest(r, "sha256:abc123", &err) == 0);
+  cr_assert(report_set_block_hash(r, "sha256:def456", &err) == 0);
+  cr_assert(report_set_format(r, "qcow2", &err) == 0);
+  report_set_virtual_size(r, UINT64_C(10737418240));
+  report_set_bytes_transferred(r, 12345);
+  cr_assert(report_add_verified(r, REPORT_VERIFIED_CHECKSUM, &err) == 0);
+  cr_assert(report_add_verified(r, REPORT_VERIFIED_READBACK, &err) == 0);
+  cr_assert(report_add_verified(r, REPORT_VERIFIED_CHECKSUM, &err) == 0); /* kept once */
+  expect_report(r,
+      "list(d) == ['message', 'preallocationApplied', 'scratchSpaceRequired', 'labels', 'vimport']"
+      " and d['message'] == 'Import Complete'"
+      " and d['preallocationApplied'] is True and d['scratchSpaceRequired'] is False"
+      " and d['labels'] == {'cdi.kubevirt.io/storage.import.source': 'http'}"
+      " and d['vimport'] == {'sourceDigest': 'sha256:abc123', 'blockHash': 'sha256:def456',"
+      "   'format': 'qcow2', 'virtualSize': 10737418240, 'bytesTransferred': 12345,"
+      "   'verified': ['checksum', 'blockhash-readback']}");
+  cr_assert(report_exit_code(r) == 0);
+
+  report_set_deadline_passed(r, true);
+  expect_report(r, "d['deadlinePassed'] is True and list(d)[3] == 'deadlinePassed'");
+  report_free(r);
+}
+
+Test(report, empty_report)
+{
+  struct report *r = new_report();
+  expect_report(r, "d == {'preallocationApplied': False, 'scratchSpaceRequired': False, "
+                   "'vimport': {}}");
+  report_free(r);
+}
+
+Test(report, escapes_quotes_controls_and_unicode)
+{
+  struct report *r = new_report();
+  struct verr err;
+  cr_assert(report_set_message(r, "say \"hi\"\\ \n\r\t\b\f\x01\x1f\x7f caf\xc3\xa9 \xf0\x9f\x98\x80",
+                               &err) == 0);
+  expect_report(r, "d['message'] == 'say \"hi\"\\\\ \\n\\r\\t\\b\\f\\x01\\x1f\\x7f caf\\u00e9 "
+                   "\\U0001F600'");
+  report_free(r);
+}
+
+Test(report, invalid_utf8_becomes_replacement_characters)
+{
+  struct report *r = new_report();
+  struct verr err;
+  /* lone continuation, lone lead, overlong '/', surrogate D800, past U+10FFFF, truncated
+   * 3-byte sequence at the end: every byte that is not valid UTF-8 is one U+FFFD */
+  cr_assert(report_set_message(r, "a\x80" "b\xc3" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf4\x90\x80\x80"
+                                  "f\xe2\x82", &err) == 0);
+  cr_assert(report_set_label(r, "k\xff", "v\xfe", &err) == 0);
+  expect_report(r, "d['message'] == 'a\\ufffdb\\ufffdc\\ufffd\\ufffdd\\ufffd\\ufffd\\ufffd"
+                   "e\\ufffd\\ufffd\\ufffd\\ufffdf\\ufffd\\ufffd'"
+                   " and d['labels'] == {'k\\ufffd': 'v\\ufffd'}");
+  report_free(r);
+}
+
+/* A 10 KiB message made of `unit` repeated, with a distinct head and tail. */
+static char *long_message(const char *unit)
+{
+  size_t len = 10 * 1024;
+  char *m = malloc(len + 64);
+  cr_assert(m);
+  strcpy(m, "HEAD:");
+  size_t at = 5, ulen = strlen(unit);
+  while (at + ulen < len) {
+    memcpy(m + at, unit, ulen);
+    at += ulen;
+  }
+  strcpy(m + at, ":TAIL");
+  return m;
+}
+
+Test(report, long_messages_are_cut_in_the_middle_with_a_marker)
+{
+  static const char *const units[] = { "x", "\"", "\\", "\n", "\x01", "\xc3\xa9", "\xff",
+                                       "\xf0\x9f\x98\x80", "ab\x02\"\xe2\x82\xac" };
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    struct report *r = new_report();
+    struct verr err;
+    CLEANUP_FREE char *m = long_message(units[i]);
+    cr_assert(report_set_message(r, m, &err) == 0);
+    cr_assert(report_set_format(r, "raw", &err) == 0);
+    expect_report(r, "d['message'].startswith('HEAD:') and d['message'].endswith(':TAIL')"
+                     " and '...' in d['message'] and len(raw) > 3500"
+                     " and d['vimport']['format'] == 'raw'");
+    report_free(r);
+  }
+}
+
+Test(report, message_is_shortened_before_other_fields)
+{
+  struct report *r = new_report();
+  struct verr err;
+  CLEANUP_FREE char *value = malloc(1001);
+  memset(value, 'v', 1000);
+  value[1000] = '\0';
+  cr_assert(report_set_label(r, "big", value, &err) == 0);
+  CLEANUP_FREE char *m = long_message("m");
+  cr_assert(report_set_message(r, m, &err) == 0);
+  expect_report(r, "d['labels']['big'] == 'v' * 1000 and '...' in d['message']");
+
+  /* a message that fits is left alone */
+  cr_assert(report_set_message(r, "short", &err) == 0);
+  expect_report(r, "d['message'] == 'short' and '...' not in raw.decode()");
+  report_free(r);
+}
+
+Test(report, every_field_huge_still_fits)
+{
+  struct report *r = new_report();
+  struct verr err;
+  CLEANUP_FREE char *huge = long_message("\"\x01\xff");
+  cr_assert(report_set_message(r, huge, &err) == 0);
+  cr_assert(report_set_source_digest(r, huge, &err) == 0);
+  cr_assert(report_set_block_hash(r, huge, &err) == 0);
+  cr_assert(report_set_format(r, huge, &err) == 0);
+  for (int i = 0; i < REPORT_MAX_LABELS; i++) {
+    huge[0] = (char)('a' + i); /* distinct keys */
+    cr_assert(report_set_label(r, huge, huge, &err) == 0);
+  }
+  for (int i = 0; i < REPORT_MAX_VERIFIED; i++) {
+    huge[0] = (char)('a' + i);
+    cr_assert(report_add_verified(r, huge, &err) == 0);
+  }
+  struct verr failure;
+  verr_set(&failure, VERR_VERIFY, "%s", "read-back block hash differs");
+  cr_assert(report_set_error(r, &failure, &err) == 0);
+  expect_report(r, "len(d['labels']) == 16 and len(d['vimport']['verified']) == 8"
+                   " and d['vimport']['error'] == 'verify'"
+                   " and d['message'] == 'read-back block hash differs'");
+
+  /* every buffer size from REPORT_MIN_JSON up renders valid JSON within the size */
+  char buf[REPORT_MAX_JSON];
+  char *lines = malloc(64u << 20);
+  cr_assert(lines);
+  size_t used = 0;
+  for (size_t size = REPORT_MIN_JSON; size <= REPORT_MAX_JSON; size += 61) {
+    ssize_t n = report_to_json(r, buf, size);
+    cr_assert(n >= 0 && (size_t)n < size, "size %zu gave %zd", size, n);
+    memcpy(lines + used, buf, (size_t)n);
+    used += (size_t)n;
+    lines[used++] = '\n';
+  }
+  expect_json(lines, used, "True");
+  free(lines);
+  cr_assert(report_to_json(r, buf, 10) == -1, "a 10-byte buffer cannot hold the skeleton");
+  report_free(r);
+}
+
+Test(report, errors_and_exit_codes)
+{
+  struct report *r = new_report();
+  struct verr err, failure;
+  verr_set(&failure, VERR_CHECKSUM, "the source sha256 is %s, expected %s", "aa", "bb");
+  cr_assert(report_set_error(r, &failure, &err) == 0);
+  expect_report(r, "d['vimport']['error'] == 'checksum'"
+                   " and d['message'] == 'the source sha256 is aa, expected bb'"
+                   " and d['scratchSpaceRequired'] is False");
+  cr_assert(report_exit_code(r) == 0, "CDI: a checksum mismatch exits 0");
+
+  verr_set(&failure, VERR_SCRATCH_REQUIRED, "scratch space required and none found");
+  cr_assert(report_set_error(r, &failure, &err) == 0);
+  expect_report(r, "d['scratchSpaceRequired'] is True and d['vimport']['error'] == 'scratch-required'");
+  cr_assert(report_exit_code(r) == 0, "CDI reads scratchSpaceRequired only after exit 0");
+
+  cr_assert(report_set_error(r, NULL, &err) == 0);
+  cr_assert(report_exit_code(r) == 0);
+  expect_report(r, "'error' not in d['vimport']");
+
+  static const struct { enum verr_code code; int exit; } table[] = {
+    { VERR_USAGE, 1 }, { VERR_SOURCE, 1 }, { VERR_FORMAT, 1 }, { VERR_VERIFY, 1 },
+    { VERR_TARGET_TOO_SMALL, 1 }, { VERR_IO, 1 }, { VERR_NOMEM, 1 }, { VERR_INTERNAL, 1 },
+    { VERR_CANCELLED, 1 }, { VERR_CHECKSUM, 0 }, { VERR_SCRATCH_REQUIRED, 0 },
+  };
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    verr_set(&failure, table[i].code, "x");
+    cr_assert(report_set_error(r, &failure, &err) == 0);
+    cr_assert(report_exit_code(r) == table[i].exit, "%s", verr_code_name(table[i].code));
+  }
+
+  /* a verr whose message fills the array without a NUL */
+  memset(failure.message, 'z', sizeof failure.message);
+  failure.code = VERR_IO;
+  cr_assert(report_set_error(r, &failure, &err) == 0);
+  expect_report(r, "d['message'] == 'z' * 1024");
+  report_free(r);
+}
+
+Test(report, labels_replace_and_limits)
+{
+  struct report *r = new_report();
+  struct verr err;
+  cr_assert(report_set_label(r, "a", "1", &err) == 0);
+  cr_assert(report_set_label(r, "a", "2", &err) == 0);
+  expect_report(r, "d['labels'] == {'a': '2'}");
+  char key[8];
+  for (int i = 1; i < REPORT_MAX_LABELS; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    cr_assert(report_set_label(r, key, "v", &err) == 0);
+  }
+  cr_assert(report_set_label(r, "one-too-many", "v", &err) == -1);
+  cr_assert(err.code == VERR_USAGE && strstr(err.message, "labels") != NULL);
+  for (int i = 0; i < REPORT_MAX_VERIFIED; i++) {
+    snprintf(key, sizeof key, "s%d", i);
+    cr_assert(report_add_verified(r, key, &err) == 0);
+  }
+  cr_assert(report_add_verified(r, "s0", &err) == 0, "a duplicate is not a new entry");
+  cr_assert(report_add_verified(r, "extra", &err) == -1);
+  report_free(r);
+}
+
+Test(report, write_file_replaces_content_and_fails_clearly)
+{
+  char path[128];
+  snprintf(path, sizeof path, "%s/termination-log", tmpdir);
+  CLEANUP_FREE char *junk = malloc(8192);
+  memset(junk, '#', 8192);
+  write_file(path, junk, 8192); /* older, longer content must not survive */
+
+  struct report *r = new_report();
+  struct verr err;
+  CLEANUP_FREE char *m = long_message("\"");
+  cr_assert(report_set_message(r, m, &err) == 0);
+  cr_assert(report_write_file(r, path, &err) == 0, "%s", err.message);
+
+  struct stat st;
+  cr_assert(stat(path, &st) == 0);
+  cr_assert(st.st_size <= REPORT_MAX_JSON && st.st_size > 3000, "size %lld", (long long)st.st_size);
+  char want[REPORT_MAX_JSON + 1], got[REPORT_MAX_JSON + 1];
+  ssize_t n = report_to_json(r, want, REPORT_MAX_JSON);
+  want[n] = '\n';
+  int fd = open(path, O_RDONLY);
+  cr_assert(fd >= 0);
+  cr_assert(read(fd, got, sizeof got) == n + 1);
+  close(fd);
+  cr_assert(memcmp(got, want, (size_t)n + 1) == 0);
+  CLEANUP_FREE char *content = malloc((size_t)n + 2);
+  memcpy(content, got, (size_t)n + 1);
+  expect_json(content, (size_t)n + 1, "d['message'].startswith('HEAD:')");
+
+  cr_assert(report_write_file(r, "/nonexistent-dir/termination-log", &err) == -1);
+  cr_assert(err.code == VERR_IO && err.sys_errno == ENOENT);
+  cr_assert(strstr(err.message, "/nonexistent-dir/termination-log") != NULL, "%s", err.message);
+  report_free(r);
+}
+
+Test(report, random_bytes_always_render_valid_json)
+{
+  char *lines = malloc(400u * REPORT_MAX_JSON);
+  cr_assert(lines);
+  size_t used = 0;
+  uint64_t x = 88172645463325252u;
+  for (int round = 0; round < 400; round++) {
+    struct report *r = new_report();
+    struct verr err;
+    char text[3][6000];
+    for (int t = 0; t < 3; t++) {
+      x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+      size_t len = (size_t)(x % (round < 200 ? 200 : 5999));
+      for (size_t i = 0; i < len; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        text[t][i] = (char)((x % 4 == 0) ? 0x80 + x % 0x80 : 1 + x % 0x7f);
+      }
+      text[t][len] = '\0';
+    }
+    cr_assert(report_set_message(r, text[0], &err) == 0);
+    cr_assert(report_set_label(r, text[1], text[2], &err) == 0);
+    cr_assert(report_set_format(r, text[2], &err) == 0);
+    char buf[REPORT_MAX_JSON];
+    ssize_t n = report_to_json(r, buf, sizeof buf);
+    cr_assert(n > 0 && n < REPORT_MAX_JSON);
+    memcpy(lines + used, buf, (size_t)n);
+    used += (size_t)n;
+    lines[used++] = '\n';
+    report_free(r);
+  }
+  expect_json(lines, used, "'labels' in d and 'message' in d");
+  free(lines);
+}
