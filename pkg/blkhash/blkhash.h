@@ -76,4 +76,25 @@ struct blkhash_sink_state {
 };
 void blkhash_sink_init(struct vsink *sink, struct blkhash_sink_state *state, struct blkhash *h);
 
+/* ---- Guest content in any order ----
+ *
+ * The same block hash for a decoder that emits extents out of guest order (qcow2 data
+ * clusters arrive in host order). Each guest byte of [0, length) must arrive exactly
+ * once, as data or as zeros. Blocks are hashed as soon as all their bytes are known and
+ * folded in order; digests that run ahead of the first incomplete block, and blocks that
+ * arrive in pieces, wait in memory bounded by `max_pending` bytes (EFBIG past it).
+ * Hashing runs in the caller's thread; opts->threads is ignored. opts->on_block sees
+ * every block in order, as with blkhash_new(). Errors are errno values as above, plus
+ * EINVAL for bytes that arrive twice, ERANGE for bytes outside [0, length), and EIO from
+ * _final when some bytes never arrived. */
+struct blkhash_unordered;
+int blkhash_unordered_new(const struct blkhash_opts *opts, uint64_t length, size_t max_pending,
+                          struct blkhash_unordered **out);
+int blkhash_unordered_data(struct blkhash_unordered *u, uint64_t offset, const void *buf, size_t len);
+int blkhash_unordered_zero(struct blkhash_unordered *u, uint64_t offset, uint64_t len);
+int blkhash_unordered_final(struct blkhash_unordered *u, unsigned char *md, unsigned *md_len);
+void blkhash_unordered_free(struct blkhash_unordered *u);
+/* A vsink feeding `u` (owned by `u`); EFBIG becomes VERR_SCRATCH_REQUIRED. */
+struct vsink *blkhash_unordered_sink(struct blkhash_unordered *u);
+
 #endif

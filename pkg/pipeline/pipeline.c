@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "decompress/decompress.h"
 #include "digest/digest.h"
+#include "qcow2/qcow2.h"
 #include "sniff/sniff.h"
 #include "source/source.h"
 #include "target/target.h"
@@ -27,7 +28,10 @@ struct import_run {
   struct vreader *tap;    /* borrowed from the chain: the source digest */
   struct sniff_result sniff;
   struct target *target;
-  struct blkhash *hash;   /* write-time block hash of the guest content */
+  /* Write-time block hash of the guest content: `hash` for decoders that emit in guest
+   * order (raw), `unordered` for those that do not (qcow2). One of them is set. */
+  struct blkhash *hash;
+  struct blkhash_unordered *unordered;
   struct blockmap *written_map;
   struct blkhash_opts hash_opts;
 };
@@ -37,6 +41,7 @@ static void import_run_free(struct import_run *run)
   vreader_close(run->chain);
   target_free(run->target);
   blkhash_free(run->hash);
+  blkhash_unordered_free(run->unordered);
   blockmap_free(run->written_map);
 }
 
@@ -189,7 +194,8 @@ static int open_target(struct import_run *run, struct verr *err)
   return 0;
 }
 
-static int new_hash(struct import_run *run, struct verr *err)
+/* The block hash options of the spec, with the write-time manifest attached to `with_map`. */
+static int hash_options(struct import_run *run, struct blkhash_opts *with_map, struct verr *err)
 {
   const struct spec_block_hash *bh = &run->spec->block_hash;
   run->hash_opts = (struct blkhash_opts){
@@ -197,13 +203,44 @@ static int new_hash(struct import_run *run, struct verr *err)
   };
   if (blockmap_new(bh->digest, bh->block_size, 0, &run->written_map, err) < 0)
     return -1;
-  struct blkhash_opts with_map = run->hash_opts;
-  blockmap_attach(run->written_map, &with_map);
-  int r = blkhash_new(&with_map, &run->hash);
-  if (r != 0)
-    return verr_sys(err, VERR_USAGE, r, "cannot create the block hash '%s' with %u-byte blocks",
-                    bh->digest, bh->block_size);
+  *with_map = run->hash_opts;
+  blockmap_attach(run->written_map, with_map);
   return 0;
+}
+
+static int hash_error(const struct import_run *run, int r, struct verr *err)
+{
+  return verr_sys(err, VERR_USAGE, r, "cannot create the block hash '%s' with %u-byte blocks",
+                  run->spec->block_hash.digest, run->spec->block_hash.block_size);
+}
+
+static int new_ordered_hash(struct import_run *run, struct verr *err)
+{
+  struct blkhash_opts opts;
+  if (hash_options(run, &opts, err) < 0)
+    return -1;
+  int r = blkhash_new(&opts, &run->hash);
+  return r == 0 ? 0 : hash_error(run, r, err);
+}
+
+/* Out-of-order content waits in memory: bound it like the decoder's window. */
+static int new_unordered_hash(struct import_run *run, uint64_t length, struct verr *err)
+{
+  struct blkhash_opts opts;
+  if (hash_options(run, &opts, err) < 0)
+    return -1;
+  uint64_t bound = run->spec->memory_limit ? run->spec->memory_limit : run->spec->window_size;
+  int r = blkhash_unordered_new(&opts, length, (size_t)bound, &run->unordered);
+  return r == 0 ? 0 : hash_error(run, r, err);
+}
+
+static int final_hash(struct import_run *run, unsigned char *md, unsigned *md_len, struct verr *err)
+{
+  int r = run->hash != NULL ? blkhash_final(run->hash, md, md_len)
+                            : blkhash_unordered_final(run->unordered, md, md_len);
+  if (r == EIO && run->unordered != NULL)
+    return verr_set(err, VERR_INTERNAL, "the decoder left guest bytes unwritten; please report this bug");
+  return r == 0 ? 0 : verr_sys(err, VERR_INTERNAL, r, "block hash failed");
 }
 
 /* ---- decode ------------------------------------------------------------------------- */
@@ -221,16 +258,15 @@ static int refuse_format(const struct import_run *run, struct verr *err)
                   sniff_format_name(s->format));
 }
 
-static int decode(struct import_run *run, struct verr *err)
+static int decode_raw(struct import_run *run, struct verr *err)
 {
+  if (new_ordered_hash(run, err) < 0)
+    return -1;
   struct vsink hash_sink, tee;
   struct blkhash_sink_state hash_state;
   struct vsink_tee_state tee_state;
   blkhash_sink_init(&hash_sink, &hash_state, run->hash);
   vsink_tee_init(&tee, &tee_state, target_sink(run->target), &hash_sink);
-
-  if (run->sniff.format != SNIFF_FORMAT_RAW)
-    return refuse_format(run, err);
   struct target_info info;
   target_get_info(run->target, &info);
   uint64_t size = 0;
@@ -239,6 +275,58 @@ static int decode(struct import_run *run, struct verr *err)
   run->res->virtual_size = size;
   /* A raw stream's size is known only now; the file target is sized to match. */
   return target_check_fits(run->target, size, err);
+}
+
+/* The qcow2 decoder's re-read of clusters that did not fit its window. */
+static int reread_source(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return source_pread(run->source, buf, len, off, err);
+}
+
+/* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can. */
+static bool can_reread(const struct import_run *run)
+{
+  return run->res->compression[0] == '\0' && strcmp(source_info(run->source)->kind, "stdin") != 0;
+}
+
+static int decode_qcow2(struct import_run *run, struct verr *err)
+{
+  uint64_t size = run->sniff.virtual_size;
+  if (target_check_fits(run->target, size, err) < 0 || new_unordered_hash(run, size, err) < 0)
+    return -1;
+  struct vsink tee;
+  struct vsink_tee_state tee_state;
+  vsink_tee_init(&tee, &tee_state, target_sink(run->target), blkhash_unordered_sink(run->unordered));
+  struct qcow2_stream_opts opts = {
+    .window_bytes = run->spec->window_size,
+    .pread = can_reread(run) ? reread_source : NULL,
+    .pread_opaque = run,
+  };
+  struct qcow2_info info = { 0 };
+  int r = qcow2_stream_decode(run->chain, &tee, &opts, &info, err);
+  vlog_info("qcow2", "v%u, cluster %u, %llu data bytes, %llu zero bytes; window peak %llu bytes, "
+            "%llu clusters re-read (%llu bytes)",
+            info.version, info.cluster_size, (unsigned long long)info.data_bytes,
+            (unsigned long long)info.zero_bytes, (unsigned long long)info.window_peak_bytes,
+            (unsigned long long)info.dropped_clusters, (unsigned long long)info.reread_bytes);
+  if (r < 0 && err->code == VERR_SCRATCH_REQUIRED && opts.pread == NULL)
+    verr_prefix(err, "scratch space required (the image keeps tables after the data they map "
+                     "and this source cannot be re-read by range)");
+  run->res->virtual_size = size;
+  return r;
+}
+
+static int decode(struct import_run *run, struct verr *err)
+{
+  switch (run->sniff.format) {
+  case SNIFF_FORMAT_RAW:
+    return decode_raw(run, err);
+  case SNIFF_FORMAT_QCOW2:
+    return decode_qcow2(run, err);
+  default:
+    return refuse_format(run, err);
+  }
 }
 
 /* ---- checks --------------------------------------------------------------------------- */
@@ -279,10 +367,7 @@ static int readback(struct import_run *run, struct verr *err)
 {
   unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
   unsigned written_len = 0, read_len = 0;
-  int r = blkhash_final(run->hash, written, &written_len);
-  if (r != 0)
-    return verr_sys(err, VERR_INTERNAL, r, "block hash failed");
-  if (target_finish(run->target, err) < 0)
+  if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0)
     return -1;
 
   struct blockmap *read_map = NULL;
@@ -292,7 +377,7 @@ static int readback(struct import_run *run, struct verr *err)
   blockmap_attach(read_map, &opts);
   struct verify_result vr = { 0 };
   uint64_t length = run->res->virtual_size;
-  r = verify_readback(run->res->target_path, length, &opts, read, &read_len, &vr, err);
+  int r = verify_readback(run->res->target_path, length, &opts, read, &read_len, &vr, err);
   if (r == 0)
     r = verify_compare(written, read, written_len, run->written_map, read_map, length, err);
   blockmap_free(read_map);
@@ -338,7 +423,7 @@ static int import_blank(struct import_run *run, struct verr *err)
     return verr_set(err, VERR_USAGE, "a blank image needs a size: set spec.storage.resources."
                                      "requests.storage (or IMPORTER_IMAGE_SIZE)");
   snprintf(run->res->format, sizeof run->res->format, "raw");
-  if (open_target(run, err) < 0 || new_hash(run, err) < 0 ||
+  if (open_target(run, err) < 0 || new_ordered_hash(run, err) < 0 ||
       target_check_fits(run->target, size, err) < 0)
     return -1;
   struct vsink hash_sink, tee;
@@ -367,8 +452,6 @@ int pipeline_import(const struct import_spec *spec, struct pipeline_result *resu
       r = open_target(&run, err);
     if (r == 0)
       r = open_chain(&run, err);
-    if (r == 0)
-      r = new_hash(&run, err);
     if (r == 0)
       r = decode(&run, err);
     if (r == 0)

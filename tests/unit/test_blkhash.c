@@ -166,3 +166,114 @@ Test(blkhash, is_zero)
   cr_expect(!blkhash_is_zero(buf, sizeof buf));
   cr_expect(!blkhash_is_zero(buf, 6));
 }
+
+/* ---- any order ---- */
+
+struct collected {
+  unsigned char *bytes;
+  unsigned char *is_zero; /* per byte: came from a z segment */
+  size_t len, cap;
+};
+
+static int collect(void *opaque, int from_zero, const unsigned char *buf, size_t len)
+{
+  struct collected *c = opaque;
+  if (c->len + len > c->cap) {
+    c->cap = (c->len + len) * 2;
+    c->bytes = realloc(c->bytes, c->cap);
+    c->is_zero = realloc(c->is_zero, c->cap);
+    cr_assert(c->bytes && c->is_zero);
+  }
+  memcpy(c->bytes + c->len, buf, len);
+  memset(c->is_zero + c->len, from_zero, len);
+  c->len += len;
+  return 0;
+}
+
+/* Cut [0, len) into extents of pseudo-random sizes (1 byte to 200 KiB), shuffle them, and
+ * feed each as data or, where the pattern had zeros, as a zero extent. */
+static void hash_unordered(const struct vector *v, const struct collected *c, uint64_t seed, char *hex)
+{
+  enum { MAX_EXTENTS = 8192 };
+  static uint64_t starts[MAX_EXTENTS], lens[MAX_EXTENTS];
+  size_t n = 0;
+  uint64_t state = seed;
+  for (uint64_t off = 0; off < c->len && n < MAX_EXTENTS;) {
+    uint64_t want = 1 + patgen_splitmix64(&state) % (200 * 1024);
+    if (want > c->len - off || n == MAX_EXTENTS - 1)
+      want = c->len - off;
+    /* an extent is data or zero throughout */
+    uint64_t k = 1;
+    while (k < want && c->is_zero[off + k] == c->is_zero[off])
+      k++;
+    starts[n] = off;
+    lens[n++] = k;
+    off += k;
+  }
+  for (size_t i = n; i > 1; i--) {
+    size_t j = patgen_splitmix64(&state) % i;
+    uint64_t s = starts[i - 1], l = lens[i - 1];
+    starts[i - 1] = starts[j], lens[i - 1] = lens[j];
+    starts[j] = s, lens[j] = l;
+  }
+  struct blkhash_opts opts = { .digest_name = v->digest, .block_size = v->block_size };
+  struct blkhash_unordered *u;
+  cr_assert_eq(blkhash_unordered_new(&opts, c->len, 256u << 20, &u), 0);
+  for (size_t i = 0; i < n; i++) {
+    int r = c->is_zero[starts[i]] ? blkhash_unordered_zero(u, starts[i], lens[i])
+                                  : blkhash_unordered_data(u, starts[i], c->bytes + starts[i], lens[i]);
+    cr_assert_eq(r, 0, "extent %zu", i);
+  }
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  unsigned md_len;
+  cr_assert_eq(blkhash_unordered_final(u, md, &md_len), 0);
+  blkhash_hex(md, md_len, hex);
+  blkhash_unordered_free(u);
+}
+
+Test(blkhash, unordered_matches_vectors)
+{
+  static struct vector v[128];
+  size_t n = load_vectors(v, 128);
+  for (size_t i = 0; i < n; i++) {
+    if (big(v[i].pattern))
+      continue;
+    struct collected c = { 0 };
+    cr_assert_eq(patgen_walk(v[i].pattern, 1 << 20, collect, &c), 0);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+      char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+      hash_unordered(&v[i], &c, seed, hex);
+      cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) in shuffled order, seed %llu", i + 1,
+                       v[i].pattern, (unsigned long long)seed);
+    }
+    free(c.bytes);
+    free(c.is_zero);
+  }
+}
+
+Test(blkhash, unordered_refuses_twice_missing_and_overflow)
+{
+  struct blkhash_unordered *u;
+  static unsigned char data[65536 * 3];
+  memset(data, 1, sizeof data);
+  cr_assert_eq(blkhash_unordered_new(NULL, sizeof data, 1 << 20, &u), 0);
+  cr_expect_eq(blkhash_unordered_zero(u, 0, sizeof data + 1), ERANGE, "past the end");
+  cr_expect_eq(blkhash_unordered_data(u, 65536, data, 100), 0);
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  unsigned len;
+  cr_expect_eq(blkhash_unordered_final(u, md, &len), EIO, "blocks 0 to 2 never came whole");
+  blkhash_unordered_free(u);
+
+  /* a block twice is found when the frontier reaches it */
+  cr_assert_eq(blkhash_unordered_new(NULL, sizeof data, 1 << 20, &u), 0);
+  cr_expect_eq(blkhash_unordered_data(u, 65536, data, 65536), 0);
+  cr_expect_eq(blkhash_unordered_zero(u, 65536, 65536), 0);
+  cr_expect_eq(blkhash_unordered_data(u, 0, data, 65536), EINVAL, "block 1 arrived twice");
+  blkhash_unordered_free(u);
+
+  /* a bound of one pending digest: the third out-of-order block does not fit */
+  cr_assert_eq(blkhash_unordered_new(NULL, 65536 * 4, 100, &u), 0);
+  cr_expect_eq(blkhash_unordered_data(u, 65536 * 3, data, 65536), 0);
+  cr_expect_eq(blkhash_unordered_data(u, 65536 * 2, data, 65536), EFBIG);
+  blkhash_unordered_free(u);
+}
