@@ -1,7 +1,8 @@
 # vimport: build, test, demo, bench.
 #
 #   make          build/vimport
-#   make test     unit tests (plain and ASan+UBSan), clang warning build, e2e tests
+#   make test     unit tests (plain and ASan+UBSan), clang warning build, e2e tests,
+#                 and every fuzz target for FUZZ_SECONDS
 #   make demo     a real import on loopback, with every verification stage
 #   make bench    benchmarks against the tools vimport replaces
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each
@@ -96,6 +97,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory clang-check
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory fuzz
 
 demo: deps $(BUILD)/vimport
 	@hack/demo.sh

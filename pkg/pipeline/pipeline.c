@@ -223,13 +223,14 @@ static int new_ordered_hash(struct import_run *run, struct verr *err)
   return r == 0 ? 0 : hash_error(run, r, err);
 }
 
-/* Out-of-order content waits in memory: bound it like the decoder's window. */
+/* Digests of blocks that run ahead wait in memory (about 90 bytes a block): the spec's
+ * memory limit bounds them, else the default window size does. */
 static int new_unordered_hash(struct import_run *run, uint64_t length, struct verr *err)
 {
   struct blkhash_opts opts;
   if (hash_options(run, &opts, err) < 0)
     return -1;
-  uint64_t bound = run->spec->memory_limit ? run->spec->memory_limit : run->spec->window_size;
+  uint64_t bound = run->spec->memory_limit ? run->spec->memory_limit : SPEC_DEFAULT_WINDOW_SIZE;
   int r = blkhash_unordered_new(&opts, length, (size_t)bound, &run->unordered);
   return r == 0 ? 0 : hash_error(run, r, err);
 }
@@ -284,6 +285,12 @@ static int reread_source(void *opaque, void *buf, size_t len, uint64_t off, stru
   return source_pread(run->source, buf, len, off, err);
 }
 
+static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return spool_pread(run->chain, buf, len, off, err);
+}
+
 /* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can. */
 static bool can_reread(const struct import_run *run)
 {
@@ -303,6 +310,14 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
     .pread = can_reread(run) ? reread_source : NULL,
     .pread_opaque = run,
   };
+  if (opts.pread == NULL && run->spec->scratch_path != NULL) {
+    /* No way back to the source: keep a copy on the scratch volume as it streams. */
+    if (spool_reader_new(run->chain, run->spec->scratch_path, &run->chain, err) < 0)
+      return run->chain = NULL, -1;
+    opts.pread = reread_spool;
+    vlog_info("qcow2", "keeping a scratch copy in %s for clusters that arrive before their "
+              "tables", run->spec->scratch_path);
+  }
   struct qcow2_info info = { 0 };
   int r = qcow2_stream_decode(run->chain, &tee, &opts, &info, err);
   vlog_info("qcow2", "v%u, cluster %u, %llu data bytes, %llu zero bytes; window peak %llu bytes, "
@@ -310,9 +325,6 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
             info.version, info.cluster_size, (unsigned long long)info.data_bytes,
             (unsigned long long)info.zero_bytes, (unsigned long long)info.window_peak_bytes,
             (unsigned long long)info.dropped_clusters, (unsigned long long)info.reread_bytes);
-  if (r < 0 && err->code == VERR_SCRATCH_REQUIRED && opts.pread == NULL)
-    verr_prefix(err, "scratch space required (the image keeps tables after the data they map "
-                     "and this source cannot be re-read by range)");
   run->res->virtual_size = size;
   return r;
 }

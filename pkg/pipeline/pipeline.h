@@ -58,4 +58,11 @@ int pipeline_import(const struct import_spec *spec, struct pipeline_result *resu
 int raw_decode(struct vreader *in, struct vsink *out, size_t block_size, uint64_t max_size,
                uint64_t *size, struct verr *err);
 
+/* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
+ * every byte it passes in an unnamed file under `dir` (freed on close), so that
+ * spool_pread() can re-read any byte already passed. VERR_SCRATCH_REQUIRED when the
+ * scratch volume fills up. */
+int spool_reader_new(struct vreader *lower, const char *dir, struct vreader **out, struct verr *err);
+int spool_pread(struct vreader *spool, void *buf, size_t len, uint64_t offset, struct verr *err);
+
 #endif
