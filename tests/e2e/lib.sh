@@ -23,6 +23,18 @@
 #   skip REASON                print "SKIP: REASON" and exit 77
 #   pass [MSG]                 exit 0
 #   assert_eq EXPECTED ACTUAL [WHAT]    fail unless equal
+#   import_spec FILE SOURCE CHECKSUM TARGET [LINE...]
+#                              write a DataVolume spec: SOURCE is an http(s) URL or a file
+#                              path ("-" is stdin); CHECKSUM may be ""; LINEs go under
+#                              vimport: (e.g. "windowSize: 8Mi"); the termination message
+#                              goes to $E2E_TMP/termination-log
+#   import_run SPEC [STDIN_FILE]
+#                              run `vimport import --spec SPEC` (STDIN_FILE fed through a
+#                              real pipe); sets IMPORT_RC, IMPORT_MSG (termination message),
+#                              IMPORT_RSS_KB (peak RSS from /usr/bin/time, "" without it);
+#                              stderr in $E2E_TMP/import.stderr
+#   import_json EXPR           print field EXPR (Python subscripts, e.g. '["vimport"]["blockHash"]')
+#                              of the last termination message
 #
 # Environment from tests/e2e/run.sh: VIMPORT (the binary), VIMPORT_TOP (repo root).
 
@@ -44,6 +56,8 @@ _e2e_cleanup() {
 }
 trap _e2e_cleanup EXIT
 trap 'exit 130' INT TERM
+# Under `set -e` a failing command ends the test silently: name it.
+trap 'echo "FAIL: ${BASH_SOURCE[0]##*/}:$LINENO: exit $? from: $BASH_COMMAND" >&2' ERR
 
 e2e_on_exit() {
   _e2e_exit_cmds+=("$*")
@@ -114,4 +128,56 @@ faultserver_start() {
   FAULT_URL=http://127.0.0.1:$FAULT_PORT
   FAULT_LOG=$state/requests.log
   export FAULT_PORT FAULT_URL FAULT_LOG
+}
+
+import_spec() {
+  local file=$1 src=$2 checksum=$3 target=$4
+  shift 4
+  {
+    echo "apiVersion: cdi.kubevirt.io/v1beta1"
+    echo "kind: DataVolume"
+    echo "metadata: {name: e2e}"
+    echo "spec:"
+    echo "  source:"
+    case $src in
+      http://* | https://*)
+        echo "    http:"
+        echo "      url: \"$src\""
+        [ -z "$checksum" ] || echo "      checksum: \"$checksum\""
+        ;;
+      *)
+        echo "    file:"
+        echo "      path: \"$src\""
+        ;;
+    esac
+    echo "vimport:"
+    echo "  terminationMessagePath: $E2E_TMP/termination-log"
+    echo "  target: {path: $target}"
+    local line
+    for line in "$@"; do echo "  $line"; done
+  } >"$file"
+}
+
+import_run() {
+  local spec=$1 input=${2:-} timer=() rss=$E2E_TMP/import.rss
+  rm -f "$E2E_TMP/termination-log" "$rss"
+  # GNU time writes the peak RSS (KiB) to its own file, apart from vimport's stderr.
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$rss")
+  set +e
+  if [ -n "$input" ]; then
+    # cat makes stdin a pipe: not seekable, no size, like a container's stdin.
+    cat "$input" | "${timer[@]}" "$VIMPORT" import --spec "$spec" 2>"$E2E_TMP/import.stderr"
+    IMPORT_RC=${PIPESTATUS[1]}
+  else
+    "${timer[@]}" "$VIMPORT" import --spec "$spec" </dev/null 2>"$E2E_TMP/import.stderr"
+    IMPORT_RC=$?
+  fi
+  set -e
+  IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null || echo "(no termination message)")
+  IMPORT_RSS_KB=$(tail -n 1 "$rss" 2>/dev/null || true)
+}
+
+import_json() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' \
+    "$E2E_TMP/termination-log" "$1"
 }
