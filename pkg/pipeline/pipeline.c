@@ -374,12 +374,25 @@ static void format_hash(const char *digest, const unsigned char *md, unsigned le
   snprintf(out, size, "%s:%s", digest, hex);
 }
 
+/* CDI's OWNER_UID: the VM's launcher must be able to open the image file. */
+static int chown_target(const struct import_run *run, struct verr *err)
+{
+  int64_t uid = run->spec->target.owner_uid;
+  if (uid < 0 || run->res->target_is_block)
+    return 0;
+  if (chown(run->res->target_path, (uid_t)uid, (gid_t)-1) < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot give %s to uid %lld (OWNER_UID); run the importer "
+                    "as root or with CAP_CHOWN", run->res->target_path, (long long)uid);
+  return 0;
+}
+
 /* Read the target back from storage and compare with what was written (and expected). */
 static int readback(struct import_run *run, struct verr *err)
 {
   unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
   unsigned written_len = 0, read_len = 0;
-  if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0)
+  if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0 ||
+      chown_target(run, err) < 0)
     return -1;
 
   struct blockmap *read_map = NULL;
