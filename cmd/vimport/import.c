@@ -10,6 +10,7 @@
  * message. 2 for a bad command line.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,36 @@
 #include "spec/spec.h"
 
 extern char **environ;
+
+/* Set by SIGTERM/SIGINT; the pipeline checks it before every write. File-scope state of
+ * the command, the one place a signal handler can reach. */
+static volatile sig_atomic_t import_cancelled;
+
+static void on_stop_signal(int sig)
+{
+  (void)sig;
+  import_cancelled = 1;
+}
+
+static void install_stop_handlers(void)
+{
+  struct sigaction sa = { .sa_handler = on_stop_signal };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* VIMPORT_TEST_CORRUPT_OFFSET: a test hook that flips one target byte before the
+ * read-back, to prove the read-back catches storage corruption. */
+static int64_t test_corrupt_offset(void)
+{
+  const char *v = getenv("VIMPORT_TEST_CORRUPT_OFFSET");
+  if (v == NULL || *v == '\0')
+    return -1;
+  char *end;
+  long long off = strtoll(v, &end, 10);
+  return *end == '\0' && off >= 0 ? off : -1;
+}
 
 static void import_usage(FILE *out)
 {
@@ -120,7 +151,10 @@ int cmd_import(int argc, char **argv)
   vlog_info("spec", "%s", summary ? summary : "(out of memory)");
   free(summary);
 
-  int r = pipeline_import(spec, &res, &err);
+  install_stop_handlers();
+  struct pipeline_opts opts = { .cancelled = &import_cancelled,
+                                .test_corrupt_offset = test_corrupt_offset() };
+  int r = pipeline_import(spec, &opts, &res, &err);
   if (r < 0)
     vlog_error("import", "%s", err.message);
   else

@@ -3,6 +3,7 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 struct import_run {
   const struct import_spec *spec;
+  struct pipeline_opts opts;
   struct pipeline_result *res;
   struct vreader *chain;  /* the top reader; owns every reader below it */
   struct vreader *source; /* borrowed from the chain: for source_info() */
@@ -34,6 +36,8 @@ struct import_run {
   struct blkhash_unordered *unordered;
   struct blockmap *written_map;
   struct blkhash_opts hash_opts;
+  struct vsink guard;    /* the target sink behind a check for cancellation */
+  bool writing_started;  /* some extent reached the target */
 };
 
 static void import_run_free(struct import_run *run)
@@ -125,15 +129,25 @@ static const char *checksum_algorithm(const struct import_spec *spec)
 }
 
 /* Put the digest tap right above the source, then sniff; unwrap one compression layer. */
+/* A reader constructor that fails closes the reader it was given, and with it every
+ * reader below: forget the borrowed pointers into the chain too. */
+static int chain_lost(struct import_run *run)
+{
+  run->chain = NULL;
+  run->tap = NULL;
+  run->source = NULL;
+  return -1;
+}
+
 static int open_chain(struct import_run *run, struct verr *err)
 {
   if (digest_tap_new(run->chain, checksum_algorithm(run->spec), &run->tap, err) < 0)
-    return run->chain = NULL, -1; /* the tap closed the source */
+    return chain_lost(run);
   run->chain = run->tap;
   const char *content_type = source_info(run->source)->content_type;
   struct vreader *sniffed;
   if (sniff_reader_new(run->chain, content_type, &sniffed, &run->sniff, err) < 0)
-    return run->chain = NULL, -1;
+    return chain_lost(run);
   run->chain = sniffed;
 
   enum sniff_format f = run->sniff.format;
@@ -149,9 +163,9 @@ static int open_chain(struct import_run *run, struct verr *err)
                                     .max_output_name = "the target's capacity" };
     struct vreader *plain;
     if (decompress_reader_new_opts(run->chain, kind, &opts, &plain, err) < 0)
-      return run->chain = NULL, -1;
+      return chain_lost(run);
     if (sniff_reader_new(plain, NULL, &run->chain, &run->sniff, err) < 0)
-      return run->chain = NULL, -1;
+      return chain_lost(run);
   }
   snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
   snprintf(run->res->content, sizeof run->res->content, "%s",
@@ -214,6 +228,47 @@ static int hash_error(const struct import_run *run, int r, struct verr *err)
                   run->spec->block_hash.digest, run->spec->block_hash.block_size);
 }
 
+/* ---- the guard in front of the target ------------------------------------------------ */
+
+static int check_cancelled(const struct import_run *run, struct verr *err)
+{
+  if (run->opts.cancelled != NULL && *run->opts.cancelled)
+    return verr_set(err, VERR_CANCELLED,
+                    "the import was stopped by a signal (SIGTERM or SIGINT) before it finished; "
+                    "the incomplete target was invalidated and a rerun imports it from the start");
+  return 0;
+}
+
+static int guard_data(struct vsink *s, uint64_t off, const void *buf, size_t len, struct verr *err)
+{
+  struct import_run *run = s->state;
+  if (check_cancelled(run, err) < 0)
+    return -1;
+  run->writing_started = true;
+  return vsink_data(target_sink(run->target), off, buf, len, err);
+}
+
+static int guard_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
+{
+  struct import_run *run = s->state;
+  if (check_cancelled(run, err) < 0)
+    return -1;
+  run->writing_started = true;
+  return vsink_zero(target_sink(run->target), off, len, err);
+}
+
+static const struct vsink_ops guard_ops = {
+  .name = "guard",
+  .data = guard_data,
+  .zero = guard_zero,
+};
+
+static struct vsink *guarded_target(struct import_run *run)
+{
+  run->guard = (struct vsink){ .ops = &guard_ops, .state = run };
+  return &run->guard;
+}
+
 static int new_ordered_hash(struct import_run *run, struct verr *err)
 {
   struct blkhash_opts opts;
@@ -267,7 +322,7 @@ static int decode_raw(struct import_run *run, struct verr *err)
   struct blkhash_sink_state hash_state;
   struct vsink_tee_state tee_state;
   blkhash_sink_init(&hash_sink, &hash_state, run->hash);
-  vsink_tee_init(&tee, &tee_state, target_sink(run->target), &hash_sink);
+  vsink_tee_init(&tee, &tee_state, guarded_target(run), &hash_sink);
   struct target_info info;
   target_get_info(run->target, &info);
   uint64_t size = 0;
@@ -304,7 +359,7 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
     return -1;
   struct vsink tee;
   struct vsink_tee_state tee_state;
-  vsink_tee_init(&tee, &tee_state, target_sink(run->target), blkhash_unordered_sink(run->unordered));
+  vsink_tee_init(&tee, &tee_state, guarded_target(run), blkhash_unordered_sink(run->unordered));
   struct qcow2_stream_opts opts = {
     .window_bytes = run->spec->window_size,
     .pread = can_reread(run) ? reread_source : NULL,
@@ -313,7 +368,7 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
   if (opts.pread == NULL && run->spec->scratch_path != NULL) {
     /* No way back to the source: keep a copy on the scratch volume as it streams. */
     if (spool_reader_new(run->chain, run->spec->scratch_path, &run->chain, err) < 0)
-      return run->chain = NULL, -1;
+      return chain_lost(run);
     opts.pread = reread_spool;
     vlog_info("qcow2", "keeping a scratch copy in %s for clusters that arrive before their "
               "tables", run->spec->scratch_path);
@@ -386,13 +441,32 @@ static int chown_target(const struct import_run *run, struct verr *err)
   return 0;
 }
 
+/* Tests only: storage corruption between the write and the read-back. */
+static int corrupt_for_test(const struct import_run *run, struct verr *err)
+{
+  int64_t off = run->opts.test_corrupt_offset;
+  if (off < 0)
+    return 0;
+  CLEANUP_CLOSE int fd = open(run->res->target_path, O_RDWR | O_CLOEXEC);
+  unsigned char byte;
+  if (fd < 0 || pread(fd, &byte, 1, off) != 1)
+    return verr_sys(err, VERR_IO, errno, "test hook: cannot read byte %lld of %s", (long long)off,
+                    run->res->target_path);
+  byte ^= 0xff;
+  if (pwrite(fd, &byte, 1, off) != 1 || fsync(fd) < 0)
+    return verr_sys(err, VERR_IO, errno, "test hook: cannot flip byte %lld", (long long)off);
+  vlog_warn("test", "flipped byte %lld of %s after the write phase", (long long)off,
+            run->res->target_path);
+  return 0;
+}
+
 /* Read the target back from storage and compare with what was written (and expected). */
 static int readback(struct import_run *run, struct verr *err)
 {
   unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
   unsigned written_len = 0, read_len = 0;
   if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0 ||
-      chown_target(run, err) < 0)
+      chown_target(run, err) < 0 || corrupt_for_test(run, err) < 0)
     return -1;
 
   struct blockmap *read_map = NULL;
@@ -455,7 +529,7 @@ static int import_blank(struct import_run *run, struct verr *err)
   struct blkhash_sink_state hash_state;
   struct vsink_tee_state tee_state;
   blkhash_sink_init(&hash_sink, &hash_state, run->hash);
-  vsink_tee_init(&tee, &tee_state, target_sink(run->target), &hash_sink);
+  vsink_tee_init(&tee, &tee_state, guarded_target(run), &hash_sink);
   if (vsink_zero(&tee, 0, size, err) < 0)
     return -1;
   run->res->virtual_size = size;
@@ -463,11 +537,26 @@ static int import_blank(struct import_run *run, struct verr *err)
   return readback(run, err);
 }
 
-int pipeline_import(const struct import_spec *spec, struct pipeline_result *result,
-                    struct verr *err)
+/* A failed import must not leave content that passes for a disk. */
+static void invalidate_target(struct import_run *run)
+{
+  struct verr err = { 0 };
+  if (run->target == NULL || !run->writing_started)
+    return;
+  if (target_invalidate(run->target, &err) < 0)
+    vlog_error("target", "%s", err.message);
+  else
+    vlog_warn("target", "the import failed: %s was invalidated so that it cannot pass for a disk",
+              run->res->target_path);
+}
+
+int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *opts,
+                    struct pipeline_result *result, struct verr *err)
 {
   memset(result, 0, sizeof *result);
-  struct import_run run = { .spec = spec, .res = result };
+  struct import_run run = { .spec = spec, .res = result, .opts = { .test_corrupt_offset = -1 } };
+  if (opts != NULL)
+    run.opts = *opts;
   int r;
   if (spec->source.kind == SPEC_SOURCE_BLANK) {
     r = import_blank(&run, err);
@@ -486,6 +575,11 @@ int pipeline_import(const struct import_spec *spec, struct pipeline_result *resu
       r = check_source_digest(&run, err);
     if (r == 0)
       r = readback(&run, err);
+  }
+  if (r < 0) {
+    if (run.tap != NULL)
+      result->bytes_transferred = digest_tap_bytes(run.tap);
+    invalidate_target(&run);
   }
   result->scratch_space_required = r < 0 && err->code == VERR_SCRATCH_REQUIRED;
   import_run_free(&run);

@@ -8,6 +8,9 @@
  * byte exactly as served. Decoders hand guest extents to the target and, in guest
  * order, to the block hash; zero extents are never materialised.
  *
+ * When an import fails after it started writing, the target is invalidated
+ * (target_invalidate) so that a partial or wrong image never passes for a disk.
+ *
  * The pipeline decides nothing about exit codes or the termination message: it fills
  * a `struct pipeline_result` (also on failure, as far as it got) and returns 0 or -1
  * with `err` filled. cmd/ turns both into the report.
@@ -15,6 +18,7 @@
 #ifndef VIMPORT_PIPELINE_H
 #define VIMPORT_PIPELINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,13 +47,21 @@ struct pipeline_result {
   unsigned n_verified;
 };
 
-/* Run the import `spec` describes. Returns 0 when every stage passed; -1 with `err`
+struct pipeline_opts {
+  /* Set to non-zero (from a signal handler) to stop the import at the next extent. */
+  const volatile sig_atomic_t *cancelled;
+  /* Tests only: flip one byte of the target at this offset after the write phase and
+   * before the read-back, as storage corruption would. -1: never. */
+  int64_t test_corrupt_offset;
+};
+
+/* Run the import `spec` describes. `opts` may be NULL. Returns 0 when every stage passed; -1 with `err`
  * filled otherwise (VERR_CHECKSUM for a source checksum mismatch, in CDI's wording;
  * VERR_VERIFY for a block hash mismatch, naming the blocks; VERR_SCRATCH_REQUIRED
  * with result->scratch_space_required set; the stage's own code for the rest).
  * `result` is filled as far as the import got. */
-int pipeline_import(const struct import_spec *spec, struct pipeline_result *result,
-                    struct verr *err);
+int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *opts,
+                    struct pipeline_result *result, struct verr *err);
 
 /* The raw decoder: copy `in` to `out` in guest order from offset 0, turning every
  * all-zero block of `block_size` bytes into a zero extent, until `in` ends. Fails with

@@ -464,6 +464,23 @@ int target_finish(struct target *t, struct verr *err)
   return 0;
 }
 
+int target_invalidate(struct target *t, struct verr *err)
+{
+  if (t->kind == TARGET_KIND_FILE) {
+    if (ftruncate(t->fd, 0) == -1)
+      return verr_sys(err, VERR_IO, errno, "cannot truncate the incomplete image %s; delete it "
+                      "before using the volume", t->path);
+  } else {
+    uint64_t edge = t->capacity < 2 * MiB ? t->capacity : MiB;
+    if (target_zero_block(t, 0, edge, err) == -1 ||
+        target_zero_block(t, t->capacity - edge, edge, err) == -1)
+      return -1;
+  }
+  if (fsync(t->fd) == -1)
+    return verr_sys(err, VERR_IO, errno, "fsync of %s failed", t->path);
+  return 0;
+}
+
 void target_get_info(const struct target *t, struct target_info *info)
 {
   *info = (struct target_info){

@@ -103,6 +103,12 @@ struct vsink *target_sink(struct target *t);
  * back (pkg/verify). Errors: VERR_IO. */
 int target_finish(struct target *t, struct verr *err);
 
+/* After a failed or cancelled import, make sure the partial content cannot pass for a
+ * disk: a file is truncated to 0 bytes; a block device gets its first and last MiB
+ * zeroed (partition tables, GPT backup, filesystem superblocks), so nothing boots or
+ * mounts from it. A rerun writes every byte again. Then fsync. Errors: VERR_IO. */
+int target_invalidate(struct target *t, struct verr *err);
+
 /* Counters and facts for the report. Always succeeds. */
 void target_get_info(const struct target *t, struct target_info *info);
 
