@@ -12,7 +12,10 @@ demo=$top/build/demo
 rm -rf "$demo" && mkdir -p "$demo/srv" "$demo/nginx"
 
 echo "== 1. a real disk image: GPT + ext4 with the files of /usr/share/doc"
-"$top/hack/make-test-image.sh" "$demo/disk.raw" 256 /usr/share/doc
+# big enough for what /usr/share/doc holds on this machine, with room to spare
+doc_mib=$(du -sm /usr/share/doc | cut -f1)
+size_mib=$(((doc_mib * 3 / 2 + 64 + 63) / 64 * 64))
+"$top/hack/make-test-image.sh" "$demo/disk.raw" "$size_mib" /usr/share/doc
 zstd -q -19 -T0 "$demo/disk.raw" -o "$demo/srv/disk.raw.zst"
 sgdisk -p "$demo/disk.raw" | sed -n '/^Number/,$p'
 ls -ls "$demo/disk.raw" "$demo/srv/disk.raw.zst" | sed "s|$demo/||"
@@ -41,7 +44,7 @@ spec:
   storage:
     resources:
       requests:
-        storage: 256Mi
+        storage: ${size_mib}Mi
 vimport:
   expectedBlockHash: "$blockhash"
   terminationMessagePath: $demo/termination-log

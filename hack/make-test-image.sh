@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Make a real disk image: a GPT partition table and one ext4 partition filled from a
 # directory with mkfs.ext4 -d (no loop device, no mount, no root needed).
-#   usage: hack/make-test-image.sh OUT.img [SIZE_MIB=64] [SOURCE_DIR=/usr/share/doc]
+#   usage: hack/make-test-image.sh OUT.img [SIZE_MIB=64] [SOURCE_DIR=/usr/share/common-licenses]
 # The image is raw; most of it is zeros (holes), as with a real freshly built disk.
 set -euo pipefail
 out=${1:?usage: make-test-image.sh OUT.img [SIZE_MIB] [SOURCE_DIR]}
 size_mib=${2:-64}
-src=${3:-/usr/share/doc}
+src=${3:-/usr/share/common-licenses}
 [ "$size_mib" -ge 8 ] || { echo "make-test-image: SIZE_MIB must be at least 8" >&2; exit 2; }
 
 rm -f "$out"

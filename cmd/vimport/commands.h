@@ -7,5 +7,7 @@
 
 int cmd_sum(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_sniff(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

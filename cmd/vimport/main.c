@@ -14,6 +14,10 @@ static void usage(FILE *out)
         "                         (without --spec: configured from CDI's IMPORTER_* environment)\n"
         "  sum [-d DIGEST] [-t N] [--block-size N] [-p] [--check FILE] [FILE|-]...\n"
         "                         blksum-compatible block hash of raw or qcow2 images\n"
+        "  sniff [--json] FILE|URL|-\n"
+        "                         say what a source is: format, compression, content, size\n"
+        "  verify --spec FILE [--manifest FILE]\n"
+        "                         read a volume back and compare its block hash with the spec's\n"
         "  version                print the version\n"
         "\n"
         "Run 'vimport COMMAND --help' for a command's options.\n",
@@ -29,8 +33,16 @@ int main(int argc, char **argv)
   const char *cmd = argv[1];
   if (strcmp(cmd, "import") == 0)
     return cmd_import(argc - 1, argv + 1);
+  /* CDI's controller starts its importer image with only "-v=N" (no command): as the
+   * importer image, that is an import configured from the IMPORTER_* environment. */
+  if (strncmp(cmd, "-v=", 3) == 0 && argc == 2)
+    return cmd_import(1, argv + 1);
   if (strcmp(cmd, "sum") == 0)
     return cmd_sum(argc - 1, argv + 1);
+  if (strcmp(cmd, "sniff") == 0)
+    return cmd_sniff(argc - 1, argv + 1);
+  if (strcmp(cmd, "verify") == 0)
+    return cmd_verify(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("vimport %s\n", VIMPORT_VERSION);
     return 0;
