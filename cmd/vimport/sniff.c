@@ -120,20 +120,11 @@ static int sniff_layers(struct vreader **r, const char *content_type, struct sni
 
 /* ---- what the start cannot tell ---------------------------------------------------- */
 
-static uint64_t be_at(const unsigned char *p, int n)
-{
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-
-/* A fixed VHD: "conectix" in the last 512 bytes, disk type (offset 60) 2, current size
- * at offset 48 (Microsoft's VHD specification, "Hard Disk Footer Format"). */
+/* A fixed VHD: a footer in the last 512 bytes (sniff_vhd_fixed_footer). */
 static void check_vhd_footer(struct vreader *src, const struct source_info *info,
                              struct sniff_report *rep)
 {
-  unsigned char footer[512];
+  unsigned char footer[SNIFF_VHD_FOOTER_BYTES];
   struct verr err = { 0 };
   if (rep->n_wrappers > 0 || rep->inner.format != SNIFF_FORMAT_RAW || rep->inner.refused)
     return;
@@ -141,10 +132,9 @@ static void check_vhd_footer(struct vreader *src, const struct source_info *info
     return;
   if (source_pread(src, footer, sizeof footer, (uint64_t)info->content_length - 512, &err) < 0)
     return; /* not seekable after all: the start is all we know */
-  if (memcmp(footer, "conectix", 8) != 0 || be_at(footer + 60, 4) != 2)
+  if (!sniff_vhd_fixed_footer(footer, (uint64_t)info->content_length, &rep->virtual_size))
     return;
   rep->fixed_vhd = true;
-  rep->virtual_size = be_at(footer + 48, 8);
   rep->size_from = "vhd footer";
 }
 

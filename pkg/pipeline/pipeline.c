@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "decompress/decompress.h"
 #include "digest/digest.h"
+#include "nbd/nbd.h"
 #include "qcow2/qcow2.h"
 #include "sniff/sniff.h"
 #include "source/source.h"
@@ -128,6 +129,27 @@ static const char *checksum_algorithm(const struct import_spec *spec)
   return "sha256"; /* reported even when nothing is expected */
 }
 
+/* A fixed VHD starts like any raw disk; its footer is in the last 512 bytes. Where the
+ * source can be read by range, look there before anything is written. */
+static void detect_fixed_vhd(struct import_run *run)
+{
+  const struct source_info *info = source_info(run->source);
+  unsigned char footer[SNIFF_VHD_FOOTER_BYTES];
+  struct verr ignored = { 0 };
+  uint64_t size;
+  if (run->sniff.format != SNIFF_FORMAT_RAW || run->res->compression[0] != '\0' ||
+      info->content_length < 2 * SNIFF_VHD_FOOTER_BYTES || strcmp(info->kind, "stdin") == 0 ||
+      (strcmp(info->kind, "http") == 0 && !info->accepts_ranges))
+    return;
+  uint64_t at = (uint64_t)info->content_length - SNIFF_VHD_FOOTER_BYTES;
+  if (source_pread(run->source, footer, sizeof footer, at, &ignored) < 0 ||
+      !sniff_vhd_fixed_footer(footer, (uint64_t)info->content_length, &size))
+    return;
+  run->sniff.format = SNIFF_FORMAT_VHD;
+  run->sniff.virtual_size = size;
+  snprintf(run->sniff.subformat, sizeof run->sniff.subformat, "fixed");
+}
+
 /* Put the digest tap right above the source, then sniff; unwrap one compression layer. */
 /* A reader constructor that fails closes the reader it was given, and with it every
  * reader below: forget the borrowed pointers into the chain too. */
@@ -167,6 +189,7 @@ static int open_chain(struct import_run *run, struct verr *err)
     if (sniff_reader_new(plain, NULL, &run->chain, &run->sniff, err) < 0)
       return chain_lost(run);
   }
+  detect_fixed_vhd(run);
   snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
   snprintf(run->res->content, sizeof run->res->content, "%s",
            sniff_content_name(run->sniff.content));
@@ -309,8 +332,8 @@ static int refuse_format(const struct import_run *run, struct verr *err)
                     "the source is a tar archive, not a disk image: set contentType: archive "
                     "to unpack archives, or point the URL at the image itself");
   return verr_set(err, VERR_FORMAT,
-                  "the source is a %s image, which this version of vimport cannot import yet: "
-                  "convert it to raw or qcow2 (qemu-img convert -O qcow2) and import that",
+                  "the source is a %s image, which vimport cannot import: convert it to raw or "
+                  "qcow2 (qemu-img convert -O qcow2) and import that",
                   sniff_format_name(s->format));
 }
 
@@ -326,8 +349,15 @@ static int decode_raw(struct import_run *run, struct verr *err)
   struct target_info info;
   target_get_info(run->target, &info);
   uint64_t size = 0;
-  if (raw_decode(run->chain, &tee, run->hash_opts.block_size, info.capacity, &size, err) < 0)
+  bool vhd_footer = false;
+  if (raw_decode(run->chain, &tee, run->hash_opts.block_size, info.capacity, &size, &vhd_footer,
+                 err) < 0)
     return -1;
+  if (vhd_footer) {
+    snprintf(run->res->format, sizeof run->res->format, "vhd");
+    vlog_info("raw", "the stream ended with a fixed-VHD footer: %llu guest bytes, footer dropped",
+              (unsigned long long)size);
+  }
   run->res->virtual_size = size;
   /* A raw stream's size is known only now; the file target is sized to match. */
   return target_check_fits(run->target, size, err);
@@ -384,6 +414,86 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
   return r;
 }
 
+/* Read `chain` to its end, discarding: the source digest must still see every byte. */
+static int drain_chain(struct import_run *run, struct verr *err)
+{
+  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
+  if (buf == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  ssize_t n;
+  while ((n = run->chain->ops->read(run->chain, buf, 1u << 20, err)) > 0)
+    ;
+  return n < 0 ? -1 : 0;
+}
+
+/* Copy the rest of `chain` into a new file under the scratch directory. On success
+ * `path` names it; the caller unlinks it. */
+static int spool_to_file(struct import_run *run, char *path, size_t size, struct verr *err)
+{
+  snprintf(path, size, "%s/vimport-%s-XXXXXX", run->spec->scratch_path, run->res->format);
+  CLEANUP_CLOSE int fd = mkstemp(path);
+  if (fd < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot create a scratch file in %s (is the scratch "
+                    "volume mounted and writable?)", run->spec->scratch_path);
+  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
+  ssize_t n = buf == NULL ? verr_set(err, VERR_NOMEM, "out of memory") : 0;
+  while (n >= 0 && (n = run->chain->ops->read(run->chain, buf, 1u << 20, err)) > 0)
+    for (ssize_t done = 0, w; n > 0 && done < n; done += w)
+      if ((w = write(fd, buf + done, (size_t)(n - done))) < 0)
+        return unlink(path), verr_sys(err, errno == ENOSPC ? VERR_SCRATCH_REQUIRED : VERR_IO, errno,
+                                      "cannot write the scratch copy in %s (request more scratch "
+                                      "space)", run->spec->scratch_path);
+  if (n < 0)
+    unlink(path);
+  return n < 0 ? -1 : 0;
+}
+
+/* vmdk, vhd, vhdx, vdi: their tables may sit anywhere, so qemu reads a complete copy
+ * (the source file itself when it is a plain local file, else a scratch copy) through
+ * qemu-nbd, and the guest content streams out in order with holes skipped. */
+static int decode_via_qemu(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  bool local = spec->source.kind == SPEC_SOURCE_FILE && strcmp(spec->source.file_path, "-") != 0 &&
+               run->res->compression[0] == '\0';
+  char path[4096];
+  if (local) {
+    snprintf(path, sizeof path, "%s", spec->source.file_path);
+    if (drain_chain(run, err) < 0)
+      return -1;
+  } else if (spec->scratch_path == NULL) {
+    return verr_set(err, VERR_SCRATCH_REQUIRED,
+                    "a %s image cannot be converted while it streams: it needs scratch space for "
+                    "a complete copy; give the import a scratch volume (vimport.scratchPath)",
+                    run->res->format);
+  } else if (spool_to_file(run, path, sizeof path, err) < 0) {
+    return -1;
+  }
+  struct nbd_guest_opts opts = { .file = path, .format = sniff_qemu_driver(run->sniff.format) };
+  struct nbd_guest *g = NULL;
+  int r = nbd_guest_open(&opts, &g, err);
+  uint64_t size = r == 0 ? nbd_guest_size(g) : 0;
+  if (r == 0)
+    r = target_check_fits(run->target, size, err);
+  if (r == 0)
+    r = new_ordered_hash(run, err);
+  if (r == 0) {
+    struct vsink hash_sink, tee;
+    struct blkhash_sink_state hash_state;
+    struct vsink_tee_state tee_state;
+    blkhash_sink_init(&hash_sink, &hash_state, run->hash);
+    vsink_tee_init(&tee, &tee_state, guarded_target(run), &hash_sink);
+    r = nbd_guest_walk(g, &tee, err);
+    vlog_info("nbd", "qemu-nbd -f %s: %llu bytes read, %llu zero bytes skipped", opts.format,
+              (unsigned long long)nbd_guest_bytes_read(g), (unsigned long long)nbd_guest_zero_bytes(g));
+  }
+  nbd_guest_free(g);
+  if (!local)
+    unlink(path);
+  run->res->virtual_size = size;
+  return r;
+}
+
 static int decode(struct import_run *run, struct verr *err)
 {
   switch (run->sniff.format) {
@@ -391,6 +501,11 @@ static int decode(struct import_run *run, struct verr *err)
     return decode_raw(run, err);
   case SNIFF_FORMAT_QCOW2:
     return decode_qcow2(run, err);
+  case SNIFF_FORMAT_VMDK:
+  case SNIFF_FORMAT_VHD:
+  case SNIFF_FORMAT_VHDX:
+  case SNIFF_FORMAT_VDI:
+    return decode_via_qemu(run, err);
   default:
     return refuse_format(run, err);
   }
@@ -429,18 +544,6 @@ static void format_hash(const char *digest, const unsigned char *md, unsigned le
   snprintf(out, size, "%s:%s", digest, hex);
 }
 
-/* CDI's OWNER_UID: the VM's launcher must be able to open the image file. */
-static int chown_target(const struct import_run *run, struct verr *err)
-{
-  int64_t uid = run->spec->target.owner_uid;
-  if (uid < 0 || run->res->target_is_block)
-    return 0;
-  if (chown(run->res->target_path, (uid_t)uid, (gid_t)-1) < 0)
-    return verr_sys(err, VERR_IO, errno, "cannot give %s to uid %lld (OWNER_UID); run the importer "
-                    "as root or with CAP_CHOWN", run->res->target_path, (long long)uid);
-  return 0;
-}
-
 /* Tests only: storage corruption between the write and the read-back. */
 static int corrupt_for_test(const struct import_run *run, struct verr *err)
 {
@@ -466,7 +569,7 @@ static int readback(struct import_run *run, struct verr *err)
   unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
   unsigned written_len = 0, read_len = 0;
   if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0 ||
-      chown_target(run, err) < 0 || corrupt_for_test(run, err) < 0)
+      corrupt_for_test(run, err) < 0)
     return -1;
 
   struct blockmap *read_map = NULL;

@@ -64,11 +64,13 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
                     struct pipeline_result *result, struct verr *err);
 
 /* The raw decoder: copy `in` to `out` in guest order from offset 0, turning every
- * all-zero block of `block_size` bytes into a zero extent, until `in` ends. Fails with
+ * all-zero block of `block_size` bytes into a zero extent, until `in` ends. A stream
+ * that ends with a fixed-VHD footer (sniff_vhd_fixed_footer) is a fixed VHD: the footer
+ * is not guest content and is dropped, and *vhd_footer says so. Fails with
  * VERR_TARGET_TOO_SMALL when the stream is longer than `max_size` (0: no bound).
  * *size is the number of guest bytes produced. */
 int raw_decode(struct vreader *in, struct vsink *out, size_t block_size, uint64_t max_size,
-               uint64_t *size, struct verr *err);
+               uint64_t *size, bool *vhd_footer, struct verr *err);
 
 /* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
  * every byte it passes in an unnamed file under `dir` (freed on close), so that

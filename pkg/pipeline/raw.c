@@ -1,12 +1,28 @@
 /* The raw decoder: guest content is the stream itself. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "blkhash/blkhash.h"
 #include "core/cleanup.h"
 #include "pipeline.h"
+#include "sniff/sniff.h"
 
 /* Big enough that per-call costs vanish, small enough to stay in cache. */
 #define RAW_CHUNK (1u << 20)
+
+static int raw_emit(struct vsink *out, uint64_t offset, const unsigned char *buf, size_t len,
+                    size_t block_size, struct verr *err);
+
+static int raw_emit_checked(struct vsink *out, uint64_t offset, const unsigned char *buf, size_t len,
+                            size_t block_size, uint64_t max_size, struct verr *err)
+{
+  if (max_size != 0 && (offset > max_size || len > max_size - offset))
+    return verr_set(err, VERR_TARGET_TOO_SMALL,
+                    "A larger PVC is required: the image is larger than the target's %llu "
+                    "bytes; request more storage for the DataVolume",
+                    (unsigned long long)max_size);
+  return raw_emit(out, offset, buf, len, block_size, err);
+}
 
 /* Emit `len` bytes at `offset` as alternating data and zero extents, zeros found per
  * block, so the target never writes them and the block hash never hashes them. */
@@ -34,30 +50,43 @@ static int raw_emit(struct vsink *out, uint64_t offset, const unsigned char *buf
   return 0;
 }
 
+/* A fixed VHD is its guest disk followed by a 512-byte footer. A source that cannot be
+ * read by range (stdin) shows the footer only at its very end, so the decoder always
+ * holds the last 512 bytes back and drops them if they are that footer. */
+enum { HOLD = SNIFF_VHD_FOOTER_BYTES };
+
 int raw_decode(struct vreader *in, struct vsink *out, size_t block_size, uint64_t max_size,
-               uint64_t *size, struct verr *err)
+               uint64_t *size, bool *vhd_footer, struct verr *err)
 {
   CLEANUP_FREE unsigned char *buf = NULL;
-  if (posix_memalign((void **)&buf, 4096, RAW_CHUNK) != 0)
+  if (posix_memalign((void **)&buf, 4096, RAW_CHUNK + HOLD) != 0)
     return verr_set(err, VERR_NOMEM, "out of memory for the raw decoder's %u-byte buffer", RAW_CHUNK);
   uint64_t offset = 0;
+  size_t held = 0; /* bytes at the start of buf not emitted yet */
+  *vhd_footer = false;
   for (;;) {
-    /* Full chunks keep zero detection aligned to blocks whatever the source's read sizes. */
-    ssize_t n = vreader_read_full(in, buf, RAW_CHUNK, err);
+    /* Emitted pieces stay RAW_CHUNK long so zero detection stays aligned to blocks. */
+    ssize_t n = vreader_read_full(in, buf + held, RAW_CHUNK + HOLD - held, err);
     if (n < 0)
       return -1;
-    if (n == 0)
+    size_t have = held + (size_t)n;
+    if (have <= HOLD) {
+      uint64_t vsize;
+      if (have == HOLD && sniff_vhd_fixed_footer(buf, offset + HOLD, &vsize) && vsize == offset) {
+        *vhd_footer = true;
+        break;
+      }
+      if (have > 0 && raw_emit_checked(out, offset, buf, have, block_size, max_size, err) < 0)
+        return -1;
+      offset += have;
       break;
-    if (max_size != 0 && (uint64_t)n > max_size - offset)
-      return verr_set(err, VERR_TARGET_TOO_SMALL,
-                      "A larger PVC is required: the image is larger than the target's %llu "
-                      "bytes; request more storage for the DataVolume",
-                      (unsigned long long)max_size);
-    if (raw_emit(out, offset, buf, (size_t)n, block_size, err) < 0)
+    }
+    size_t emit = have - HOLD;
+    if (raw_emit_checked(out, offset, buf, emit, block_size, max_size, err) < 0)
       return -1;
-    offset += (uint64_t)n;
-    if ((size_t)n < RAW_CHUNK)
-      break;
+    offset += emit;
+    memmove(buf, buf + emit, HOLD);
+    held = HOLD;
   }
   *size = offset;
   return 0;

@@ -635,3 +635,29 @@ void sniff_describe(const struct sniff_result *r, char *buf, size_t buf_size)
     break;
   }
 }
+
+static uint64_t vhd_be(const unsigned char *p, int n)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* Microsoft's VHD specification, "Hard Disk Footer Format": cookie at 0, current size at
+ * 48, disk type at 60, checksum at 64 = one's complement of the sum of the other bytes. */
+bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], uint64_t total_size,
+                            uint64_t *virtual_size)
+{
+  if (total_size < 2 * SNIFF_VHD_FOOTER_BYTES || memcmp(footer, "conectix", 8) != 0 ||
+      vhd_be(footer + 60, 4) != 2)
+    return false;
+  uint32_t sum = 0;
+  for (int i = 0; i < SNIFF_VHD_FOOTER_BYTES; i++)
+    if (i < 64 || i >= 68)
+      sum += footer[i];
+  if ((uint32_t)~sum != (uint32_t)vhd_be(footer + 64, 4))
+    return false;
+  *virtual_size = vhd_be(footer + 48, 8);
+  return true;
+}

@@ -134,6 +134,15 @@ bool sniff_format_is_wrapper(enum sniff_format format);
  * 64 KiB, no backing file, not encrypted". Always NUL-terminates (truncates to fit). */
 void sniff_describe(const struct sniff_result *r, char *buf, size_t buf_size);
 
+#define SNIFF_VHD_FOOTER_BYTES 512
+
+/* A fixed VHD is raw bytes with a 512-byte "conectix" footer at the very end, which
+ * the start cannot show. Given the last 512 bytes of a `total_size`-byte source that
+ * sniffed as raw, return true when they are a fixed-disk footer (cookie, disk type 2,
+ * valid checksum) and set *virtual_size to the footer's current size. Pure. */
+bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], uint64_t total_size,
+                            uint64_t *virtual_size);
+
 /* Sniff a stream without a second read and without seeking: read the first SNIFF_BYTES
  * of `lower` (fewer if it ends), classify them into *result, and return in *out a reader
  * that first replays exactly those bytes and then continues with `lower`.

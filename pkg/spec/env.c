@@ -226,16 +226,19 @@ static int env_fraction(const char *name, const char *s, double *out, struct ver
   return 0;
 }
 
-static int env_uid(const char *name, const char *s, int64_t *out, struct verr *err)
+/* CDI sets OWNER_UID to the owning PVC's metadata.uid (a UUID) and uses it only as the
+ * ownerUID label of the progress metric: accept what can be a label value. */
+static int env_owner_uid(const char *name, const char *s, char **out, struct verr *err)
 {
-  int64_t v = 0;
-  const char *p = s;
-  for (; *p >= '0' && *p <= '9' && v <= UINT32_MAX; p++)
-    v = v * 10 + (*p - '0');
-  if (p == s || *p != '\0' || v >= UINT32_MAX)
-    return env_error(err, name, "\"%.32s\" is not a user id from 0 to %u", s, UINT32_MAX - 1);
-  *out = v;
-  return 0;
+  size_t len = strlen(s);
+  if (len == 0 || len > 128)
+    return env_error(err, name, "must be 1 to 128 characters (CDI sets the PVC's UID)");
+  for (const char *p = s; *p; p++)
+    if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\')
+      return env_error(err, name, "\"%.32s\" has a character a metric label cannot hold; CDI "
+                       "sets the PVC's UID, e.g. 0f9a2c1e-...", s);
+  *out = strdup(s);
+  return *out != NULL ? 0 : verr_set(err, VERR_NOMEM, "out of memory");
 }
 
 static int env_target(char *const envp[], struct import_spec *spec, struct verr *err)
@@ -249,7 +252,7 @@ static int env_target(char *const envp[], struct import_spec *spec, struct verr 
       env_fraction("FILESYSTEM_OVERHEAD", overhead, &t->filesystem_overhead, err) == -1)
     return -1;
   const char *uid = env_value(envp, "OWNER_UID");
-  if (uid != NULL && env_uid("OWNER_UID", uid, &t->owner_uid, err) == -1)
+  if (uid != NULL && env_owner_uid("OWNER_UID", uid, &t->owner_uid, err) == -1)
     return -1;
   if (env_bool(envp, "PREALLOCATION", &t->preallocation, err) == -1 ||
       env_string(envp, "VIMPORT_TARGET_PATH", &t->path, err) == -1 ||

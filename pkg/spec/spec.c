@@ -32,7 +32,6 @@ int spec_new_defaults(const char *origin, struct import_spec **out, struct verr 
     return verr_sys(err, VERR_NOMEM, errno, "cannot allocate the import spec");
   spec->content_type = SPEC_CONTENT_KUBEVIRT;
   spec->target.filesystem_overhead = -1;
-  spec->target.owner_uid = -1;
   spec->block_hash.block_size = SPEC_DEFAULT_BLOCK_SIZE;
   spec->window_size = SPEC_DEFAULT_WINDOW_SIZE;
   spec->retries = SPEC_DEFAULT_RETRIES;
@@ -86,6 +85,7 @@ void spec_free(struct import_spec *spec)
   free_http(&spec->source.http);
   free(spec->source.file_path);
   free(spec->target.path);
+  free(spec->target.owner_uid);
   free(spec->target.block_device);
   free(spec->block_hash.digest);
   free(spec->mounts.certs);
@@ -295,8 +295,8 @@ char *spec_describe(const struct import_spec *spec)
     fprintf(f, " preallocation=true");
   if (spec->target.filesystem_overhead >= 0)
     fprintf(f, " filesystemOverhead=%g", spec->target.filesystem_overhead);
-  if (spec->target.owner_uid >= 0)
-    fprintf(f, " ownerUid=%lld", (long long)spec->target.owner_uid);
+  if (spec->target.owner_uid != NULL)
+    fprintf(f, " ownerUid=%s", spec->target.owner_uid);
   describe_vimport(f, spec);
   if (fclose(f) != 0) {
     free(text);

@@ -121,7 +121,8 @@ struct spec_target {
   bool preallocation;          /* write zeros instead of leaving holes */
   double filesystem_overhead;  /* fraction in [0, 1) reserved for the filesystem;
                                 * < 0 if not given (env FILESYSTEM_OVERHEAD only) */
-  int64_t owner_uid;           /* chown the image to this uid; -1 if not given */
+  char *owner_uid;             /* owned; CDI's OWNER_UID: the UID of the PVC that owns the
+                                * import, the ownerUID label of the progress metric; NULL */
 };
 
 /* The block hash of the guest-visible content (see pkg/blkhash). */

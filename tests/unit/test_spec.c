@@ -282,7 +282,7 @@ Test(yaml_good, defaults)
   cr_expect_eq(s->stall_timeout_seconds, 60);
   cr_expect_eq(s->n_allowed_formats, 0);
   cr_expect_eq(s->content_type, SPEC_CONTENT_KUBEVIRT);
-  cr_expect_eq(s->target.owner_uid, -1);
+  cr_expect_null(s->target.owner_uid);
   cr_expect(s->target.filesystem_overhead < 0);
   spec_free(s);
 }
@@ -714,7 +714,7 @@ Test(env, full_http_contract)
     "INSECURE_TLS=true",
     "PREALLOCATION=True",
     "FILESYSTEM_OVERHEAD=0.055",
-    "OWNER_UID=107",
+    "OWNER_UID=6a5e0c3e-1f0b-4b9c-9d4e-2a7c1b3e5f60",
     "HTTP_PROXY=http://upper:3128",
     "http_proxy=http://lower:3128",
     "HTTPS_PROXY=http://u:p@proxy:3128",
@@ -747,7 +747,7 @@ Test(env, full_http_contract)
   cr_expect(h->insecure_skip_verify);
   cr_expect(s->target.preallocation);
   cr_expect_float_eq(s->target.filesystem_overhead, 0.055, 1e-12);
-  cr_expect_eq(s->target.owner_uid, 107);
+  cr_expect_str_eq(s->target.owner_uid, "6a5e0c3e-1f0b-4b9c-9d4e-2a7c1b3e5f60");
   cr_expect_str_eq(h->http_proxy, "http://lower:3128");
   cr_expect_str_eq(h->https_proxy, "http://u:p@proxy:3128");
   cr_expect_str_eq(h->no_proxy, ".svc,10.0.0.0/8");
@@ -762,7 +762,7 @@ Test(env, full_http_contract)
   cr_expect_null(strstr(text, "sk-secret"), "%s", text);
   cr_expect_null(strstr(text, "u:p@"), "%s", text);
   cr_expect_null(strstr(text, "hidden-token-value"), "%s", text);
-  cr_expect_not_null(strstr(text, "ownerUid=107"), "%s", text);
+  cr_expect_not_null(strstr(text, "ownerUid=6a5e0c3e-1f0b-4b9c-9d4e-2a7c1b3e5f60"), "%s", text);
   free(text);
   spec_free(s);
   free(certs);
@@ -777,7 +777,7 @@ Test(env, blank_and_file_and_defaults)
   cr_expect_eq(s->source.kind, SPEC_SOURCE_BLANK);
   cr_expect_eq(s->content_type, SPEC_CONTENT_KUBEVIRT);
   cr_expect_str_eq(s->target.path, "/data/disk.img");
-  cr_expect_eq(s->target.owner_uid, -1);
+  cr_expect_null(s->target.owner_uid);
   spec_free(s);
   char *file[] = { "IMPORTER_SOURCE=file", "IMPORTER_ENDPOINT=/tmp/img.qcow2",
                    "IMPORTER_CONTENTTYPE=archive", "IMPORTER_IMAGE_SIZE=", "INSECURE_TLS=",
@@ -833,8 +833,8 @@ Test(env, errors)
     { { "IMPORTER_SOURCE=none", "FILESYSTEM_OVERHEAD=-0.1", NULL },
       "FILESYSTEM_OVERHEAD: \"-0.1\" is not a decimal fraction" },
     { { "IMPORTER_SOURCE=none", "FILESYSTEM_OVERHEAD=5%", NULL }, "not a decimal fraction" },
-    { { "IMPORTER_SOURCE=none", "OWNER_UID=-1", NULL }, "environment: OWNER_UID: \"-1\" is not" },
-    { { "IMPORTER_SOURCE=none", "OWNER_UID=99999999999", NULL }, "OWNER_UID" },
+    { { "IMPORTER_SOURCE=none", "OWNER_UID=a b", NULL }, "environment: OWNER_UID: \"a b\" has a character" },
+    { { "IMPORTER_SOURCE=none", "OWNER_UID=a\"b", NULL }, "OWNER_UID" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_EXTRA_HEADER_x=a: b" },
       "\"IMPORTER_EXTRA_HEADER_x\" is not followed by a number" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_EXTRA_HEADER_0=bad" },
