@@ -6,6 +6,8 @@
 #   make demo     a real import on loopback, with every verification stage
 #   make bench    benchmarks against the tools vimport replaces
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each
+#   make static   build/vimport-static, fully static (hack/build-static.sh)
+#   make image    the FROM scratch image localhost/vimport with podman
 #
 # Sources are found by convention, so a new stage needs no Makefile edit:
 #   pkg/<stage>/*.c          the library (build/libvimport.a)
@@ -112,6 +114,15 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(PKG_SRC) $(HDRS)
 
 fuzz: deps $(FUZZ_BIN)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+# Fully static build/vimport-static (hack/build-static.sh; the libraries Debian has no
+# usable .a of are built once into $(BUILD)/static-deps) and its FROM scratch image.
+.PHONY: static image
+static: deps
+	@hack/build-static.sh $(BUILD)
+
+image: static
+	@hack/build-static-image.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,26 @@
+# vimport's container image: a fully static binary, CA certificates and nothing else.
+#
+#   podman build -t vimport .           (or docker build; needs Debian's registry mirror)
+#
+# The build stage runs the same scripts as a developer's machine (hack/install-deps.sh,
+# hack/build-static-deps.sh via `make static`), so the image binary is the one the e2e
+# suite tests. Where no registry is reachable, `make image` builds only the final stage
+# (Containerfile.scratch) from the host's build/vimport-static.
+
+FROM docker.io/library/debian:12 AS build
+WORKDIR /src
+COPY Makefile ./
+COPY hack/ hack/
+# Install the packages first so this layer is cached across source edits.
+RUN hack/install-deps.sh
+COPY cmd/ cmd/
+COPY pkg/ pkg/
+RUN make static
+
+# The final stage is the same as Containerfile.scratch: keep them in step.
+FROM scratch
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /src/build/vimport-static /vimport
+# CDI's importer runs as uid 107; no passwd file is needed for a numeric user.
+USER 107
+ENTRYPOINT ["/vimport"]

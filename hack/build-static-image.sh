@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build the FROM scratch image (Containerfile.scratch) from build/vimport-static and the
+# host's CA bundle, with podman, without any registry:
+#
+#   hack/build-static-image.sh [BUILD] [TAG]     (defaults: build localhost/vimport:latest;
+#                                                  `make image` calls it)
+#
+# The context is a directory holding only those two files, so nothing else of the tree
+# can end up in the image.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+tag=${2:-${VIMPORT_IMAGE:-localhost/vimport:latest}}
+# deploy/ refers to the version tag, so a cluster that loads this image finds it.
+version=$(sed -n 's/^#define VIMPORT_VERSION "\(.*\)"/\1/p' cmd/vimport/commands.h)
+cd "$top"
+
+die() { echo "build-static-image: $*" >&2; exit 1; }
+
+command -v podman >/dev/null || die "podman is not installed; run hack/install-deps.sh (podman runc)"
+[[ -x $build/vimport-static ]] || die "$build/vimport-static is missing; run make static"
+ca=/etc/ssl/certs/ca-certificates.crt
+[[ -s $ca ]] || die "$ca is missing; apt-get install ca-certificates"
+
+ctx=$build/image-context
+rm -rf "$ctx"
+mkdir -p "$ctx"
+# Debug info stays in build/vimport-static; the image gets the same code without it.
+strip -o "$ctx/vimport-static" "$build/vimport-static"
+cp "$ca" "$ctx/ca-certificates.crt"
+chmod 755 "$ctx/vimport-static"
+chmod 644 "$ctx/ca-certificates.crt"
+podman build -q -f Containerfile.scratch -t "$tag" "$ctx" >/dev/null ||
+  die "podman build of $tag failed"
+if [[ $tag == localhost/vimport:latest && -n $version ]]; then
+  podman tag "$tag" "localhost/vimport:$version"
+  tag="$tag and localhost/vimport:$version"
+fi
+echo "build-static-image: built $tag" >&2
