@@ -81,6 +81,10 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
     return -1;
   if (res->format[0] && report_set_format(rep, res->format, err) < 0)
     return -1;
+  if (res->content[0] && report_set_content(rep, res->content, err) < 0)
+    return -1;
+  if (res->warning[0] && report_set_warning(rep, res->warning, err) < 0)
+    return -1;
   for (unsigned i = 0; i < res->n_verified; i++)
     if (report_add_verified(rep, res->verified[i], err) < 0)
       return -1;

@@ -150,6 +150,30 @@ static void detect_fixed_vhd(struct import_run *run)
   snprintf(run->sniff.subformat, sizeof run->sniff.subformat, "fixed");
 }
 
+/* The spec's allowedFormats (empty: every disk format CDI imports), and a warning for
+ * raw bytes that hold neither a partition table nor a filesystem we know. */
+static int check_policy(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  const char *format = run->res->format;
+  bool allowed = spec->n_allowed_formats == 0;
+  for (size_t i = 0; i < spec->n_allowed_formats && !allowed; i++)
+    allowed = strcmp(spec->allowed_formats[i], format) == 0;
+  if (!allowed)
+    return verr_set(err, VERR_FORMAT, "the source is a %s image and vimport.allowedFormats does "
+                    "not allow it: add \"%s\" to the list or import another image", format, format);
+  enum sniff_content c = run->sniff.content;
+  if (run->sniff.format == SNIFF_FORMAT_RAW && (c == SNIFF_CONTENT_UNKNOWN || c == SNIFF_CONTENT_ZEROS)) {
+    snprintf(run->res->warning, sizeof run->res->warning,
+             "the raw image has neither a partition table nor a known filesystem at its start "
+             "(%s): check that it is the disk you meant", c == SNIFF_CONTENT_ZEROS
+                                                            ? "its first sector is zeros"
+                                                            : "unrecognised bytes");
+    vlog_warn("sniff", "%s", run->res->warning);
+  }
+  return 0;
+}
+
 /* Put the digest tap right above the source, then sniff; unwrap one compression layer. */
 /* A reader constructor that fails closes the reader it was given, and with it every
  * reader below: forget the borrowed pointers into the chain too. */
@@ -191,6 +215,8 @@ static int open_chain(struct import_run *run, struct verr *err)
   }
   detect_fixed_vhd(run);
   snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
+  if (check_policy(run, err) < 0)
+    return -1;
   snprintf(run->res->content, sizeof run->res->content, "%s",
            sniff_content_name(run->sniff.content));
   char what[256];

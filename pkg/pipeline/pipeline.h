@@ -34,6 +34,7 @@ struct pipeline_result {
   char format[16];           /* "raw", "qcow2", ... ("" before sniffing) */
   char compression[16];      /* "gzip", "xz", "zstd" or "" */
   char content[16];          /* what raw bytes hold: "gpt", "mbr", "ext", ... */
+  char warning[256];         /* a finding that did not fail the import, or "" */
   char target_path[1024];
   bool target_is_block;
   uint64_t virtual_size;      /* guest bytes imported */

@@ -39,6 +39,9 @@ struct report {
   char *source_digest;
   char *block_hash;
   char *format;
+  char *content;       /* what raw bytes hold: "gpt", "mbr", "ext", ... */
+  char *warning;       /* a finding that did not fail the import */
+  char *verified_by;   /* the key or certificate subject that verified a signature */
   bool has_virtual_size;
   uint64_t virtual_size;
   bool has_bytes_transferred;
@@ -71,6 +74,9 @@ void report_free(struct report *r)
   free(r->source_digest);
   free(r->block_hash);
   free(r->format);
+  free(r->content);
+  free(r->warning);
+  free(r->verified_by);
   for (size_t i = 0; i < r->n_verified; i++)
     free(r->verified[i]);
   free(r);
@@ -162,6 +168,21 @@ int report_set_format(struct report *r, const char *format, struct verr *err)
   return report_copy(&r->format, format, "format", err);
 }
 
+int report_set_content(struct report *r, const char *content, struct verr *err)
+{
+  return report_copy(&r->content, content, "content", err);
+}
+
+int report_set_warning(struct report *r, const char *warning, struct verr *err)
+{
+  return report_copy(&r->warning, warning, "warning", err);
+}
+
+int report_set_verified_by(struct report *r, const char *who, struct verr *err)
+{
+  return report_copy(&r->verified_by, who, "verifiedBy", err);
+}
+
 void report_set_virtual_size(struct report *r, uint64_t bytes)
 {
   r->has_virtual_size = true;
@@ -233,6 +254,9 @@ enum {
   FIELD_SOURCE_DIGEST,
   FIELD_BLOCK_HASH,
   FIELD_FORMAT,
+  FIELD_CONTENT,
+  FIELD_WARNING,
+  FIELD_VERIFIED_BY,
   FIELD_ERROR,
   FIELD_LABELS, /* key of label i at FIELD_LABELS + 2i, its value right after */
   FIELD_VERIFIED = FIELD_LABELS + 2 * REPORT_MAX_LABELS,
@@ -260,6 +284,9 @@ static void report_fields(const struct report *r, struct field f[FIELD_COUNT])
   field_init(&f[FIELD_SOURCE_DIGEST], r->source_digest);
   field_init(&f[FIELD_BLOCK_HASH], r->block_hash);
   field_init(&f[FIELD_FORMAT], r->format);
+  field_init(&f[FIELD_CONTENT], r->content);
+  field_init(&f[FIELD_WARNING], r->warning);
+  field_init(&f[FIELD_VERIFIED_BY], r->verified_by);
   field_init(&f[FIELD_ERROR], r->error != VERR_OK ? verr_code_name(r->error) : NULL);
   for (size_t i = 0; i < REPORT_MAX_LABELS; i++) {
     bool set = i < r->n_labels;
@@ -319,6 +346,7 @@ static void render_vimport(struct jsonw *w, const struct report *r,
   render_optional(w, &first, "sourceDigest", &f[FIELD_SOURCE_DIGEST]);
   render_optional(w, &first, "blockHash", &f[FIELD_BLOCK_HASH]);
   render_optional(w, &first, "format", &f[FIELD_FORMAT]);
+  render_optional(w, &first, "content", &f[FIELD_CONTENT]);
   if (r->has_virtual_size) {
     render_key(w, &first, "virtualSize");
     jsonw_u64(w, r->virtual_size);
@@ -337,6 +365,8 @@ static void render_vimport(struct jsonw *w, const struct report *r,
     }
     jsonw_raw(w, "]");
   }
+  render_optional(w, &first, "verifiedBy", &f[FIELD_VERIFIED_BY]);
+  render_optional(w, &first, "warning", &f[FIELD_WARNING]);
   render_optional(w, &first, "error", &f[FIELD_ERROR]);
   jsonw_raw(w, "}");
 }

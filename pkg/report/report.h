@@ -78,6 +78,17 @@ int report_set_block_hash(struct report *r, const char *block_hash, struct verr 
 /* Source format as detected ("raw", "qcow2", ...). Copied. Errors: VERR_NOMEM. */
 int report_set_format(struct report *r, const char *format, struct verr *err);
 
+/* "vimport.content": what raw bytes hold ("gpt", "mbr", "ext", "unknown"...). Copied. */
+int report_set_content(struct report *r, const char *content, struct verr *err);
+
+/* "vimport.warning": one sentence about something that did not fail the import (a raw
+ * image with neither a partition table nor a known filesystem). Copied. */
+int report_set_warning(struct report *r, const char *warning, struct verr *err);
+
+/* "vimport.verifiedBy": the key fingerprint or certificate subject that verified the
+ * image's signature. Copied. */
+int report_set_verified_by(struct report *r, const char *who, struct verr *err);
+
 void report_set_virtual_size(struct report *r, uint64_t bytes);
 void report_set_bytes_transferred(struct report *r, uint64_t bytes);
 

@@ -101,6 +101,20 @@ assert_eq 1 "$rc" "exit code for an HTML page"
 echo "$msg" | grep -q "HTML page, not a disk image" || fail "HTML page not named: $msg"
 [ ! -s "$tmp/html.target" ] || fail "the HTML page was written to the target"
 
+# 3b. format policy: vimport.allowedFormats refuses other formats before any write;
+#     a raw image with no partition table or filesystem imports with a warning
+write_spec "$tmp/spec.yaml" "$NGINX_URL/disk.raw" "" "$tmp/policy.target" "allowedFormats: [qcow2]"
+import "$tmp/spec.yaml"
+assert_eq 1 "$rc" "exit code for a format the spec does not allow"
+echo "$msg" | grep -q "allowedFormats does not allow it" || fail "format policy not named: $msg"
+head -c 3145728 /dev/urandom >"$srv/noise.raw"
+write_spec "$tmp/spec.yaml" "$NGINX_URL/noise.raw" "" "$tmp/noise.target"
+import "$tmp/spec.yaml"
+assert_eq 0 "$rc" "exit code for a raw image without a partition table"
+json '["vimport"]["warning"]' | grep -q "neither a partition table nor a known filesystem" ||
+  fail "no warning for a raw image without a partition table: $msg"
+rm -f "$tmp/noise.target" "$tmp/policy.target"
+
 # 4. TLS with the test CA mounted like a certConfigMap; refused without it
 write_spec "$tmp/spec.yaml" "$NGINX_TLS_URL/disk.raw.zst" "" "$tmp/tls.target" "mounts: {certs: $TEST_CA_DIR}"
 sed -i 's|^      url:.*|&\n      certConfigMap: test-ca|' "$tmp/spec.yaml"
