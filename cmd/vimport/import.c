@@ -85,6 +85,8 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
     return -1;
   if (res->warning[0] && report_set_warning(rep, res->warning, err) < 0)
     return -1;
+  if (res->verified_by[0] && report_set_verified_by(rep, res->verified_by, err) < 0)
+    return -1;
   for (unsigned i = 0; i < res->n_verified; i++)
     if (report_add_verified(rep, res->verified[i], err) < 0)
       return -1;

@@ -26,7 +26,7 @@
 #include "core/stream.h"
 #include "spec/spec.h"
 
-#define PIPELINE_MAX_VERIFIED 4
+#define PIPELINE_MAX_VERIFIED 5
 
 struct pipeline_result {
   char source_digest[160];   /* "<alg>:<hex>" of the bytes as served; "" if none */
@@ -35,6 +35,8 @@ struct pipeline_result {
   char compression[16];      /* "gzip", "xz", "zstd" or "" */
   char content[16];          /* what raw bytes hold: "gpt", "mbr", "ext", ... */
   char warning[256];         /* a finding that did not fail the import, or "" */
+  char verified_by[700];     /* who signed the image: certificate subject or key
+                              * fingerprint, and key type; "" when unsigned */
   char target_path[1024];
   bool target_is_block;
   uint64_t virtual_size;      /* guest bytes imported */
@@ -43,7 +45,8 @@ struct pipeline_result {
   bool preallocation_applied;
   bool scratch_space_required; /* the image cannot be imported without scratch space */
   bool direct_io;              /* the read-back bypassed the page cache */
-  /* stages that passed: "checksum", "blockhash-readback", "expected-blockhash" */
+  /* stages that passed: "checksum", "signature", "blockhash-readback",
+   * "expected-blockhash" */
   const char *verified[PIPELINE_MAX_VERIFIED];
   unsigned n_verified;
 };

@@ -76,6 +76,17 @@ static void free_http(struct spec_http *http)
   free(http->no_proxy);
 }
 
+static void free_signature(struct spec_signature *sig)
+{
+  free_secret(sig->url); /* may hold userinfo or a token in the query */
+  free(sig->path);
+  free(sig->public_key);
+  free(sig->certificate);
+  free(sig->ca_bundle);
+  free(sig->hash_method);
+  free(sig->key_type);
+}
+
 void spec_free(struct import_spec *spec)
 {
   if (spec == NULL)
@@ -96,6 +107,9 @@ void spec_free(struct import_spec *spec)
   for (size_t i = 0; i < spec->n_allowed_formats; i++)
     free(spec->allowed_formats[i]);
   free(spec->allowed_formats);
+  free_secret(spec->checksum_url); /* may hold userinfo */
+  free(spec->checksum_name);
+  free_signature(&spec->signature);
   free(spec);
 }
 
@@ -253,6 +267,26 @@ static void describe_http(FILE *f, const struct spec_http *http)
     fprintf(f, " noProxy=%s", http->no_proxy);
 }
 
+/* Paths and names only: the key material stays in its files. */
+static void describe_signature(FILE *f, const struct spec_signature *sig)
+{
+  static const char *const formats[] = { "auto", "der", "base64", "glance" };
+  if (!sig->given)
+    return;
+  describe_url(f, "signatureURL", sig->url);
+  if (sig->path != NULL)
+    fprintf(f, " signaturePath=%s", sig->path);
+  fprintf(f, " signatureFormat=%s", formats[sig->format]);
+  if (sig->public_key != NULL)
+    fprintf(f, " publicKey=%s", sig->public_key);
+  if (sig->certificate != NULL)
+    fprintf(f, " certificate=%s caBundle=%s", sig->certificate, sig->ca_bundle);
+  if (sig->hash_method != NULL)
+    fprintf(f, " hashMethod=%s", sig->hash_method);
+  if (sig->key_type != NULL)
+    fprintf(f, " keyType=%s", sig->key_type);
+}
+
 static void describe_vimport(FILE *f, const struct import_spec *spec)
 {
   const struct spec_block_hash *bh = &spec->block_hash;
@@ -268,6 +302,10 @@ static void describe_vimport(FILE *f, const struct import_spec *spec)
   fprintf(f, " retries=%u stallTimeout=%us", spec->retries, spec->stall_timeout_seconds);
   for (size_t i = 0; i < spec->n_allowed_formats; i++)
     fprintf(f, "%s%s", i == 0 ? " allowedFormats=" : ",", spec->allowed_formats[i]);
+  describe_url(f, "checksumURL", spec->checksum_url);
+  if (spec->checksum_name != NULL)
+    fprintf(f, " checksumName=%s", spec->checksum_name);
+  describe_signature(f, &spec->signature);
 }
 
 char *spec_describe(const struct import_spec *spec)

@@ -143,6 +143,28 @@ struct spec_mounts {
   char *extra_headers; /* owned; one subdirectory per secretExtraHeaders secret */
 };
 
+/* vimport.signature: a detached signature over the source bytes as served, checked by
+ * pkg/trust's signature tap. The enum follows pkg/trust's enum signature_format. Paths
+ * are mounted files (a Secret or ConfigMap); they were readable when the spec loaded. */
+enum spec_signature_format {
+  SPEC_SIGNATURE_AUTO = 0, /* base64 text or raw bytes, detected */
+  SPEC_SIGNATURE_DER,
+  SPEC_SIGNATURE_BASE64,
+  SPEC_SIGNATURE_GLANCE,   /* Glance img_signature; hash_method and key_type required */
+};
+
+struct spec_signature {
+  bool given;                        /* vimport.signature is present */
+  char *url;                         /* owned; http(s) URL of the signature, or NULL */
+  char *path;                        /* owned; or a mounted file; exactly one is set */
+  enum spec_signature_format format;
+  char *public_key;                  /* owned; PEM public key file, or NULL */
+  char *certificate;                 /* owned; or PEM certificate file; exactly one */
+  char *ca_bundle;                   /* owned; PEM CA bundle; set iff certificate is */
+  char *hash_method;                 /* owned; as written ("sha256", "SHA-256"), or NULL */
+  char *key_type;                    /* owned; as written ("RSA-PSS", "ECC_SECP384R1"), or NULL */
+};
+
 struct import_spec {
   char *origin;                   /* owned; file name given to the loader, or "environment" */
   char *name;                     /* owned; metadata.name, NULL if not given */
@@ -161,6 +183,12 @@ struct import_spec {
   char **allowed_formats;         /* owned array of n_allowed_formats owned names
                                    * (spec_format_known()); empty: any format */
   size_t n_allowed_formats;
+  char *checksum_url;             /* owned; vimport.checksumURL: a SHA256SUMS / CHECKSUM file
+                                   * (http(s) URL or local path, may hold userinfo: redact);
+                                   * NULL: none. Excludes spec.source.http.checksum */
+  char *checksum_name;            /* owned; vimport.checksumName: the name to look up in it;
+                                   * NULL: the last path segment of the source URL or path */
+  struct spec_signature signature; /* vimport.signature */
 };
 
 /* Parse the YAML file at `path` (at most SPEC_MAX_YAML_BYTES). On success *out owns a

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -54,6 +55,8 @@ struct yaml_walk {
   yaml_node_t *secret_ref;         /* spec.source.http.secretRef */
   yaml_node_t *cert_config_map;    /* spec.source.http.certConfigMap */
   yaml_node_t *secret_headers;     /* spec.source.http.secretExtraHeaders */
+  yaml_node_t *checksum_url;       /* vimport.checksumURL */
+  yaml_node_t *checksum_name;      /* vimport.checksumName */
 };
 
 /* ---- Errors ------------------------------------------------------------------------ */
@@ -572,6 +575,151 @@ static int parse_allowed_formats(struct yaml_walk *w, yaml_node_t *value, const 
   return 0;
 }
 
+/* ---- Trust: checksum files and signatures (pkg/trust) ------------------------------- */
+
+/* An http(s) URL, a file:// URL or an absolute path (a mounted file). */
+static int parse_url_or_path(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (!spec_valid_http_url(s) && s[0] != '/' && strncmp(s, "file:///", 8) != 0)
+    return walk_error(w, value, path, "not an http:// or https:// URL with a host, a "
+                      "file:/// URL or an absolute path");
+  return parse_string(w, value, path, children, offset);
+}
+
+static int parse_checksum_url(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                              const struct yaml_table *children, size_t offset)
+{
+  w->checksum_url = value;
+  return parse_url_or_path(w, value, path, children, offset);
+}
+
+static int parse_checksum_name(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                               const struct yaml_table *children, size_t offset)
+{
+  w->checksum_name = value;
+  if (parse_string(w, value, path, children, offset) == -1)
+    return -1;
+  if (strchr(w->spec->checksum_name, '\n') != NULL)
+    return walk_error(w, value, path, "a file name in a checksum file is one line");
+  return 0;
+}
+
+/* A file the signature check reads; it must be there when the spec loads. */
+static int parse_mounted_file(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                              const struct yaml_table *children, size_t offset)
+{
+  if (parse_string(w, value, path, children, offset) == -1)
+    return -1;
+  const char *file = *(char **)field(w, offset);
+  if (access(file, R_OK) != 0)
+    return walk_error(w, value, path, "cannot read %.300s (is the secret or config map "
+                      "mounted there?): %s", file, strerror(errno));
+  return 0;
+}
+
+static int parse_signature_format(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                  const struct yaml_table *children, size_t offset)
+{
+  (void)children, (void)offset;
+  static const char *const names[] = { "auto", "der", "base64", "glance" };
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(s, names[i]) == 0) {
+      w->spec->signature.format = (enum spec_signature_format)i;
+      return 0;
+    }
+  return walk_error(w, value, path, "\"%.32s\" is not a signature format; use der, base64 "
+                    "or glance (default: detect der or base64)", s);
+}
+
+static int parse_hash_method(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t offset)
+{
+  static const char *const names[] = { "sha224", "sha256", "sha384", "sha512", "SHA-224",
+                                       "SHA-256", "SHA-384", "SHA-512" };
+  if (parse_string(w, value, path, children, offset) == -1)
+    return -1;
+  const char *s = w->spec->signature.hash_method;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcasecmp(s, names[i]) == 0)
+      return 0;
+  return walk_error(w, value, path, "\"%.32s\" is not a hash method; use sha224, sha256, "
+                    "sha384 or sha512 (Glance: SHA-256 ...)", s);
+}
+
+static int parse_key_type(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                          const struct yaml_table *children, size_t offset)
+{
+  static const char *const names[] = { "RSA", "RSA-PKCS1", "RSA-PSS", "ECDSA", "Ed25519",
+                                       "DSA", "ECC_SECP256R1", "ECC_SECP384R1",
+                                       "ECC_SECP521R1", "ECC_SECT409K1", "ECC_SECT409R1",
+                                       "ECC_SECT571K1", "ECC_SECT571R1" };
+  if (parse_string(w, value, path, children, offset) == -1)
+    return -1;
+  const char *s = w->spec->signature.key_type;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcasecmp(s, names[i]) == 0)
+      return 0;
+  return walk_error(w, value, path, "\"%.32s\" is not a key type; use RSA, RSA-PSS, ECDSA, "
+                    "Ed25519, DSA or Glance's ECC_SECP384R1 ...", s);
+}
+
+static int check_signature(struct yaml_walk *w, yaml_node_t *value, const char *path)
+{
+  const struct spec_signature *sig = &w->spec->signature;
+  if ((sig->url == NULL) == (sig->path == NULL))
+    return walk_error(w, value, path, "give exactly one of url or path (where the "
+                      "signature is)");
+  if ((sig->public_key == NULL) == (sig->certificate == NULL))
+    return walk_error(w, value, path, "give exactly one of publicKey or certificate");
+  if ((sig->certificate == NULL) != (sig->ca_bundle == NULL))
+    return walk_error(w, value, path, sig->certificate != NULL
+                      ? "certificate needs caBundle, the CA certificates it must chain to"
+                      : "caBundle applies only with certificate");
+  if (sig->format == SPEC_SIGNATURE_GLANCE && (sig->hash_method == NULL || sig->key_type == NULL))
+    return walk_error(w, value, path, "format glance needs hashMethod and keyType (Glance's "
+                      "img_signature_hash_method and img_signature_key_type)");
+  return 0;
+}
+
+static int parse_signature(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                           const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  w->spec->signature.given = true;
+  if (walk_mapping(w, value, path, children) == -1)
+    return -1;
+  return check_signature(w, value, path);
+}
+
+/* Cross-field rules of checksumURL, checked after the whole document was walked. */
+static int check_trust(struct yaml_walk *w)
+{
+  const struct import_spec *spec = w->spec;
+  if (w->checksum_name != NULL && w->checksum_url == NULL)
+    return walk_error(w, w->checksum_name, "vimport.checksumName", "applies only with "
+                      "checksumURL");
+  if (w->checksum_url == NULL)
+    return 0;
+  if (spec->source.kind == SPEC_SOURCE_BLANK)
+    return walk_error(w, w->checksum_url, "vimport.checksumURL", "a blank source has no "
+                      "bytes to check; drop it");
+  if (spec->source.http.checksum.alg != SPEC_CHECKSUM_NONE)
+    return walk_error(w, w->checksum_url, "vimport.checksumURL", "give either "
+                      "spec.source.http.checksum or checksumURL, not both");
+  if (spec->source.kind == SPEC_SOURCE_FILE && spec->source.file_path != NULL &&
+      strcmp(spec->source.file_path, "-") == 0 && spec->checksum_name == NULL)
+    return walk_error(w, w->checksum_url, "vimport.checksumURL", "stdin has no file name to "
+                      "look up; set checksumName");
+  return 0;
+}
+
 /* ---- Mapping walk ------------------------------------------------------------------- */
 
 static size_t edit_distance(const char *a, const char *b)
@@ -810,6 +958,18 @@ static const struct yaml_key mounts_keys[] = {
 };
 static const struct yaml_table mounts_table = TABLE(mounts_keys);
 
+static const struct yaml_key signature_keys[] = {
+  { "url",         parse_url,              NULL, AT(signature.url),         false },
+  { "path",        parse_mounted_file,     NULL, AT(signature.path),        false },
+  { "format",      parse_signature_format, NULL, 0,                         false },
+  { "publicKey",   parse_mounted_file,     NULL, AT(signature.public_key),  false },
+  { "certificate", parse_mounted_file,     NULL, AT(signature.certificate), false },
+  { "caBundle",    parse_mounted_file,     NULL, AT(signature.ca_bundle),   false },
+  { "hashMethod",  parse_hash_method,      NULL, AT(signature.hash_method), false },
+  { "keyType",     parse_key_type,         NULL, AT(signature.key_type),    false },
+};
+static const struct yaml_table signature_table = TABLE(signature_keys);
+
 static const struct yaml_key vimport_keys[] = {
   { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false },
   { "blockSize",              parse_block_size,      NULL, 0, false },
@@ -822,6 +982,9 @@ static const struct yaml_key vimport_keys[] = {
   { "retries",                parse_retries,         NULL, 0, false },
   { "stallTimeoutSeconds",    parse_stall_timeout,   NULL, 0, false },
   { "allowedFormats",         parse_allowed_formats, NULL, 0, false },
+  { "checksumURL",            parse_checksum_url,    NULL, AT(checksum_url), false },
+  { "checksumName",           parse_checksum_name,   NULL, AT(checksum_name), false },
+  { "signature",              parse_signature,       &signature_table, 0, false },
 };
 static const struct yaml_table vimport_table = TABLE(vimport_keys);
 
@@ -901,7 +1064,8 @@ int spec_load_yaml_buffer(const char *buf, size_t len, const char *name,
     return -1;
   struct yaml_walk w = { .doc = &doc, .spec = spec, .err = err };
   if (walk_mapping(&w, yaml_document_get_root_node(&doc), "", &top_table) == -1 ||
-      resolve_mounts(&w) == -1 || spec_check_complete(spec, err) == -1)
+      resolve_mounts(&w) == -1 || check_trust(&w) == -1 ||
+      spec_check_complete(spec, err) == -1)
     return -1;
   *out = TAKE_PTR(spec);
   return 0;

@@ -1,0 +1,210 @@
+/* vimport pipeline, the decoders: guest content out of the sniffed format, into the
+ * guarded target and the write-time block hash.
+ *
+ *   raw    in order, zero blocks found (raw.c); threaded block hash
+ *   qcow2  one streaming pass, out of order (pkg/qcow2); clusters past the window are
+ *          re-read by range from the source, or from a scratch spool
+ *   vmdk, vhd, vhdx, vdi   a complete local copy (the file itself or a scratch copy) read
+ *          in order through qemu-nbd (pkg/nbd)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "nbd/nbd.h"
+#include "qcow2/qcow2.h"
+#include "run.h"
+#include "source/source.h"
+#include "target/target.h"
+
+static int refuse_format(const struct import_run *run, struct verr *err)
+{
+  const struct sniff_result *s = &run->sniff;
+  if (s->format == SNIFF_FORMAT_TAR && run->spec->content_type != SPEC_CONTENT_ARCHIVE)
+    return verr_set(err, VERR_FORMAT,
+                    "the source is a tar archive, not a disk image: set contentType: archive "
+                    "to unpack archives, or point the URL at the image itself");
+  return verr_set(err, VERR_FORMAT,
+                  "the source is a %s image, which vimport cannot import: convert it to raw or "
+                  "qcow2 (qemu-img convert -O qcow2) and import that",
+                  sniff_format_name(s->format));
+}
+
+static int decode_raw(struct import_run *run, struct verr *err)
+{
+  if (run_new_ordered_hash(run, err) < 0)
+    return -1;
+  struct vsink hash_sink, tee;
+  struct blkhash_sink_state hash_state;
+  struct vsink_tee_state tee_state;
+  blkhash_sink_init(&hash_sink, &hash_state, run->hash);
+  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), &hash_sink);
+  struct target_info info;
+  target_get_info(run->target, &info);
+  uint64_t size = 0;
+  bool vhd_footer = false;
+  if (raw_decode(run->chain, &tee, run->hash_opts.block_size, info.capacity, &size, &vhd_footer,
+                 err) < 0)
+    return -1;
+  if (vhd_footer) {
+    snprintf(run->res->format, sizeof run->res->format, "vhd");
+    vlog_info("raw", "the stream ended with a fixed-VHD footer: %llu guest bytes, footer dropped",
+              (unsigned long long)size);
+  }
+  run->res->virtual_size = size;
+  /* A raw stream's size is known only now; the file target is sized to match. */
+  return target_check_fits(run->target, size, err);
+}
+
+/* The qcow2 decoder's re-read of clusters that did not fit its window. */
+static int reread_source(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return source_pread(run->source, buf, len, off, err);
+}
+
+static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return spool_pread(run->chain, buf, len, off, err);
+}
+
+/* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can. */
+static bool can_reread(const struct import_run *run)
+{
+  return run->res->compression[0] == '\0' && strcmp(source_info(run->source)->kind, "stdin") != 0;
+}
+
+static int decode_qcow2(struct import_run *run, struct verr *err)
+{
+  uint64_t size = run->sniff.virtual_size;
+  if (target_check_fits(run->target, size, err) < 0 || run_new_unordered_hash(run, size, err) < 0)
+    return -1;
+  struct vsink tee;
+  struct vsink_tee_state tee_state;
+  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), blkhash_unordered_sink(run->unordered));
+  struct qcow2_stream_opts opts = {
+    .window_bytes = run->spec->window_size,
+    .pread = can_reread(run) ? reread_source : NULL,
+    .pread_opaque = run,
+  };
+  if (opts.pread == NULL && run->spec->scratch_path != NULL) {
+    /* No way back to the source: keep a copy on the scratch volume as it streams. */
+    if (spool_reader_new(run->chain, run->spec->scratch_path, &run->chain, err) < 0)
+      return run_chain_lost(run);
+    opts.pread = reread_spool;
+    vlog_info("qcow2", "keeping a scratch copy in %s for clusters that arrive before their "
+              "tables", run->spec->scratch_path);
+  }
+  struct qcow2_info info = { 0 };
+  int r = qcow2_stream_decode(run->chain, &tee, &opts, &info, err);
+  vlog_info("qcow2", "v%u, cluster %u, %llu data bytes, %llu zero bytes; window peak %llu bytes, "
+            "%llu clusters re-read (%llu bytes)",
+            info.version, info.cluster_size, (unsigned long long)info.data_bytes,
+            (unsigned long long)info.zero_bytes, (unsigned long long)info.window_peak_bytes,
+            (unsigned long long)info.dropped_clusters, (unsigned long long)info.reread_bytes);
+  run->res->virtual_size = size;
+  return r;
+}
+
+/* Read `chain` to its end, discarding: the source digest must still see every byte. */
+static int drain_chain(struct import_run *run, struct verr *err)
+{
+  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
+  if (buf == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  ssize_t n;
+  while ((n = run->chain->ops->read(run->chain, buf, 1u << 20, err)) > 0)
+    ;
+  return n < 0 ? -1 : 0;
+}
+
+/* Copy the rest of `chain` into a new file under the scratch directory. On success
+ * `path` names it; the caller unlinks it. */
+static int spool_to_file(struct import_run *run, char *path, size_t size, struct verr *err)
+{
+  snprintf(path, size, "%s/vimport-%s-XXXXXX", run->spec->scratch_path, run->res->format);
+  CLEANUP_CLOSE int fd = mkstemp(path);
+  if (fd < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot create a scratch file in %s (is the scratch "
+                    "volume mounted and writable?)", run->spec->scratch_path);
+  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
+  ssize_t n = buf == NULL ? verr_set(err, VERR_NOMEM, "out of memory") : 0;
+  while (n >= 0 && (n = run->chain->ops->read(run->chain, buf, 1u << 20, err)) > 0)
+    for (ssize_t done = 0, w; n > 0 && done < n; done += w)
+      if ((w = write(fd, buf + done, (size_t)(n - done))) < 0)
+        return unlink(path), verr_sys(err, errno == ENOSPC ? VERR_SCRATCH_REQUIRED : VERR_IO, errno,
+                                      "cannot write the scratch copy in %s (request more scratch "
+                                      "space)", run->spec->scratch_path);
+  if (n < 0)
+    unlink(path);
+  return n < 0 ? -1 : 0;
+}
+
+/* vmdk, vhd, vhdx, vdi: their tables may sit anywhere, so qemu reads a complete copy
+ * (the source file itself when it is a plain local file, else a scratch copy) through
+ * qemu-nbd, and the guest content streams out in order with holes skipped. */
+static int decode_via_qemu(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  bool local = spec->source.kind == SPEC_SOURCE_FILE && strcmp(spec->source.file_path, "-") != 0 &&
+               run->res->compression[0] == '\0';
+  char path[4096];
+  if (local) {
+    snprintf(path, sizeof path, "%s", spec->source.file_path);
+    if (drain_chain(run, err) < 0)
+      return -1;
+  } else if (spec->scratch_path == NULL) {
+    return verr_set(err, VERR_SCRATCH_REQUIRED,
+                    "a %s image cannot be converted while it streams: it needs scratch space for "
+                    "a complete copy; give the import a scratch volume (vimport.scratchPath)",
+                    run->res->format);
+  } else if (spool_to_file(run, path, sizeof path, err) < 0) {
+    return -1;
+  }
+  struct nbd_guest_opts opts = { .file = path, .format = sniff_qemu_driver(run->sniff.format) };
+  struct nbd_guest *g = NULL;
+  int r = nbd_guest_open(&opts, &g, err);
+  uint64_t size = r == 0 ? nbd_guest_size(g) : 0;
+  if (r == 0)
+    r = target_check_fits(run->target, size, err);
+  if (r == 0)
+    r = run_new_ordered_hash(run, err);
+  if (r == 0) {
+    struct vsink hash_sink, tee;
+    struct blkhash_sink_state hash_state;
+    struct vsink_tee_state tee_state;
+    blkhash_sink_init(&hash_sink, &hash_state, run->hash);
+    vsink_tee_init(&tee, &tee_state, run_guarded_target(run), &hash_sink);
+    r = nbd_guest_walk(g, &tee, err);
+    vlog_info("nbd", "qemu-nbd -f %s: %llu bytes read, %llu zero bytes skipped", opts.format,
+              (unsigned long long)nbd_guest_bytes_read(g), (unsigned long long)nbd_guest_zero_bytes(g));
+  }
+  nbd_guest_free(g);
+  if (!local)
+    unlink(path);
+  run->res->virtual_size = size;
+  return r;
+}
+
+int decode_image(struct import_run *run, struct verr *err)
+{
+  switch (run->sniff.format) {
+  case SNIFF_FORMAT_RAW:
+    return decode_raw(run, err);
+  case SNIFF_FORMAT_QCOW2:
+    return decode_qcow2(run, err);
+  case SNIFF_FORMAT_VMDK:
+  case SNIFF_FORMAT_VHD:
+  case SNIFF_FORMAT_VHDX:
+  case SNIFF_FORMAT_VDI:
+    return decode_via_qemu(run, err);
+  default:
+    return refuse_format(run, err);
+  }
+}
+

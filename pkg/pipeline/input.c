@@ -1,0 +1,352 @@
+/* vimport pipeline, the input side: the source and the filters over it, in order:
+ *
+ *   source -> digest tap -> [signature tap] -> sniff -> [decompress -> sniff]
+ *
+ * Both taps sit right above the source, so they see the bytes exactly as served. The
+ * expected checksum comes from the spec or from a published checksum file, fetched
+ * before the image. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "decompress/decompress.h"
+#include "run.h"
+#include "source/source.h"
+#include "target/target.h"
+
+/* "Name: value" lines for the source; the returned array and strings are owned. */
+static char **header_lines(const struct spec_http *http, struct verr *err)
+{
+  char **lines = calloc(http->n_headers + 1, sizeof *lines);
+  if (lines == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory"), NULL;
+  for (size_t i = 0; i < http->n_headers; i++) {
+    if (asprintf(&lines[i], "%s: %s", http->headers[i].name, http->headers[i].value) < 0) {
+      lines[i] = NULL;
+      verr_set(err, VERR_NOMEM, "out of memory");
+      for (size_t j = 0; j < i; j++)
+        free(lines[j]);
+      free(lines);
+      return NULL;
+    }
+  }
+  return lines;
+}
+
+static void free_lines(char **lines, size_t n)
+{
+  for (size_t i = 0; lines != NULL && i < n; i++) {
+    explicit_bzero(lines[i], strlen(lines[i])); /* header values may be secrets */
+    free(lines[i]);
+  }
+  free(lines);
+}
+
+/* The source options the spec gives: TLS, retries, and (for the image's own host only)
+ * credentials and headers. `lines` receives the header lines to free with free_lines. */
+static int source_options(const struct import_spec *spec, const char *url, bool with_credentials,
+                          struct source_opts *opts, char ***lines, struct verr *err)
+{
+  *opts = (struct source_opts){ .url = url, .retries = spec->retries,
+                                .stall_timeout_s = spec->stall_timeout_seconds };
+  *lines = NULL;
+  if (spec->source.kind != SPEC_SOURCE_HTTP)
+    return 0;
+  const struct spec_http *http = &spec->source.http;
+  opts->ca_dir = http->cert_dir;
+  opts->insecure_skip_verify = http->insecure_skip_verify;
+  if (!with_credentials)
+    return 0;
+  if ((*lines = header_lines(http, err)) == NULL)
+    return -1;
+  opts->basic_user = http->basic_auth_user;
+  opts->basic_password = http->basic_auth_password;
+  opts->extra_headers = (const char *const *)*lines;
+  opts->n_extra_headers = http->n_headers;
+  return 0;
+}
+
+static size_t n_header_lines(const struct import_spec *spec)
+{
+  return spec->source.kind == SPEC_SOURCE_HTTP ? spec->source.http.n_headers : 0;
+}
+
+static const char *image_url(const struct import_spec *spec)
+{
+  return spec->source.kind == SPEC_SOURCE_FILE ? spec->source.file_path : spec->source.http.url;
+}
+
+/* scheme://host[:port] of a URL without userinfo, for "same host" decisions. */
+static void url_origin(const char *url, char *out, size_t size)
+{
+  const char *p = strstr(url, "://");
+  if (p == NULL) {
+    snprintf(out, size, "%s", "");
+    return;
+  }
+  const char *host = p + 3;
+  size_t len = strcspn(host, "/?#");
+  const char *at = memchr(host, '@', len);
+  if (at != NULL) { /* drop "user:pass@" */
+    len -= (size_t)(at + 1 - host);
+    host = at + 1;
+  }
+  snprintf(out, size, "%.*s://%.*s", (int)(p - url), url, (int)len, host);
+}
+
+/* Credentials and headers go only to the host they were given for. */
+static bool same_origin(const char *a, const char *b)
+{
+  char oa[512], ob[512];
+  url_origin(a, oa, sizeof oa);
+  url_origin(b, ob, sizeof ob);
+  return oa[0] != '\0' && strcasecmp(oa, ob) == 0;
+}
+
+static int open_source(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  struct source_opts opts;
+  char **lines;
+  if (source_options(spec, image_url(spec), true, &opts, &lines, err) < 0)
+    return -1;
+  int r = source_open(&opts, &run->source, err);
+  free_lines(lines, n_header_lines(spec));
+  if (r < 0)
+    return -1;
+  run->chain = run->source;
+  const struct source_info *info = source_info(run->source);
+  vlog_info("source", "opened %s %s: content type '%s', length %lld", info->kind, info->location,
+            info->content_type, (long long)info->content_length);
+  return 0;
+}
+
+/* ---- the expected checksum ------------------------------------------------------------ */
+
+static int load_checksum_file(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  char name[1024];
+  const char *wanted = spec->checksum_name;
+  if (wanted == NULL) {
+    if (checksum_file_name_from_url(image_url(spec), name, sizeof name, err) < 0)
+      return verr_prefix(err, "vimport.checksumURL");
+    wanted = name;
+  }
+  struct source_opts opts;
+  char **lines;
+  bool creds = same_origin(spec->checksum_url, image_url(spec));
+  if (source_options(spec, spec->checksum_url, creds, &opts, &lines, err) < 0)
+    return -1;
+  int r = checksum_file_load(&opts, wanted, &run->expected, err);
+  free_lines(lines, creds ? n_header_lines(spec) : 0);
+  if (r < 0)
+    return -1;
+  char redacted[1024];
+  verr_redact_url(spec->checksum_url, redacted, sizeof redacted);
+  vlog_info("trust", "checksum file %s lists %s:%s for %s", redacted, run->expected.algorithm,
+            run->expected.hex, wanted);
+  return 0;
+}
+
+static int load_expected_checksum(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  if (spec->checksum_url != NULL)
+    return run->has_expected = true, load_checksum_file(run, err);
+  if (spec->source.kind != SPEC_SOURCE_HTTP || spec->source.http.checksum.alg == SPEC_CHECKSUM_NONE)
+    return 0;
+  char text[CHECKSUM_STRING_MAX];
+  snprintf(text, sizeof text, "%s:%s", spec_checksum_alg_name(spec->source.http.checksum.alg),
+           spec->source.http.checksum.hex);
+  run->has_expected = true;
+  return checksum_parse(text, &run->expected, err);
+}
+
+/* ---- the signature ----------------------------------------------------------------------- */
+
+static enum signature_format signature_format_of(enum spec_signature_format f)
+{
+  switch (f) {
+  case SPEC_SIGNATURE_DER:
+    return SIGNATURE_FORMAT_DER;
+  case SPEC_SIGNATURE_BASE64:
+    return SIGNATURE_FORMAT_BASE64;
+  case SPEC_SIGNATURE_GLANCE:
+    return SIGNATURE_FORMAT_GLANCE;
+  default:
+    return SIGNATURE_FORMAT_AUTO;
+  }
+}
+
+static int open_signature_tap(struct import_run *run, struct verr *err)
+{
+  const struct spec_signature *sig = &run->spec->signature;
+  if (!sig->given)
+    return 0;
+  struct source_opts fetch;
+  char **lines;
+  bool creds = sig->url != NULL && same_origin(sig->url, image_url(run->spec));
+  if (source_options(run->spec, sig->url, creds, &fetch, &lines, err) < 0)
+    return -1;
+  struct signature_opts opts = {
+    .signature_path = sig->path,
+    .signature_url = sig->url,
+    .fetch = &fetch,
+    .format = signature_format_of(sig->format),
+    .public_key_path = sig->public_key,
+    .certificate_path = sig->certificate,
+    .ca_bundle_path = sig->ca_bundle,
+    .hash_method = sig->hash_method,
+    .key_type = sig->key_type,
+  };
+  int r = signature_tap_new(run->chain, &opts, &run->sigtap, err);
+  free_lines(lines, creds ? n_header_lines(run->spec) : 0);
+  if (r < 0)
+    return -1;
+  run->chain = run->sigtap;
+  return 0;
+}
+
+static const char *checksum_algorithm(const struct import_run *run)
+{
+  return run->has_expected ? run->expected.algorithm : "sha256"; /* reported even if unchecked */
+}
+
+/* A fixed VHD starts like any raw disk; its footer is in the last 512 bytes. Where the
+ * source can be read by range, look there before anything is written. */
+static void detect_fixed_vhd(struct import_run *run)
+{
+  const struct source_info *info = source_info(run->source);
+  unsigned char footer[SNIFF_VHD_FOOTER_BYTES];
+  struct verr ignored = { 0 };
+  uint64_t size;
+  if (run->sniff.format != SNIFF_FORMAT_RAW || run->res->compression[0] != '\0' ||
+      info->content_length < 2 * SNIFF_VHD_FOOTER_BYTES || strcmp(info->kind, "stdin") == 0 ||
+      (strcmp(info->kind, "http") == 0 && !info->accepts_ranges))
+    return;
+  uint64_t at = (uint64_t)info->content_length - SNIFF_VHD_FOOTER_BYTES;
+  if (source_pread(run->source, footer, sizeof footer, at, &ignored) < 0 ||
+      !sniff_vhd_fixed_footer(footer, (uint64_t)info->content_length, &size))
+    return;
+  run->sniff.format = SNIFF_FORMAT_VHD;
+  run->sniff.virtual_size = size;
+  snprintf(run->sniff.subformat, sizeof run->sniff.subformat, "fixed");
+}
+
+/* The spec's allowedFormats (empty: every disk format CDI imports), and a warning for
+ * raw bytes that hold neither a partition table nor a filesystem we know. */
+static int check_policy(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  const char *format = run->res->format;
+  bool allowed = spec->n_allowed_formats == 0;
+  for (size_t i = 0; i < spec->n_allowed_formats && !allowed; i++)
+    allowed = strcmp(spec->allowed_formats[i], format) == 0;
+  if (!allowed)
+    return verr_set(err, VERR_FORMAT, "the source is a %s image and vimport.allowedFormats does "
+                    "not allow it: add \"%s\" to the list or import another image", format, format);
+  enum sniff_content c = run->sniff.content;
+  if (run->sniff.format == SNIFF_FORMAT_RAW && (c == SNIFF_CONTENT_UNKNOWN || c == SNIFF_CONTENT_ZEROS)) {
+    snprintf(run->res->warning, sizeof run->res->warning,
+             "the raw image has neither a partition table nor a known filesystem at its start "
+             "(%s): check that it is the disk you meant", c == SNIFF_CONTENT_ZEROS
+                                                            ? "its first sector is zeros"
+                                                            : "unrecognised bytes");
+    vlog_warn("sniff", "%s", run->res->warning);
+  }
+  return 0;
+}
+
+/* Put the digest tap right above the source, then sniff; unwrap one compression layer. */
+int run_chain_lost(struct import_run *run)
+{
+  run->chain = NULL;
+  run->tap = NULL;
+  run->sigtap = NULL;
+  run->source = NULL;
+  return -1;
+}
+
+static int open_chain(struct import_run *run, struct verr *err)
+{
+  if (digest_tap_new(run->chain, checksum_algorithm(run), &run->tap, err) < 0)
+    return run_chain_lost(run);
+  run->chain = run->tap;
+  if (open_signature_tap(run, err) < 0)
+    return run_chain_lost(run);
+  const char *content_type = source_info(run->source)->content_type;
+  struct vreader *sniffed;
+  if (sniff_reader_new(run->chain, content_type, &sniffed, &run->sniff, err) < 0)
+    return run_chain_lost(run);
+  run->chain = sniffed;
+
+  enum sniff_format f = run->sniff.format;
+  if (f == SNIFF_FORMAT_GZIP || f == SNIFF_FORMAT_XZ || f == SNIFF_FORMAT_ZSTD) {
+    enum decompress_kind kind = f == SNIFF_FORMAT_GZIP ? DECOMPRESS_GZIP
+                                : f == SNIFF_FORMAT_XZ ? DECOMPRESS_XZ
+                                                       : DECOMPRESS_ZSTD;
+    snprintf(run->res->compression, sizeof run->res->compression, "%s", sniff_format_name(f));
+    /* Output past the target's capacity is a decompression bomb: stop there. */
+    struct target_info info;
+    target_get_info(run->target, &info);
+    struct decompress_opts opts = { .max_output = info.capacity,
+                                    .max_output_name = "the target's capacity" };
+    struct vreader *plain;
+    if (decompress_reader_new_opts(run->chain, kind, &opts, &plain, err) < 0)
+      return run_chain_lost(run);
+    if (sniff_reader_new(plain, NULL, &run->chain, &run->sniff, err) < 0)
+      return run_chain_lost(run);
+  }
+  detect_fixed_vhd(run);
+  snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
+  if (check_policy(run, err) < 0)
+    return -1;
+  snprintf(run->res->content, sizeof run->res->content, "%s",
+           sniff_content_name(run->sniff.content));
+  char what[256];
+  sniff_describe(&run->sniff, what, sizeof what);
+  vlog_info("sniff", "%s%s%s", run->res->compression, run->res->compression[0] ? ", " : "", what);
+  return 0;
+}
+
+int input_open(struct import_run *run, struct verr *err)
+{
+  if (load_expected_checksum(run, err) < 0 || open_source(run, err) < 0)
+    return -1;
+  return open_chain(run, err);
+}
+
+int input_check_checksum(struct import_run *run, struct verr *err)
+{
+  if (digest_tap_final(run->tap, run->res->source_digest, sizeof run->res->source_digest, err) < 0)
+    return -1;
+  const struct source_info *info = source_info(run->source);
+  run->res->bytes_transferred = digest_tap_bytes(run->tap);
+  run->res->resumes = info->resumes;
+  vlog_info("digest", "source %s, %llu bytes, %u resumes", run->res->source_digest,
+            (unsigned long long)run->res->bytes_transferred, info->resumes);
+  if (!run->has_expected)
+    return 0;
+  if (checksum_compare(&run->expected, run->res->source_digest, err) < 0)
+    return -1;
+  run_add_verified(run->res, "checksum");
+  return 0;
+}
+
+int input_check_signature(struct import_run *run, struct verr *err)
+{
+  if (run->sigtap == NULL)
+    return 0;
+  struct signature_result res;
+  if (signature_tap_final(run->sigtap, &res, err) < 0)
+    return -1;
+  snprintf(run->res->verified_by, sizeof run->res->verified_by, "%s (%s%s%s)",
+           res.subject[0] ? res.subject : res.key_fingerprint, res.key_type,
+           res.hash[0] ? ", " : "", res.hash);
+  vlog_info("trust", "signature verified over %llu bytes by %s", (unsigned long long)res.bytes,
+            run->res->verified_by);
+  run_add_verified(run->res, "signature");
+  return 0;
+}
