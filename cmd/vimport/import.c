@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "core/log.h"
+#include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "report/report.h"
 #include "spec/spec.h"
@@ -60,7 +61,10 @@ static void import_usage(FILE *out)
         "Fetch a disk image, check its checksum, convert it to raw on the target, read the\n"
         "target back and compare its block hash, then write CDI's termination message.\n"
         "  -s, --spec FILE   DataVolume-style YAML (docs/spec.md); without it the import is\n"
-        "                    configured from CDI's IMPORTER_* environment variables\n",
+        "                    configured from CDI's IMPORTER_* environment variables\n"
+        "      --metrics-port N  serve CDI's progress metric over HTTPS on port N (also\n"
+        "                    VIMPORT_METRICS_PORT; 0 disables; default 8443 under CDI's\n"
+        "                    environment contract, off with --spec)\n",
         out);
 }
 
@@ -110,6 +114,33 @@ static int write_report(const char *path, const struct pipeline_result *res,
   return code;
 }
 
+/* CDI's importer always serves its progress on 8443; a workstation run does not open a
+ * port unless asked. A metrics server that cannot start is logged, never fatal. */
+static struct metrics *start_metrics(const char *port_text, bool cdi_env,
+                                     const struct import_spec *spec)
+{
+  unsigned port = cdi_env ? 8443 : 0;
+  if (port_text != NULL) {
+    char *end;
+    unsigned long v = strtoul(port_text, &end, 10);
+    if (*port_text == '\0' || *end != '\0' || v > 65535) {
+      vlog_warn("metrics", "ignoring metrics port '%s': not a port number 0-65535", port_text);
+      return NULL;
+    }
+    port = (unsigned)v;
+  }
+  if (port == 0)
+    return NULL;
+  /* With --spec the pod's OWNER_UID still names the owner, as CDI sets it for every importer */
+  const char *owner = spec->target.owner_uid ? spec->target.owner_uid : getenv("OWNER_UID");
+  struct metrics_opts mo = { .owner_uid = owner, .port = port };
+  struct metrics *m = NULL;
+  struct verr err = { 0 };
+  if (metrics_start(&mo, &m, &err) < 0)
+    vlog_warn("metrics", "no progress metric: %s", err.message);
+  return m;
+}
+
 static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
 {
   if (spec_path != NULL)
@@ -122,12 +153,16 @@ int cmd_import(int argc, char **argv)
   static const struct option longopts[] = {
     { "spec", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
+    { "metrics-port", required_argument, NULL, 'm' },
     { NULL, 0, NULL, 0 },
   };
   const char *spec_path = NULL;
+  const char *metrics_port = getenv("VIMPORT_METRICS_PORT");
   int c;
   while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
-    if (c == 's') {
+    if (c == 'm') {
+      metrics_port = optarg;
+    } else if (c == 's') {
       spec_path = optarg;
     } else if (c == 'h') {
       import_usage(stdout);
@@ -159,8 +194,11 @@ int cmd_import(int argc, char **argv)
 
   install_stop_handlers();
   struct pipeline_opts opts = { .cancelled = &import_cancelled,
-                                .test_corrupt_offset = test_corrupt_offset() };
+                                .test_corrupt_offset = test_corrupt_offset(),
+                                .metrics = start_metrics(metrics_port, spec_path == NULL, spec) };
   int r = pipeline_import(spec, &opts, &res, &err);
+  metrics_finish(opts.metrics);
+  metrics_stop(opts.metrics);
   if (r < 0)
     vlog_error("import", "%s", err.message);
   else

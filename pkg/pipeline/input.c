@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "decompress/decompress.h"
+#include "metrics/metrics.h"
 #include "run.h"
 #include "source/source.h"
 #include "target/target.h"
@@ -164,6 +165,16 @@ static int load_expected_checksum(struct import_run *run, struct verr *err)
   return checksum_parse(text, &run->expected, err);
 }
 
+/* CDI's progress: the share of the source read, counted right above the source. */
+static int open_progress(struct import_run *run, struct verr *err)
+{
+  if (run->opts.metrics == NULL)
+    return 0;
+  int64_t length = source_info(run->source)->content_length;
+  metrics_set_total(run->opts.metrics, length > 0 ? (uint64_t)length : 0);
+  return metrics_progress_reader_new(run->chain, run->opts.metrics, &run->chain, err);
+}
+
 /* ---- the signature ----------------------------------------------------------------------- */
 
 static enum signature_format signature_format_of(enum spec_signature_format f)
@@ -274,7 +285,7 @@ static int open_chain(struct import_run *run, struct verr *err)
   if (digest_tap_new(run->chain, checksum_algorithm(run), &run->tap, err) < 0)
     return run_chain_lost(run);
   run->chain = run->tap;
-  if (open_signature_tap(run, err) < 0)
+  if (open_signature_tap(run, err) < 0 || open_progress(run, err) < 0)
     return run_chain_lost(run);
   const char *content_type = source_info(run->source)->content_type;
   struct vreader *sniffed;

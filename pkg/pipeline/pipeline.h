@@ -51,12 +51,16 @@ struct pipeline_result {
   unsigned n_verified;
 };
 
+struct metrics;
+
 struct pipeline_opts {
   /* Set to non-zero (from a signal handler) to stop the import at the next extent. */
   const volatile sig_atomic_t *cancelled;
   /* Tests only: flip one byte of the target at this offset after the write phase and
    * before the read-back, as storage corruption would. -1: never. */
   int64_t test_corrupt_offset;
+  /* CDI's progress metric (pkg/metrics), fed with the source bytes read; NULL: none. */
+  struct metrics *metrics;
 };
 
 /* Run the import `spec` describes. `opts` may be NULL. Returns 0 when every stage passed; -1 with `err`
