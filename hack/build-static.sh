@@ -21,7 +21,7 @@ hack/build-static-deps.sh "$build/static-deps"
 
 prefix=$(cd "$build/static-deps/prefix" && pwd)
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-pkgs=(libcurl libnbd libcrypto yaml-0.1 zlib liblzma libzstd)
+pkgs=(libcurl libnbd libssl libcrypto yaml-0.1 zlib liblzma libzstd)
 libs=$(pkg-config --static --libs "${pkgs[@]}") ||
   die "pkg-config cannot find ${pkgs[*]} in $PKG_CONFIG_PATH or the system; run hack/install-deps.sh"
 case " $(pkg-config --cflags-only-I libcurl) " in
