@@ -289,6 +289,14 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
   int r;
   if (spec->source.kind == SPEC_SOURCE_BLANK) {
     r = import_blank(&run, err);
+  } else if (spec->source.kind == SPEC_SOURCE_NBD) {
+    r = open_target(&run, err);
+    if (r == 0)
+      r = decode_nbd(&run, err);
+    if (r == 0)
+      record_target(&run);
+    if (r == 0)
+      r = readback(&run, err);
   } else {
     /* The target opens first so the decompressor knows its bound; nothing is written
      * before the source is sniffed and accepted. */

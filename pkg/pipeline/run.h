@@ -54,6 +54,8 @@ int run_chain_lost(struct import_run *run);
 
 /* decode.c */
 int decode_image(struct import_run *run, struct verr *err);
+/* An NBD export: guest content already, read with block status (pkg/nbd). */
+int decode_nbd(struct import_run *run, struct verr *err);
 
 /* pipeline.c, for the decoders */
 struct vsink *run_guarded_target(struct import_run *run);

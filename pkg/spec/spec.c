@@ -95,6 +95,7 @@ void spec_free(struct import_spec *spec)
   free(spec->name);
   free_http(&spec->source.http);
   free(spec->source.file_path);
+  free(spec->source.nbd_uri);
   free(spec->target.path);
   free(spec->target.owner_uid);
   free(spec->target.block_device);
@@ -209,6 +210,7 @@ static const char *source_kind_name(enum spec_source_kind kind)
   case SPEC_SOURCE_HTTP: return "http";
   case SPEC_SOURCE_BLANK: return "blank";
   case SPEC_SOURCE_FILE: return "file";
+  case SPEC_SOURCE_NBD: return "nbd";
   case SPEC_SOURCE_NONE: break;
   }
   return "none";
@@ -323,6 +325,7 @@ char *spec_describe(const struct import_spec *spec)
     describe_http(f, &spec->source.http);
   if (spec->source.file_path != NULL)
     fprintf(f, " path=%s", spec->source.file_path);
+  describe_url(f, "uri", spec->source.nbd_uri);
   fprintf(f, " contentType=%s volumeMode=%s",
           spec->content_type == SPEC_CONTENT_ARCHIVE ? "archive" : "kubevirt",
           volume_mode_name(spec->target.volume_mode));

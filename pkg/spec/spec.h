@@ -56,6 +56,7 @@ enum spec_source_kind {
   SPEC_SOURCE_HTTP,     /* spec.source.http / IMPORTER_SOURCE=http */
   SPEC_SOURCE_BLANK,    /* spec.source.blank / IMPORTER_SOURCE=none|blank */
   SPEC_SOURCE_FILE,     /* spec.source.file (ours) / IMPORTER_SOURCE=file */
+  SPEC_SOURCE_NBD,      /* spec.source.nbd (ours): an NBD export */
 };
 
 enum spec_volume_mode {
@@ -108,6 +109,8 @@ struct spec_source {
   enum spec_source_kind kind;
   struct spec_http http;  /* meaningful when kind == SPEC_SOURCE_HTTP, else zeroed */
   char *file_path;        /* owned; kind == SPEC_SOURCE_FILE: a path, "-" means stdin */
+  char *nbd_uri;          /* owned; kind == SPEC_SOURCE_NBD: nbd://, nbds://, nbd+unix://
+                           * (may hold userinfo: redact) */
 };
 
 /* Where the guest disk goes. The spec records both paths and the volume mode;

@@ -451,12 +451,21 @@ static int parse_source_file(struct yaml_walk *w, yaml_node_t *value, const char
   return walk_mapping(w, value, path, children);
 }
 
+static int parse_source_nbd(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                            const struct yaml_table *children, size_t offset)
+{
+  (void)offset;
+  if (set_source_kind(w, value, path, SPEC_SOURCE_NBD, "nbd") == -1)
+    return -1;
+  return walk_mapping(w, value, path, children);
+}
+
 static int parse_source_unsupported(struct yaml_walk *w, yaml_node_t *value, const char *path,
                                     const struct yaml_table *children, size_t offset)
 {
   (void)children, (void)offset;
   return walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
-                    "http, blank or file, or CDI's own importer");
+                    "http, blank, file or nbd, or CDI's own importer");
 }
 
 static int parse_source(struct yaml_walk *w, yaml_node_t *value, const char *path,
@@ -466,7 +475,7 @@ static int parse_source(struct yaml_walk *w, yaml_node_t *value, const char *pat
   if (walk_mapping(w, value, path, children) == -1)
     return -1;
   if (w->spec->source.kind == SPEC_SOURCE_NONE)
-    return walk_error(w, value, path, "no source kind; give one of http, blank or file");
+    return walk_error(w, value, path, "no source kind; give one of http, blank, file or nbd");
   return 0;
 }
 
@@ -707,9 +716,9 @@ static int check_trust(struct yaml_walk *w)
                       "checksumURL");
   if (w->checksum_url == NULL)
     return 0;
-  if (spec->source.kind == SPEC_SOURCE_BLANK)
-    return walk_error(w, w->checksum_url, "vimport.checksumURL", "a blank source has no "
-                      "bytes to check; drop it");
+  if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
+    return walk_error(w, w->checksum_url, "vimport.checksumURL", "a blank or nbd source has no "
+                      "served bytes to check; drop it");
   if (spec->source.http.checksum.alg != SPEC_CHECKSUM_NONE)
     return walk_error(w, w->checksum_url, "vimport.checksumURL", "give either "
                       "spec.source.http.checksum or checksumURL, not both");
@@ -902,10 +911,16 @@ static const struct yaml_key file_keys[] = {
 };
 static const struct yaml_table file_table = TABLE(file_keys);
 
+static const struct yaml_key nbd_keys[] = {
+  { "uri", parse_string, NULL, AT(source.nbd_uri), true },
+};
+static const struct yaml_table nbd_table = TABLE(nbd_keys);
+
 static const struct yaml_key source_keys[] = {
   { "http",     parse_source_http,        &http_table,  0, false },
   { "blank",    parse_source_blank,       &empty_table, 0, false },
   { "file",     parse_source_file,        &file_table,  0, false },
+  { "nbd",      parse_source_nbd,         &nbd_table,   0, false },
   { "s3",       parse_source_unsupported, NULL,         0, false },
   { "gcs",      parse_source_unsupported, NULL,         0, false },
   { "registry", parse_source_unsupported, NULL,         0, false },
