@@ -318,6 +318,8 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
   if (r < 0) {
     if (run.tap != NULL)
       result->bytes_transferred = digest_tap_bytes(run.tap);
+    /* A failed import vouches for nothing, even for the stages that passed before. */
+    result->n_verified = 0;
     invalidate_target(&run);
   }
   result->scratch_space_required = r < 0 && err->code == VERR_SCRATCH_REQUIRED;

@@ -301,7 +301,9 @@ int signature_tap_new(struct vreader *lower, const struct signature_opts *opts,
 
 static int mismatch(struct signature_tap *t, struct verr *err)
 {
-  unsigned long e = ERR_peek_last_error();
+  /* The earliest error is the cause ("bad signature", "block type is not 01"); the last
+   * one is only the layer that passed it up ("RSA lib"), which tells the user nothing. */
+  unsigned long e = ERR_peek_error();
   const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
   ERR_clear_error();
   return verr_set(err, VERR_VERIFY, "signature does not match the image: %s was not made "
