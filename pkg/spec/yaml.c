@@ -413,50 +413,20 @@ static int parse_cert_config_map(struct yaml_walk *w, yaml_node_t *value, const 
   return 0;
 }
 
-static int set_source_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                           enum spec_source_kind kind, const char *name)
+/* spec.source.<kind>: the table entry's `offset` carries the enum spec_source_kind. */
+static int parse_source_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                             const struct yaml_table *children, size_t kind)
 {
+  static const char *const names[] = {
+    [SPEC_SOURCE_HTTP] = "http", [SPEC_SOURCE_BLANK] = "blank",
+    [SPEC_SOURCE_FILE] = "file", [SPEC_SOURCE_NBD] = "nbd",
+  };
+  const char *name = kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
   if (w->source_kind != NULL)
     return walk_error(w, value, path, "a second source kind after %s; give exactly one source",
                       w->source_kind);
   w->source_kind = name;
-  w->spec->source.kind = kind;
-  return 0;
-}
-
-static int parse_source_http(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  if (set_source_kind(w, value, path, SPEC_SOURCE_HTTP, "http") == -1)
-    return -1;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_source_blank(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  if (set_source_kind(w, value, path, SPEC_SOURCE_BLANK, "blank") == -1)
-    return -1;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_source_file(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  if (set_source_kind(w, value, path, SPEC_SOURCE_FILE, "file") == -1)
-    return -1;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_source_nbd(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                            const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  if (set_source_kind(w, value, path, SPEC_SOURCE_NBD, "nbd") == -1)
-    return -1;
+  w->spec->source.kind = (enum spec_source_kind)kind;
   return walk_mapping(w, value, path, children);
 }
 
@@ -917,10 +887,10 @@ static const struct yaml_key nbd_keys[] = {
 static const struct yaml_table nbd_table = TABLE(nbd_keys);
 
 static const struct yaml_key source_keys[] = {
-  { "http",     parse_source_http,        &http_table,  0, false },
-  { "blank",    parse_source_blank,       &empty_table, 0, false },
-  { "file",     parse_source_file,        &file_table,  0, false },
-  { "nbd",      parse_source_nbd,         &nbd_table,   0, false },
+  { "http",     parse_source_kind,        &http_table,  SPEC_SOURCE_HTTP,  false },
+  { "blank",    parse_source_kind,        &empty_table, SPEC_SOURCE_BLANK, false },
+  { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false },
+  { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false },
   { "s3",       parse_source_unsupported, NULL,         0, false },
   { "gcs",      parse_source_unsupported, NULL,         0, false },
   { "registry", parse_source_unsupported, NULL,         0, false },
