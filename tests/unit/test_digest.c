@@ -14,6 +14,7 @@
 
 #include "core/cleanup.h"
 #include "digest/digest.h"
+#include "source/source.h"
 
 /* ---- a memory reader that serves at most `chunk` bytes per read ---- */
 
@@ -62,35 +63,14 @@ static struct vreader *mem_reader(const void *data, size_t len, size_t chunk, bo
   return r;
 }
 
-/* ---- a file reader over a real fd ---- */
-
-static ssize_t fd_read(struct vreader *r, void *buf, size_t len, struct verr *err)
-{
-  int fd = *(int *)r->state;
-  ssize_t n = read(fd, buf, len);
-  if (n < 0)
-    return verr_sys(err, VERR_IO, errno, "read");
-  return n;
-}
-
-static void fd_close(struct vreader *r)
-{
-  close(*(int *)r->state);
-  free(r->state);
-  free(r);
-}
-
-static const struct vreader_ops fd_ops = { .name = "fd", .read = fd_read, .close = fd_close };
+/* ---- the real file source (pkg/source) ---- */
 
 static struct vreader *file_reader(const char *path)
 {
-  struct vreader *r = calloc(1, sizeof *r);
-  int *fd = malloc(sizeof *fd);
-  cr_assert(r != NULL && fd != NULL);
-  *fd = open(path, O_RDONLY | O_CLOEXEC);
-  cr_assert(*fd >= 0, "open %s", path);
-  r->ops = &fd_ops;
-  r->state = fd;
+  struct source_opts opts = { .url = path };
+  struct vreader *r = NULL;
+  struct verr err = { 0 };
+  cr_assert(source_open(&opts, &r, &err) == 0, "open %s: %s", path, err.message);
   return r;
 }
 
