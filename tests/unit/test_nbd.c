@@ -5,6 +5,8 @@
  * is written to a file and compared byte for byte with `qemu-img convert -O raw`. */
 #include <criterion/criterion.h>
 
+#include "corpus.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,28 +32,7 @@ TestSuite(nbd, .timeout = 180);
 static const char *corpus_dir(void)
 {
   static char dir[1024];
-  if (dir[0])
-    return dir;
-  const char *top = getenv("VIMPORT_TOP") ? getenv("VIMPORT_TOP") : ".";
-  char script[1024];
-  snprintf(script, sizeof script, "%s/hack/make-format-corpus.sh", top);
-  struct stat st;
-  cr_assert(stat(script, &st) == 0, "%s: %s (run from the repo root or set VIMPORT_TOP)",
-            script, strerror(errno));
-  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  snprintf(dir, sizeof dir, "%s/vimport-format-corpus-%d-%lld-%lld", tmp, (int)getuid(),
-           (long long)st.st_size, (long long)st.st_mtime);
-  char lock[1100], stamp[1100], cmd[4 * 1100];
-  snprintf(lock, sizeof lock, "%s.lock", dir);
-  snprintf(stamp, sizeof stamp, "%s/.done", dir);
-  CLEANUP_CLOSE int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  cr_assert(lfd >= 0 && flock(lfd, LOCK_EX) == 0, "lock %s: %s", lock, strerror(errno));
-  if (access(stamp, F_OK) != 0) {
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && timeout 300 '%s' '%s' 32 && touch '%s'", dir,
-             script, dir, stamp);
-    cr_assert(system(cmd) == 0, "building the format corpus failed: %s", cmd);
-  }
-  return dir;
+  return test_corpus_dir(dir, sizeof dir, "hack/make-format-corpus.sh", "format", "32");
 }
 
 static void corpus_path(char *out, size_t size, const char *name)
@@ -59,23 +40,6 @@ static void corpus_path(char *out, size_t size, const char *name)
   snprintf(out, size, "%s/%s", corpus_dir(), name);
 }
 
-static unsigned char *read_whole(const char *path, uint64_t *size)
-{
-  CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
-  cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-  struct stat st;
-  cr_assert(fstat(fd, &st) == 0);
-  unsigned char *buf = malloc((size_t)st.st_size + 1);
-  cr_assert(buf);
-  size_t done = 0;
-  while (done < (size_t)st.st_size) {
-    ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-    cr_assert(n > 0, "read %s", path);
-    done += (size_t)n;
-  }
-  *size = (uint64_t)st.st_size;
-  return buf;
-}
 
 /* ---- a sink that checks the order promise and builds the image in memory ---- */
 
@@ -142,7 +106,7 @@ static void check_walk(const struct nbd_guest_opts *opts, const char *oracle,
   struct verr err = { 0 };
   cr_assert_eq(nbd_guest_open(opts, &g, &err), 0, "open: %s", err.message);
   uint64_t want_size = 0;
-  CLEANUP_FREE unsigned char *want = read_whole(oracle, &want_size);
+  CLEANUP_FREE unsigned char *want = test_read_whole(oracle, &want_size);
   cr_assert_eq(nbd_guest_size(g), want_size, "export size %llu, oracle %llu",
                (unsigned long long)nbd_guest_size(g), (unsigned long long)want_size);
   struct vsink sink;
@@ -213,7 +177,7 @@ Test(nbd, blkhash_sink_matches_oracle)
   blkhash_free(h);
 
   uint64_t osize = 0;
-  CLEANUP_FREE unsigned char *raw = read_whole(oracle, &osize);
+  CLEANUP_FREE unsigned char *raw = test_read_whole(oracle, &osize);
   cr_assert_eq(size, osize);
   cr_assert_eq(blkhash_new(&hopts, &h), 0);
   cr_assert_eq(blkhash_update(h, raw, osize), 0);

@@ -11,6 +11,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "corpus.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,30 +34,7 @@
 static const char *corpus_dir(void)
 {
   static char dir[1024];
-  if (dir[0])
-    return dir;
-  const char *top = getenv("VIMPORT_TOP") ? getenv("VIMPORT_TOP") : ".";
-  char script[1024];
-  snprintf(script, sizeof script, "%s/hack/make-qcow2-corpus.sh", top);
-  struct stat st;
-  cr_assert(stat(script, &st) == 0, "%s: %s (run from the repo root or set VIMPORT_TOP)",
-            script, strerror(errno));
-  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  /* a new script version gets a new corpus */
-  snprintf(dir, sizeof dir, "%s/vimport-qcow2-corpus-%d-%lld-%lld", tmp, (int)getuid(),
-           (long long)st.st_size, (long long)st.st_mtime);
-  char lock[1100], stamp[1100], cmd[4 * 1100];
-  snprintf(lock, sizeof lock, "%s.lock", dir);
-  snprintf(stamp, sizeof stamp, "%s/.done", dir);
-  CLEANUP_CLOSE int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  cr_assert(lfd >= 0 && flock(lfd, LOCK_EX) == 0, "lock %s: %s", lock, strerror(errno));
-  if (access(stamp, F_OK) != 0) {
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && timeout 300 '%s' '%s' && touch '%s'", dir,
-             script, dir, stamp);
-    int rc = system(cmd);
-    cr_assert(rc == 0, "building the qcow2 corpus failed: %s", cmd);
-  }
-  return dir;
+  return test_corpus_dir(dir, sizeof dir, "hack/make-qcow2-corpus.sh", "qcow2", "");
 }
 
 static void corpus_path(char *out, size_t size, const char *name, const char *ext)
@@ -63,23 +42,6 @@ static void corpus_path(char *out, size_t size, const char *name, const char *ex
   snprintf(out, size, "%s/%s.%s", corpus_dir(), name, ext);
 }
 
-static uint8_t *read_whole(const char *path, uint64_t *size)
-{
-  CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
-  cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-  struct stat st;
-  cr_assert(fstat(fd, &st) == 0);
-  uint8_t *buf = malloc((size_t)st.st_size + 1);
-  cr_assert(buf);
-  size_t done = 0;
-  while (done < (size_t)st.st_size) {
-    ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-    cr_assert(n > 0, "read %s", path);
-    done += (size_t)n;
-  }
-  *size = (uint64_t)st.st_size;
-  return buf;
-}
 
 /* ---- a sink that builds the guest image and checks coverage ---- */
 
@@ -159,7 +121,7 @@ static void image_sink_expect(struct image_sink *s, const char *name)
   char raw_path[PATH_MAX];
   corpus_path(raw_path, sizeof raw_path, name, "raw");
   uint64_t raw_size;
-  CLEANUP_FREE uint8_t *raw = read_whole(raw_path, &raw_size);
+  CLEANUP_FREE uint8_t *raw = test_read_whole(raw_path, &raw_size);
   cr_assert(!s->bad, "%s: %s", name, s->why);
   cr_assert_eq(raw_size, s->size, "%s: virtual size %llu, qemu-img says %llu", name,
                (unsigned long long)s->size, (unsigned long long)raw_size);
@@ -429,7 +391,7 @@ static uint8_t *load_image(const char *name, uint64_t *size)
 {
   char path[PATH_MAX];
   corpus_path(path, sizeof path, name, "qcow2");
-  return read_whole(path, size);
+  return test_read_whole(path, size);
 }
 
 /* Offset in the image of L2 entry 0 of the first L2 table. */
