@@ -14,7 +14,7 @@ packages=(
   # e2e tests, demo, benchmarks: the real components
   nginx-light qemu-utils util-linux e2fsprogs fdisk gdisk
   xz-utils zstd gzip bzip2 tar curl openssl python3 file time bc
-  genisoimage xfsprogs btrfs-progs cryptsetup-bin nbdkit ipxe lvm2
+  genisoimage xfsprogs btrfs-progs cryptsetup-bin nbdkit ipxe lvm2 dmsetup
   # static binary (hack/build-static*.sh), container image and podman tests, manifests
   libc-ares-dev autoconf automake libtool dpkg-dev ca-certificates
   podman runc python3-yaml

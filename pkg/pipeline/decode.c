@@ -38,6 +38,12 @@ static int refuse_format(const struct import_run *run, struct verr *err)
 
 static int decode_raw(struct import_run *run, struct verr *err)
 {
+  /* An unwrapped source with a known length is its own size: refuse it before the first
+   * write rather than when the writes reach the end of the device. */
+  int64_t length = source_info(run->source)->content_length;
+  if (run->res->compression[0] == '\0' && length > 0 &&
+      target_check_fits(run->target, (uint64_t)length, err) < 0)
+    return -1;
   if (run_new_ordered_hash(run, err) < 0)
     return -1;
   struct vsink hash_sink, tee;

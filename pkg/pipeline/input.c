@@ -46,11 +46,16 @@ static void free_lines(char **lines, size_t n)
 
 /* The source options the spec gives: TLS, retries, and (for the image's own host only)
  * credentials and headers. `lines` receives the header lines to free with free_lines. */
-static int source_options(const struct import_spec *spec, const char *url, bool with_credentials,
+static int source_options(const struct import_run *run, const char *url, bool with_credentials,
                           struct source_opts *opts, char ***lines, struct verr *err)
 {
-  *opts = (struct source_opts){ .url = url, .retries = spec->retries,
-                                .stall_timeout_s = spec->stall_timeout_seconds };
+  const struct import_spec *spec = run->spec;
+  /* A spec's "retries: 0" means none; the source's 0 means its default. SIGTERM ends a
+   * transfer that waits on a stalled server instead of waiting for its next byte. */
+  *opts = (struct source_opts){ .url = url,
+                                .retries = spec->retries ? spec->retries : SOURCE_RETRIES_NONE,
+                                .stall_timeout_s = spec->stall_timeout_seconds,
+                                .stop = run->opts.cancelled };
   *lines = NULL;
   if (spec->source.kind != SPEC_SOURCE_HTTP)
     return 0;
@@ -110,7 +115,7 @@ static int open_source(struct import_run *run, struct verr *err)
   const struct import_spec *spec = run->spec;
   struct source_opts opts;
   char **lines;
-  if (source_options(spec, image_url(spec), true, &opts, &lines, err) < 0)
+  if (source_options(run, image_url(spec), true, &opts, &lines, err) < 0)
     return -1;
   int r = source_open(&opts, &run->source, err);
   free_lines(lines, n_header_lines(spec));
@@ -138,7 +143,7 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
   struct source_opts opts;
   char **lines;
   bool creds = same_origin(spec->checksum_url, image_url(spec));
-  if (source_options(spec, spec->checksum_url, creds, &opts, &lines, err) < 0)
+  if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
     return -1;
   int r = checksum_file_load(&opts, wanted, &run->expected, err);
   free_lines(lines, creds ? n_header_lines(spec) : 0);
@@ -199,7 +204,7 @@ static int open_signature_tap(struct import_run *run, struct verr *err)
   struct source_opts fetch;
   char **lines;
   bool creds = sig->url != NULL && same_origin(sig->url, image_url(run->spec));
-  if (source_options(run->spec, sig->url, creds, &fetch, &lines, err) < 0)
+  if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
     return -1;
   struct signature_opts opts = {
     .signature_path = sig->path,

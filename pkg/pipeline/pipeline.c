@@ -47,6 +47,14 @@ static int target_is_block(const struct import_spec *spec)
   return stat(spec->target.block_device, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
+static bool same_file(const struct import_spec *spec, const char *target)
+{
+  struct stat a, b;
+  return spec->source.kind == SPEC_SOURCE_FILE && strcmp(spec->source.file_path, "-") != 0 &&
+         stat(spec->source.file_path, &a) == 0 && stat(target, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static int open_target(struct import_run *run, struct verr *err)
 {
   const struct import_spec *spec = run->spec;
@@ -60,6 +68,10 @@ static int open_target(struct import_run *run, struct verr *err)
   };
   snprintf(run->res->target_path, sizeof run->res->target_path, "%s", path);
   run->res->target_is_block = block;
+  if (same_file(spec, path))
+    return verr_set(err, VERR_USAGE, "the source %s and the target %s are the same file: "
+                    "importing would overwrite the image while reading it; write elsewhere",
+                    spec->source.file_path, path);
   if (target_open(&opts, &run->target, err) < 0)
     return -1;
   struct target_info info;

@@ -51,6 +51,7 @@ struct http_config {
   unsigned stall_timeout_s;
   unsigned connect_timeout_s;
   unsigned max_redirects;
+  const volatile sig_atomic_t *stop; /* opts.stop */
 };
 
 struct http_source {
@@ -716,14 +717,51 @@ static void *transfer_main(void *opaque)
 
 /* ---- the reader ----------------------------------------------------------------- */
 
+static int http_stopped(const struct http_source *src)
+{
+  return src->cfg.stop != NULL && *src->cfg.stop;
+}
+
+/* Wait (lock held) for data_ready. With a stop flag, wake every SOURCE_STOP_POLL_MS to
+ * look at it: a signal handler can only set a flag, and a condition wait does not
+ * return on signals. Returns -1 once the flag is set. */
+static int http_wait_data(struct http_source *src)
+{
+  if (src->cfg.stop == NULL) {
+    pthread_cond_wait(&src->data_ready, &src->lock);
+    return 0;
+  }
+  if (http_stopped(src))
+    return -1;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until); /* data_ready uses the default clock */
+  until.tv_nsec += SOURCE_STOP_POLL_MS * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&src->data_ready, &src->lock, &until);
+  return http_stopped(src) ? -1 : 0;
+}
+
+static int http_stop_error(const struct http_source *src, struct verr *err)
+{
+  return verr_set(err, VERR_CANCELLED, "the import was stopped by a signal (SIGTERM or "
+                  "SIGINT) while waiting for %s; a rerun imports from the start",
+                  src->cfg.redacted);
+}
+
 static ssize_t http_read(struct vreader *r, void *buf, size_t len, struct verr *err)
 {
   struct http_source *src = r->state;
+  int stopped = 0;
   pthread_mutex_lock(&src->lock);
-  while (src->ring_len == 0 && !src->done && !src->failed)
-    pthread_cond_wait(&src->data_ready, &src->lock);
+  while (src->ring_len == 0 && !src->done && !src->failed && !stopped)
+    stopped = http_wait_data(src) < 0;
   ssize_t n = 0;
-  if (src->ring_len > 0) {
+  if (src->ring_len == 0 && stopped) {
+    n = http_stop_error(src, err);
+  } else if (src->ring_len > 0) {
     n = (ssize_t)ring_take(src, buf, len);
     pthread_cond_broadcast(&src->space_ready);
   } else if (src->failed) {
@@ -805,7 +843,10 @@ static int http_config_init(struct http_config *c, const struct source_opts *o,
     c->headers = l;
   }
   c->insecure = o->insecure_skip_verify;
-  c->retries = o->retries ? o->retries : SOURCE_DEFAULT_RETRIES;
+  c->retries = o->retries == SOURCE_RETRIES_NONE ? 0
+               : o->retries                     ? o->retries
+                                                : SOURCE_DEFAULT_RETRIES;
+  c->stop = o->stop;
   c->retry_delay_ms = o->retry_delay_ms ? o->retry_delay_ms : SOURCE_DEFAULT_RETRY_DELAY_MS;
   c->stall_timeout_s = o->stall_timeout_s ? o->stall_timeout_s : SOURCE_DEFAULT_STALL_TIMEOUT_S;
   c->connect_timeout_s =
@@ -855,11 +896,14 @@ static struct http_source *http_source_new(size_t ring_size)
 /* Wait for the first response (or the failure to get one). */
 static int http_wait_opened(struct http_source *src, struct verr *err)
 {
+  int stopped = 0;
   pthread_mutex_lock(&src->lock);
-  while (!src->opened && !src->failed)
-    pthread_cond_wait(&src->data_ready, &src->lock);
+  while (!src->opened && !src->failed && !stopped)
+    stopped = http_wait_data(src) < 0;
   int failed = !src->opened;
-  if (failed && err != NULL)
+  if (failed && stopped)
+    http_stop_error(src, err);
+  else if (failed && err != NULL)
     *err = src->error;
   pthread_mutex_unlock(&src->lock);
   return failed ? -1 : 0;

@@ -20,6 +20,7 @@ struct fd_source {
   int fd;
   int owns_fd; /* stdin stays open for whoever else reads it */
   int seekable;
+  const volatile sig_atomic_t *stop; /* opts.stop */
   struct source_info info;
   struct source_info snapshot;
 };
@@ -35,6 +36,11 @@ static ssize_t fd_read(struct vreader *r, void *buf, size_t len, struct verr *er
     }
     if (errno != EINTR)
       return verr_sys(err, VERR_IO, errno, "cannot read %s", s->info.location);
+    /* the signal that set the stop flag is what interrupted a read of a stalled pipe */
+    if (s->stop != NULL && *s->stop)
+      return verr_set(err, VERR_CANCELLED, "the import was stopped by a signal (SIGTERM "
+                      "or SIGINT) while reading %s; a rerun imports from the start",
+                      s->info.location);
   }
 }
 
@@ -115,7 +121,8 @@ static int is_http_url(const char *url)
   return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
 }
 
-int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err)
+static int source_open_any(const struct source_opts *opts, struct vreader **out,
+                           struct verr *err)
 {
   const char *url = opts->url;
   if (url == NULL || url[0] == '\0')
@@ -137,6 +144,15 @@ int source_open(const struct source_opts *opts, struct vreader **out, struct ver
                     "file:///path, a path, or \"-\" for stdin", redacted);
   }
   return file_open(url, out, err);
+}
+
+int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err)
+{
+  if (source_open_any(opts, out, err) < 0)
+    return -1;
+  if (!source_http_is(*out))
+    ((struct fd_source *)(*out)->state)->stop = opts->stop;
+  return 0;
 }
 
 const struct source_info *source_info(struct vreader *r)

@@ -28,6 +28,8 @@
 #ifndef VIMPORT_SOURCE_H
 #define VIMPORT_SOURCE_H
 
+#include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +44,8 @@
 #define SOURCE_DEFAULT_STALL_TIMEOUT_S 60
 #define SOURCE_DEFAULT_CONNECT_TIMEOUT_S 30
 #define SOURCE_DEFAULT_MAX_REDIRECTS 10
+#define SOURCE_RETRIES_NONE UINT_MAX /* opts.retries: give up at the first failure */
+#define SOURCE_STOP_POLL_MS 100      /* how often a wait looks at opts.stop */
 
 /* Zero-initialise, set `url`, leave the rest 0 for the defaults above. The strings are
  * copied by source_open(); the caller keeps them. */
@@ -55,12 +59,18 @@ struct source_opts {
   const char *const *extra_headers; /* "Name: value" lines, sent on every request */
   size_t n_extra_headers;
   unsigned retries;          /* retries after failed attempts that brought no new byte,
-                              * in a row, before giving up; 0: default */
+                              * in a row, before giving up; 0: default;
+                              * SOURCE_RETRIES_NONE: none (a spec's "retries: 0") */
   unsigned retry_delay_ms;   /* first backoff delay, doubled each time; 0: default */
   unsigned stall_timeout_s;  /* no byte for this long counts as a drop; 0: default */
   unsigned connect_timeout_s;
   unsigned max_redirects;    /* 0: default */
   size_t buffer_size;        /* ring buffer bytes; 0: default; at least 64 KiB */
+  /* Set to non-zero (from a signal handler) to stop: source_open() and read() stop
+   * waiting for a stalled server or pipe within SOURCE_STOP_POLL_MS and fail with
+   * VERR_CANCELLED. A condition wait does not return on a signal, so without this a
+   * SIGTERM during a stall would wait for the server. NULL: never. */
+  const volatile sig_atomic_t *stop;
 };
 
 #define SOURCE_INFO_STR 512

@@ -7,6 +7,10 @@ and injects faults chosen per request by the URL query or for every request by -
 (same syntax; the query wins). Python 3 standard library only.
 
   faultserver.py --root DIR [--port-file FILE] [--log FILE] [--timeout S] [--fault Q]
+                 [--tls-cert PEM --tls-key PEM]
+
+With --tls-cert/--tls-key it speaks HTTPS only (for certificate tests: a certificate of
+another CA, or for another host name).
 
 The chosen port goes to --port-file (written atomically) or, without it, to stdout.
 The server exits by itself after --timeout seconds (default 300).
@@ -43,6 +47,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -298,6 +303,8 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--fault", default="")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
 
     server = Server(("127.0.0.1", args.port), Handler)
@@ -305,6 +312,12 @@ def main():
     server.faults = Faults(args.fault)
     server.log_path = args.log
     server.log_lock = threading.Lock()
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        # the handshake runs in accept(); a client that refuses the certificate makes
+        # accept() raise, which serve_forever() ignores
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
 
     # bounded: a forgotten server must not outlive its test
     timer = threading.Timer(args.timeout, lambda: os._exit(0))

@@ -439,6 +439,52 @@ Test(source, http_5xx_gives_up_after_the_budget)
   cr_assert(strstr(err.message, "retry later") != NULL, "%s", err.message);
 }
 
+/* opts.stop (set by cmd/'s SIGTERM handler) ends a read that waits on a stalled
+ * server at once, instead of after the stall: Kubernetes SIGKILLs after its grace
+ * period, and a killed import cannot invalidate its target. */
+Test(source, http_stop_flag_ends_a_stalled_read)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "stall=20&at=500000");
+  struct source_opts o = test_opts(u);
+  o.stall_timeout_s = 60;
+  volatile sig_atomic_t stop = 0;
+  o.stop = &stop;
+  struct vreader *r = open_ok(&o);
+  CLEANUP_FREE unsigned char *buf = malloc(65536);
+  cr_assert_not_null(buf);
+  size_t got = 0;
+  struct verr err = { 0 };
+  while (got < 500000) {
+    ssize_t n = r->ops->read(r, buf, 500000 - got < 65536 ? 500000 - got : 65536, &err);
+    cr_assert_gt(n, 0, "read before the stall: %s", err.message);
+    got += (size_t)n;
+  }
+  stop = 1; /* as the signal handler would, while the server stalls */
+  double t0 = now_s();
+  cr_assert_eq(r->ops->read(r, buf, 65536, &err), -1);
+  cr_assert_lt(now_s() - t0, 2.0, "the stop flag did not end the wait");
+  cr_assert_eq(err.code, VERR_CANCELLED, "%s", err.message);
+  cr_assert(strstr(err.message, "rerun") != NULL, "%s", err.message);
+  vreader_close(r);
+}
+
+/* SOURCE_RETRIES_NONE (a spec's "retries: 0") gives up at the first failure; 0 would
+ * mean the default budget. */
+Test(source, http_retries_none_gives_up_at_once)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "status=503&times=100");
+  struct source_opts o = test_opts(u);
+  o.retries = SOURCE_RETRIES_NONE;
+  struct vreader *r = NULL;
+  struct verr err = { 0 };
+  cr_assert_eq(source_open(&o, &r, &err), -1);
+  cr_assert(strstr(err.message, "giving up after 1 failed") != NULL, "%s", err.message);
+}
+
 Test(source, http_404_names_status_and_redacted_url)
 {
   start_faultserver();

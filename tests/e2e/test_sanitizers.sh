@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# vimport built with AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on)
+# runs full commands with no error and no leak:
+#   - import raw.xz over HTTPS (test CA, checksum, expected block hash, read-back)
+#   - import a compressed qcow2 over HTTP, and the same qcow2 through gzip from stdin
+#   - import with a connection reset and a Range resume
+#   - failing imports: a 404, a decompression bomb, a stalled source stopped by SIGTERM
+#   - vimport sum (raw, qcow2, stdin), vimport verify (when cmd/vimport/verify.c exists)
+# The binary is build/asan-bin/vimport, made here with the Makefile
+# (BUILD=build/asan-bin CFLAGS=<sanitizers>), or VIMPORT_ASAN if set.
+# ASan/LSan report with exit code 86 and UBSan with 87 (vimport itself uses 0/1/2), and
+# stderr is searched for sanitizer reports as well.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+require_cmd python3 qemu-img xz gzip timeout
+tmp=$(e2e_tmpdir)
+srv=$tmp/srv
+mkdir -p "$srv"
+
+san_flags='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
+if [ -z "${VIMPORT_ASAN:-}" ]; then
+  make -C "$VIMPORT_TOP" --no-print-directory -j"$(nproc)" BUILD=build/asan-bin \
+    CFLAGS="$san_flags" build/asan-bin/vimport >"$tmp/build.log" 2>&1 ||
+    fail "the sanitizer build failed: $(grep -m3 -E 'error' "$tmp/build.log")"
+  VIMPORT_ASAN=$VIMPORT_TOP/build/asan-bin/vimport
+fi
+VIMPORT=$VIMPORT_ASAN
+export ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
+export LSAN_OPTIONS=exitcode=86
+
+"$VIMPORT_TOP/hack/make-test-image.sh" "$srv/disk.raw" 24 /usr/share/doc/bash
+xz -T1 -k -c "$srv/disk.raw" >"$srv/disk.raw.xz"
+qemu-img convert -q -c -f raw -O qcow2 "$srv/disk.raw" "$srv/disk.qcow2"
+gzip -c "$srv/disk.qcow2" >"$srv/disk.qcow2.gz"
+head -c $((64 << 20)) /dev/zero | gzip -1 >"$srv/bomb.raw.gz"
+nginx_start "$srv"
+faultserver_start "$srv"
+target=$tmp/target.img
+checked=0
+
+# sanitized WHAT EXPECTED_RC CMD...: run CMD, fail on a sanitizer report or another rc.
+# With TERM_AFTER=S, CMD gets SIGTERM after S seconds; stdin is SAN_STDIN (/dev/null).
+sanitized() {
+  local what=$1 want=$2 rc=0 pid
+  shift 2
+  timeout -k 5 300 "$@" <"${SAN_STDIN:-/dev/null}" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  if [ -n "${TERM_AFTER:-}" ]; then
+    sleep "$TERM_AFTER"
+    kill -TERM "$pid" # timeout passes it on to vimport
+  fi
+  wait "$pid" || rc=$?
+  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer" "$tmp/err"; then
+    fail "$what: sanitizer report: $(grep -m1 -A12 -E 'ERROR:|runtime error:' "$tmp/err")"
+  fi
+  case $rc in
+    86 | 87) fail "$what: sanitizer exit $rc: $(tail -20 "$tmp/err")" ;;
+    124 | 137) fail "$what: hung" ;;
+  esac
+  [ "$rc" -eq "$want" ] || fail "$what: exit $rc, expected $want: $(tail -3 "$tmp/err")"
+  checked=$((checked + 1))
+  echo "clean: $what"
+}
+
+spec() { # SOURCE [vimport lines...]
+  import_spec "$tmp/spec.yaml" "$1" "" "$target" "${@:2}"
+}
+
+blockhash=sha256:$("$VIMPORT" sum "$srv/disk.raw" | cut -d' ' -f1)
+
+# import over HTTPS with the test CA, checksum and expected block hash
+spec "$NGINX_TLS_URL/disk.raw.xz" "mounts: {certs: $TEST_CA_DIR}" "expectedBlockHash: \"$blockhash\""
+sed -i "s|^      url:.*|&\n      certConfigMap: test-ca\n      checksum: \"sha256:$(sha256sum "$srv/disk.raw.xz" | cut -d' ' -f1)\"|" "$tmp/spec.yaml"
+sanitized "import raw.xz over HTTPS" 0 "$VIMPORT" import --spec "$tmp/spec.yaml"
+cmp -s -n "$(stat -c %s "$srv/disk.raw")" "$target" "$srv/disk.raw" || fail "import raw.xz: wrong bytes"
+cp "$tmp/spec.yaml" "$tmp/verify.yaml"
+
+# vimport verify of the volume just written
+if [ -f "$VIMPORT_TOP/cmd/vimport/verify.c" ]; then
+  sanitized "verify" 0 "$VIMPORT" verify --spec "$tmp/verify.yaml"
+fi
+
+rm -f "$target"
+spec "$NGINX_URL/disk.qcow2" "expectedBlockHash: \"$blockhash\""
+sanitized "import compressed qcow2 over HTTP" 0 "$VIMPORT" import --spec "$tmp/spec.yaml"
+
+rm -f "$target"
+spec "-" "expectedBlockHash: \"$blockhash\"" "scratchPath: $tmp"
+SAN_STDIN=$srv/disk.qcow2.gz sanitized "import qcow2.gz from stdin" 0 \
+  "$VIMPORT" import --spec "$tmp/spec.yaml"
+
+rm -f "$target"
+spec "$FAULT_URL/disk.raw?reset=$((5 << 20))" "expectedBlockHash: \"$blockhash\""
+sanitized "import with a reset and a Range resume" 0 "$VIMPORT" import --spec "$tmp/spec.yaml"
+
+spec "$FAULT_URL/no-such-disk.raw"
+sanitized "import of a 404 (fails)" 1 "$VIMPORT" import --spec "$tmp/spec.yaml"
+
+spec "$NGINX_URL/bomb.raw.gz"
+sed -i 's|^spec:|&\n  storage: {resources: {requests: {storage: 16Mi}}}|' "$tmp/spec.yaml"
+sanitized "import of a decompression bomb (fails)" 1 "$VIMPORT" import --spec "$tmp/spec.yaml"
+
+# SIGTERM while the source stalls: the cancel path frees everything too
+spec "$FAULT_URL/disk.raw?stall=10&at=$((3 << 20))" "stallTimeoutSeconds: 60"
+TERM_AFTER=3 sanitized "import stopped by SIGTERM (fails)" 1 "$VIMPORT" import --spec "$tmp/spec.yaml"
+
+sanitized "sum raw and qcow2" 0 "$VIMPORT" sum "$srv/disk.raw" "$srv/disk.qcow2"
+[ "$(cut -d' ' -f1 <"$tmp/out" | sort -u | wc -l)" -eq 1 ] || fail "sum: raw and qcow2 differ"
+SAN_STDIN=$srv/disk.raw sanitized "sum from stdin" 0 "$VIMPORT" sum -
+sanitized "sum of a missing file (fails)" 1 "$VIMPORT" sum "$tmp/no-such-file"
+
+pass "sanitizers: $checked commands with no ASan/UBSan/LSan report"
