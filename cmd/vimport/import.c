@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "core/log.h"
@@ -195,7 +196,8 @@ int cmd_import(int argc, char **argv)
   install_stop_handlers();
   struct pipeline_opts opts = { .cancelled = &import_cancelled,
                                 .test_corrupt_offset = test_corrupt_offset(),
-                                .metrics = start_metrics(metrics_port, spec_path == NULL, spec) };
+                                .metrics = start_metrics(metrics_port, spec_path == NULL, spec),
+                                .progress_line = isatty(STDERR_FILENO) };
   int r = pipeline_import(spec, &opts, &res, &err);
   metrics_finish(opts.metrics);
   metrics_stop(opts.metrics);

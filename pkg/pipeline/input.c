@@ -170,13 +170,17 @@ static int load_expected_checksum(struct import_run *run, struct verr *err)
   return checksum_parse(text, &run->expected, err);
 }
 
-/* CDI's progress: the share of the source read, counted right above the source. */
+/* Progress, for people (a terminal line) and for CDI (the metric): the share of the
+ * source read, counted right above the source. */
 static int open_progress(struct import_run *run, struct verr *err)
 {
+  int64_t length = source_info(run->source)->content_length;
+  uint64_t total = length > 0 ? (uint64_t)length : 0;
+  if (run->opts.progress_line && progress_reader_new(run->chain, total, &run->chain, err) < 0)
+    return -1;
   if (run->opts.metrics == NULL)
     return 0;
-  int64_t length = source_info(run->source)->content_length;
-  metrics_set_total(run->opts.metrics, length > 0 ? (uint64_t)length : 0);
+  metrics_set_total(run->opts.metrics, total);
   return metrics_progress_reader_new(run->chain, run->opts.metrics, &run->chain, err);
 }
 

@@ -61,6 +61,8 @@ struct pipeline_opts {
   int64_t test_corrupt_offset;
   /* CDI's progress metric (pkg/metrics), fed with the source bytes read; NULL: none. */
   struct metrics *metrics;
+  /* A human progress line on stderr (the caller checks that stderr is a terminal). */
+  bool progress_line;
 };
 
 /* Run the import `spec` describes. `opts` may be NULL. Returns 0 when every stage passed; -1 with `err`
@@ -79,6 +81,11 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
  * *size is the number of guest bytes produced. */
 int raw_decode(struct vreader *in, struct vsink *out, size_t block_size, uint64_t max_size,
                uint64_t *size, bool *vhd_footer, struct verr *err);
+
+/* The terminal progress line: a reader over `lower` (owned, also on failure) that
+ * rewrites one stderr line with the share of `total` bytes read (0: unknown), and
+ * clears it when closed. */
+int progress_reader_new(struct vreader *lower, uint64_t total, struct vreader **out, struct verr *err);
 
 /* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
  * every byte it passes in an unnamed file under `dir` (freed on close), so that

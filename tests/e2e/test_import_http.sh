@@ -155,4 +155,12 @@ msg=$(cat "$tmp/termination-log")
 expect_complete "CDI env contract" "$tmp/env.target"
 # IMPORTER_IMAGE_SIZE is the requested size: the file target ends there, past the image
 assert_eq $((64 << 20)) "$(stat -c %s "$tmp/env.target")" "size of the target (IMPORTER_IMAGE_SIZE)"
+# 8. a human progress line only on a terminal (script(1) gives the import a pty)
+write_spec "$tmp/spec.yaml" "$NGINX_URL/disk.raw" "" "$tmp/tty.target"
+script -qec "'$VIMPORT' import --spec '$tmp/spec.yaml'" /dev/null >"$tmp/tty.out" 2>&1 ||
+  fail "import on a terminal failed: $(tail -3 "$tmp/tty.out")"
+tr '\r' '\n' <"$tmp/tty.out" | sed 's/\x1b\[K//g' | grep -q "^vimport: *[0-9.]*% of [0-9.]* MiB read" ||
+  fail "no progress line on a terminal: $(head -c 300 "$tmp/tty.out")"
+import "$tmp/spec.yaml"
+grep -q "% of" "$tmp/stderr" && fail "a progress line was written to a non-terminal"
 pass
