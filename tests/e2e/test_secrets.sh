@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Secrets never leave vimport: imports that carry credentials in every way CDI and
-# vimport accept them, on success and on failure, and a grep of stderr (every log line)
-# and the termination message for every secret value (and for the base64 form basic
-# auth sends). Each run must also have reached the server with the right credentials
+# vimport accept them, on success and on failure, and a grep of stderr (every log line),
+# the termination message and the progress metric for every secret value (and for the
+# base64 form basic auth sends). Each run must also have reached the server with the right credentials
 # (the fault server answers 401/403 otherwise), so the secrets were really in play.
 #
 #   - spec secretRef: basic auth from files under vimport.mounts.secret
@@ -146,4 +146,29 @@ sed -i "s|extraHeaders: $tmp/extraheaders|extraHeaders: $tmp/bad-secret|; s|\[hd
 run VIMPORT_TERMINATION_MESSAGE_PATH="$E2E_TMP/termination-log"
 expect_fail "a secret header file with a line break" "header|line"
 
-pass "secrets: $runs imports (4 completed, 5 failed), no secret in logs or messages"
+# The progress metric, scraped while an import that carries every secret stalls halfway.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+spec "$FAULT_URL/disk.raw?stall=4&at=$(($(stat -c %s "$srv/disk.raw") / 2))&token=$query_token"
+rm -f "$E2E_TMP/termination-log" "$target"
+OWNER_UID=pvc-uid-1 VIMPORT_METRICS_PORT=$port timeout -k 5 120 "$VIMPORT" import \
+  --spec "$tmp/spec.yaml" </dev/null 2>"$tmp/stderr" &
+import_pid=$!
+scraped=0
+for _ in $(seq 40); do
+  if curl -sk --max-time 2 "https://127.0.0.1:$port/metrics" >"$tmp/metrics.txt" 2>/dev/null &&
+     grep -q kubevirt_cdi_import_progress_total "$tmp/metrics.txt"; then
+    scraped=1
+    break
+  fi
+  sleep 0.1
+done
+rc=0
+wait "$import_pid" || rc=$?
+[ "$scraped" = 1 ] || fail "the progress metric could not be scraped during the import"
+msg=$(cat "$E2E_TMP/termination-log" 2>/dev/null || echo "(none)")
+expect_ok "progress metric during an import with secrets"
+for s in "${secrets[@]}"; do
+  grep -qF -- "$s" "$tmp/metrics.txt" && fail "a secret value appears in the progress metric"
+done
+
+pass "secrets: $runs imports (5 completed, 5 failed), no secret in logs, messages or the metric"
