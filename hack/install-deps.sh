@@ -15,6 +15,8 @@ packages=(
   nginx-light qemu-utils util-linux e2fsprogs fdisk gdisk
   xz-utils zstd gzip bzip2 tar curl openssl python3 file time bc
   genisoimage xfsprogs btrfs-progs cryptsetup-bin nbdkit ipxe lvm2 dmsetup
+  # benchmarks (make bench): plots and profiles
+  gnuplot-nox linux-perf valgrind
   # static binary (hack/build-static*.sh), container image and podman tests, manifests
   libc-ares-dev autoconf automake libtool dpkg-dev ca-certificates
   podman runc python3-yaml

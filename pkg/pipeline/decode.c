@@ -42,7 +42,7 @@ static int decode_raw(struct import_run *run, struct verr *err)
    * write rather than when the writes reach the end of the device. */
   int64_t length = source_info(run->source)->content_length;
   if (run->res->compression[0] == '\0' && length > 0 &&
-      target_check_fits(run->target, (uint64_t)length, err) < 0)
+      run_fit_target(run, (uint64_t)length, err) < 0)
     return -1;
   if (run_new_ordered_hash(run, err) < 0)
     return -1;
@@ -65,7 +65,7 @@ static int decode_raw(struct import_run *run, struct verr *err)
   }
   run->res->virtual_size = size;
   /* A raw stream's size is known only now; the file target is sized to match. */
-  return target_check_fits(run->target, size, err);
+  return run_fit_target(run, size, err);
 }
 
 /* The qcow2 decoder's re-read of clusters that did not fit its window. */
@@ -90,7 +90,7 @@ static bool can_reread(const struct import_run *run)
 static int decode_qcow2(struct import_run *run, struct verr *err)
 {
   uint64_t size = run->sniff.virtual_size;
-  if (target_check_fits(run->target, size, err) < 0 || run_new_unordered_hash(run, size, err) < 0)
+  if (run_fit_target(run, size, err) < 0 || run_new_unordered_hash(run, size, err) < 0)
     return -1;
   struct vsink tee;
   struct vsink_tee_state tee_state;
@@ -179,7 +179,7 @@ static int decode_via_qemu(struct import_run *run, struct verr *err)
   int r = nbd_guest_open(&opts, &g, err);
   uint64_t size = r == 0 ? nbd_guest_size(g) : 0;
   if (r == 0)
-    r = target_check_fits(run->target, size, err);
+    r = run_fit_target(run, size, err);
   if (r == 0)
     r = run_new_ordered_hash(run, err);
   if (r == 0) {
@@ -277,7 +277,7 @@ int decode_nbd(struct import_run *run, struct verr *err)
   uint64_t size = r == 0 ? nbd_guest_size(g) : 0;
   snprintf(run->res->format, sizeof run->res->format, "raw");
   if (r == 0)
-    r = target_check_fits(run->target, size, err);
+    r = run_fit_target(run, size, err);
   if (r == 0)
     r = run_new_ordered_hash(run, err);
   if (r == 0)

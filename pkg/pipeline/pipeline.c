@@ -117,7 +117,7 @@ static int guard_data(struct vsink *s, uint64_t off, const void *buf, size_t len
   struct import_run *run = s->state;
   if (check_cancelled(run, err) < 0)
     return -1;
-  run->writing_started = true;
+  run->target_touched = true;
   return vsink_data(target_sink(run->target), off, buf, len, err);
 }
 
@@ -126,7 +126,7 @@ static int guard_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *
   struct import_run *run = s->state;
   if (check_cancelled(run, err) < 0)
     return -1;
-  run->writing_started = true;
+  run->target_touched = true;
   return vsink_zero(target_sink(run->target), off, len, err);
 }
 
@@ -135,6 +135,14 @@ static const struct vsink_ops guard_ops = {
   .data = guard_data,
   .zero = guard_zero,
 };
+
+int run_fit_target(struct import_run *run, uint64_t size, struct verr *err)
+{
+  if (target_check_fits(run->target, size, err) < 0)
+    return -1;
+  run->target_touched = true; /* a file target is sized now */
+  return 0;
+}
 
 struct vsink *run_guarded_target(struct import_run *run)
 {
@@ -264,7 +272,7 @@ static int import_blank(struct import_run *run, struct verr *err)
                                      "requests.storage (or IMPORTER_IMAGE_SIZE)");
   snprintf(run->res->format, sizeof run->res->format, "raw");
   if (open_target(run, err) < 0 || run_new_ordered_hash(run, err) < 0 ||
-      target_check_fits(run->target, size, err) < 0)
+      run_fit_target(run, size, err) < 0)
     return -1;
   struct vsink hash_sink, tee;
   struct blkhash_sink_state hash_state;
@@ -282,7 +290,7 @@ static int import_blank(struct import_run *run, struct verr *err)
 static void invalidate_target(struct import_run *run)
 {
   struct verr err = { 0 };
-  if (run->target == NULL || !run->writing_started)
+  if (run->target == NULL || !run->target_touched)
     return;
   if (target_invalidate(run->target, &err) < 0)
     vlog_error("target", "%s", err.message);

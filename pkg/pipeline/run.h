@@ -41,7 +41,7 @@ struct import_run {
   struct blockmap *written_map;
   struct blkhash_opts hash_opts;
   struct vsink guard;    /* the target sink behind a check for cancellation */
-  bool writing_started;  /* some extent reached the target */
+  bool target_touched;   /* the target was sized or written: a failure invalidates it */
 };
 
 /* input.c */
@@ -59,6 +59,8 @@ int decode_nbd(struct import_run *run, struct verr *err);
 
 /* pipeline.c, for the decoders */
 struct vsink *run_guarded_target(struct import_run *run);
+/* target_check_fits() for `size` guest bytes; from here on a failure invalidates the target. */
+int run_fit_target(struct import_run *run, uint64_t size, struct verr *err);
 int run_new_ordered_hash(struct import_run *run, struct verr *err);
 int run_new_unordered_hash(struct import_run *run, uint64_t length, struct verr *err);
 void run_add_verified(struct pipeline_result *res, const char *stage);
