@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# The benchmark suite of issue 8 (`make bench`): vimport against what CDI does today,
+# and against the machine's limit, on the same images in the same run.
+#
+#   usage: hack/bench-suite.sh             (make bench runs it through hack/bench.sh)
+#   env:   RUNS=3               runs of everything, interleaved (run 1 of every workload,
+#                               then run 2, ...), so drift on a noisy machine hits all
+#          BENCH_WORKLOADS="W1 W2 W3 W4 W5"
+#          BENCH_QUICK=1        RUNS=1, W1 and W3 only; the report goes to
+#                               build/bench/benchmarks-quick.md, not docs/
+#          BENCH_DIR=build/bench   images (cached, hack/bench-images.sh) and scratch
+#          BENCH_DOC=docs/benchmarks.md  the report (its plot: the same name, .png)
+#          VIMPORT=build/vimport
+#
+# Per import workload (W1 qcow2, W2 compressed qcow2, W3 raw, W4 raw.xz and raw.zst),
+# all from nginx on 127.0.0.1 with the source in the page cache:
+#   baseline  download   curl URL | tee scratch | sha256sum     (CDI: scratch + checksum)
+#             convert    qemu-img convert -t writeback -O raw scratch target
+#                        (xz/zst: xz -dc / zstd -dc scratch | dd conv=sparse,fsync)
+#             blockhash  vimport sum target (the read-back CDI skips; page cache)
+#   ours      vimport import --spec (sha256 checksum, fsync, O_DIRECT read-back), split
+#             by its log lines into stream (fetch, digest, decode, write, hash: up to
+#             "digest: source ..."), read-back (up to "verify: read back ...") and other
+#   limit     fetch      curl -o /dev/null URL
+#             sha256     openssl dgst -sha256 of the source file (page cache)
+#             odirect    O_DIRECT read of the written target's data extents, holes
+#                        skipped (bench_odirect_read; no hashing, no page cache)
+# W5: vimport sum -t 1/-t 2 and openssl dgst -sha256 of a 2 GiB random file (page
+# cache), vimport sum and verify of the 6 GiB raw target, vimport sum of a 100 GiB
+# sparse file; verify against an O_DIRECT read of the same data.
+# Every run checks that the baseline and vimport produced the same disk (block hash).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/bench-lib.sh
+. "$top/hack/bench-lib.sh"
+
+vimport=${VIMPORT:-$top/build/vimport}
+dir=${BENCH_DIR:-$top/build/bench}
+runs=${RUNS:-3}
+workloads=${BENCH_WORKLOADS:-W1 W2 W3 W4 W5}
+doc=${BENCH_DOC:-$top/docs/benchmarks.md}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  runs=1 workloads=${BENCH_WORKLOADS:-W1 W3} doc=${BENCH_DOC:-$dir/benchmarks-quick.md}
+fi
+[ -x "$vimport" ] || bench_die "$vimport is missing; run 'make' first"
+bench_need curl qemu-img openssl xz zstd dd python3 sha256sum tee gnuplot /usr/bin/time /usr/sbin/nginx
+mkdir -p "$dir"
+
+# ---- the machine, described before the images or anything else loads it ----------------
+describe_machine() {
+  local dev
+  dev=$(findmnt -no SOURCE --target "$dir" | head -n 1)
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel: $(uname -sr)"
+  echo "disk: $dev ($(findmnt -no FSTYPE --target "$dir" | head -n 1)," \
+    "$(lsblk -dno SIZE,ROTA "$dev" 2>/dev/null |
+      awk '{ printf "%s, %s", $1, ($2 == 1 ? "rotational" : "non-rotational") }'))"
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "vimport: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+    [ -n "$(git -C "$top" status --porcelain -- pkg cmd 2>/dev/null)" ] && echo " + uncommitted changes")"
+  echo "tools: $(curl --version | head -n 1 | cut -d' ' -f1-2), $(qemu-img --version | head -n 1),"\
+    "$(openssl version | cut -d' ' -f1-2), $(xz --version | head -n 1), zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n 1),"\
+    "$(/usr/sbin/nginx -v 2>&1 | cut -d: -f2 | sed 's/^ *//')"
+}
+
+BENCH_WORK=$(mktemp -d "$dir/run.XXXXXX")
+BENCH_RESULTS=$BENCH_WORK/results.tsv
+nginx_state=$BENCH_WORK/nginx
+cleanup() {
+  bench_nginx_stop "$nginx_state"
+  rm -rf "$BENCH_WORK"
+}
+trap cleanup EXIT
+describe_machine >"$BENCH_WORK/machine.txt"
+
+# shellcheck disable=SC2086
+cache=$("$top/hack/bench-images.sh" $workloads)
+serve=$cache/serve
+bench_nginx_start "$serve" "$nginx_state"
+
+# Every contender reads its input from the page cache: the network is loopback and the
+# source disk is not part of the comparison. This kernel reclaims cold page cache on its
+# own (DAMON, kdamond), so the input is read again right before each contender runs.
+warm() { cat "$@" >/dev/null; }
+
+expected_sha256() { awk -v f="$1" '$2 == f { print $1; exit }' "$cache/SHA256SUMS"; }
+
+write_import_spec() { # write_import_spec SPEC URL CHECKSUM TARGET
+  cat >"$1" <<EOF
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: bench}
+spec:
+  source:
+    http:
+      url: "$2"
+      checksum: "sha256:$3"
+vimport:
+  terminationMessagePath: $BENCH_WORK/termination-log
+  target: {path: $4}
+EOF
+}
+
+json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$1" "$2"; }
+
+# ---- one import workload: baseline, ours, limit ---------------------------------------
+baseline_import() { # baseline_import NAME FILE KIND URL SHA256 -> prints the block hash
+  local name=$1 file=$2 kind=$3 url=$4 sha=$5 scratch=$BENCH_WORK/scratch target=$BENCH_WORK/$1-base.img
+  local t0 t1 t2 t3 got hash
+  rm -f "$scratch" "$target"
+  warm "$serve/$file"
+  t0=$(bench_now)
+  got=$(curl -sSf "$url" | tee "$scratch" | sha256sum | cut -d' ' -f1)
+  t1=$(bench_now)
+  [ "$got" = "$sha" ] || bench_die "$name baseline: sha256 of the download is $got, expected $sha"
+  case $kind in
+    qcow2 | raw) qemu-img convert -t writeback -f "$kind" -O raw "$scratch" "$target" ;;
+    xz) xz -dc "$scratch" | dd of="$target" bs=1M conv=sparse,fsync status=none ;;
+    zst) zstd -qdc "$scratch" | dd of="$target" bs=1M conv=sparse,fsync status=none ;;
+  esac
+  t2=$(bench_now)
+  hash=$("$vimport" sum "$target" | cut -d' ' -f1)
+  t3=$(bench_now)
+  rm -f "$scratch" "$target"
+  bench_record "$name.base.download" "$(bench_sub "$t1" "$t0")"
+  bench_record "$name.base.convert" "$(bench_sub "$t2" "$t1")"
+  bench_record "$name.base.blockhash" "$(bench_sub "$t3" "$t2")"
+  bench_record "$name.base.total" "$(bench_sub "$t3" "$t0")"
+  echo "sha256:$hash"
+}
+
+ours_import() { # ours_import NAME URL SHA256 TARGET SOURCE_FILE -> prints the block hash
+  local name=$1 spec=$BENCH_WORK/$1.yaml log=$BENCH_WORK/$1-ours.log t_digest t_read total
+  write_import_spec "$spec" "$2" "$3" "$4"
+  rm -f "$4" "$BENCH_WORK/termination-log"
+  warm "$5"
+  bench_time_rss "$name.ours.total" "$vimport" import --spec "$spec" ||
+    bench_die "$name: vimport import failed: $(cat "$BENCH_WORK/termination-log" 2>/dev/null)"
+  cp "$BENCH_WORK/last.log" "$log"
+  grep -q '"message":"Import Complete"' "$BENCH_WORK/termination-log" ||
+    bench_die "$name: vimport import did not complete: $(cat "$BENCH_WORK/termination-log")"
+  total=$(awk -F'\t' -v r="${BENCH_RUN:-1}" -v k="$name.ours.total" '$1 == r && $2 == k { v = $3 } END { print v }' "$BENCH_RESULTS")
+  t_digest=$(bench_log_seconds "$log" digest "source ")
+  t_read=$(bench_log_seconds "$log" verify "read back ")
+  if [ -n "$t_digest" ] && [ -n "$t_read" ]; then
+    local stream readback
+    stream=$(bench_sub "$t_digest" "$BENCH_T0") readback=$(bench_sub "$t_read" "$t_digest")
+    bench_record "$name.ours.stream" "$stream"
+    bench_record "$name.ours.readback" "$readback"
+    bench_record "$name.ours.other" "$(awk -v t="$total" -v a="$stream" -v b="$readback" 'BEGIN { printf "%.3f", t - a - b }')"
+  else # the log lines changed: the whole import is one stage
+    bench_record "$name.ours.stream" "$total"
+  fi
+  json_field "$BENCH_WORK/termination-log" '["vimport"]["blockHash"]'
+}
+
+limit_import() { # limit_import NAME URL SOURCE_FILE TARGET
+  local name=$1 t_fetch t_sha t_read
+  warm "$3"
+  bench_time "$name.limit.fetch" curl -sSf -o /dev/null "$2"
+  bench_time "$name.limit.sha256" openssl dgst -sha256 "$3"
+  sync "$4" # vimport fsynced already; no dirty page may turn the read into a write
+  bench_time "$name.limit.odirect" bench_odirect_read "$4"
+  t_fetch=$(grep -P "^${BENCH_RUN:-1}\t$name.limit.fetch\t" "$BENCH_RESULTS" | cut -f3)
+  t_sha=$(grep -P "^${BENCH_RUN:-1}\t$name.limit.sha256\t" "$BENCH_RESULTS" | cut -f3)
+  t_read=$(grep -P "^${BENCH_RUN:-1}\t$name.limit.odirect\t" "$BENCH_RESULTS" | cut -f3)
+  bench_record "$name.limit.total" "$(awk -v a="$t_fetch" -v b="$t_sha" -v c="$t_read" 'BEGIN { printf "%.3f", a + b + c }')"
+}
+
+import_workload() { # import_workload NAME FILE KIND
+  local name=$1 file=$2 kind=$3 url=$BENCH_URL/$2 sha base ours target=$BENCH_WORK/$1-ours.img
+  sha=$(expected_sha256 "$file")
+  [ -n "$sha" ] || bench_die "no checksum of $file in $cache/SHA256SUMS"
+  echo "bench: run $BENCH_RUN/$runs $name ($file)" >&2
+  base=$(baseline_import "$name" "$file" "$kind" "$url" "$sha")
+  ours=$(ours_import "$name" "$url" "$sha" "$target" "$serve/$file")
+  [ "$ours" = "$base" ] || bench_die "$name: vimport wrote $ours, the baseline $base: not the same disk"
+  limit_import "$name" "$url" "$serve/$file" "$target"
+  # W5 hashes and verifies the 6 GiB raw target W3 wrote; the others are dropped
+  if [ "$name" = W3 ]; then mv "$target" "$BENCH_WORK/raw6-target.img"; else rm -f "$target"; fi
+}
+
+# ---- W5: sum and verify ------------------------------------------------------------------
+write_verify_spec() { # write_verify_spec SPEC TARGET BLOCKHASH
+  cat >"$1" <<EOF
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: bench-verify}
+spec:
+  source:
+    blank: {}
+vimport:
+  expectedBlockHash: "$3"
+  terminationMessagePath: $BENCH_WORK/verify-log
+  target: {path: $2}
+EOF
+}
+
+sum_workload() {
+  local random=$cache/random-2g.img raw6=$BENCH_WORK/raw6-target.img sparse=$BENCH_WORK/sparse-100g.img
+  [ -s "$raw6" ] || raw6=$serve/w3.raw # W3 did not run: the same content, as generated
+  echo "bench: run $BENCH_RUN/$runs W5 (sum, verify)" >&2
+  # sum and openssl both hash from the page cache
+  warm "$random" && bench_time W5.random.openssl openssl dgst -sha256 "$random"
+  warm "$random" && bench_time_rss W5.random.sum_t1 "$vimport" sum -t 1 "$random"
+  warm "$random" && bench_time_rss W5.random.sum_t2 "$vimport" sum -t 2 "$random"
+  warm "$raw6" && bench_time W5.raw6.openssl openssl dgst -sha256 "$raw6"
+  warm "$raw6" && bench_time_rss W5.raw6.sum_t2 "$vimport" sum -t 2 "$raw6"
+  local h
+  for pair in "raw6:$raw6" "random:$random"; do
+    h=sha256:$("$vimport" sum "${pair#*:}" | cut -d' ' -f1)
+    write_verify_spec "$BENCH_WORK/verify.yaml" "${pair#*:}" "$h"
+    bench_time_rss "W5.${pair%%:*}.verify" "$vimport" verify -t 2 --spec "$BENCH_WORK/verify.yaml" ||
+      bench_die "vimport verify of ${pair#*:} failed: $(cat "$BENCH_WORK/verify-log" 2>/dev/null)"
+    bench_time "W5.${pair%%:*}.odirect" bench_odirect_read "${pair#*:}"
+  done
+  rm -f "$sparse" && truncate -s 100G "$sparse"
+  bench_time_rss W5.sparse100g.sum "$vimport" sum -t 2 "$sparse"
+  rm -f "$sparse"
+}
+
+# ---- the runs, interleaved -------------------------------------------------------------
+start=$(bench_now)
+for BENCH_RUN in $(seq "$runs"); do
+  export BENCH_RUN
+  for w in $workloads; do
+    case $w in
+      W1) import_workload W1 w1.qcow2 qcow2 ;;
+      W2) import_workload W2 w2.qcow2 qcow2 ;;
+      W3) import_workload W3 w3.raw raw ;;
+      W4) import_workload W4xz w4.raw.xz xz && import_workload W4zst w4.raw.zst zst ;;
+      W5) sum_workload ;;
+      *) bench_die "unknown workload '$w' (W1..W5)" ;;
+    esac
+  done
+  rm -f "$BENCH_WORK/raw6-target.img"
+done
+echo "measured in $(bench_sub "$(bench_now)" "$start") s" >>"$BENCH_WORK/machine.txt"
+
+# kept per report, so that hack/bench-report.sh can redo that report without measuring
+keep=$dir/$(basename "${doc%.md}")
+cp "$BENCH_RESULTS" "$keep-results.tsv"
+cp "$BENCH_WORK/machine.txt" "$keep-machine.txt"
+"$top/hack/bench-report.sh" "$keep-results.tsv" "$keep-machine.txt" "$doc"
