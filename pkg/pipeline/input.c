@@ -268,7 +268,13 @@ static int check_policy(struct import_run *run, struct verr *err)
     return verr_set(err, VERR_FORMAT, "the source is a %s image and vimport.allowedFormats does "
                     "not allow it: add \"%s\" to the list or import another image", format, format);
   enum sniff_content c = run->sniff.content;
-  if (run->sniff.format == SNIFF_FORMAT_RAW && (c == SNIFF_CONTENT_UNKNOWN || c == SNIFF_CONTENT_ZEROS)) {
+  bool unknown = run->sniff.format == SNIFF_FORMAT_RAW &&
+                 (c == SNIFF_CONTENT_UNKNOWN || c == SNIFF_CONTENT_ZEROS);
+  if (unknown && spec->require_known_content)
+    return verr_set(err, VERR_FORMAT, "the raw image has neither a partition table nor a known "
+                    "filesystem at its start and vimport.requireKnownContent is set: check the "
+                    "URL, or drop the setting to import it anyway");
+  if (unknown) {
     snprintf(run->res->warning, sizeof run->res->warning,
              "the raw image has neither a partition table nor a known filesystem at its start "
              "(%s): check that it is the disk you meant", c == SNIFF_CONTENT_ZEROS

@@ -186,6 +186,9 @@ struct import_spec {
   char **allowed_formats;         /* owned array of n_allowed_formats owned names
                                    * (spec_format_known()); empty: any format */
   size_t n_allowed_formats;
+  bool require_known_content;     /* vimport.requireKnownContent: refuse a raw image with
+                                   * neither a partition table nor a known filesystem
+                                   * (default false: only a warning in the message) */
   char *checksum_url;             /* owned; vimport.checksumURL: a SHA256SUMS / CHECKSUM file
                                    * (http(s) URL or local path, may hold userinfo: redact);
                                    * NULL: none. Excludes spec.source.http.checksum */

@@ -967,6 +967,7 @@ static const struct yaml_key vimport_keys[] = {
   { "retries",                parse_retries,         NULL, 0, false },
   { "stallTimeoutSeconds",    parse_stall_timeout,   NULL, 0, false },
   { "allowedFormats",         parse_allowed_formats, NULL, 0, false },
+  { "requireKnownContent",    parse_bool,            NULL, AT(require_known_content), false },
   { "checksumURL",            parse_checksum_url,    NULL, AT(checksum_url), false },
   { "checksumName",           parse_checksum_name,   NULL, AT(checksum_name), false },
   { "signature",              parse_signature,       &signature_table, 0, false },

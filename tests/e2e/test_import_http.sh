@@ -113,6 +113,10 @@ import "$tmp/spec.yaml"
 assert_eq 0 "$rc" "exit code for a raw image without a partition table"
 json '["vimport"]["warning"]' | grep -q "neither a partition table nor a known filesystem" ||
   fail "no warning for a raw image without a partition table: $msg"
+write_spec "$tmp/spec.yaml" "$NGINX_URL/noise.raw" "" "$tmp/noise.target" "requireKnownContent: true"
+import "$tmp/spec.yaml"
+assert_eq 1 "$rc" "exit code for unknown content with requireKnownContent"
+echo "$msg" | grep -q "requireKnownContent is set" || fail "requireKnownContent not named: $msg"
 rm -f "$tmp/noise.target" "$tmp/policy.target"
 
 # 4. TLS with the test CA mounted like a certConfigMap; refused without it
