@@ -92,6 +92,10 @@ int blkhash_unordered_new(const struct blkhash_opts *opts, uint64_t length, size
                           struct blkhash_unordered **out);
 int blkhash_unordered_data(struct blkhash_unordered *u, uint64_t offset, const void *buf, size_t len);
 int blkhash_unordered_zero(struct blkhash_unordered *u, uint64_t offset, uint64_t len);
+/* For a decoder that learns the guest size only at its end: create the hasher with a
+ * length that is an upper bound, then give the real length before _final. ERANGE if
+ * bytes already arrived past it. */
+int blkhash_unordered_set_length(struct blkhash_unordered *u, uint64_t length);
 int blkhash_unordered_final(struct blkhash_unordered *u, unsigned char *md, unsigned *md_len);
 void blkhash_unordered_free(struct blkhash_unordered *u);
 /* A vsink feeding `u` (owned by `u`); EFBIG becomes VERR_SCRATCH_REQUIRED. */

@@ -50,6 +50,8 @@ struct blkhash_unordered {
   struct vsink sink;
 };
 
+static int zero_digests(struct blkhash_unordered *u);
+
 static uint64_t block_len(const struct blkhash_unordered *u, uint64_t block)
 {
   uint64_t start = block * u->block_size;
@@ -303,6 +305,29 @@ int blkhash_unordered_zero(struct blkhash_unordered *u, uint64_t offset, uint64_
     len -= n;
   }
   return r;
+}
+
+int blkhash_unordered_set_length(struct blkhash_unordered *u, uint64_t length)
+{
+  if (length > u->length || length < u->frontier * u->block_size)
+    return ERANGE;
+  u->length = length;
+  u->nblocks = (length + u->block_size - 1) / u->block_size;
+  if (zero_digests(u) != 0)
+    return EIO;
+  /* The last block is shorter than it looked: it may be complete now. */
+  uint64_t last = u->nblocks ? u->nblocks - 1 : 0;
+  size_t i = partial_find(u, last);
+  if (u->nblocks == 0 || i >= u->npartials || u->partials[i].block != last)
+    return 0;
+  struct partial *p = &u->partials[i];
+  size_t blen = (size_t)block_len(u, last);
+  if (p->filled != blen)
+    return p->filled > blen ? EINVAL : 0;
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  int r = digest(u, p->buf, blen, md);
+  partial_remove(u, p);
+  return r != 0 ? r : add_block(u, last, md);
 }
 
 int blkhash_unordered_final(struct blkhash_unordered *u, unsigned char *md, unsigned *md_len)

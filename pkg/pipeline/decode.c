@@ -19,6 +19,9 @@
 #include "core/log.h"
 #include "nbd/nbd.h"
 #include "qcow2/qcow2.h"
+#include "vdi/vdi.h"
+#include "vhd/vhd.h"
+#include "vmdk/vmdk.h"
 #include "run.h"
 #include "source/source.h"
 #include "target/target.h"
@@ -199,6 +202,69 @@ static int decode_via_qemu(struct import_run *run, struct verr *err)
   return r;
 }
 
+/* streamOptimized vmdk, dynamic vhd and vdi keep their tables ahead of their data: they
+ * stream like qcow2, with no copy on disk. Which of them is told by the sniffed header. */
+enum streamed { STREAMED_NONE, STREAMED_VMDK, STREAMED_VHD, STREAMED_VDI };
+
+static enum streamed streamable(const struct sniff_result *s)
+{
+  if (s->format == SNIFF_FORMAT_VMDK && strcmp(s->subformat, "streamOptimized") == 0)
+    return STREAMED_VMDK;
+  if (s->format == SNIFF_FORMAT_VHD && strcmp(s->subformat, "dynamic") == 0)
+    return STREAMED_VHD;
+  if (s->format == SNIFF_FORMAT_VDI)
+    return STREAMED_VDI;
+  return STREAMED_NONE;
+}
+
+/* Run one streaming decoder; *size gets the guest size it found. */
+static int run_streamed(struct import_run *run, enum streamed kind, struct vsink *out, uint64_t *size,
+                        struct verr *err)
+{
+  int r;
+  if (kind == STREAMED_VMDK) {
+    struct vmdk_info info = { 0 };
+    r = vmdk_stream_decode(run->chain, out, NULL, &info, err);
+    *size = info.virtual_size;
+  } else if (kind == STREAMED_VHD) {
+    struct vhd_info info = { 0 };
+    r = vhd_stream_decode(run->chain, out, NULL, &info, err);
+    *size = info.virtual_size;
+  } else {
+    struct vdi_info info = { 0 };
+    r = vdi_stream_decode(run->chain, out, NULL, &info, err);
+    *size = info.virtual_size;
+  }
+  return r;
+}
+
+static int decode_streamed(struct import_run *run, enum streamed kind, struct verr *err)
+{
+  /* The decoder says the exact guest size (qemu's rules: a vhd's CHS geometry can exceed
+   * its footer's size) only at its end. Until then the target's capacity bounds the
+   * writes and the hash; a header that already claims more than that is refused now. */
+  struct target_info target;
+  target_get_info(run->target, &target);
+  if (run->sniff.virtual_size > target.capacity)
+    return run_fit_target(run, run->sniff.virtual_size, err);
+  if (run_new_unordered_hash(run, target.capacity, err) < 0)
+    return -1;
+  struct vsink tee;
+  struct vsink_tee_state tee_state;
+  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), blkhash_unordered_sink(run->unordered));
+  uint64_t size = 0;
+  if (run_streamed(run, kind, &tee, &size, err) < 0)
+    return -1;
+  int r = blkhash_unordered_set_length(run->unordered, size);
+  if (r != 0)
+    return verr_sys(err, VERR_INTERNAL, r, "the %s decoder wrote past the size it reported; "
+                    "please report this bug", run->res->format);
+  vlog_info("decode", "%s streamed in one pass: %llu guest bytes", run->res->format,
+            (unsigned long long)size);
+  run->res->virtual_size = size;
+  return run_fit_target(run, size, err);
+}
+
 int decode_image(struct import_run *run, struct verr *err)
 {
   switch (run->sniff.format) {
@@ -208,8 +274,11 @@ int decode_image(struct import_run *run, struct verr *err)
     return decode_qcow2(run, err);
   case SNIFF_FORMAT_VMDK:
   case SNIFF_FORMAT_VHD:
-  case SNIFF_FORMAT_VHDX:
   case SNIFF_FORMAT_VDI:
+    if (streamable(&run->sniff) != STREAMED_NONE)
+      return decode_streamed(run, streamable(&run->sniff), err);
+    return decode_via_qemu(run, err);
+  case SNIFF_FORMAT_VHDX:
     return decode_via_qemu(run, err);
   default:
     return refuse_format(run, err);

@@ -4,7 +4,8 @@
 # (hack/make-format-corpus.sh): from a pipe and from nginx, each target byte-identical to
 # `qemu-img convert -O raw` of the same file and with the block hash of `vimport sum` of
 # it. Without a scratch path, a format that cannot stream ends with CDI's
-# scratchSpaceRequired message and exit 0.
+# scratchSpaceRequired message and exit 0; streamOptimized vmdk, dynamic vhd and vdi
+# stream in one pass with no scratch space at all.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cmd qemu-img qemu-nbd
@@ -38,7 +39,18 @@ while IFS=$'\t' read -r image _ _ format _ oracle; do
 done < <(grep -v '^#' "$corpus/corpus.tsv")
 [ "$n" -ge 14 ] || fail "only $n imports ran"
 
-# No scratch path: a vhdx over HTTP needs one, and says so the way CDI's importer does.
+# No scratch path: streamOptimized vmdk, dynamic vhd and vdi stream in one pass (their
+# tables come first); a vhdx over HTTP needs scratch space and says so as CDI does.
+for image in streamOptimized.vmdk dynamic.vhd dynamic.vdi static.vdi; do
+  oracle=$(awk -F'\t' -v i="$image" '$1 == i {print $6}' "$corpus/corpus.tsv")
+  rm -f "$tmp/target.img"
+  import_spec "$tmp/spec.yaml" "$NGINX_URL/$image" "" "$tmp/target.img"
+  import_run "$tmp/spec.yaml"
+  [ "$IMPORT_RC" -eq 0 ] || fail "$image streamed without scratch: exit $IMPORT_RC: $IMPORT_MSG"
+  grep -q "streamed in one pass" "$E2E_TMP/import.stderr" || fail "$image did not stream"
+  cmp "$tmp/target.img" "$corpus/$oracle" || fail "$image streamed differs from qemu-img's raw"
+done
+
 import_spec "$tmp/spec.yaml" "$NGINX_URL/image.vhdx" "" "$tmp/target.img"
 import_run "$tmp/spec.yaml"
 assert_eq 0 "$IMPORT_RC" "exit code when scratch space is required"
