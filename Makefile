@@ -31,7 +31,7 @@ PKG_SRC   := $(sort $(wildcard pkg/*/*.c))
 CMD_SRC   := $(sort $(wildcard cmd/vimport/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-HDRS      := $(wildcard pkg/*/*.h cmd/vimport/*.h tests/unit/*.h)
+HDRS      := $(wildcard pkg/*/*.h cmd/vimport/*.h tests/unit/*.h tests/fuzz/*.h)
 
 PKG_OBJ      := $(PKG_SRC:%.c=$(BUILD)/obj/%.o)
 PKG_OBJ_SAN  := $(PKG_SRC:%.c=$(BUILD)/asan/%.o)
