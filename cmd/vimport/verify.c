@@ -260,14 +260,6 @@ static void manifest_finish(struct manifest_reader *m, uint64_t blocks, const ch
 
 /* ---- the volume ------------------------------------------------------------------- */
 
-static bool use_block_device(const struct import_spec *spec)
-{
-  if (spec->target.volume_mode != SPEC_VOLUME_MODE_UNSET)
-    return spec->target.volume_mode == SPEC_VOLUME_MODE_BLOCK;
-  struct stat st;
-  return stat(spec->target.block_device, &st) == 0 && S_ISBLK(st.st_mode);
-}
-
 static int volume_size(const char *path, uint64_t *size, struct verr *err)
 {
   CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -307,7 +299,7 @@ static int verify_volume(const struct import_spec *spec, const char *manifest_pa
     return verr_set(err, VERR_USAGE, "%s gives no expected block hash: add "
                     "vimport.expectedBlockHash: \"<digest>:<hex>\" (as printed by "
                     "'vimport sum' of the image) to the spec", spec->origin);
-  run->path = use_block_device(spec) ? spec->target.block_device : spec->target.path;
+  run->path = spec_target_is_block(spec) ? spec->target.block_device : spec->target.path;
   if (spec->target.requested_size > 0)
     run->length = spec->target.requested_size;
   else if (volume_size(run->path, &run->length, err) < 0)

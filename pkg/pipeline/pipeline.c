@@ -39,14 +39,6 @@ void run_add_verified(struct pipeline_result *res, const char *stage)
 
 /* ---- target ------------------------------------------------------------------------- */
 
-static int target_is_block(const struct import_spec *spec)
-{
-  if (spec->target.volume_mode != SPEC_VOLUME_MODE_UNSET)
-    return spec->target.volume_mode == SPEC_VOLUME_MODE_BLOCK;
-  struct stat st;
-  return stat(spec->target.block_device, &st) == 0 && S_ISBLK(st.st_mode);
-}
-
 static bool same_file(const struct import_spec *spec, const char *target)
 {
   struct stat a, b;
@@ -58,7 +50,7 @@ static bool same_file(const struct import_spec *spec, const char *target)
 static int open_target(struct import_run *run, struct verr *err)
 {
   const struct import_spec *spec = run->spec;
-  bool block = target_is_block(spec);
+  bool block = spec_target_is_block(spec);
   const char *path = block ? spec->target.block_device : spec->target.path;
   struct target_opts opts = {
     .path = path,

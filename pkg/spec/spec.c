@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "core/cleanup.h"
@@ -348,4 +349,12 @@ char *spec_describe(const struct import_spec *spec)
     if (*p == '\n' || *p == '\r')
       *p = ' ';
   return text;
+}
+
+bool spec_target_is_block(const struct import_spec *spec)
+{
+  if (spec->target.volume_mode != SPEC_VOLUME_MODE_UNSET)
+    return spec->target.volume_mode == SPEC_VOLUME_MODE_BLOCK;
+  struct stat st;
+  return stat(spec->target.block_device, &st) == 0 && S_ISBLK(st.st_mode);
 }

@@ -214,6 +214,11 @@ int spec_load_yaml_buffer(const char *buf, size_t len, const char *name,
  * the extra-headers directory are read too. Messages start with "environment: NAME: ". */
 int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err);
 
+/* Whether the volume is the block device rather than the image file, as CDI decides:
+ * the volume mode when the spec gives one, else whether target.block_device exists and
+ * is a block device (CDI mounts /dev/cdi-block-volume only for Block volumes). */
+bool spec_target_is_block(const struct import_spec *spec);
+
 /* Free the spec and every string it owns, wiping secrets first. NULL is fine. */
 void spec_free(struct import_spec *spec);
 
