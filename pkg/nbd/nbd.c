@@ -53,6 +53,42 @@ static bool is_uri(const char *s)
          strncmp(s, "nbd+unix://", 11) == 0 || strncmp(s, "nbds+unix://", 12) == 0;
 }
 
+/* libnbd parses URIs only when built with libxml2, which the static build leaves out:
+ * there, the two plain forms are taken apart here (no TLS, no percent-escapes). */
+static int nbd_guest_connect_plain_uri(struct nbd_guest *g, const char *uri, struct verr *err)
+{
+  char host[256] = "", port[16] = "10809", export[512] = "", socket_path[1024] = "";
+  const char *rest;
+  if (strncmp(uri, "nbd+unix://", 11) == 0) {
+    rest = uri + 11;
+    const char *q = strstr(rest, "?socket=");
+    if (q == NULL)
+      return verr_set(err, VERR_USAGE, "%s: nbd+unix:// needs ?socket=PATH", g->where);
+    snprintf(socket_path, sizeof socket_path, "%s", q + 8);
+    const char *name = rest[0] == '/' ? rest + 1 : rest; /* nbd+unix:///EXPORT?socket= */
+    snprintf(export, sizeof export, "%.*s", (int)(q - name), name);
+  } else if (strncmp(uri, "nbd://", 6) == 0) {
+    rest = uri + 6;
+    size_t hl = strcspn(rest, ":/?");
+    snprintf(host, sizeof host, "%.*s", (int)hl, rest);
+    rest += hl;
+    if (*rest == ':') {
+      size_t pl = strcspn(rest + 1, "/?");
+      snprintf(port, sizeof port, "%.*s", (int)pl, rest + 1);
+      rest += 1 + pl;
+    }
+    if (*rest == '/')
+      snprintf(export, sizeof export, "%.*s", (int)strcspn(rest + 1, "?"), rest + 1);
+  } else {
+    return verr_set(err, VERR_USAGE, "%s: this build of vimport has no TLS for NBD; use nbd:// "
+                    "or nbd+unix://", g->where);
+  }
+  if (nbd_set_export_name(g->h, export) == -1)
+    return nbd_guest_fail(g, "connection", err);
+  int r = socket_path[0] ? nbd_connect_unix(g->h, socket_path) : nbd_connect_tcp(g->h, host, port);
+  return r == -1 ? nbd_guest_fail(g, "connection", err) : 0;
+}
+
 static int nbd_guest_connect_uri(struct nbd_guest *g, const char *uri, struct verr *err)
 {
   verr_redact_url(uri, g->where, sizeof g->where);
@@ -64,9 +100,12 @@ static int nbd_guest_connect_uri(struct nbd_guest *g, const char *uri, struct ve
   if (!is_uri(uri))
     return verr_set(err, VERR_USAGE, "\"%s\" is not an NBD URI: use nbd://HOST[:PORT]/EXPORT, "
                     "nbds://..., nbd+unix:///EXPORT?socket=PATH or a socket path", g->where);
-  if (nbd_connect_uri(g->h, uri) == -1)
-    return nbd_guest_fail(g, "connection", err);
-  return 0;
+  if (nbd_supports_uri(g->h) == 1) {
+    if (nbd_connect_uri(g->h, uri) == -1)
+      return nbd_guest_fail(g, "connection", err);
+    return 0;
+  }
+  return nbd_guest_connect_plain_uri(g, uri, err);
 }
 
 /* qemu parses "proto:rest" in a file name as a protocol; "./" or "/" in front keeps a
