@@ -27,9 +27,10 @@
  *     held before.
  *
  * Memory: a fixed zero buffer of 1 MiB per target, nothing proportional to the image.
- * Page cache: every `flush_interval` bytes written, dirty pages are written back
- * (sync_file_range) and dropped (posix_fadvise DONTNEED) so a large import does not
- * fill the node's page cache.
+ * Page cache: every `flush_interval` bytes written, write-back of the dirty pages is
+ * started (sync_file_range) and the pages whose write-back the previous interval
+ * started are dropped (posix_fadvise DONTNEED), so a large import holds at most about
+ * two intervals of the node's page cache and never waits for the disk mid-stream.
  *
  * Not thread-safe: one thread drives a target.
  */
