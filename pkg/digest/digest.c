@@ -1,12 +1,14 @@
 /* vimport digest: see digest.h for the contract.
  *
  * The tap is one vreader filter in the nbdkit shape: a state struct, a read that passes
- * the lower reader's bytes through and hashes them, a close that frees everything, and
- * the ops table at the bottom. The checksum helpers are plain string functions.
+ * the lower reader's bytes through and queues them for its hashing thread, a close that
+ * stops the thread and frees everything, and the ops table at the bottom. The checksum
+ * helpers are plain string functions.
  */
 #include "digest.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,17 +108,119 @@ int checksum_compare(const struct checksum *expected, const char *calculated, st
   return 0;
 }
 
+int checksum_from_md(const char *algorithm, const unsigned char *md, unsigned md_len, char *out,
+                     size_t out_size, struct verr *err)
+{
+  struct checksum c;
+  if (2 * (size_t)md_len >= sizeof c.hex)
+    return verr_set(err, VERR_INTERNAL, "a %u-byte digest is too long (a bug)", md_len);
+  snprintf(c.algorithm, sizeof c.algorithm, "%s", algorithm);
+  for (unsigned i = 0; i < md_len; i++)
+    snprintf(c.hex + 2 * i, 3, "%02x", md[i]);
+  c.hex[2 * md_len] = '\0';
+  return checksum_format(&c, out, out_size, err);
+}
+
 /* ---- the digest tap ---- */
+
+/* The tap hashes on its own thread so that hashing the source overlaps decoding and
+ * writing: on a 2-core pod SHA-256 of the source is the largest single cost of a raw
+ * import. read() copies what it passes up into a ring of slots (the caller's buffer is
+ * reused as soon as read() returns); the hasher takes full slots in order. A copy costs
+ * a small fraction of hashing the same bytes. Memory: DIGEST_TAP_SLOTS * DIGEST_TAP_SLOT. */
+#define DIGEST_TAP_SLOT (512u << 10)
+#define DIGEST_TAP_SLOTS 8
+
+struct digest_slot {
+  unsigned char *buf; /* DIGEST_TAP_SLOT bytes, owned */
+  size_t len;
+};
 
 struct digest_tap {
   struct vreader *lower; /* owned */
-  EVP_MD_CTX *ctx;       /* owned */
+  EVP_MD_CTX *ctx;       /* owned; the hasher thread's alone while it runs */
   char algorithm[CHECKSUM_ALG_MAX];
   uint64_t bytes;
   bool finished; /* digest_tap_final ran: later bytes cannot be hashed */
+
+  struct digest_slot slots[DIGEST_TAP_SLOTS];
+  /* Counters only grow; the slot of counter c is slots[c % DIGEST_TAP_SLOTS]. */
+  uint64_t submitted; /* slots handed to the hasher; slots[submitted % N] is filling */
+  uint64_t hashed;    /* slots the hasher finished */
+  pthread_mutex_t lock;
+  pthread_cond_t work_ready; /* submitted advanced, or stopping */
+  pthread_cond_t work_done;  /* hashed advanced */
+  bool stopping;
+  bool hash_failed; /* EVP_DigestUpdate failed on the hasher thread */
+  bool thread_started;
+  pthread_t thread;
 };
 
 static const struct vreader_ops digest_tap_ops;
+
+static void *digest_tap_hasher(void *arg)
+{
+  struct digest_tap *t = arg;
+  pthread_mutex_lock(&t->lock);
+  for (;;) {
+    while (!t->stopping && t->hashed == t->submitted)
+      pthread_cond_wait(&t->work_ready, &t->lock);
+    if (t->hashed == t->submitted)
+      break; /* stopping and nothing left */
+    struct digest_slot *s = &t->slots[t->hashed % DIGEST_TAP_SLOTS];
+    pthread_mutex_unlock(&t->lock);
+    bool ok = EVP_DigestUpdate(t->ctx, s->buf, s->len) == 1;
+    pthread_mutex_lock(&t->lock);
+    if (!ok)
+      t->hash_failed = true;
+    t->hashed++;
+    pthread_cond_signal(&t->work_done);
+  }
+  pthread_mutex_unlock(&t->lock);
+  return NULL;
+}
+
+/* Hand the filling slot to the hasher and wait until the next one is free. */
+static void digest_tap_submit(struct digest_tap *t)
+{
+  pthread_mutex_lock(&t->lock);
+  t->submitted++;
+  pthread_cond_signal(&t->work_ready);
+  while (t->submitted - t->hashed >= DIGEST_TAP_SLOTS)
+    pthread_cond_wait(&t->work_done, &t->lock);
+  pthread_mutex_unlock(&t->lock);
+  t->slots[t->submitted % DIGEST_TAP_SLOTS].len = 0;
+}
+
+static void digest_tap_feed(struct digest_tap *t, const unsigned char *p, size_t len)
+{
+  while (len > 0) {
+    struct digest_slot *s = &t->slots[t->submitted % DIGEST_TAP_SLOTS];
+    size_t n = DIGEST_TAP_SLOT - s->len < len ? DIGEST_TAP_SLOT - s->len : len;
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    p += n;
+    len -= n;
+    if (s->len == DIGEST_TAP_SLOT)
+      digest_tap_submit(t);
+  }
+}
+
+/* Submit the partly filled slot, wait for the hasher to finish everything, stop it. */
+static bool digest_tap_drain(struct digest_tap *t)
+{
+  if (!t->thread_started)
+    return false;
+  if (t->slots[t->submitted % DIGEST_TAP_SLOTS].len > 0)
+    digest_tap_submit(t);
+  pthread_mutex_lock(&t->lock);
+  t->stopping = true;
+  pthread_cond_signal(&t->work_ready);
+  pthread_mutex_unlock(&t->lock);
+  pthread_join(t->thread, NULL);
+  t->thread_started = false;
+  return !t->hash_failed;
+}
 
 static ssize_t digest_tap_read(struct vreader *r, void *buf, size_t len, struct verr *err)
 {
@@ -127,9 +231,7 @@ static ssize_t digest_tap_read(struct vreader *r, void *buf, size_t len, struct 
   ssize_t n = t->lower->ops->read(t->lower, buf, len, err);
   if (n <= 0)
     return n;
-  if (EVP_DigestUpdate(t->ctx, buf, (size_t)n) != 1)
-    return verr_set(err, VERR_INTERNAL, "OpenSSL failed to hash %zd source bytes with %s",
-                    n, t->algorithm);
+  digest_tap_feed(t, buf, (size_t)n);
   t->bytes += (uint64_t)n;
   return n;
 }
@@ -138,6 +240,18 @@ static void digest_tap_close(struct vreader *r)
 {
   struct digest_tap *t = r->state;
   if (t != NULL) {
+    if (t->thread_started) {
+      pthread_mutex_lock(&t->lock);
+      t->stopping = true;
+      pthread_cond_signal(&t->work_ready);
+      pthread_mutex_unlock(&t->lock);
+      pthread_join(t->thread, NULL);
+    }
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->work_ready);
+    pthread_cond_destroy(&t->work_done);
+    for (size_t i = 0; i < DIGEST_TAP_SLOTS; i++)
+      free(t->slots[i].buf);
     vreader_close(t->lower);
     EVP_MD_CTX_free(t->ctx);
     free(t);
@@ -162,6 +276,13 @@ static int digest_tap_start(struct digest_tap *t, const char *algorithm, struct 
                     "OpenSSL refuses md5 and sha1): use a sha256 or sha512 checksum",
                     algorithm);
   snprintf(t->algorithm, sizeof t->algorithm, "%s", algorithm);
+  for (size_t i = 0; i < DIGEST_TAP_SLOTS; i++)
+    if ((t->slots[i].buf = malloc(DIGEST_TAP_SLOT)) == NULL)
+      return verr_set(err, VERR_NOMEM, "out of memory creating the %s source digest", algorithm);
+  int r = pthread_create(&t->thread, NULL, digest_tap_hasher, t);
+  if (r != 0)
+    return verr_sys(err, VERR_NOMEM, r, "cannot start the %s source digest thread", algorithm);
+  t->thread_started = true;
   return 0;
 }
 
@@ -182,6 +303,9 @@ int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader 
     return verr_set(err, VERR_NOMEM, "out of memory creating the source digest");
   }
   t->lower = lower;
+  pthread_mutex_init(&t->lock, NULL);
+  pthread_cond_init(&t->work_ready, NULL);
+  pthread_cond_init(&t->work_done, NULL);
   r->ops = &digest_tap_ops;
   r->state = t;
   if (digest_tap_start(t, algorithm, err) == -1) {
@@ -204,16 +328,11 @@ int digest_tap_final(struct vreader *tap, char *out, size_t out_size, struct ver
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned md_len = 0;
   t->finished = true;
-  if (EVP_DigestFinal_ex(t->ctx, md, &md_len) != 1)
+  if (!digest_tap_drain(t) || EVP_DigestFinal_ex(t->ctx, md, &md_len) != 1)
     return verr_set(err, VERR_INTERNAL, "OpenSSL failed to finish the %s source digest",
                     t->algorithm);
 
-  struct checksum c;
-  snprintf(c.algorithm, sizeof c.algorithm, "%s", t->algorithm);
-  for (unsigned i = 0; i < md_len; i++)
-    snprintf(c.hex + 2 * i, 3, "%02x", md[i]);
-  c.hex[2 * md_len] = '\0';
-  return checksum_format(&c, out, out_size, err);
+  return checksum_from_md(t->algorithm, md, md_len, out, out_size, err);
 }
 
 uint64_t digest_tap_bytes(const struct vreader *tap)

@@ -1,9 +1,12 @@
 /* vimport digest: the source checksum, computed while the source streams past.
  *
  * The digest tap is a vreader filter: it sits right above the source reader, hands
- * every byte up unchanged (it reads into the caller's buffer; nothing is copied) and
- * hashes each byte exactly once, in order. So the digest covers the bytes exactly as
- * served, before sniffing or decompression, and costs no second read of the source.
+ * every byte up unchanged (it reads into the caller's buffer) and hashes each byte
+ * exactly once, in order. So the digest covers the bytes exactly as served, before
+ * sniffing or decompression, and costs no second read of the source. The hashing runs
+ * on a thread of the tap's own, from a copy (a ring of 8 x 512 KiB): it overlaps
+ * decoding and writing instead of adding to them. An HTTP source can hash its own
+ * bytes without that copy (pkg/source, opts.digest); the tap is for the others.
  *
  * Checksums use CDI's "<algorithm>:<hex>" form, e.g. "sha256:9f86d0...". Accepted
  * algorithms are md5, sha1, sha256 and sha512 (OpenSSL libcrypto EVP). The hex part is
@@ -47,6 +50,11 @@ int checksum_parse(const char *s, struct checksum *out, struct verr *err);
 /* Write `c` as "<alg>:<hex>" to `out` (at least CHECKSUM_STRING_MAX bytes is always
  * enough). Returns -1 with VERR_INTERNAL when `out_size` is too small. */
 int checksum_format(const struct checksum *c, char *out, size_t out_size, struct verr *err);
+
+/* Write a raw digest `md` (md_len bytes) of `algorithm` as "<alg>:<hex>" to `out`.
+ * Returns -1 with VERR_INTERNAL when `out_size` is too small or md_len does not fit. */
+int checksum_from_md(const char *algorithm, const unsigned char *md, unsigned md_len, char *out,
+                     size_t out_size, struct verr *err);
 
 /* Compare the expected checksum with a calculated "<alg>:<hex>" string (as written by
  * digest_tap_final). Returns 0 when they are equal. On a mismatch returns -1 with

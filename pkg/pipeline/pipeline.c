@@ -328,8 +328,8 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
       r = readback(&run, err);
   }
   if (r < 0) {
-    if (run.tap != NULL)
-      result->bytes_transferred = digest_tap_bytes(run.tap);
+    if (run.source != NULL)
+      result->bytes_transferred = input_bytes_read(&run);
     /* A failed import vouches for nothing, even for the stages that passed before. */
     result->n_verified = 0;
     invalidate_target(&run);

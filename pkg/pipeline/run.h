@@ -28,7 +28,8 @@ struct import_run {
   struct pipeline_result *res;
   struct vreader *chain;  /* the top reader; owns every reader below it */
   struct vreader *source; /* borrowed from the chain: for source_info() */
-  struct vreader *tap;    /* borrowed from the chain: the source digest */
+  struct vreader *tap;    /* borrowed from the chain: the source digest, or NULL when
+                           * the source hashes its own bytes (HTTP) */
   struct vreader *sigtap; /* borrowed from the chain: the signature check, or NULL */
   struct checksum expected; /* the source checksum to meet, when has_expected */
   bool has_expected;
@@ -47,6 +48,8 @@ struct import_run {
 /* input.c */
 int input_open(struct import_run *run, struct verr *err);
 int input_check_checksum(struct import_run *run, struct verr *err);
+/* Source bytes read so far (for a failed import's report). */
+uint64_t input_bytes_read(struct import_run *run);
 int input_check_signature(struct import_run *run, struct verr *err);
 /* A reader constructor that fails closes the reader it was given, and with it every
  * reader below: forget the borrowed pointers into the chain too. Returns -1. */

@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct http_source {
   pthread_mutex_t lock;
   pthread_cond_t data_ready;  /* reader waits: bytes, end, error, first response */
   pthread_cond_t space_ready; /* thread waits: ring space, cancel */
+  pthread_cond_t digest_ready; /* digest thread waits: bytes to hash, end, cancel */
   pthread_t thread;
   int thread_started;
 
@@ -80,11 +82,28 @@ struct http_source {
   char validator[SOURCE_INFO_STR]; /* If-Range value, "" if the server gave none */
   int64_t total;                   /* object size, -1 if unknown */
 
+  /* The object's digest (opts.digest): a second consumer of the ring, on a thread of
+   * its own, hashes the bytes in place, so the reader's thread neither hashes nor copies
+   * for it. Both consumers' unread bytes end at the ring's tail; the longer of the two
+   * runs is what the ring holds. Under `lock`, except digest_ctx while `digesting`. */
+  const EVP_MD *digest_md;
+  EVP_MD_CTX *digest_ctx;
+  size_t digest_len;      /* ring bytes before the tail not hashed yet */
+  int digesting;          /* the digest thread is hashing ring bytes outside the lock */
+  int digest_ended;       /* the digest thread stopped: the transfer ended or failed */
+  int digest_failed;      /* OpenSSL refused an update */
+  uint64_t digested;      /* object bytes hashed */
+  pthread_t digest_thread;
+  int digest_started;
+
   struct source_info snapshot; /* returned by source_info(), reader's thread only */
   CURL *pread_handle;          /* reader's thread only */
 };
 
 struct http_attempt;
+
+static int http_wait_data(struct http_source *src);
+static int http_stop_error(const struct http_source *src, struct verr *err);
 
 /* What an attempt does with the response: accept or refuse it once its headers are
  * complete, and take its body bytes. Both return 0, or -1 having set the verdict. */
@@ -142,6 +161,31 @@ static int attempt_verdict(struct http_attempt *a, enum attempt_outcome v)
 
 /* ---- the ring buffer ---------------------------------------------------------- */
 
+/* Bytes the ring holds for its consumers: the reader's and the digest's unread runs
+ * both end at the tail, so the longer one. */
+static size_t ring_used(const struct http_source *src)
+{
+  return src->ring_len > src->digest_len ? src->ring_len : src->digest_len;
+}
+
+/* libcurl hands over body bytes in pieces of a few KiB; waking a consumer for each costs
+ * more in context switches than the consumer then does. A consumer that found the ring
+ * (nearly) empty sleeps until this many bytes wait for it, or the transfer ends. */
+static size_t ring_wake_bytes(const struct http_source *src)
+{
+  return src->ring_size / 4 < (256u << 10) ? src->ring_size / 4 : (256u << 10);
+}
+
+/* `added` bytes were just put in the ring: wake a consumer whose run crossed the mark. */
+static void ring_wake_consumers(struct http_source *src, size_t added)
+{
+  size_t mark = ring_wake_bytes(src);
+  if (src->ring_len >= mark && src->ring_len - added < mark)
+    pthread_cond_broadcast(&src->data_ready);
+  if (src->digest_len >= mark && src->digest_len - added < mark)
+    pthread_cond_signal(&src->digest_ready);
+}
+
 /* Copy body bytes into the ring, waiting for the reader while it is full. Time spent
  * waiting does not count toward the stall timeout. Returns -1 if cancelled.
  * One producer (this thread) and one consumer (read()): each copies outside the lock
@@ -152,12 +196,12 @@ static int ring_put(struct http_attempt *a, const char *buf, size_t len)
   int cancelled = 0;
   pthread_mutex_lock(&src->lock);
   while (len > 0) {
-    while (src->ring_len == src->ring_size && !src->cancelled)
+    while (ring_used(src) == src->ring_size && !src->cancelled)
       pthread_cond_wait(&src->space_ready, &src->lock);
     if ((cancelled = src->cancelled))
       break;
     size_t tail = (src->ring_head + src->ring_len) % src->ring_size;
-    size_t room = src->ring_size - src->ring_len;
+    size_t room = src->ring_size - ring_used(src);
     size_t chunk = src->ring_size - tail < room ? src->ring_size - tail : room;
     if (chunk > len)
       chunk = len;
@@ -165,11 +209,13 @@ static int ring_put(struct http_attempt *a, const char *buf, size_t len)
     memcpy(src->ring + tail, buf, chunk);
     pthread_mutex_lock(&src->lock);
     src->ring_len += chunk;
+    if (src->digest_md != NULL)
+      src->digest_len += chunk;
     src->received += chunk;
     src->info.bytes_received = src->received;
     buf += chunk;
     len -= chunk;
-    pthread_cond_broadcast(&src->data_ready);
+    ring_wake_consumers(src, chunk);
   }
   pthread_mutex_unlock(&src->lock);
   clock_gettime(CLOCK_MONOTONIC, &a->last_byte);
@@ -515,6 +561,100 @@ static int http_backoff(struct http_source *src, unsigned failures)
   return cancelled ? -1 : 0;
 }
 
+/* ---- the object's digest ------------------------------------------------------- */
+
+/* Hash the next run of undigested ring bytes; called and returns with the lock held. */
+static void digest_step(struct http_source *src)
+{
+  size_t tail = (src->ring_head + src->ring_len) % src->ring_size;
+  size_t start = (tail + src->ring_size - src->digest_len) % src->ring_size;
+  size_t chunk = src->ring_size - start < src->digest_len ? src->ring_size - start
+                                                          : src->digest_len;
+  src->digesting = 1;
+  pthread_mutex_unlock(&src->lock);
+  int ok = EVP_DigestUpdate(src->digest_ctx, src->ring + start, chunk) == 1;
+  pthread_mutex_lock(&src->lock);
+  src->digesting = 0;
+  if (!ok)
+    src->digest_failed = 1;
+  src->digest_len -= chunk;
+  src->digested += chunk;
+  pthread_cond_broadcast(&src->space_ready);
+}
+
+static void *digest_main(void *opaque)
+{
+  struct http_source *src = opaque;
+  pthread_mutex_lock(&src->lock);
+  for (;;) {
+    while (src->digest_len < ring_wake_bytes(src) && !src->done && !src->failed &&
+           !src->cancelled)
+      pthread_cond_wait(&src->digest_ready, &src->lock);
+    if (src->cancelled || src->digest_len == 0)
+      break;
+    digest_step(src);
+  }
+  src->digest_ended = 1;
+  pthread_cond_broadcast(&src->data_ready);
+  pthread_mutex_unlock(&src->lock);
+  return NULL;
+}
+
+/* The transfer starts over from byte 0: forget what was hashed. Lock held. */
+static int digest_restart(struct http_source *src)
+{
+  if (src->digest_md == NULL)
+    return 0;
+  while (src->digesting)
+    pthread_cond_wait(&src->space_ready, &src->lock);
+  src->digest_len = 0;
+  src->digested = 0;
+  return EVP_DigestInit_ex(src->digest_ctx, src->digest_md, NULL) == 1 ? 0 : -1;
+}
+
+static int digest_start(struct http_source *src, const char *algorithm, struct verr *err)
+{
+  if (algorithm == NULL)
+    return 0;
+  src->digest_md = EVP_get_digestbyname(algorithm);
+  src->digest_ctx = EVP_MD_CTX_new();
+  if (src->digest_md == NULL || src->digest_ctx == NULL ||
+      EVP_DigestInit_ex(src->digest_ctx, src->digest_md, NULL) != 1)
+    return verr_set(err, VERR_USAGE, "OpenSSL cannot compute the source digest %s here (a "
+                    "FIPS-only OpenSSL refuses md5 and sha1): use a sha256 or sha512 checksum",
+                    algorithm);
+  int rc = pthread_create(&src->digest_thread, NULL, digest_main, src);
+  if (rc != 0)
+    return verr_sys(err, VERR_NOMEM, rc, "cannot start the source digest thread");
+  src->digest_started = 1;
+  return 0;
+}
+
+int source_http_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
+                       struct verr *err)
+{
+  struct http_source *src = r->state;
+  if (src->digest_md == NULL)
+    return 0;
+  int stopped = 0;
+  pthread_mutex_lock(&src->lock);
+  int unread = !src->done || src->ring_len > 0;
+  while (!unread && !src->digest_ended && !stopped)
+    stopped = http_wait_data(src) < 0;
+  int failed = src->digest_failed;
+  *bytes = src->digested;
+  pthread_mutex_unlock(&src->lock);
+  if (unread)
+    return verr_set(err, VERR_INTERNAL, "the source digest was asked for before %s was read "
+                    "to its end (a bug)", src->cfg.redacted);
+  if (stopped)
+    return http_stop_error(src, err);
+  if (failed || EVP_DigestFinal_ex(src->digest_ctx, md, md_len) != 1)
+    return verr_set(err, VERR_INTERNAL, "OpenSSL failed to hash the bytes of %s",
+                    src->cfg.redacted);
+  return 1;
+}
+
 /* ---- the streaming transfer ---------------------------------------------------- */
 
 /* Record the object the import reads: the first response to a request from byte 0. */
@@ -552,6 +692,8 @@ static int transfer_restart_or_refuse(struct http_attempt *a)
   char url[2048];
   pthread_mutex_lock(&src->lock);
   int can_restart = src->consumed == 0 && !src->taking;
+  if (can_restart)
+    can_restart = digest_restart(src) == 0;
   if (can_restart) {
     src->ring_head = src->ring_len = 0;
     src->received = src->info.bytes_received = 0;
@@ -647,6 +789,7 @@ static void transfer_finish(struct http_source *src, enum attempt_outcome how,
     src->error = *err;
   }
   pthread_cond_broadcast(&src->data_ready);
+  pthread_cond_signal(&src->digest_ready);
   pthread_mutex_unlock(&src->lock);
 }
 
@@ -755,8 +898,9 @@ static ssize_t http_read(struct vreader *r, void *buf, size_t len, struct verr *
 {
   struct http_source *src = r->state;
   int stopped = 0;
+  size_t enough = len < ring_wake_bytes(src) ? len : ring_wake_bytes(src);
   pthread_mutex_lock(&src->lock);
-  while (src->ring_len == 0 && !src->done && !src->failed && !stopped)
+  while (src->ring_len < enough && !src->done && !src->failed && !stopped)
     stopped = http_wait_data(src) < 0;
   ssize_t n = 0;
   if (src->ring_len == 0 && stopped) {
@@ -786,16 +930,21 @@ static void http_config_free(struct http_config *c)
 
 static void http_source_free(struct http_source *src)
 {
-  if (src->thread_started) {
-    pthread_mutex_lock(&src->lock);
-    src->cancelled = 1;
-    pthread_cond_broadcast(&src->space_ready);
-    pthread_mutex_unlock(&src->lock);
+  pthread_mutex_lock(&src->lock);
+  src->cancelled = 1;
+  pthread_cond_broadcast(&src->space_ready);
+  pthread_cond_broadcast(&src->data_ready);
+  pthread_cond_signal(&src->digest_ready);
+  pthread_mutex_unlock(&src->lock);
+  if (src->thread_started)
     pthread_join(src->thread, NULL);
-  }
+  if (src->digest_started)
+    pthread_join(src->digest_thread, NULL);
+  EVP_MD_CTX_free(src->digest_ctx);
   curl_easy_cleanup(src->pread_handle);
   pthread_cond_destroy(&src->data_ready);
   pthread_cond_destroy(&src->space_ready);
+  pthread_cond_destroy(&src->digest_ready);
   pthread_mutex_destroy(&src->lock);
   http_config_free(&src->cfg);
   free(src->ring);
@@ -880,6 +1029,7 @@ static struct http_source *http_source_new(size_t ring_size)
   pthread_mutex_init(&src->lock, NULL);
   pthread_cond_init(&src->data_ready, NULL);
   pthread_cond_init(&src->space_ready, &attr);
+  pthread_cond_init(&src->digest_ready, NULL);
   pthread_condattr_destroy(&attr);
   src->total = -1;
   src->info.kind = "http";
@@ -924,7 +1074,7 @@ int source_http_open(const struct source_opts *opts, struct vreader **out, struc
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating a %zu-byte source buffer", ring_size);
   }
   *r = (struct vreader){ .ops = &http_ops, .state = src };
-  if (http_config_init(&src->cfg, opts, err) < 0) {
+  if (http_config_init(&src->cfg, opts, err) < 0 || digest_start(src, opts->digest, err) < 0) {
     http_close(r);
     return -1;
   }

@@ -168,6 +168,14 @@ const struct source_info *source_info(struct vreader *r)
   return &s->snapshot;
 }
 
+int source_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
+                  struct verr *err)
+{
+  if (r == NULL || !source_http_is(r))
+    return 0;
+  return source_http_digest(r, md, md_len, bytes, err);
+}
+
 static int fd_pread(struct fd_source *s, void *buf, size_t len, uint64_t offset,
                     struct verr *err)
 {

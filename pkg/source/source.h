@@ -66,6 +66,12 @@ struct source_opts {
   unsigned connect_timeout_s;
   unsigned max_redirects;    /* 0: default */
   size_t buffer_size;        /* ring buffer bytes; 0: default; at least 64 KiB */
+  /* md5|sha1|sha256|sha512, or NULL. An HTTP source then hashes every object byte
+   * itself, exactly once and in order, on a thread of its own that reads the ring
+   * buffer in place: the reader's thread neither hashes nor copies for it. Read the
+   * result with source_digest(). Other sources ignore it: hash what read() returns
+   * (pkg/digest's tap). */
+  const char *digest;
   /* Set to non-zero (from a signal handler) to stop: source_open() and read() stop
    * waiting for a stalled server or pipe within SOURCE_STOP_POLL_MS and fail with
    * VERR_CANCELLED. A condition wait does not return on a signal, so without this a
@@ -101,6 +107,15 @@ int source_open(const struct source_opts *opts, struct vreader **out, struct ver
  * if `r` is not a source. The pointer stays valid until the next call on `r` or until
  * `r` is closed. Thread-safe against the transfer thread. */
 const struct source_info *source_info(struct vreader *r);
+
+/* The digest asked for with opts.digest, once read() has returned 0 (the end): waits
+ * for the digest thread to hash the last bytes, writes the raw digest to `md`
+ * (EVP_MAX_MD_SIZE bytes), its length to *md_len and the bytes hashed to *bytes, and
+ * returns 1. Returns 0 when `r` does not compute a digest (not HTTP, or no
+ * opts.digest): hash the bytes read instead. -1 with `err`: called before the end
+ * (VERR_INTERNAL), stopped by opts.stop (VERR_CANCELLED), OpenSSL failed. Call once. */
+int source_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
+                  struct verr *err);
 
 /* Read exactly `len` bytes at `offset` of the same object: plain pread for files; for
  * HTTP a separate Range request guarded by If-Range, which fails if the object changed

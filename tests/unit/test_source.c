@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "core/cleanup.h"
 #include "source/source.h"
 
@@ -410,6 +412,97 @@ Test(source, http_200_to_range_restarts_when_nothing_was_read)
   expect_whole_object(r);
   cr_assert_eq(source_info(r)->retries, 1);
   vreader_close(r);
+}
+
+/* ---- the object's digest, computed by the source (opts.digest) ---- */
+
+/* The digest the source reports equals SHA-256 of the file, over exactly DATA_SIZE bytes. */
+static void expect_source_digest(struct vreader *r)
+{
+  unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
+  unsigned want_len = 0, got_len = 0;
+  uint64_t bytes = 0;
+  struct verr err = { 0 };
+  cr_assert(EVP_Digest(fx.data, DATA_SIZE, want, &want_len, EVP_sha256(), NULL) == 1);
+  cr_assert_eq(source_digest(r, got, &got_len, &bytes, &err), 1, "%s", err.message);
+  cr_assert_eq(bytes, DATA_SIZE, "hashed %llu bytes", (unsigned long long)bytes);
+  cr_assert_eq(got_len, want_len);
+  cr_assert(memcmp(got, want, want_len) == 0, "the digest is not SHA-256 of the object");
+}
+
+Test(source, http_digest_of_the_object)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "");
+  struct source_opts o = test_opts(u);
+  o.digest = "sha256";
+  o.buffer_size = 256u << 10; /* a small ring: the digest and the reader both wrap it */
+  struct vreader *r = open_ok(&o);
+  expect_whole_object(r);
+  expect_source_digest(r);
+  vreader_close(r);
+}
+
+Test(source, http_digest_across_resumes_counts_each_byte_once)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "reset=700000&times=2");
+  struct source_opts o = test_opts(u);
+  o.digest = "sha256";
+  struct vreader *r = open_ok(&o);
+  expect_whole_object(r);
+  cr_assert_eq(source_info(r)->resumes, 2);
+  expect_source_digest(r);
+  vreader_close(r);
+}
+
+Test(source, http_digest_restarts_with_the_transfer)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "reset=600000&ignore_range=1");
+  struct source_opts o = test_opts(u);
+  o.digest = "sha256";
+  struct vreader *r = open_ok(&o);
+  for (int i = 0; i < 100 && source_info(r)->retries == 0; i++)
+    usleep(20000);
+  usleep(200000);
+  expect_whole_object(r);
+  cr_assert_eq(source_info(r)->retries, 1);
+  /* the drop comes after the digest thread's wake mark (256 KiB): bytes before the restart
+   * were hashed, and must have been forgotten */
+  expect_source_digest(r);
+  vreader_close(r);
+}
+
+Test(source, digest_before_the_end_or_without_asking)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "");
+  struct source_opts o = test_opts(u);
+  o.digest = "sha256";
+  struct vreader *r = open_ok(&o);
+  unsigned char md[EVP_MAX_MD_SIZE], buf[4096];
+  unsigned md_len;
+  uint64_t bytes;
+  struct verr err = { 0 };
+  cr_assert_gt(r->ops->read(r, buf, sizeof buf, &err), 0);
+  cr_expect_eq(source_digest(r, md, &md_len, &bytes, &err), -1);
+  cr_expect_eq(err.code, VERR_INTERNAL, "%s", err.message);
+  vreader_close(r);
+
+  o.digest = NULL; /* not asked for: the caller hashes */
+  r = open_ok(&o);
+  expect_whole_object(r);
+  cr_expect_eq(source_digest(r, md, &md_len, &bytes, &err), 0);
+  vreader_close(r);
+
+  o.digest = "no-such-digest";
+  cr_expect_eq(source_open(&o, &r, &err), -1);
+  cr_expect_eq(err.code, VERR_USAGE, "%s", err.message);
 }
 
 Test(source, http_5xx_is_retried)
