@@ -42,7 +42,6 @@
 #include "qcow2/qcow2.h"
 
 /* Large enough that syscalls cost little, small enough to stay in cache while hashed. */
-#define SUM_READ_SIZE (1u << 20)
 
 struct sum_opts {
   struct blkhash_opts hash;
@@ -81,34 +80,47 @@ static void progress_end(struct progress *p)
     fprintf(stderr, "\r\033[K");
 }
 
-static int hash_update(struct blkhash *h, const void *buf, size_t len, struct verr *err)
-{
-  int r = blkhash_update(h, buf, len);
-  return r == 0 ? 0 : verr_sys(err, VERR_INTERNAL, r, "block hash failed");
-}
-
 static int hash_zero(struct blkhash *h, uint64_t len, struct verr *err)
 {
   int r = blkhash_zero(h, len);
   return r == 0 ? 0 : verr_sys(err, VERR_INTERNAL, r, "block hash failed");
 }
 
+/* Read up to `want` bytes straight into the hasher's buffer (no copy between the read
+ * and the hashing threads): at `offset` with pread, or from the current position when
+ * `offset` is negative. Returns the count read, 0 at the end, or -1. */
+static ssize_t read_into_hash(int fd, int64_t offset, uint64_t want, struct blkhash *h,
+                              struct verr *err)
+{
+  void *buf;
+  size_t room;
+  int r = blkhash_buffer(h, &buf, &room);
+  if (r != 0)
+    return verr_sys(err, VERR_INTERNAL, r, "block hash failed");
+  if (want < room)
+    room = (size_t)want;
+  ssize_t n;
+  do
+    n = offset < 0 ? read(fd, buf, room) : pread(fd, buf, room, (off_t)offset);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return verr_sys(err, VERR_IO, errno, "read failed at byte %lld", (long long)offset);
+  if (n > 0 && (r = blkhash_commit(h, (size_t)n)) != 0)
+    return verr_sys(err, VERR_INTERNAL, r, "block hash failed");
+  return n;
+}
+
 /* Hash bytes [offset, offset+len) of fd, read with pread. */
-static int hash_range(int fd, uint64_t offset, uint64_t len, unsigned char *buf, struct blkhash *h,
+static int hash_range(int fd, uint64_t offset, uint64_t len, struct blkhash *h,
                       struct progress *p, struct verr *err)
 {
   while (len > 0) {
-    size_t want = len < SUM_READ_SIZE ? (size_t)len : SUM_READ_SIZE;
-    ssize_t n = pread(fd, buf, want, (off_t)offset);
-    if (n < 0 && errno == EINTR)
-      continue;
+    ssize_t n = read_into_hash(fd, (int64_t)offset, len, h, err);
     if (n < 0)
-      return verr_sys(err, VERR_IO, errno, "read failed at byte %llu", (unsigned long long)offset);
+      return -1;
     if (n == 0)
       return verr_set(err, VERR_IO, "file ended at byte %llu while reading: it shrank during hashing",
                       (unsigned long long)offset);
-    if (hash_update(h, buf, (size_t)n, err) < 0)
-      return -1;
     offset += (uint64_t)n;
     len -= (uint64_t)n;
     progress_update(p, offset);
@@ -117,8 +129,8 @@ static int hash_range(int fd, uint64_t offset, uint64_t len, unsigned char *buf,
 }
 
 /* A regular file: only its data extents are read; holes go to blkhash_zero(). */
-static int hash_sparse_file(int fd, uint64_t size, unsigned char *buf, struct blkhash *h,
-                            struct progress *p, struct verr *err)
+static int hash_sparse_file(int fd, uint64_t size, struct blkhash *h, struct progress *p,
+                            struct verr *err)
 {
   uint64_t pos = 0;
   while (pos < size) {
@@ -126,7 +138,7 @@ static int hash_sparse_file(int fd, uint64_t size, unsigned char *buf, struct bl
     if (data < 0 && errno == ENXIO)
       data = (off_t)size; /* no data after pos: the rest is a hole */
     else if (data < 0)
-      return hash_range(fd, pos, size - pos, buf, h, p, err); /* no SEEK_DATA: read all */
+      return hash_range(fd, pos, size - pos, h, p, err); /* no SEEK_DATA: read all */
     if ((uint64_t)data > size)
       data = (off_t)size;
     if ((uint64_t)data > pos && hash_zero(h, (uint64_t)data - pos, err) < 0)
@@ -136,7 +148,7 @@ static int hash_sparse_file(int fd, uint64_t size, unsigned char *buf, struct bl
       break;
     off_t hole = lseek(fd, (off_t)pos, SEEK_HOLE);
     uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
-    if (hash_range(fd, pos, end - pos, buf, h, p, err) < 0)
+    if (hash_range(fd, pos, end - pos, h, p, err) < 0)
       return -1;
     pos = end;
   }
@@ -144,20 +156,13 @@ static int hash_sparse_file(int fd, uint64_t size, unsigned char *buf, struct bl
 }
 
 /* A stream of unknown length (stdin, a pipe): exact bytes until EOF. */
-static int hash_stream(int fd, unsigned char *buf, struct blkhash *h, struct progress *p,
-                       struct verr *err)
+static int hash_stream(int fd, struct blkhash *h, struct progress *p, struct verr *err)
 {
   uint64_t total = 0;
   for (;;) {
-    ssize_t n = read(fd, buf, SUM_READ_SIZE);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return verr_sys(err, VERR_IO, errno, "read failed at byte %llu", (unsigned long long)total);
-    if (n == 0)
-      return 0;
-    if (hash_update(h, buf, (size_t)n, err) < 0)
-      return -1;
+    ssize_t n = read_into_hash(fd, -1, SIZE_MAX, h, err);
+    if (n <= 0)
+      return (int)n;
     total += (uint64_t)n;
     progress_update(p, total);
   }
@@ -278,24 +283,20 @@ static int sum_input(const char *name, const struct sum_opts *opts, char *hex, s
     manifest_close(&manifest, opts->manifest, 0, 0, NULL, err);
     return verr_sys(err, VERR_USAGE, r, "cannot create the block hash");
   }
-  CLEANUP_FREE unsigned char *buf = NULL;
   struct progress p = { .on = opts->progress, .name = name };
   bool seekable = !is_stdin && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
   if (seekable && is_qcow2(fd)) {
     r = hash_qcow2(fd, h, err);
-  } else if (posix_memalign((void **)&buf, 4096, SUM_READ_SIZE) != 0) {
-    /* Page-aligned: the kernel copies into an unaligned buffer several times slower. */
-    r = verr_set(err, VERR_NOMEM, "out of memory");
   } else if (seekable) {
     uint64_t size = 0;
     r = input_size(fd, &st, &size, err);
     p.total = size;
     if (r == 0 && S_ISREG(st.st_mode))
-      r = hash_sparse_file(fd, size, buf, h, &p, err);
+      r = hash_sparse_file(fd, size, h, &p, err);
     else if (r == 0)
-      r = hash_range(fd, 0, size, buf, h, &p, err);
+      r = hash_range(fd, 0, size, h, &p, err);
   } else {
-    r = hash_stream(fd, buf, h, &p, err);
+    r = hash_stream(fd, h, &p, err);
   }
   progress_end(&p);
 

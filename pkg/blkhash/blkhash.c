@@ -307,6 +307,32 @@ int blkhash_update(struct blkhash *h, const void *buf, size_t len)
   return 0;
 }
 
+int blkhash_buffer(struct blkhash *h, void **buf, size_t *len)
+{
+  if (h->finalized)
+    return EINVAL;
+  struct slot *s = filling_slot(h);
+  int r = slot_alloc(h, s);
+  if (r != 0)
+    return r;
+  *buf = s->buf + s->len;
+  *len = h->batch_blocks * h->block_size - s->len;
+  return 0;
+}
+
+int blkhash_commit(struct blkhash *h, size_t n)
+{
+  struct slot *s = filling_slot(h);
+  size_t batch_bytes = h->batch_blocks * h->block_size;
+  if (h->finalized || s->buf == NULL || n > batch_bytes - s->len)
+    return EINVAL;
+  s->len += n;
+  h->length += n;
+  if (s->len == batch_bytes)
+    return submit_filling(h);
+  return 0;
+}
+
 /* Append `len` zeros to the filling slot's data (len fits in the slot). */
 static int fill_zeros(struct blkhash *h, size_t len)
 {

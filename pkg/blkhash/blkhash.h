@@ -43,6 +43,17 @@ int blkhash_new(const struct blkhash_opts *opts, struct blkhash **out);
  * zeros are detected and not hashed. The caller keeps `buf`. */
 int blkhash_update(struct blkhash *h, const void *buf, size_t len);
 
+/* Zero-copy input, for a caller that reads the bytes into memory anyway (a file, a
+ * device): read them straight into the hasher. blkhash_buffer() gives the free part
+ * of the batch being filled: *buf and *len (at least 1 byte). Write up to *len bytes
+ * there, then blkhash_commit(h, n) with the count written: the same as
+ * blkhash_update() of those bytes, without copying them. The buffer is the hasher's
+ * and valid until the next call on `h`. It is 4096-byte aligned when everything hashed
+ * so far (data and zeros) is a multiple of 4096 bytes, so O_DIRECT reads can use it.
+ * blkhash_commit() with n > *len is EINVAL. */
+int blkhash_buffer(struct blkhash *h, void **buf, size_t *len);
+int blkhash_commit(struct blkhash *h, size_t n);
+
 /* Hash `len` zero bytes without reading anything: a known hole. */
 int blkhash_zero(struct blkhash *h, uint64_t len);
 
@@ -83,7 +94,9 @@ void blkhash_sink_init(struct vsink *sink, struct blkhash_sink_state *state, str
  * once, as data or as zeros. Blocks are hashed as soon as all their bytes are known and
  * folded in order; digests that run ahead of the first incomplete block, and blocks that
  * arrive in pieces, wait in memory bounded by `max_pending` bytes (EFBIG past it).
- * Hashing runs in the caller's thread; opts->threads is ignored. opts->on_block sees
+ * With opts->threads > 1, runs of whole blocks are copied to worker threads (pool.h)
+ * and hashed there, which adds threads * 2 + 1 MiB-sized buffers; else hashing runs in
+ * the caller's thread. Either way opts->on_block sees
  * every block in order, as with blkhash_new(). Errors are errno values as above, plus
  * EINVAL for bytes that arrive twice, ERANGE for bytes outside [0, length), and EIO from
  * _final when some bytes never arrived. */

@@ -16,6 +16,10 @@
 #include <openssl/evp.h>
 
 #include "core/stream.h"
+#include "pool.h"
+
+/* Bytes of consecutive whole blocks one worker job hashes. */
+#define UNORDERED_JOB_BYTES (1u << 20)
 
 struct pending {
   uint64_t block;
@@ -47,6 +51,7 @@ struct blkhash_unordered {
   struct partial *partials; /* sorted by block */
   size_t npartials, partials_cap;
   size_t pending_bytes;     /* memory held by heap entries and partial buffers */
+  struct hash_pool *pool;   /* whole blocks are hashed here when threads > 1, else inline */
   struct vsink sink;
 };
 
@@ -266,6 +271,19 @@ static int check_range(const struct blkhash_unordered *u, uint64_t offset, uint6
   return offset > u->length || len > u->length - offset ? ERANGE : 0;
 }
 
+/* Full-size whole blocks at the start of [offset, offset+len): how many. */
+static size_t whole_blocks(const struct blkhash_unordered *u, uint64_t offset, size_t len)
+{
+  if (offset % u->block_size != 0)
+    return 0;
+  uint64_t n = len / u->block_size;
+  uint64_t full = u->length / u->block_size; /* blocks that are not a short last block */
+  uint64_t first = offset / u->block_size;
+  if (first + n > full)
+    n = first < full ? full - first : 0;
+  return (size_t)n;
+}
+
 int blkhash_unordered_data(struct blkhash_unordered *u, uint64_t offset, const void *buf, size_t len)
 {
   int r = check_range(u, offset, len);
@@ -274,7 +292,15 @@ int blkhash_unordered_data(struct blkhash_unordered *u, uint64_t offset, const v
     uint64_t block = offset / u->block_size;
     size_t off = (size_t)(offset % u->block_size);
     size_t n = u->block_size - off < len ? u->block_size - off : len;
-    r = add_piece(u, block, off, p, n);
+    size_t whole = u->pool != NULL ? whole_blocks(u, offset, len) : 0;
+    if (whole > 0) {
+      if (block < u->frontier)
+        return EINVAL; /* bytes arrived twice */
+      n = whole * u->block_size;
+      r = hash_pool_add(u->pool, block, p, whole);
+    } else {
+      r = add_piece(u, block, off, p, n);
+    }
     offset += n;
     p += n;
     len -= n;
@@ -307,8 +333,17 @@ int blkhash_unordered_zero(struct blkhash_unordered *u, uint64_t offset, uint64_
   return r;
 }
 
+/* Bring the pool's digests in: every block added so far is then folded or waiting. */
+static int reap_all(struct blkhash_unordered *u)
+{
+  return u->pool != NULL ? hash_pool_reap(u->pool, true) : 0;
+}
+
 int blkhash_unordered_set_length(struct blkhash_unordered *u, uint64_t length)
 {
+  int r = reap_all(u);
+  if (r != 0)
+    return r;
   if (length > u->length || length < u->frontier * u->block_size)
     return ERANGE;
   u->length = length;
@@ -325,13 +360,16 @@ int blkhash_unordered_set_length(struct blkhash_unordered *u, uint64_t length)
   if (p->filled != blen)
     return p->filled > blen ? EINVAL : 0;
   unsigned char md[BLKHASH_MAX_MD_SIZE];
-  int r = digest(u, p->buf, blen, md);
+  r = digest(u, p->buf, blen, md);
   partial_remove(u, p);
   return r != 0 ? r : add_block(u, last, md);
 }
 
 int blkhash_unordered_final(struct blkhash_unordered *u, unsigned char *md, unsigned *md_len)
 {
+  int r = reap_all(u);
+  if (r != 0)
+    return r;
   if (u->frontier != u->nblocks || u->npartials != 0 || u->heap_len != 0)
     return EIO; /* some guest bytes never arrived */
   unsigned char le[8];
@@ -346,6 +384,7 @@ void blkhash_unordered_free(struct blkhash_unordered *u)
 {
   if (u == NULL)
     return;
+  hash_pool_free(u->pool);
   for (size_t i = 0; i < u->npartials; i++)
     free(u->partials[i].buf);
   free(u->partials);
@@ -382,6 +421,21 @@ static const struct vsink_ops unordered_sink_ops = {
   .zero = sink_zero,
 };
 
+static int reap_block(void *opaque, uint64_t block, const unsigned char *md)
+{
+  return add_block(opaque, block, md);
+}
+
+static int start_pool(struct blkhash_unordered *u, unsigned threads)
+{
+  size_t job_bytes = u->block_size >= UNORDERED_JOB_BYTES ? u->block_size : UNORDERED_JOB_BYTES;
+  struct hash_pool_opts o = {
+    .md_type = u->md_type, .block_size = u->block_size, .zero_md = u->zero_md,
+    .threads = threads, .job_bytes = job_bytes, .reap = reap_block, .reap_opaque = u,
+  };
+  return hash_pool_new(&o, &u->pool);
+}
+
 int blkhash_unordered_new(const struct blkhash_opts *opts, uint64_t length, size_t max_pending,
                           struct blkhash_unordered **out)
 {
@@ -412,6 +466,8 @@ int blkhash_unordered_new(const struct blkhash_opts *opts, uint64_t length, size
     r = EIO;
   if (r == 0)
     r = zero_digests(u);
+  if (r == 0 && opts != NULL && opts->threads > 1)
+    r = start_pool(u, opts->threads);
   if (r != 0) {
     blkhash_unordered_free(u);
     return r;

@@ -121,14 +121,37 @@ static int readback_hash_zeros(struct readback *rb, uint64_t len, struct verr *e
   return 0;
 }
 
+/* Where the next read goes: straight into the hasher's batch when it is aligned for
+ * O_DIRECT and has room (no copy, and the hashing threads start on it at once), else
+ * into rb->buf. *cap is how many bytes may be read there. */
+static int readback_dest(struct readback *rb, uint64_t left, void **dst, size_t *cap,
+                         bool *into_hash, struct verr *err)
+{
+  void *hb;
+  size_t room;
+  int e = blkhash_buffer(rb->h, &hb, &room);
+  if (e != 0)
+    return verify_blkhash_error(err, e, "hashing read-back data");
+  size_t want = (size_t)min_u64(left, round_down(room, VERIFY_ALIGN));
+  *into_hash = (uintptr_t)hb % VERIFY_ALIGN == 0 && want > 0 &&
+               round_up(want, VERIFY_ALIGN) <= room;
+  *dst = *into_hash ? hb : rb->buf;
+  *cap = *into_hash ? want : (size_t)min_u64(left, VERIFY_READ_SIZE);
+  return 0;
+}
+
 static int readback_read_range(struct readback *rb, uint64_t start, uint64_t end,
                                struct verr *err)
 {
   uint64_t pos = start;
   while (pos < end) {
-    size_t want = (size_t)min_u64(end - pos, VERIFY_READ_SIZE);
+    void *dst = NULL;
+    size_t want = 0;
+    bool into_hash = false;
+    if (readback_dest(rb, end - pos, &dst, &want, &into_hash, err) < 0)
+      return -1;
     size_t request = (size_t)round_up(want, VERIFY_ALIGN);
-    ssize_t n = pread(rb->fd, rb->buf, request, (off_t)pos);
+    ssize_t n = pread(rb->fd, dst, request, (off_t)pos);
     if (n == -1 && errno == EINTR)
       continue;
     if (n == -1 && errno == EINVAL && rb->direct) {
@@ -144,7 +167,7 @@ static int readback_read_range(struct readback *rb, uint64_t start, uint64_t end
                                     "the target was truncated; re-run the import",
                       rb->path, (unsigned long long)pos, (unsigned long long)end);
     size_t take = (size_t)n < want ? (size_t)n : want;
-    int e = blkhash_update(rb->h, rb->buf, take);
+    int e = into_hash ? blkhash_commit(rb->h, take) : blkhash_update(rb->h, rb->buf, take);
     if (e != 0)
       return verify_blkhash_error(err, e, "hashing read-back data");
     if (rb->result)

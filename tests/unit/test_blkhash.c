@@ -192,7 +192,8 @@ static int collect(void *opaque, int from_zero, const unsigned char *buf, size_t
 
 /* Cut [0, len) into extents of pseudo-random sizes (1 byte to 200 KiB), shuffle them, and
  * feed each as data or, where the pattern had zeros, as a zero extent. */
-static void hash_unordered(const struct vector *v, const struct collected *c, uint64_t seed, char *hex)
+static void hash_unordered(const struct vector *v, const struct collected *c, uint64_t seed,
+                           unsigned threads, char *hex)
 {
   enum { MAX_EXTENTS = 8192 };
   static uint64_t starts[MAX_EXTENTS], lens[MAX_EXTENTS];
@@ -216,7 +217,8 @@ static void hash_unordered(const struct vector *v, const struct collected *c, ui
     starts[i - 1] = starts[j], lens[i - 1] = lens[j];
     starts[j] = s, lens[j] = l;
   }
-  struct blkhash_opts opts = { .digest_name = v->digest, .block_size = v->block_size };
+  struct blkhash_opts opts = { .digest_name = v->digest, .block_size = v->block_size,
+                               .threads = threads };
   struct blkhash_unordered *u;
   cr_assert_eq(blkhash_unordered_new(&opts, c->len, 256u << 20, &u), 0);
   for (size_t i = 0; i < n; i++) {
@@ -240,11 +242,14 @@ Test(blkhash, unordered_matches_vectors)
       continue;
     struct collected c = { 0 };
     cr_assert_eq(patgen_walk(v[i].pattern, 1 << 20, collect, &c), 0);
+    static const unsigned threads[] = { 0, 2, 8 };
     for (uint64_t seed = 1; seed <= 3; seed++) {
-      char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
-      hash_unordered(&v[i], &c, seed, hex);
-      cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) in shuffled order, seed %llu", i + 1,
-                       v[i].pattern, (unsigned long long)seed);
+      for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+        hash_unordered(&v[i], &c, seed, threads[t], hex);
+        cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) in shuffled order, seed %llu, "
+                         "%u threads", i + 1, v[i].pattern, (unsigned long long)seed, threads[t]);
+      }
     }
     free(c.bytes);
     free(c.is_zero);
@@ -269,6 +274,17 @@ Test(blkhash, unordered_refuses_twice_missing_and_overflow)
   cr_expect_eq(blkhash_unordered_data(u, 65536, data, 65536), 0);
   cr_expect_eq(blkhash_unordered_zero(u, 65536, 65536), 0);
   cr_expect_eq(blkhash_unordered_data(u, 0, data, 65536), EINVAL, "block 1 arrived twice");
+  blkhash_unordered_free(u);
+
+  /* with worker threads the same block twice is found when the workers' digests come in */
+  struct blkhash_opts threaded = { .threads = 2 };
+  cr_assert_eq(blkhash_unordered_new(&threaded, sizeof data, 1 << 20, &u), 0);
+  cr_expect_eq(blkhash_unordered_data(u, 65536, data, 65536), 0);
+  cr_expect_eq(blkhash_unordered_zero(u, 65536, 65536), 0);
+  int r = blkhash_unordered_data(u, 0, data, 65536);
+  if (r == 0)
+    r = blkhash_unordered_final(u, md, &len);
+  cr_expect_eq(r, EINVAL, "block 1 arrived twice (threaded)");
   blkhash_unordered_free(u);
 
   /* a bound of one pending digest: the third out-of-order block does not fit */
