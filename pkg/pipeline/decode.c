@@ -102,6 +102,7 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
     .window_bytes = run->spec->window_size,
     .pread = can_reread(run) ? reread_source : NULL,
     .pread_opaque = run,
+    .threads = run->hash_opts.threads,
   };
   if (opts.pread == NULL && run->spec->scratch_path != NULL) {
     /* No way back to the source: keep a copy on the scratch volume as it streams. */

@@ -79,6 +79,21 @@ void qcow2_inflater_free(struct qcow2_inflater *z);
 int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void *out,
                   size_t out_len, uint64_t host, struct verr *err);
 
+/* Compressed clusters decompressed on `threads` worker threads (inflate_pool.c). Each
+ * finished cluster's first guest_len bytes go to `emit` on the caller's thread, in any
+ * order. _add copies `in`; it may wait for a free job, emitting finished ones. _drain
+ * waits for every queued cluster and emits it. Errors: a cluster's own (VERR_FORMAT),
+ * the emit's, VERR_NOMEM. Memory: (2 * threads + 1) * (cluster + its compressed size). */
+typedef int (*qcow2_emit_fn)(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
+                             struct verr *err);
+struct qcow2_inflate_pool;
+int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads, qcow2_emit_fn emit,
+                           void *emit_opaque, struct qcow2_inflate_pool **out, struct verr *err);
+int qcow2_inflate_pool_add(struct qcow2_inflate_pool *p, uint64_t host, const uint8_t *in,
+                           size_t in_len, uint64_t guest, uint64_t guest_len, struct verr *err);
+int qcow2_inflate_pool_drain(struct qcow2_inflate_pool *p, struct verr *err);
+void qcow2_inflate_pool_free(struct qcow2_inflate_pool *p);
+
 static inline uint64_t qcow2_be64(const uint8_t *p)
 {
   return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |

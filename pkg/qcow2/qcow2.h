@@ -85,6 +85,9 @@ struct qcow2_stream_opts {
    * decode with VERR_SCRATCH_REQUIRED (CDI's scratchSpaceRequired). */
   int (*pread)(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err);
   void *pread_opaque;
+  /* > 1: compressed clusters are decompressed on this many worker threads (started at
+   * the first compressed cluster), in parallel with reading and with each other. */
+  unsigned threads;
 };
 
 /* What the decoder found and what it cost; filled as far as the decode got. */

@@ -67,6 +67,7 @@ struct decoder {
   struct vsink *out;
   struct qcow2_info *info;
   struct qcow2_inflater *inflater;
+  struct qcow2_inflate_pool *pool; /* with opts.threads > 1, from the first compressed cluster */
   uint8_t *cluster;        /* one decompressed cluster */
   uint8_t *reread;         /* one chunk re-read through opts.pread */
   VEC(struct need) heap;   /* needs ahead of the stream, min-heap on host */
@@ -455,9 +456,21 @@ static int parse_reftable(struct decoder *d, const struct need *table, const uin
   return 0;
 }
 
+static int emit_decompressed(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
+                             struct verr *err)
+{
+  return emit_data(opaque, guest, buf, len, err);
+}
+
 static int serve_compressed(struct decoder *d, const struct need *n, const uint8_t *buf,
                             struct verr *err)
 {
+  if (d->pool == NULL && d->opts.threads > 1 &&
+      qcow2_inflate_pool_new(&d->lay, d->opts.threads, emit_decompressed, d, &d->pool, err) < 0)
+    return -1;
+  if (d->pool != NULL)
+    return qcow2_inflate_pool_add(d->pool, n->host, buf, (size_t)n->len, n->guest, n->guest_len,
+                                  err);
   if (qcow2_inflate(d->inflater, buf, (size_t)n->len, d->cluster, d->lay.cluster_size,
                     n->host, err) < 0)
     return -1;
@@ -582,6 +595,8 @@ static int finish_stream(struct decoder *d, struct verr *err)
   }
   if (!d->l1_done || d->l2_pending > 0)
     return verr_set(err, VERR_INTERNAL, "qcow2 decoder ended with tables unread");
+  if (d->pool != NULL && qcow2_inflate_pool_drain(d->pool, err) < 0)
+    return -1;
   return flush_zero(d, err);
 }
 
@@ -648,6 +663,7 @@ static void decoder_free(struct decoder *d)
   free(d->deferred.v);
   free(d->cluster);
   free(d->reread);
+  qcow2_inflate_pool_free(d->pool);
   qcow2_inflater_free(d->inflater);
 }
 

@@ -203,6 +203,7 @@ static int reread_pread(void *opaque, void *buf, size_t len, uint64_t off, struc
 
 struct stream_run {
   uint64_t window;
+  unsigned threads; /* decompression threads */
   int with_pread;
   int tamper;
   struct qcow2_info info;
@@ -226,7 +227,7 @@ static int run_stream(const char *path, struct stream_run *run, struct image_sin
   struct vreader in = { &pipe_reader_ops, &p };
   struct vsink vs = { &image_sink_ops, s };
   struct reread rr = { rfd, run->tamper, 0 };
-  struct qcow2_stream_opts opts = { .window_bytes = run->window };
+  struct qcow2_stream_opts opts = { .window_bytes = run->window, .threads = run->threads };
   if (run->with_pread) {
     opts.pread = reread_pread;
     opts.pread_opaque = &rr;
@@ -260,6 +261,11 @@ static void check_stream(const char *name, struct stream_run *run)
   Test(qcow2_stream, id)                                                                   \
   {                                                                                        \
     struct stream_run run = { 0 };                                                         \
+    check_stream(name, &run);                                                              \
+  }                                                                                        \
+  Test(qcow2_stream_threaded, id)                                                          \
+  {                                                                                        \
+    struct stream_run run = { .threads = 3 };                                              \
     check_stream(name, &run);                                                              \
   }
 
@@ -417,15 +423,17 @@ static void expect_refused(const uint8_t *img, uint64_t size, const char *what)
   image_sink_fini(&s);
   cr_expect(r < 0 && err.code == VERR_FORMAT && strstr(err.message, what),
             "file reader: want a format error with \"%s\", got %d: %s", what, r, err.message);
-  struct stream_run run = { 0 };
-  memset(&err, 0, sizeof err);
-  s.img = NULL, s.cover = NULL;
-  r = run_stream(path, &run, &s, &err);
-  image_sink_fini(&s);
+  for (unsigned threads = 0; threads <= 2; threads += 2) {
+    struct stream_run run = { .threads = threads };
+    memset(&err, 0, sizeof err);
+    s.img = NULL, s.cover = NULL;
+    r = run_stream(path, &run, &s, &err);
+    image_sink_fini(&s);
+    cr_expect(r < 0 && err.code == VERR_FORMAT && strstr(err.message, what),
+              "stream decoder, %u threads: want a format error with \"%s\", got %d: %s",
+              threads, what, r, err.message);
+  }
   unlink(path);
-  cr_expect(r < 0 && err.code == VERR_FORMAT && strstr(err.message, what),
-            "stream decoder: want a format error with \"%s\", got %d: %s", what, r,
-            err.message);
 }
 
 Test(qcow2_refuse, backing_file)

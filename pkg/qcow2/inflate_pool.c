@@ -1,0 +1,151 @@
+/* vimport qcow2: compressed clusters decompressed on worker threads. Decompression is
+ * most of the work of a compressed image, each cluster is independent, and the sink
+ * takes extents in any order: so clusters are queued (a copy of their compressed bytes)
+ * and their output emitted on the decoder's thread as they finish. The threads and the
+ * job life cycle are pkg/core/workq. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/workq.h"
+
+struct inflate_job {
+  uint64_t host, guest, guest_len;
+  uint8_t *in; /* compressed bytes, owned, in_cap bytes */
+  size_t in_len, in_cap;
+  uint8_t *out; /* one cluster, owned */
+  int failed;
+  struct verr err;
+};
+
+struct qcow2_inflate_pool {
+  struct qcow2_layout lay;
+  struct inflate_job *jobs;
+  size_t njobs;
+  struct workq *q;
+  qcow2_emit_fn emit;
+  void *emit_opaque;
+  struct verr err; /* the first error a finished job reported */
+};
+
+static void *worker_init(void *opaque)
+{
+  struct qcow2_inflate_pool *p = opaque;
+  struct qcow2_inflater *z = NULL;
+  struct verr ignored;
+  return qcow2_inflater_new(&p->lay, &z, &ignored) == 0 ? z : NULL;
+}
+
+static void worker_fini(void *opaque, void *worker)
+{
+  (void)opaque;
+  qcow2_inflater_free(worker);
+}
+
+static void run_job(void *opaque, void *worker, void *job)
+{
+  struct qcow2_inflate_pool *p = opaque;
+  struct inflate_job *j = job;
+  j->failed = worker == NULL
+                  ? verr_sys(&j->err, VERR_NOMEM, ENOMEM, "allocating a qcow2 decompressor")
+                  : qcow2_inflate(worker, j->in, j->in_len, j->out, p->lay.cluster_size, j->host,
+                                  &j->err);
+}
+
+static int job_done(void *opaque, void *job)
+{
+  struct qcow2_inflate_pool *p = opaque;
+  struct inflate_job *j = job;
+  if (j->failed < 0) {
+    p->err = j->err;
+    return EIO;
+  }
+  return p->emit(p->emit_opaque, j->guest, j->out, j->guest_len, &p->err) < 0 ? EIO : 0;
+}
+
+static const struct workq_ops pool_ops = {
+  .worker_init = worker_init,
+  .worker_fini = worker_fini,
+  .run = run_job,
+  .done = job_done,
+};
+
+static int pool_error(struct qcow2_inflate_pool *p, int r, struct verr *err)
+{
+  if (r == EIO) /* a job's or the sink's error, already worded */
+    return *err = p->err, -1;
+  return verr_sys(err, VERR_INTERNAL, r, "qcow2 decompression threads failed");
+}
+
+int qcow2_inflate_pool_add(struct qcow2_inflate_pool *p, uint64_t host, const uint8_t *in,
+                           size_t in_len, uint64_t guest, uint64_t guest_len, struct verr *err)
+{
+  void *taken;
+  int r = workq_take(p->q, &taken);
+  if (r != 0)
+    return pool_error(p, r, err);
+  struct inflate_job *j = taken;
+  if (in_len > j->in_cap) {
+    uint8_t *grown = realloc(j->in, in_len);
+    if (grown == NULL) /* the slot stays taken: the decode fails and frees the pool */
+      return verr_sys(err, VERR_NOMEM, ENOMEM, "copying a qcow2 compressed cluster");
+    j->in = grown;
+    j->in_cap = in_len;
+  }
+  memcpy(j->in, in, in_len);
+  *j = (struct inflate_job){ .host = host, .guest = guest, .guest_len = guest_len, .in = j->in,
+                             .in_len = in_len, .in_cap = j->in_cap, .out = j->out };
+  workq_submit(p->q, j);
+  return 0;
+}
+
+int qcow2_inflate_pool_drain(struct qcow2_inflate_pool *p, struct verr *err)
+{
+  int r = workq_reap(p->q, true);
+  return r == 0 ? 0 : pool_error(p, r, err);
+}
+
+void qcow2_inflate_pool_free(struct qcow2_inflate_pool *p)
+{
+  if (p == NULL)
+    return;
+  workq_free(p->q);
+  for (size_t i = 0; p->jobs != NULL && i < p->njobs; i++) {
+    free(p->jobs[i].in);
+    free(p->jobs[i].out);
+  }
+  free(p->jobs);
+  free(p);
+}
+
+int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads, qcow2_emit_fn emit,
+                           void *emit_opaque, struct qcow2_inflate_pool **out, struct verr *err)
+{
+  struct qcow2_inflate_pool *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the qcow2 decompression threads");
+  p->lay = *lay;
+  p->emit = emit;
+  p->emit_opaque = emit_opaque;
+  /* Two jobs per worker keep every worker busy while the decoder fills the next. */
+  p->njobs = 2 * (size_t)threads + 1;
+  p->jobs = calloc(p->njobs, sizeof *p->jobs);
+  void **ptrs = calloc(p->njobs, sizeof *ptrs);
+  int r = p->jobs == NULL || ptrs == NULL ? ENOMEM : 0;
+  for (size_t i = 0; r == 0 && i < p->njobs; i++) {
+    ptrs[i] = &p->jobs[i];
+    if ((p->jobs[i].out = malloc(lay->cluster_size)) == NULL)
+      r = ENOMEM;
+  }
+  if (r == 0)
+    r = workq_new(&pool_ops, p, threads, ptrs, p->njobs, &p->q);
+  free(ptrs);
+  if (r != 0) {
+    qcow2_inflate_pool_free(p);
+    return verr_sys(err, VERR_NOMEM, r, "starting %u qcow2 decompression threads", threads);
+  }
+  *out = p;
+  return 0;
+}
