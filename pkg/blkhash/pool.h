@@ -5,7 +5,8 @@
  * The caller's bytes are copied into a job (the decoder reuses its buffer as soon as
  * the sink returns); a job holds up to `job_bytes` of consecutive blocks. Finished jobs
  * come back through hash_pool_reap(), in any order, on the caller's thread: the
- * caller's state (the frontier, the heap) is never touched by a worker.
+ * caller's state (the frontier, the heap) is never touched by a worker. The threads
+ * and the job life cycle are pkg/core/workq.
  * Memory: `jobs` buffers of `job_bytes`, fixed at creation.
  * Functions return 0 or a positive errno value (ENOMEM, EIO when OpenSSL fails), or
  * whatever the reap callback returned.
