@@ -462,17 +462,18 @@ Test(source, http_digest_restarts_with_the_transfer)
 {
   start_faultserver();
   char u[256];
-  url(u, sizeof u, "reset=600000&ignore_range=1");
+  url(u, sizeof u, "stall=1&at=500000&reset=600000&ignore_range=1&times=1");
   struct source_opts o = test_opts(u);
   o.digest = "sha256";
+  o.buffer_size = 1u << 20; /* holds the bytes before the drop; wake mark 256 KiB */
   struct vreader *r = open_ok(&o);
   for (int i = 0; i < 100 && source_info(r)->retries == 0; i++)
     usleep(20000);
   usleep(200000);
   expect_whole_object(r);
   cr_assert_eq(source_info(r)->retries, 1);
-  /* the drop comes after the digest thread's wake mark (256 KiB): bytes before the restart
-   * were hashed, and must have been forgotten */
+  /* a 1 s stall at 500000 lets the digest thread hash what came (past its 256 KiB wake
+   * mark) before the drop at 600000 and the restart: those bytes must be forgotten */
   expect_source_digest(r);
   vreader_close(r);
 }
