@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <lzma.h>
 
 #include "codec.h"
@@ -28,9 +29,27 @@ static bool xz_starts_stream(const unsigned char *p, size_t n)
   return n >= XZ_MAGIC_LEN && memcmp(p, magic, XZ_MAGIC_LEN) == 0;
 }
 
+/* Threads for liblzma's multi-threaded decoder: one per online CPU, at most 8. */
+static uint32_t xz_threads(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 8 ? 8 : (uint32_t)n;
+}
+
 static int xz_start_decoder(struct decomp *d, struct xz_state *x, struct verr *err)
 {
-  lzma_ret ret = lzma_stream_decoder(&x->strm, d->opts.memlimit, 0);
+  /* A stream that `xz -T` wrote is made of independent blocks, which liblzma decodes on
+   * several threads. That costs a block's output buffer per thread, so only while the
+   * total stays within memlimit_threading (half the limit, at most 64 MiB): past it,
+   * liblzma decodes on one thread in the same memory as before, and memlimit_stop stays
+   * the hard limit. */
+  uint64_t threading = d->opts.memlimit / 2 < (64u << 20) ? d->opts.memlimit / 2 : (64u << 20);
+  lzma_mt mt = {
+    .threads = xz_threads(),
+    .memlimit_threading = threading,
+    .memlimit_stop = d->opts.memlimit,
+  };
+  lzma_ret ret = lzma_stream_decoder_mt(&x->strm, &mt);
   if (ret == LZMA_MEM_ERROR)
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the xz decoder");
   if (ret != LZMA_OK)

@@ -16,7 +16,9 @@
  *
  * Memory is bounded by the options, never by the image: one input buffer
  * (DECOMPRESS_INPUT_BUFFER bytes) plus the codec state (zlib: ~45 KiB; xz and zstd: at
- * most `memlimit`). Output goes straight into the caller's buffer.
+ * most `memlimit`). Output goes straight into the caller's buffer. Multi-block xz (what
+ * `xz -T` writes) is decoded on one thread per CPU while that fits in half of
+ * `memlimit` (at most 64 MiB), else on one thread.
  */
 #ifndef VIMPORT_DECOMPRESS_H
 #define VIMPORT_DECOMPRESS_H

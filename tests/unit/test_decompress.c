@@ -141,11 +141,14 @@ static unsigned char *make_data(enum pattern pat, size_t len, uint64_t seed)
   return p;
 }
 
+/* Single-block xz, unless a test asks for what `xz -T` writes (each test is a process). */
+static const char *xz_cmd = "xz -c -T1";
+
 static const char *tool_cmd(enum decompress_kind kind)
 {
   switch (kind) {
   case DECOMPRESS_GZIP: return "gzip -c";
-  case DECOMPRESS_XZ: return "xz -c -T1";
+  case DECOMPRESS_XZ: return xz_cmd;
   case DECOMPRESS_ZSTD: return "zstd -q -c";
   }
   return "false";
@@ -465,6 +468,25 @@ Test(decompress, corrupted_inputs)
     expect_failure(kind, corrupt_middle, VERR_FORMAT, "corrupt");
     expect_failure(kind, corrupt_checksum, VERR_FORMAT, "corrupt");
   }
+}
+
+/* Multi-block xz goes through liblzma's threaded decoder: same bytes, same refusals. */
+Test(decompress, xz_multi_block_threaded)
+{
+  xz_cmd = "xz -c -T2 --block-size=65536";
+  char plain[128], comp[128];
+  tmp_path(plain, sizeof plain, "blocks");
+  tmp_path(comp, sizeof comp, "blocks.xz");
+  write_file(plain, "", 0);
+  sh("head -c 300000 /dev/urandom > '%s' && %s < '%s' > '%s'", plain, xz_cmd, plain, comp);
+  sh("test \"$(xz --robot -l '%s' | awk '$1 == \"totals\" { print $3 }')\" -gt 1", comp);
+  expect_roundtrip(DECOMPRESS_XZ, PAT_MIXED, 3 * 1024 * 1024 + 5, 1 << 20, 1 << 16);
+  expect_roundtrip(DECOMPRESS_XZ, PAT_RANDOM, 1024 * 1024, 3, 4096);
+  expect_failure(DECOMPRESS_XZ, truncate_half, VERR_SOURCE, "truncated");
+  expect_failure(DECOMPRESS_XZ, truncate_minus_one, VERR_SOURCE, "truncated");
+  expect_failure(DECOMPRESS_XZ, append_garbage, VERR_FORMAT, "trailing garbage");
+  expect_failure(DECOMPRESS_XZ, corrupt_middle, VERR_FORMAT, "corrupt");
+  expect_failure(DECOMPRESS_XZ, corrupt_checksum, VERR_FORMAT, "corrupt");
 }
 
 Test(decompress, bomb_bound)
