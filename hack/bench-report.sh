@@ -248,6 +248,39 @@ vimport's stages come from its own log lines: *stream* ends at `digest: source .
 source has been read, decoded, written and hashed), *read-back* ends at `verify: read
 back ...`, *other* is the rest (start-up, termination message).
 
+## Where the time went, and what changed it
+
+Profiles (`hack/profile-import.sh`, `perf record` per thread) of W1 and W3 before the
+changes below: about half of all CPU time was SHA-256 in libcrypto, a third the kernel
+(socket receive, page-cache copies, virtio interrupts), a tenth `memcpy`, 1%% vimport's
+own code; the decoder thread did the source digest, the decode, the writes and the
+block hash one after the other, so the import used about one of the two cores. What
+moved the numbers (full `make bench` runs: 6dd47a1 at load 5-6, then 7f80f96):
+
+| change | measured effect |
+|---|---|
+| HTTP source hashes its own ring buffer on a digest thread (no copy); other sources hash a copy on the tap's thread | W1 stream 3.5 -> 2.9 s in A/B runs; the digest is no longer on the decoder's thread |
+| consumers of the ring woken per MiB, not per libcurl callback | W3 voluntary context switches 67,000 -> 22,000 (17,000 before there was a digest thread) |
+| write-behind: wait for the previous interval's write-back, not the current one | the decoder no longer stalls on the disk every 64 MiB |
+| out-of-order block hash on worker threads (`pkg/blkhash/pool.c`, `pkg/core/workq`) | W1 stream 2.9 -> 2.4-2.8 s |
+| read-back and `vimport sum` read straight into the hasher's buffers (`blkhash_buffer`) | sum -t 2 on 2 GiB: 1.86 s -> 0.94 s (0.86 -> 0.50 of openssl) |
+| compressed qcow2 clusters decompressed on worker threads | W2 0.94 -> 0.46 of baseline |
+| multi-block xz on liblzma's threaded decoder | W4 raw.xz stream 28 -> 15 s (A/B, one run each) |
+| W1 overall | 0.45 -> 0.28 of baseline; 1.60x -> 1.10x the limit |
+
+What still misses, and why:
+- **W2** (compressed qcow2): zlib inflate is 38%% of the CPU time (perf), the source digest
+  and the block hash another 29%%; on two cores the stream cannot go much below 3 s and the
+  O_DIRECT read-back of 1.2 GB costs 1.2-2 s on this disk, so 0.33 of a 14 s baseline (4.6 s)
+  is at the edge of what two cores can do with zlib. A faster inflate (libdeflate, not in the
+  design's dependency list) was not tried.
+- **W3** (6 GiB raw): SHA-256 of 6 GiB is 4.3 s on one core and cannot be split; the socket
+  receive (2.6 s), nginx (about 1.3 s), and two copies of every byte (into and out of the
+  ring buffer, 1.3-1.5 s each) share the other core. The copy out of the ring could go (a
+  zero-copy read for the raw decoder); that was not done.
+- This VM's hypervisor takes CPU time from it (top showed 50%% steal during one run), so two
+  threads do not always get two cores; the ratios move with that from run to run.
+
 ## Every run (totals, seconds)
 
 %s
