@@ -54,6 +54,7 @@ convert extl2-zstd -c -o extended_l2=on,compression_type=zstd
 convert c512 -o cluster_size=512
 convert c512-zlib -c -o cluster_size=512
 convert c2m -o cluster_size=2M
+convert c2m-zlib -c -o cluster_size=2M
 
 # A virtual size that is not a multiple of the cluster size.
 qemu-img create -q -f qcow2 odd.qcow2 3000001

@@ -11,6 +11,9 @@
 
 #include "core/workq.h"
 
+/* Memory for the jobs' buffers (a cluster out, up to about a cluster in, each). */
+#define INFLATE_POOL_BYTES (16u << 20)
+
 struct inflate_job {
   uint64_t host, guest, guest_len;
   uint8_t *in; /* compressed bytes, owned, in_cap bytes */
@@ -129,8 +132,14 @@ int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads, qco
   p->lay = *lay;
   p->emit = emit;
   p->emit_opaque = emit_opaque;
-  /* Two jobs per worker keep every worker busy while the decoder fills the next. */
+  /* Two jobs per worker keep every worker busy while the decoder fills the next; with
+   * large clusters, fewer jobs and workers keep the pool within INFLATE_POOL_BYTES. */
+  size_t fit = INFLATE_POOL_BYTES / (2 * (size_t)lay->cluster_size);
   p->njobs = 2 * (size_t)threads + 1;
+  if (p->njobs > fit)
+    p->njobs = fit < 2 ? 2 : fit;
+  if (threads > p->njobs - 1)
+    threads = (unsigned)(p->njobs - 1);
   p->jobs = calloc(p->njobs, sizeof *p->jobs);
   void **ptrs = calloc(p->njobs, sizeof *ptrs);
   int r = p->jobs == NULL || ptrs == NULL ? ENOMEM : 0;

@@ -53,8 +53,8 @@ for img in "$srv"/*.qcow2; do
   echo "ok $name: pipe and http, cmp and block hash match qemu-img" >&2
   count=$((count + 1))
 done
-# The corpus has 19 images; fewer means the generator lost some (e.g. no sgdisk).
-[ "$count" -ge 18 ] || fail "only $count corpus images were imported"
+# The corpus has 20 images; fewer means the generator lost some (e.g. no sgdisk).
+[ "$count" -ge 19 ] || fail "only $count corpus images were imported"
 
 # A wrong checksum on a qcow2 is still CDI's mismatch message with exit 0.
 bad=sha256:$(printf '%064d' 0)

@@ -279,6 +279,7 @@ CORPUS_TEST(extl2_zstd, "extl2-zstd")
 CORPUS_TEST(c512, "c512")
 CORPUS_TEST(c512_zlib, "c512-zlib")
 CORPUS_TEST(c2m, "c2m")
+CORPUS_TEST(c2m_zlib, "c2m-zlib")
 CORPUS_TEST(odd, "odd")
 CORPUS_TEST(prealloc, "prealloc")
 CORPUS_TEST(random, "random")
@@ -294,7 +295,7 @@ Test(qcow2_corpus, every_image_is_tested)
 {
   static const char *const tested[] = {
     "plain", "zlib", "zstd", "v2", "v2-zlib", "extl2", "extl2-zstd", "c512", "c512-zlib",
-    "c2m", "odd", "prealloc", "random", "subcl", "resized", "resized-4k", "snapshot",
+    "c2m", "c2m-zlib", "odd", "prealloc", "random", "subcl", "resized", "resized-4k", "snapshot",
     "discard", "gpt-ext4",
   };
   char cmd[PATH_MAX + 64];
