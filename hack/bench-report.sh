@@ -268,14 +268,16 @@ moved the numbers (full `make bench` runs: 6dd47a1 at load 5-6, then 7f80f96):
 | multi-block xz on liblzma's threaded decoder | W4 raw.xz stream 28 -> 15 s (A/B, one run each) |
 | W1 overall | 0.45 -> 0.28 of baseline; 1.60x -> 1.10x the limit |
 
-What still misses, and why:
-- **W2** (compressed qcow2): zlib inflate is 38%% of the CPU time (perf), the source digest
-  and the block hash another 29%%; on two cores the stream cannot go much below 3 s and the
-  O_DIRECT read-back of 1.2 GB costs 1.2-2 s on this disk, so 0.33 of a 14 s baseline (4.6 s)
-  is at the edge of what two cores can do with zlib. A faster inflate (libdeflate, not in the
-  design's dependency list) was not tried.
-- **W3** (6 GiB raw): SHA-256 of 6 GiB is 4.3 s on one core and cannot be split; the socket
-  receive (2.6 s), nginx (about 1.3 s), and two copies of every byte (into and out of the
+What is still tight, and why:
+- **W2** (compressed qcow2, 0.46 of the baseline in the runs on 7f80f96 and 3d622f1): zlib
+  inflate is 38%% of the CPU time (perf), the source digest and the block hash another 29%%;
+  on two cores the stream cannot go much below 3 s and the O_DIRECT read-back of 1.2 GB
+  costs 1.2-2 s on this disk, so 0.33 of a 12-14 s baseline (4.1-4.6 s) is at the edge of
+  what two cores can do with zlib. A faster inflate (libdeflate, not in the design's
+  dependency list) was not tried.
+- **W3** (6 GiB raw) passes or misses with the run: 0.18 on 7f80f96, 0.14 on 3d622f1, with
+  the same code paths. SHA-256 of 6 GiB is 4.3 s on one core and cannot be split; the socket
+  receive (2.6 s), nginx (about 1.3 s) and two copies of every byte (into and out of the
   ring buffer, 1.3-1.5 s each) share the other core. The copy out of the ring could go (a
   zero-copy read for the raw decoder); that was not done.
 - This VM's hypervisor takes CPU time from it (top showed 50%% steal during one run), so two
