@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# vimport built with AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on)
-# runs full commands with no error and no leak:
+# vimport built with a sanitizer runs full commands with no report:
 #   - import raw.xz over HTTPS (test CA, checksum, expected block hash, read-back)
 #   - import a compressed qcow2 over HTTP, and the same qcow2 through gzip from stdin
 #   - import with a connection reset and a Range resume
 #   - failing imports: a 404, a decompression bomb, a stalled source stopped by SIGTERM
 #   - vimport sum (raw, qcow2, stdin), vimport verify (when cmd/vimport/verify.c exists)
-# The binary is build/asan-bin/vimport, made here with the Makefile
-# (BUILD=build/asan-bin CFLAGS=<sanitizers>), or VIMPORT_ASAN if set.
-# ASan/LSan report with exit code 86 and UBSan with 87 (vimport itself uses 0/1/2), and
+# SANITIZER=address (the default): AddressSanitizer + UndefinedBehaviorSanitizer with
+# LeakSanitizer on, binary build/asan-bin/vimport (or VIMPORT_ASAN if set).
+# SANITIZER=thread (test_sanitizers_thread.sh): ThreadSanitizer, binary
+# build/tsan-bin/vimport (or VIMPORT_TSAN): these commands run every thread vimport has
+# (transfer, source digest, digest tap, block hash workers, qcow2 decompression workers).
+# The binary is made here with the Makefile (BUILD=build/<dir> CFLAGS=<sanitizer>).
+# Reports exit with 86 (ASan/LSan), 87 (UBSan) or 88 (TSan); vimport itself uses 0/1/2.
 # stderr is searched for sanitizer reports as well.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -17,17 +20,30 @@ tmp=$(e2e_tmpdir)
 srv=$tmp/srv
 mkdir -p "$srv"
 
-san_flags='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
-if [ -z "${VIMPORT_ASAN:-}" ]; then
-  make -C "$VIMPORT_TOP" --no-print-directory -j"$(nproc)" BUILD=build/asan-bin \
-    CFLAGS="$san_flags" build/asan-bin/vimport >"$tmp/build.log" 2>&1 ||
+case ${SANITIZER:-address} in
+  address)
+    san_flags='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
+    san_dir=asan-bin san_bin=${VIMPORT_ASAN:-} san_name=ASan/UBSan/LSan
+    san_report='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer'
+    ;;
+  thread)
+    san_flags='-O1 -g -fsanitize=thread'
+    san_dir=tsan-bin san_bin=${VIMPORT_TSAN:-} san_name=TSan
+    san_report='WARNING: ThreadSanitizer|SUMMARY: ThreadSanitizer'
+    ;;
+  *) fail "SANITIZER=$SANITIZER: use address or thread" ;;
+esac
+if [ -z "$san_bin" ]; then
+  make -C "$VIMPORT_TOP" --no-print-directory -j"$(nproc)" BUILD="build/$san_dir" \
+    CFLAGS="$san_flags" "build/$san_dir/vimport" >"$tmp/build.log" 2>&1 ||
     fail "the sanitizer build failed: $(grep -m3 -E 'error' "$tmp/build.log")"
-  VIMPORT_ASAN=$VIMPORT_TOP/build/asan-bin/vimport
+  san_bin=$VIMPORT_TOP/build/$san_dir/vimport
 fi
-VIMPORT=$VIMPORT_ASAN
+VIMPORT=$san_bin
 export ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
 export LSAN_OPTIONS=exitcode=86
+export TSAN_OPTIONS=exitcode=88:halt_on_error=0:second_deadlock_stack=1
 
 "$VIMPORT_TOP/hack/make-test-image.sh" "$srv/disk.raw" 24 /usr/share/doc/bash
 xz -T1 -k -c "$srv/disk.raw" >"$srv/disk.raw.xz"
@@ -51,11 +67,11 @@ sanitized() {
     kill -TERM "$pid" # timeout passes it on to vimport
   fi
   wait "$pid" || rc=$?
-  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer" "$tmp/err"; then
-    fail "$what: sanitizer report: $(grep -m1 -A12 -E 'ERROR:|runtime error:' "$tmp/err")"
+  if grep -qE "$san_report" "$tmp/err"; then
+    fail "$what: sanitizer report: $(grep -m1 -A12 -E "$san_report" "$tmp/err")"
   fi
   case $rc in
-    86 | 87) fail "$what: sanitizer exit $rc: $(tail -20 "$tmp/err")" ;;
+    86 | 87 | 88) fail "$what: sanitizer exit $rc: $(tail -20 "$tmp/err")" ;;
     124 | 137) fail "$what: hung" ;;
   esac
   [ "$rc" -eq "$want" ] || fail "$what: exit $rc, expected $want: $(tail -3 "$tmp/err")"
@@ -110,4 +126,4 @@ sanitized "sum raw and qcow2" 0 "$VIMPORT" sum "$srv/disk.raw" "$srv/disk.qcow2"
 SAN_STDIN=$srv/disk.raw sanitized "sum from stdin" 0 "$VIMPORT" sum -
 sanitized "sum of a missing file (fails)" 1 "$VIMPORT" sum "$tmp/no-such-file"
 
-pass "sanitizers: $checked commands with no ASan/UBSan/LSan report"
+pass "sanitizers: $checked commands with no $san_name report"
