@@ -27,6 +27,8 @@ Faults (query parameters; offsets are object byte offsets):
   stall=S&at=N     send nothing for S seconds at byte N (at defaults to 0)
   times=K          reset/short/stall/status/ignore_range/bad_range/etag hit only the
                    first K requests for this URL (default 1; counted per path+query)
+  NAME_times=K     the same for one fault (reset_times=1&times=5: the reset hits once,
+                   the other faults five times); wins over times
   etag=change      each faulted response has another ETag and Last-Modified, as if the
                    object were replaced between requests (If-Range then fails)
   ignore_range=1   answer a Range request with 200 and the whole object
@@ -124,7 +126,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.log_request_json(status)
 
     def fires(self, name, p):
-        times = int(p.get("times", "1"))
+        times = int(p.get(name + "_times", p.get("times", "1")))
         return self.server.faults.take(self.key + "#" + name, times)
 
     def reset_connection(self):
