@@ -18,7 +18,7 @@
 
 CC        ?= gcc
 BUILD     ?= build
-PKGS      := libcurl libnbd libssl libcrypto yaml-0.1 zlib liblzma libzstd
+PKGS      := libcurl libnbd libssl libcrypto yaml-0.1 zlib libdeflate liblzma libzstd
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS) \

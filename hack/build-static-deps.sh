@@ -20,7 +20,7 @@
 #   libnbd  Debian's libnbd.a is built with GnuTLS, whose static link needs p11-kit, which
 #           has no .a. vimport talks NBD to a local qemu-nbd over a Unix socket only, so
 #           libnbd is built without TLS and without libxml2.
-# Everything else (libssl/libcrypto, libyaml, zlib, liblzma, libzstd, libcares) comes as
+# Everything else (libssl/libcrypto, libyaml, zlib, libdeflate, liblzma, libzstd, libcares) comes as
 # .a from the Debian -dev packages hack/install-deps.sh installs.
 #
 # Sources come from a deb-src entry this script manages in
@@ -169,11 +169,11 @@ build_libnbd() {
 # The static archives that must come from Debian's -dev packages.
 check_debian_archives() {
   local a missing=()
-  for a in libssl.a libcrypto.a libyaml.a libz.a liblzma.a libzstd.a libcares.a; do
+  for a in libssl.a libcrypto.a libyaml.a libz.a libdeflate.a liblzma.a libzstd.a libcares.a; do
     [[ -f /usr/lib/x86_64-linux-gnu/$a || -f /usr/lib/$(gcc -print-multiarch)/$a ]] || missing+=("$a")
   done
   ((${#missing[@]} == 0)) ||
-    die "missing static archives ${missing[*]}; run hack/install-deps.sh (libssl-dev libyaml-dev zlib1g-dev liblzma-dev libzstd-dev libc-ares-dev)"
+    die "missing static archives ${missing[*]}; run hack/install-deps.sh (libssl-dev libyaml-dev zlib1g-dev libdeflate-dev liblzma-dev libzstd-dev libc-ares-dev)"
 }
 
 command -v autoreconf >/dev/null || die "autoreconf is missing; run hack/install-deps.sh (autoconf automake libtool)"

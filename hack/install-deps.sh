@@ -8,7 +8,7 @@ packages=(
   # build
   build-essential pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libnbd-dev libssl-dev libyaml-dev
-  zlib1g-dev liblzma-dev libzstd-dev
+  zlib1g-dev libdeflate-dev liblzma-dev libzstd-dev
   # unit tests
   libcriterion-dev
   # e2e tests, demo, benchmarks: the real components
