@@ -83,8 +83,10 @@ int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void 
  * finished cluster's first guest_len bytes go to `emit` on the caller's thread, in any
  * order. _add copies `in`; it may wait for a free job, emitting finished ones. _drain
  * waits for every queued cluster and emits it. Errors: a cluster's own (VERR_FORMAT),
- * the emit's, VERR_NOMEM. Memory: (2 * threads + 1) * (cluster + its compressed size),
- * at most 16 MiB: with 2 MiB clusters, 4 jobs on 3 threads. */
+ * the emit's, VERR_NOMEM. Clusters go to the workers in batches of about 1 MiB of
+ * output (one cluster when clusters are larger). Memory: 2 * threads + 1 batches, each
+ * its clusters out and their compressed bytes in, at most 16 MiB: with 2 MiB clusters,
+ * 4 jobs on 3 threads. */
 typedef int (*qcow2_emit_fn)(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
                              struct verr *err);
 struct qcow2_inflate_pool;
