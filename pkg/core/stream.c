@@ -1,5 +1,6 @@
 #include "stream.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 ssize_t vreader_read_full(struct vreader *r, void *buf, size_t len, struct verr *err)
@@ -14,6 +15,55 @@ ssize_t vreader_read_full(struct vreader *r, void *buf, size_t len, struct verr 
     done += (size_t)n;
   }
   return (ssize_t)done;
+}
+
+void vcursor_init(struct vcursor *c, struct vreader *in, const char *format, uint64_t *taken)
+{
+  *c = (struct vcursor){ .in = in, .format = format, .taken = taken };
+}
+
+int vcursor_read_exact(struct vcursor *c, void *buf, size_t len, const char *what,
+                       struct verr *err)
+{
+  uint64_t at = *c->taken;
+  ssize_t n = vcursor_read_some(c, buf, len, err);
+  if (n < 0)
+    return -1;
+  if ((size_t)n < len)
+    return verr_set(err, VERR_FORMAT,
+                    "the %s stream ends inside the %s at offset %" PRIu64 ": the image is "
+                    "truncated; fetch it again", c->format, what, at);
+  return 0;
+}
+
+ssize_t vcursor_read_some(struct vcursor *c, void *buf, size_t len, struct verr *err)
+{
+  ssize_t n = vreader_read_full(c->in, buf, len, err);
+  if (n < 0)
+    return -1;
+  *c->taken += (uint64_t)n;
+  if ((size_t)n < len)
+    c->at_end = true;
+  return n;
+}
+
+int vcursor_skip_to(struct vcursor *c, uint64_t to, void *scratch, size_t scratch_len,
+                    struct verr *err)
+{
+  while (!c->at_end && *c->taken < to) {
+    uint64_t left = to - *c->taken;
+    if (vcursor_read_some(c, scratch, left < scratch_len ? (size_t)left : scratch_len, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int vcursor_drain(struct vcursor *c, void *scratch, size_t scratch_len, struct verr *err)
+{
+  while (!c->at_end)
+    if (vcursor_read_some(c, scratch, scratch_len, err) < 0)
+      return -1;
+  return 0;
 }
 
 void vreader_close(struct vreader *r)

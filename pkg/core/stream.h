@@ -11,6 +11,7 @@
 #ifndef VIMPORT_CORE_STREAM_H
 #define VIMPORT_CORE_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,6 +41,36 @@ ssize_t vreader_read_full(struct vreader *r, void *buf, size_t len, struct verr 
 /* Close and free `r` (NULL is fine). */
 void vreader_close(struct vreader *r);
 
+/* A cursor over a reader, for decoders that read a format front to back in one pass
+ * (vdi, vhd, vmdk): every read adds the bytes taken to the caller's counter (`*taken`,
+ * the stream offset of the next byte), and a short read marks the end of the stream.
+ * Borrows `in` and `taken`. */
+struct vcursor {
+  struct vreader *in;
+  const char *format; /* "VDI": names the format in the truncation message */
+  uint64_t *taken;
+  bool at_end;        /* a read came back short: nothing follows */
+};
+
+void vcursor_init(struct vcursor *c, struct vreader *in, const char *format, uint64_t *taken);
+
+/* Exactly `len` bytes. A stream that ends first is VERR_FORMAT: "the <format> stream ends
+ * inside the <what> at offset N: the image is truncated; fetch it again". */
+int vcursor_read_exact(struct vcursor *c, void *buf, size_t len, const char *what,
+                       struct verr *err);
+
+/* Up to `len` bytes; fewer only at the end of the stream (then at_end is set). Returns
+ * the count or -1. */
+ssize_t vcursor_read_some(struct vcursor *c, void *buf, size_t len, struct verr *err);
+
+/* Read and drop bytes up to stream offset `to` (or the end of the stream), through the
+ * caller's `scratch` buffer of `scratch_len` bytes. */
+int vcursor_skip_to(struct vcursor *c, uint64_t to, void *scratch, size_t scratch_len,
+                    struct verr *err);
+
+/* Read and drop the rest of the stream, so a digest of the whole source sees every byte. */
+int vcursor_drain(struct vcursor *c, void *scratch, size_t scratch_len, struct verr *err);
+
 struct vsink;
 
 struct vsink_ops {
@@ -64,6 +95,17 @@ static inline int vsink_data(struct vsink *s, uint64_t off, const void *buf, siz
 static inline int vsink_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
 {
   return s->ops->zero(s, off, len, err);
+}
+
+/* vsink_zero() for a decoder that counts its zero bytes into `*count`; an empty extent
+ * is not passed on. */
+static inline int vsink_zero_counted(struct vsink *s, uint64_t off, uint64_t len,
+                                     uint64_t *count, struct verr *err)
+{
+  if (len == 0)
+    return 0;
+  *count += len;
+  return vsink_zero(s, off, len, err);
 }
 
 /* A sink that hands every extent to `first`, then to `second` (e.g. the target writer

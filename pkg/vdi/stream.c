@@ -34,7 +34,7 @@ struct header {
 };
 
 struct decoder {
-  struct vreader *in;
+  struct vcursor cur; /* the source, counted into info->source_bytes */
   struct vsink *out;
   struct vdi_info *info;
   struct header hd;
@@ -43,7 +43,6 @@ struct decoder {
   uint64_t *order;   /* mapped blocks (< nblocks): map entry << 32 | block, sorted */
   uint64_t norder;
   uint8_t *buf;      /* VDI_MAX_EXTENT */
-  int at_end;        /* the stream ended: the rest reads as zeros */
 };
 
 static uint32_t le32(const uint8_t *p)
@@ -139,61 +138,11 @@ int vdi_stream_probe(const void *head, size_t len, struct verr *err)
   return parse_header(head, len, &hd, err);
 }
 
-/* ---- reading the stream ---- */
-
-static int read_exact(struct decoder *d, void *buf, size_t len, const char *what,
-                      struct verr *err)
-{
-  uint64_t at = d->info->source_bytes;
-  ssize_t n = vreader_read_full(d->in, buf, len, err);
-  if (n < 0)
-    return -1;
-  d->info->source_bytes += (uint64_t)n;
-  if ((size_t)n < len)
-    return verr_set(err, VERR_FORMAT,
-                    "the VDI stream ends inside the %s at offset %" PRIu64 ": the image is "
-                    "truncated; fetch it again", what, at);
-  return 0;
-}
-
-/* Read up to `len` bytes; fewer only at the end of the stream (then d->at_end is set). */
-static ssize_t read_some(struct decoder *d, void *buf, size_t len, struct verr *err)
-{
-  ssize_t n = vreader_read_full(d->in, buf, len, err);
-  if (n < 0)
-    return -1;
-  d->info->source_bytes += (uint64_t)n;
-  if ((size_t)n < len)
-    d->at_end = 1;
-  return n;
-}
-
-static int skip_to(struct decoder *d, uint64_t to, struct verr *err)
-{
-  while (!d->at_end && d->info->source_bytes < to) {
-    uint64_t left = to - d->info->source_bytes;
-    if (read_some(d, d->buf, left < VDI_MAX_EXTENT ? (size_t)left : VDI_MAX_EXTENT, err) < 0)
-      return -1;
-  }
-  return 0;
-}
-
-static int drain(struct decoder *d, struct verr *err)
-{
-  while (!d->at_end)
-    if (read_some(d, d->buf, VDI_MAX_EXTENT, err) < 0)
-      return -1;
-  return 0;
-}
-
 /* ---- output ---- */
 
 static int emit_zero(struct decoder *d, uint64_t off, uint64_t len, struct verr *err)
 {
-  if (len == 0)
-    return 0;
-  d->info->zero_bytes += len;
-  return vsink_zero(d->out, off, len, err);
+  return vsink_zero_counted(d->out, off, len, &d->info->zero_bytes, err);
 }
 
 /* Guest bytes of block `b`, clipped to the disk. */
@@ -229,12 +178,12 @@ static int copy_block(struct decoder *d, uint64_t b, struct verr *err)
   uint64_t guest = b * d->hd.block_size;
   uint64_t len = block_len(d, b);
   uint64_t at = d->hd.offset_data + (uint64_t)d->map[b] * d->hd.block_size;
-  if (skip_to(d, at, err) < 0)
+  if (vcursor_skip_to(&d->cur, at, d->buf, VDI_MAX_EXTENT, err) < 0)
     return -1;
   uint64_t done = 0;
-  while (done < len && !d->at_end) {
+  while (done < len && !d->cur.at_end) {
     uint64_t want = len - done < VDI_MAX_EXTENT ? len - done : VDI_MAX_EXTENT;
-    ssize_t n = read_some(d, d->buf, (size_t)want, err);
+    ssize_t n = vcursor_read_some(&d->cur, d->buf, (size_t)want, err);
     if (n < 0)
       return -1;
     if (n > 0 && vsink_data(d->out, guest + done, d->buf, (size_t)n, err) < 0)
@@ -260,8 +209,8 @@ static int read_map(struct decoder *d, uint64_t table_bytes, struct verr *err)
   d->order = malloc(d->nblocks ? (size_t)d->nblocks * sizeof *d->order : 1);
   if (d->map == NULL || d->order == NULL)
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the VDI block map");
-  if (skip_to(d, d->hd.offset_bmap, err) < 0 ||
-      read_exact(d, d->map, bytes, "block map", err) < 0)
+  if (vcursor_skip_to(&d->cur, d->hd.offset_bmap, d->buf, VDI_MAX_EXTENT, err) < 0 ||
+      vcursor_read_exact(&d->cur, d->map, bytes, "block map", err) < 0)
     return -1;
   for (uint32_t i = 0; i < d->hd.blocks; i++)
     d->map[i] = le32((const uint8_t *)&d->map[i]);
@@ -296,10 +245,9 @@ static int order_blocks(struct decoder *d, struct verr *err)
 static int read_header(struct decoder *d, struct verr *err)
 {
   uint8_t h[VDI_HEADER_BYTES];
-  ssize_t n = vreader_read_full(d->in, h, sizeof h, err);
+  ssize_t n = vcursor_read_some(&d->cur, h, sizeof h, err);
   if (n < 0)
     return -1;
-  d->info->source_bytes = (uint64_t)n;
   if (parse_header(h, (size_t)n, &d->hd, err) < 0)
     return -1;
   d->info->virtual_size = d->hd.disk_size;
@@ -321,9 +269,10 @@ int vdi_stream_decode(struct vreader *in, struct vsink *out,
                       struct verr *err)
 {
   struct vdi_info scratch_info;
-  __attribute__((cleanup(decoder_fini))) struct decoder d = { .in = in, .out = out };
+  __attribute__((cleanup(decoder_fini))) struct decoder d = { .out = out };
   d.info = info ? info : &scratch_info;
   memset(d.info, 0, sizeof *d.info);
+  vcursor_init(&d.cur, in, "VDI", &d.info->source_bytes);
   uint64_t table_bytes = opts && opts->table_bytes ? opts->table_bytes
                                                    : VDI_DEFAULT_TABLE_BYTES;
   d.buf = malloc(VDI_MAX_EXTENT);
@@ -335,5 +284,5 @@ int vdi_stream_decode(struct vreader *in, struct vsink *out,
   for (uint64_t i = 0; i < d.norder; i++)
     if (copy_block(&d, (uint32_t)d.order[i], err) < 0)
       return -1;
-  return drain(&d, err);
+  return vcursor_drain(&d.cur, d.buf, VDI_MAX_EXTENT, err);
 }

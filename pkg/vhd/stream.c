@@ -40,7 +40,7 @@ struct dyn_header {
 };
 
 struct decoder {
-  struct vreader *in;
+  struct vcursor cur; /* the source, counted into info->source_bytes */
   struct vsink *out;
   struct vhd_info *info;
   struct footer ft;
@@ -51,7 +51,6 @@ struct decoder {
   uint64_t *order;   /* allocated blocks (< nblocks): sector << 32 | block, sorted */
   uint64_t norder;
   uint8_t *buf;      /* VHD_MAX_EXTENT */
-  int at_end;        /* the stream ended */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -172,62 +171,11 @@ int vhd_stream_probe(const void *head, size_t len, struct verr *err)
   return parse_dyn_header(h + ft.data_offset, &ft, &dh, err);
 }
 
-/* ---- reading the stream ---- */
-
-static int read_exact(struct decoder *d, void *buf, size_t len, const char *what,
-                      struct verr *err)
-{
-  uint64_t at = d->info->source_bytes;
-  ssize_t n = vreader_read_full(d->in, buf, len, err);
-  if (n < 0)
-    return -1;
-  d->info->source_bytes += (uint64_t)n;
-  if ((size_t)n < len)
-    return verr_set(err, VERR_FORMAT,
-                    "the VHD stream ends inside the %s at offset %" PRIu64 ": the image is "
-                    "truncated; fetch it again", what, at);
-  return 0;
-}
-
-/* Read up to `len` bytes; fewer only at the end of the stream (then d->at_end is set). */
-static ssize_t read_some(struct decoder *d, void *buf, size_t len, struct verr *err)
-{
-  ssize_t n = vreader_read_full(d->in, buf, len, err);
-  if (n < 0)
-    return -1;
-  d->info->source_bytes += (uint64_t)n;
-  if ((size_t)n < len)
-    d->at_end = 1;
-  return n;
-}
-
-/* Read and drop bytes up to stream offset `to` (or the end of the stream). */
-static int skip_to(struct decoder *d, uint64_t to, struct verr *err)
-{
-  while (!d->at_end && d->info->source_bytes < to) {
-    uint64_t left = to - d->info->source_bytes;
-    if (read_some(d, d->buf, left < VHD_MAX_EXTENT ? (size_t)left : VHD_MAX_EXTENT, err) < 0)
-      return -1;
-  }
-  return 0;
-}
-
-static int drain(struct decoder *d, struct verr *err)
-{
-  while (!d->at_end)
-    if (read_some(d, d->buf, VHD_MAX_EXTENT, err) < 0)
-      return -1;
-  return 0;
-}
-
 /* ---- output ---- */
 
 static int emit_zero(struct decoder *d, uint64_t off, uint64_t len, struct verr *err)
 {
-  if (len == 0)
-    return 0;
-  d->info->zero_bytes += len;
-  return vsink_zero(d->out, off, len, err);
+  return vsink_zero_counted(d->out, off, len, &d->info->zero_bytes, err);
 }
 
 /* Guest range of block `b`, clipped to the disk. */
@@ -265,11 +213,11 @@ static int copy_block(struct decoder *d, uint64_t b, struct verr *err)
   uint64_t guest = b * d->dh.block_size;
   uint64_t len = block_len(d, b);
   uint64_t at = (uint64_t)d->bat[b] * SECTOR;
-  if (skip_to(d, at + d->dh.bitmap_bytes, err) < 0)
+  if (vcursor_skip_to(&d->cur, at + d->dh.bitmap_bytes, d->buf, VHD_MAX_EXTENT, err) < 0)
     return -1;
   for (uint64_t done = 0; done < len;) {
     uint64_t want = len - done < VHD_MAX_EXTENT ? len - done : VHD_MAX_EXTENT;
-    ssize_t n = read_some(d, d->buf, (size_t)want, err);
+    ssize_t n = vcursor_read_some(&d->cur, d->buf, (size_t)want, err);
     if (n < 0)
       return -1;
     if ((uint64_t)n < want)
@@ -304,8 +252,8 @@ static int read_bat(struct decoder *d, struct verr *err)
   d->order = malloc(d->nblocks ? (size_t)d->nblocks * sizeof *d->order : 1);
   if (d->bat == NULL || d->order == NULL)
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the VHD block table");
-  if (skip_to(d, d->dh.table_offset, err) < 0 ||
-      read_exact(d, d->bat, bytes, "block allocation table", err) < 0)
+  if (vcursor_skip_to(&d->cur, d->dh.table_offset, d->buf, VHD_MAX_EXTENT, err) < 0 ||
+      vcursor_read_exact(&d->cur, d->bat, bytes, "block allocation table", err) < 0)
     return -1;
   for (uint32_t i = 0; i < d->dh.max_entries; i++)
     d->bat[i] = be32((const uint8_t *)&d->bat[i]);
@@ -347,18 +295,17 @@ static int order_blocks(struct decoder *d, struct verr *err)
 static int read_headers(struct decoder *d, struct verr *err)
 {
   uint8_t f[SECTOR], h[DYN_HEADER_BYTES];
-  ssize_t n = vreader_read_full(d->in, f, sizeof f, err);
+  ssize_t n = vcursor_read_some(&d->cur, f, sizeof f, err);
   if (n < 0)
     return -1;
-  d->info->source_bytes = (uint64_t)n;
   if (parse_footer(f, (size_t)n, &d->ft, err) < 0)
     return -1;
   d->virtual_size = d->ft.total_sectors * SECTOR;
   d->info->virtual_size = d->virtual_size;
   d->info->current_size = d->ft.current_size;
   memcpy(d->info->creator_app, d->ft.creator, sizeof d->info->creator_app);
-  if (skip_to(d, d->ft.data_offset, err) < 0 ||
-      read_exact(d, h, sizeof h, "dynamic disk header", err) < 0)
+  if (vcursor_skip_to(&d->cur, d->ft.data_offset, d->buf, VHD_MAX_EXTENT, err) < 0 ||
+      vcursor_read_exact(&d->cur, h, sizeof h, "dynamic disk header", err) < 0)
     return -1;
   if (parse_dyn_header(h, &d->ft, &d->dh, err) < 0)
     return -1;
@@ -379,9 +326,10 @@ int vhd_stream_decode(struct vreader *in, struct vsink *out,
                       struct verr *err)
 {
   struct vhd_info scratch_info;
-  __attribute__((cleanup(decoder_fini))) struct decoder d = { .in = in, .out = out };
+  __attribute__((cleanup(decoder_fini))) struct decoder d = { .out = out };
   d.info = info ? info : &scratch_info;
   memset(d.info, 0, sizeof *d.info);
+  vcursor_init(&d.cur, in, "VHD", &d.info->source_bytes);
   uint64_t table_bytes = opts && opts->table_bytes ? opts->table_bytes
                                                    : VHD_DEFAULT_TABLE_BYTES;
   d.buf = malloc(VHD_MAX_EXTENT);
@@ -393,5 +341,5 @@ int vhd_stream_decode(struct vreader *in, struct vsink *out,
   for (uint64_t i = 0; i < d.norder; i++)
     if (copy_block(&d, (uint32_t)d.order[i], err) < 0)
       return -1;
-  return drain(&d, err);
+  return vcursor_drain(&d.cur, d.buf, VHD_MAX_EXTENT, err);
 }

@@ -37,7 +37,7 @@ struct header {
 };
 
 struct decoder {
-  struct vreader *in;
+  struct vcursor cur; /* the source, counted into info->source_bytes */
   struct vsink *out;
   struct vmdk_info *info;
   struct header hd;
@@ -126,26 +126,11 @@ int vmdk_stream_probe(const void *head, size_t len, struct verr *err)
 
 /* ---- reading the stream ---- */
 
-static int read_exact(struct decoder *d, void *buf, size_t len, const char *what,
-                      struct verr *err)
-{
-  uint64_t at = d->info->source_bytes;
-  ssize_t n = vreader_read_full(d->in, buf, len, err);
-  if (n < 0)
-    return -1;
-  d->info->source_bytes += (uint64_t)n;
-  if ((size_t)n < len)
-    return verr_set(err, VERR_FORMAT,
-                    "the vmdk stream ends inside the %s at offset %" PRIu64 ": the image is "
-                    "truncated; fetch it again", what, at);
-  return 0;
-}
-
 static int skip(struct decoder *d, uint64_t len, const char *what, struct verr *err)
 {
   while (len > 0) {
     size_t n = len < d->grain_bytes ? (size_t)len : d->grain_bytes;
-    if (read_exact(d, d->grain, n, what, err) < 0)
+    if (vcursor_read_exact(&d->cur, d->grain, n, what, err) < 0)
       return -1;
     len -= n;
   }
@@ -158,12 +143,11 @@ static int drain_zeros(struct decoder *d, struct verr *err)
 {
   for (;;) {
     uint64_t at = d->info->source_bytes;
-    ssize_t n = vreader_read_full(d->in, d->grain, d->grain_bytes, err);
+    ssize_t n = vcursor_read_some(&d->cur, d->grain, d->grain_bytes, err);
     if (n < 0)
       return -1;
     if (n == 0)
       return 0;
-    d->info->source_bytes += (uint64_t)n;
     for (ssize_t i = 0; i < n; i++)
       if (d->grain[i] != 0)
         return verr_set(err, VERR_FORMAT,
@@ -276,7 +260,7 @@ static int read_grain(struct decoder *d, const uint8_t *sector, uint64_t at, str
                     "bytes, more than a grain of %zu bytes can take: the image is damaged",
                     at, size, d->grain_bytes);
   memcpy(d->comp, sector, SECTOR);
-  if (read_exact(d, d->comp + SECTOR, (size_t)total - SECTOR, "compressed grain", err) < 0)
+  if (vcursor_read_exact(&d->cur, d->comp + SECTOR, (size_t)total - SECTOR, "compressed grain", err) < 0)
     return -1;
   uint64_t guest = lba * SECTOR;
   uint64_t want = d->virtual_size - guest < d->grain_bytes ? d->virtual_size - guest
@@ -297,7 +281,7 @@ static int read_footer(struct decoder *d, uint64_t nsec, uint64_t at, struct ver
     return verr_set(err, VERR_FORMAT,
                     "the vmdk footer marker at offset %" PRIu64 " spans %" PRIu64 " sectors, "
                     "not 1: the image is damaged", at, nsec);
-  if (read_exact(d, footer, sizeof footer, "footer", err) < 0)
+  if (vcursor_read_exact(&d->cur, footer, sizeof footer, "footer", err) < 0)
     return -1;
   if (parse_header(footer, sizeof footer, &fh, err) < 0)
     return verr_prefix(err, "in the vmdk footer at offset %" PRIu64, at + SECTOR);
@@ -341,7 +325,7 @@ static int read_markers(struct decoder *d, struct verr *err)
   uint8_t sector[SECTOR];
   for (;;) {
     uint64_t at = d->info->source_bytes;
-    if (read_exact(d, sector, sizeof sector, "next marker (no end-of-stream marker)", err) < 0)
+    if (vcursor_read_exact(&d->cur, sector, sizeof sector, "next marker (no end-of-stream marker)", err) < 0)
       return -1;
     int r = le32(sector + 8) != 0 ? read_grain(d, sector, at, err)
                                   : read_metadata(d, sector, at, err);
@@ -394,14 +378,14 @@ int vmdk_stream_decode(struct vreader *in, struct vsink *out,
                        struct verr *err)
 {
   struct vmdk_info scratch_info;
-  __attribute__((cleanup(decoder_fini))) struct decoder d = { .in = in, .out = out };
+  __attribute__((cleanup(decoder_fini))) struct decoder d = { .out = out };
   d.info = info ? info : &scratch_info;
   memset(d.info, 0, sizeof *d.info);
+  vcursor_init(&d.cur, in, "vmdk", &d.info->source_bytes);
   uint8_t head[SECTOR];
-  ssize_t n = vreader_read_full(in, head, sizeof head, err);
+  ssize_t n = vcursor_read_some(&d.cur, head, sizeof head, err);
   if (n < 0)
     return -1;
-  d.info->source_bytes = (uint64_t)n;
   if (parse_header(head, (size_t)n, &d.hd, err) < 0)
     return -1;
   d.virtual_size = d.hd.capacity * SECTOR;
