@@ -267,16 +267,21 @@ moved the numbers (full `make bench` runs: 6dd47a1 at load 5-6, then 7f80f96):
 | compressed qcow2 clusters decompressed on worker threads | W2 0.94 -> 0.46 of baseline |
 | multi-block xz on liblzma's threaded decoder | W4 raw.xz stream 28 -> 15 s (A/B, one run each) |
 | W1 overall | 0.45 -> 0.28 of baseline; 1.60x -> 1.10x the limit |
+| qcow2 deflate clusters through libdeflate (zlib decides any cluster it does not decode cleanly) | W2 user time 5.7 -> 3.9 s, stream 3.8 -> 2.7 s (3 runs each) |
+| compressed clusters handed to the workers in 1 MiB batches, not one 64 KiB cluster at a time | W2 voluntary context switches 27,000 -> 8,000; stream 3.4-4.1 -> 2.8-2.9 s (3 interleaved runs each) |
+| *tried, not kept:* reading the target back behind the writer, during the stream | W2 5.1-7.8 s against 4.9-5.7 s without (interleaved runs): the reads compete with the stream's write-back for the one disk |
 
 What is still tight, and why:
-- **W2** (compressed qcow2, 0.46 of the baseline in the runs on 7f80f96 and 3d622f1): zlib
-  inflate is 38%% of the CPU time (perf), the source digest and the block hash another 29%%;
-  on two cores the stream cannot go much below 3 s and the O_DIRECT read-back of 1.2 GB
-  costs 1.2-2 s on this disk, so 0.33 of a 12-14 s baseline (4.1-4.6 s) is at the edge of
-  what two cores can do with zlib. A faster inflate (libdeflate, not in the design's
-  dependency list) was not tried.
-- **W3** (6 GiB raw) passes or misses with the run: 0.18 on 7f80f96, 0.14 on 3d622f1, with
-  the same code paths. SHA-256 of 6 GiB is 4.3 s on one core and cannot be split; the socket
+- **W2** (compressed qcow2) is bound by the disk now, not the CPU. With libdeflate and
+  batched hand-over the stream phase writes 1.25 GB with the CPU 14-27%% idle (vmstat:
+  260-460 MB/s written back while it runs), and the O_DIRECT read-back reads the same
+  1.25 GB at 540-680 MB/s with the CPU half idle. Writing the data once and reading it back
+  once is the job; the baseline does neither against the disk (its convert writes to the
+  page cache, its block hash reads the page cache), so W2's ratio moves with this disk's
+  throughput, which varied 2.5x between identical `dd iflag=direct` runs here.
+- **W3** (6 GiB raw) passes or misses with the run: 0.18 on 7f80f96, 0.14 on 3d622f1 and
+  0.16 on c971d49, with the same code paths (on c971d49 its stream phase took 10.5 s
+  against 7.6 s on 3d622f1, and the limit's SHA-256 of the source 5.7 s against 5.3 s). SHA-256 of 6 GiB is 4.3 s on one core and cannot be split; the socket
   receive (2.6 s), nginx (about 1.3 s) and two copies of every byte (into and out of the
   ring buffer, 1.3-1.5 s each) share the other core. The copy out of the ring could go (a
   zero-copy read for the raw decoder); that was not done.
