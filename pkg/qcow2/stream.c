@@ -277,6 +277,10 @@ static int keep_chunk(struct decoder *d, uint64_t host, const uint8_t *buf, size
 static int reread_chunk(struct decoder *d, const struct dropped *dr, struct verr *err)
 {
   unsigned char md[32];
+  /* Allocated at first use: tables that complete at the end of the stream can need a
+   * dropped chunk before the deferred needs are served. */
+  if (d->reread == NULL && (d->reread = malloc(d->lay.cluster_size)) == NULL)
+    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the qcow2 re-read buffer");
   if (d->opts.pread(d->opts.pread_opaque, d->reread, dr->len, dr->host, err) < 0)
     return verr_prefix(err, "re-reading qcow2 bytes %" PRIu64 "..%" PRIu64, dr->host,
                        dr->host + dr->len);
@@ -314,8 +318,9 @@ static int find_chunk(struct decoder *d, const struct need *n, uint64_t host,
   if (dr != NULL && !d->at_end)
     return 1;
   if (dr != NULL) {
+    int r = reread_chunk(d, dr, err);
     *buf = d->reread, *len = dr->len;
-    return reread_chunk(d, dr, err);
+    return r;
   }
   return verr_set(err, VERR_FORMAT,
                   "qcow2 %s at offset 0x%" PRIx64 " is needed after its bytes streamed past "
@@ -585,9 +590,6 @@ static int finish_stream(struct decoder *d, struct verr *err)
     if (n.kind != NEED_SKIP)
       return outside_stream(d, &n, err);
   }
-  if (d->deferred.len > 0 && d->reread == NULL &&
-      (d->reread = malloc(d->lay.cluster_size)) == NULL)
-    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the qcow2 re-read buffer");
   for (size_t i = 0; i < d->deferred.len; i++) {
     struct need n = d->deferred.v[i];
     if (serve_past(d, &n, err) < 0)
