@@ -17,6 +17,15 @@ ssize_t vreader_read_full(struct vreader *r, void *buf, size_t len, struct verr 
   return (ssize_t)done;
 }
 
+ssize_t vreader_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                     struct verr *err)
+{
+  if (r->ops->view != NULL)
+    return r->ops->view(r, view, len, scratch, err);
+  *view = scratch;
+  return vreader_read_full(r, scratch, len, err);
+}
+
 void vcursor_init(struct vcursor *c, struct vreader *in, const char *format, uint64_t *taken)
 {
   *c = (struct vcursor){ .in = in, .format = format, .taken = taken };

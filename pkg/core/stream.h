@@ -24,6 +24,15 @@ struct vreader_ops {
   /* Read up to `len` bytes into `buf`. Returns the count (> 0), 0 at the end of the
    * stream, or -1 with `err` filled. Short reads are allowed anywhere. */
   ssize_t (*read)(struct vreader *r, void *buf, size_t len, struct verr *err);
+  /* Optional zero-copy read (call it through vreader_view()): set *view to the next bytes
+   * of the stream, at most `len`, and return their count (> 0), 0 at the end of the
+   * stream, or -1 with `err` filled. Fewer than `len` only at the end of the stream or
+   * where the reader's own memory wraps around. The bytes lie in the reader's memory, or
+   * in `scratch` (the caller's, at least `len` bytes) when a reader below has none to
+   * lend; either way they stay valid until the next call on `r`, read() included.
+   * Filters that pass bytes through unchanged pass this on with vreader_view(). */
+  ssize_t (*view)(struct vreader *r, const void **view, size_t len, void *scratch,
+                  struct verr *err);
   /* Release the reader's state, every reader below it, and `r` itself (readers are
    * heap-allocated by their constructors). NULL means plain free(r). */
   void (*close)(struct vreader *r);
@@ -37,6 +46,12 @@ struct vreader {
 /* Read exactly `len` bytes unless the stream ends first. Returns bytes read (< len only at
  * the end of the stream) or -1 with `err` filled. */
 ssize_t vreader_read_full(struct vreader *r, void *buf, size_t len, struct verr *err);
+
+/* The reader's view operation when it has one, else vreader_read_full() into `scratch`
+ * (*view = scratch): a stage that only looks at the bytes calls this and copies nothing
+ * where the source can lend its buffer. */
+ssize_t vreader_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                     struct verr *err);
 
 /* Close and free `r` (NULL is fine). */
 void vreader_close(struct vreader *r);

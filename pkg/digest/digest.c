@@ -222,18 +222,39 @@ static bool digest_tap_drain(struct digest_tap *t)
   return !t->hash_failed;
 }
 
-static ssize_t digest_tap_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+static int digest_tap_check_open(const struct digest_tap *t, struct verr *err)
 {
-  struct digest_tap *t = r->state;
   if (t->finished)
     return verr_set(err, VERR_INTERNAL, "read after the source digest was finished: those "
                     "bytes would not be checked (a bug)");
-  ssize_t n = t->lower->ops->read(t->lower, buf, len, err);
-  if (n <= 0)
-    return n;
-  digest_tap_feed(t, buf, (size_t)n);
-  t->bytes += (uint64_t)n;
+  return 0;
+}
+
+static ssize_t digest_tap_take(struct digest_tap *t, const void *p, ssize_t n)
+{
+  if (n > 0) {
+    digest_tap_feed(t, p, (size_t)n);
+    t->bytes += (uint64_t)n;
+  }
   return n;
+}
+
+static ssize_t digest_tap_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  struct digest_tap *t = r->state;
+  if (digest_tap_check_open(t, err) < 0)
+    return -1;
+  return digest_tap_take(t, buf, t->lower->ops->read(t->lower, buf, len, err));
+}
+
+static ssize_t digest_tap_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                               struct verr *err)
+{
+  struct digest_tap *t = r->state;
+  if (digest_tap_check_open(t, err) < 0)
+    return -1;
+  ssize_t n = vreader_view(t->lower, view, len, scratch, err);
+  return digest_tap_take(t, n > 0 ? *view : NULL, n);
 }
 
 static void digest_tap_close(struct vreader *r)
@@ -262,6 +283,7 @@ static void digest_tap_close(struct vreader *r)
 static const struct vreader_ops digest_tap_ops = {
   .name  = "digest",
   .read  = digest_tap_read,
+  .view  = digest_tap_view,
   .close = digest_tap_close,
 };
 

@@ -256,13 +256,24 @@ struct progress_reader {
   struct metrics *m;     /* not owned */
 };
 
-static ssize_t progress_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+static ssize_t progress_count(struct progress_reader *p, ssize_t n)
 {
-  struct progress_reader *p = r->state;
-  ssize_t n = p->lower->ops->read(p->lower, buf, len, err);
   if (n > 0)
     metrics_add_done(p->m, (uint64_t)n);
   return n;
+}
+
+static ssize_t progress_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  struct progress_reader *p = r->state;
+  return progress_count(p, p->lower->ops->read(p->lower, buf, len, err));
+}
+
+static ssize_t progress_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                             struct verr *err)
+{
+  struct progress_reader *p = r->state;
+  return progress_count(p, vreader_view(p->lower, view, len, scratch, err));
 }
 
 static void progress_close(struct vreader *r)
@@ -278,6 +289,7 @@ static void progress_close(struct vreader *r)
 static const struct vreader_ops progress_reader_ops = {
   .name  = "progress",
   .read  = progress_read,
+  .view  = progress_view,
   .close = progress_close,
 };
 

@@ -249,8 +249,9 @@ static void record_target(struct import_run *run)
   struct target_info info;
   target_get_info(run->target, &info);
   run->res->preallocation_applied = info.preallocation_applied;
-  vlog_info("target", "wrote %llu data bytes, %llu zero bytes skipped, %llu zeroed",
-            (unsigned long long)info.bytes_written, (unsigned long long)info.zero_bytes_skipped,
+  vlog_info("target", "wrote %llu data bytes (%llu with O_DIRECT), %llu zero bytes skipped, "
+            "%llu zeroed", (unsigned long long)info.bytes_written,
+            (unsigned long long)info.bytes_direct, (unsigned long long)info.zero_bytes_skipped,
             (unsigned long long)info.zero_bytes_zeroed);
 }
 

@@ -31,15 +31,26 @@ static void progress_print(struct progress *p, bool final)
     fprintf(stderr, "\r\033[Kvimport: %.1f MiB read", (double)p->done / 1048576.0);
 }
 
-static ssize_t progress_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+static ssize_t progress_count(struct progress *p, ssize_t n)
 {
-  struct progress *p = r->state;
-  ssize_t n = p->lower->ops->read(p->lower, buf, len, err);
   if (n > 0) {
     p->done += (uint64_t)n;
     progress_print(p, false);
   }
   return n;
+}
+
+static ssize_t progress_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  struct progress *p = r->state;
+  return progress_count(p, p->lower->ops->read(p->lower, buf, len, err));
+}
+
+static ssize_t progress_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                             struct verr *err)
+{
+  struct progress *p = r->state;
+  return progress_count(p, vreader_view(p->lower, view, len, scratch, err));
 }
 
 static void progress_close(struct vreader *r)
@@ -54,6 +65,7 @@ static void progress_close(struct vreader *r)
 static const struct vreader_ops progress_ops = {
   .name = "progress",
   .read = progress_read,
+  .view = progress_view,
   .close = progress_close,
 };
 

@@ -20,23 +20,50 @@ struct sniff_replay {
   bool lower_ended; /* the sniff read hit the end: do not read `lower` again */
 };
 
+/* Up to `len` replayed bytes at *p, or 0 once the head is done (and freed). The head is
+ * freed only on the call after its last bytes went out, so that a view of them stays
+ * valid until the reader's next call. */
+static size_t sniff_replay_head(struct sniff_replay *s, const unsigned char **p, size_t len)
+{
+  if (s->head != NULL && s->head_pos == s->head_len) {
+    free(s->head);
+    s->head = NULL;
+  }
+  if (s->head == NULL)
+    return 0;
+  size_t n = s->head_len - s->head_pos < len ? s->head_len - s->head_pos : len;
+  *p = s->head + s->head_pos;
+  s->head_pos += n;
+  return n;
+}
+
 static ssize_t sniff_replay_read(struct vreader *r, void *buf, size_t len, struct verr *err)
 {
   struct sniff_replay *s = r->state;
-  if (s->head != NULL) {
-    size_t n = s->head_len - s->head_pos < len ? s->head_len - s->head_pos : len;
-    memcpy(buf, s->head + s->head_pos, n);
-    s->head_pos += n;
-    if (s->head_pos == s->head_len) {
-      free(s->head);
-      s->head = NULL;
-    }
-    if (n > 0)
-      return (ssize_t)n;
+  const unsigned char *p;
+  size_t n = sniff_replay_head(s, &p, len);
+  if (n > 0) {
+    memcpy(buf, p, n);
+    return (ssize_t)n;
   }
   if (s->lower_ended || len == 0)
     return 0;
   return s->lower->ops->read(s->lower, buf, len, err);
+}
+
+static ssize_t sniff_replay_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                                 struct verr *err)
+{
+  struct sniff_replay *s = r->state;
+  const unsigned char *p;
+  size_t n = sniff_replay_head(s, &p, len);
+  if (n > 0) {
+    *view = p;
+    return (ssize_t)n;
+  }
+  if (s->lower_ended || len == 0)
+    return 0;
+  return vreader_view(s->lower, view, len, scratch, err);
 }
 
 static void sniff_replay_close(struct vreader *r)
@@ -53,6 +80,7 @@ static void sniff_replay_close(struct vreader *r)
 static const struct vreader_ops sniff_replay_ops = {
   .name  = "sniff",
   .read  = sniff_replay_read,
+  .view  = sniff_replay_view,
   .close = sniff_replay_close,
 };
 

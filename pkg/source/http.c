@@ -1,7 +1,7 @@
 /* vimport source: http and https through libcurl.
  *
  * A transfer thread runs curl_easy_perform() and copies the body into a bounded ring
- * buffer; read() drains it. The ring is the only buffer between the network and the
+ * buffer; read() drains it, or view() lends the reader the ring's bytes in place. The ring is the only buffer between the network and the
  * pipeline, so memory is opts.buffer_size plus libcurl's receive buffer.
  *
  * The thread owns `received`: the count of distinct object bytes put in the ring. Each
@@ -70,8 +70,10 @@ struct http_source {
   size_t ring_size;
   size_t ring_head; /* next byte for read() */
   size_t ring_len;
-  uint64_t consumed; /* bytes taken by read() */
+  uint64_t consumed; /* bytes taken by read() or lent by view() */
   int taking;        /* read() is copying out of the ring */
+  size_t lent;       /* bytes at ring_head that view() lent the reader: still in ring_len,
+                      * so the transfer cannot overwrite them, until the reader's next call */
   uint64_t received; /* object bytes put in the ring (written by the thread only) */
   int opened;        /* the first response was accepted */
   int done;
@@ -242,6 +244,32 @@ static size_t ring_take(struct http_source *src, unsigned char *buf, size_t len)
   src->ring_len -= chunk;
   src->consumed += chunk;
   return chunk;
+}
+
+/* Lend the reader up to `len` contiguous bytes at the head, without copying; they stay
+ * in the ring until ring_return(). Lock held. */
+static size_t ring_lend(struct http_source *src, const void **view, size_t len)
+{
+  size_t chunk = src->ring_size - src->ring_head;
+  if (chunk > src->ring_len)
+    chunk = src->ring_len;
+  if (chunk > len)
+    chunk = len;
+  *view = src->ring + src->ring_head;
+  src->lent = chunk;
+  src->consumed += chunk;
+  return chunk;
+}
+
+/* The reader's next call: the bytes lent by the previous view() are done with. Lock held. */
+static void ring_return(struct http_source *src)
+{
+  if (src->lent == 0)
+    return;
+  src->ring_head = (src->ring_head + src->lent) % src->ring_size;
+  src->ring_len -= src->lent;
+  src->lent = 0;
+  pthread_cond_broadcast(&src->space_ready);
 }
 
 /* ---- libcurl callbacks ------------------------------------------------------- */
@@ -895,17 +923,21 @@ static int http_stop_error(const struct http_source *src, struct verr *err)
                   src->cfg.redacted);
 }
 
-static ssize_t http_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+/* read() and view(): wait for bytes, then take them (copy) or lend them (view). */
+static ssize_t http_next(struct http_source *src, void *buf, const void **view, size_t len,
+                         struct verr *err)
 {
-  struct http_source *src = r->state;
   int stopped = 0;
   size_t enough = len < ring_wake_bytes(src) ? len : ring_wake_bytes(src);
   pthread_mutex_lock(&src->lock);
+  ring_return(src);
   while (src->ring_len < enough && !src->done && !src->failed && !stopped)
     stopped = http_wait_data(src) < 0;
   ssize_t n = 0;
   if (src->ring_len == 0 && stopped) {
     n = http_stop_error(src, err);
+  } else if (src->ring_len > 0 && view != NULL) {
+    n = (ssize_t)ring_lend(src, view, len);
   } else if (src->ring_len > 0) {
     n = (ssize_t)ring_take(src, buf, len);
     pthread_cond_broadcast(&src->space_ready);
@@ -916,6 +948,19 @@ static ssize_t http_read(struct vreader *r, void *buf, size_t len, struct verr *
   }
   pthread_mutex_unlock(&src->lock);
   return n;
+}
+
+static ssize_t http_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  return http_next(r->state, buf, NULL, len, err);
+}
+
+/* The ring's own bytes, no copy: the raw decoder reads W3's 6 GiB this way. */
+static ssize_t http_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                         struct verr *err)
+{
+  (void)scratch;
+  return http_next(r->state, NULL, view, len, err);
 }
 
 static void http_config_free(struct http_config *c)
@@ -961,6 +1006,7 @@ static void http_close(struct vreader *r)
 static const struct vreader_ops http_ops = {
   .name  = "source-http",
   .read  = http_read,
+  .view  = http_view,
   .close = http_close,
 };
 

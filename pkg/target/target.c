@@ -15,6 +15,7 @@
 #include "blkhash/blkhash.h"
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "internal.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
@@ -51,10 +52,12 @@ struct target {
   uint64_t since_flush;
 
   uint64_t bytes_written;
+  uint64_t bytes_direct;
   uint64_t zero_bytes_skipped;
   uint64_t zero_bytes_zeroed;
 
   unsigned char *zero_buf; /* TARGET_ZERO_BUF_SIZE zeros, for devices that refuse offload */
+  struct direct_writer *direct; /* aligned data goes here; NULL: all through the page cache */
 };
 
 static const struct vsink_ops target_sink_ops;
@@ -175,6 +178,10 @@ int target_open(const struct target_opts *opts, struct target **out, struct verr
     target_free(t);
     return -1;
   }
+  t->direct = direct_writer_new(t->path, t->fd);
+  if (t->direct == NULL)
+    vlog_info("target", "%s cannot be opened with O_DIRECT; writing through the page cache",
+              t->path);
   *out = t;
   return 0;
 }
@@ -258,6 +265,12 @@ int target_check_fits(struct target *t, uint64_t virtual_size, struct verr *err)
 }
 
 /* ---- writing ---------------------------------------------------------------------- */
+
+/* Everything queued for O_DIRECT is on storage (or failed). */
+static int target_drain(struct target *t, struct verr *err)
+{
+  return t->direct != NULL ? direct_writer_drain(t->direct, err) : 0;
+}
 
 static int target_flush_cache(struct target *t, struct verr *err)
 {
@@ -363,6 +376,8 @@ static int target_write_zero_range(struct target *t, uint64_t offset, uint64_t l
     t->zero_bytes_skipped += len;
     return 0;
   }
+  if (target_drain(t, err) == -1)
+    return -1;
   int r = t->kind == TARGET_KIND_FILE ? target_zero_file(t, offset, len, err)
                                       : target_zero_block(t, offset, len, err);
   if (r == 0)
@@ -370,12 +385,26 @@ static int target_write_zero_range(struct target *t, uint64_t offset, uint64_t l
   return r;
 }
 
+/* Aligned data goes to the O_DIRECT writer; the rest through the page cache, once the
+ * writer holds nothing that could land after it. */
+static int target_write_data(struct target *t, uint64_t offset, const void *buf, size_t len,
+                             struct verr *err)
+{
+  if (t->direct != NULL && direct_writer_accepts(offset, len)) {
+    t->bytes_direct += len;
+    return direct_writer_write(t->direct, offset, buf, len, err);
+  }
+  if (target_drain(t, err) == -1 || target_pwrite(t, offset, buf, len, err) == -1)
+    return -1;
+  return target_account(t, len, err);
+}
+
 static int target_write_data_range(struct target *t, uint64_t offset, const void *buf,
                                    size_t len, struct verr *err)
 {
   if (len == 0)
     return 0;
-  if (target_pwrite(t, offset, buf, len, err) == -1)
+  if (target_write_data(t, offset, buf, len, err) == -1)
     return -1;
   if (t->written_lo >= t->written_hi) {
     t->written_lo = offset;
@@ -385,7 +414,7 @@ static int target_write_data_range(struct target *t, uint64_t offset, const void
     t->written_hi = offset + len > t->written_hi ? offset + len : t->written_hi;
   }
   t->bytes_written += len;
-  return target_account(t, len, err);
+  return 0;
 }
 
 static int target_check_range(struct target *t, uint64_t offset, uint64_t len, struct verr *err)
@@ -449,6 +478,8 @@ struct vsink *target_sink(struct target *t) { return &t->sink; }
 
 int target_finish(struct target *t, struct verr *err)
 {
+  if (target_drain(t, err) == -1)
+    return -1;
   if (t->kind == TARGET_KIND_FILE) {
     /* Without target_check_fits() the image ends where its last extent ends. */
     if (!t->size_known)
@@ -468,6 +499,10 @@ int target_finish(struct target *t, struct verr *err)
 
 int target_invalidate(struct target *t, struct verr *err)
 {
+  /* Queued writes land first, or they would land on the invalidated target; their
+   * errors (often the reason for the failure, ENOSPC) were reported already. */
+  struct verr ignored = { 0 };
+  (void)target_drain(t, &ignored);
   if (t->kind == TARGET_KIND_FILE) {
     if (ftruncate(t->fd, 0) == -1)
       return verr_sys(err, VERR_IO, errno, "cannot truncate the incomplete image %s; delete it "
@@ -490,6 +525,7 @@ void target_get_info(const struct target *t, struct target_info *info)
     .capacity = t->capacity,
     .size = t->size,
     .bytes_written = t->bytes_written,
+    .bytes_direct = t->bytes_direct,
     .zero_bytes_skipped = t->zero_bytes_skipped,
     .zero_bytes_zeroed = t->zero_bytes_zeroed,
     .existed = t->existed,
@@ -503,6 +539,7 @@ void target_free(struct target *t)
 {
   if (t == NULL)
     return;
+  direct_writer_free(t->direct);
   if (t->fd >= 0)
     close(t->fd);
   free(t->zero_buf);

@@ -239,19 +239,41 @@ static int feed(struct signature_tap *t, const void *buf, size_t len, struct ver
   return 0;
 }
 
-static ssize_t signature_tap_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+static int signature_tap_check_open(const struct signature_tap *t, struct verr *err)
 {
-  struct signature_tap *t = r->state;
   if (t->finished)
     return verr_set(err, VERR_INTERNAL, "read after the signature was checked: those bytes "
                     "would not be covered (a bug)");
-  ssize_t n = t->lower->ops->read(t->lower, buf, len, err);
+  return 0;
+}
+
+static ssize_t signature_tap_take(struct signature_tap *t, const void *p, ssize_t n,
+                                  struct verr *err)
+{
   if (n <= 0)
     return n;
-  if (feed(t, buf, (size_t)n, err) == -1)
+  if (feed(t, p, (size_t)n, err) == -1)
     return -1;
   t->bytes += (uint64_t)n;
   return n;
+}
+
+static ssize_t signature_tap_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  struct signature_tap *t = r->state;
+  if (signature_tap_check_open(t, err) < 0)
+    return -1;
+  return signature_tap_take(t, buf, t->lower->ops->read(t->lower, buf, len, err), err);
+}
+
+static ssize_t signature_tap_view(struct vreader *r, const void **view, size_t len,
+                                  void *scratch, struct verr *err)
+{
+  struct signature_tap *t = r->state;
+  if (signature_tap_check_open(t, err) < 0)
+    return -1;
+  ssize_t n = vreader_view(t->lower, view, len, scratch, err);
+  return signature_tap_take(t, n > 0 ? *view : NULL, n, err);
 }
 
 static void signature_tap_free(struct signature_tap *t)
@@ -274,6 +296,7 @@ static void signature_tap_close(struct vreader *r)
 static const struct vreader_ops signature_tap_ops = {
   .name  = "signature",
   .read  = signature_tap_read,
+  .view  = signature_tap_view,
   .close = signature_tap_close,
 };
 

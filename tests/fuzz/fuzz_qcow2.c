@@ -88,7 +88,7 @@ static uint64_t header_virtual_size(const uint8_t *data, size_t size)
 static void fuzz_stream(const uint8_t *data, size_t size)
 {
   struct mem_source m = { data, size, 0 };
-  struct vreader in = { &(struct vreader_ops){ "fuzz-mem", mem_read, NULL }, &m };
+  struct vreader in = { &(struct vreader_ops){ .name = "fuzz-mem", .read = mem_read }, &m };
   struct count_sink s = { .virtual_size = header_virtual_size(data, size) };
   struct vsink out = { &count_ops, &s };
   struct mem_source again = { data, size, 0 };

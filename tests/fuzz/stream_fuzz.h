@@ -99,7 +99,7 @@ static const struct vsink_ops cover_ops = { "fuzz-cover", cover_data, cover_zero
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct mem_source m = { data, size, 0 };
-  struct vreader in = { &(struct vreader_ops){ "fuzz-mem", mem_read, NULL }, &m };
+  struct vreader in = { &(struct vreader_ops){ .name = "fuzz-mem", .read = mem_read }, &m };
   STREAM_FUZZ_INFO info;
   struct cover_sink s = { &info, NULL, 0, 0 };
   struct vsink out = { &cover_ops, &s };

@@ -42,7 +42,7 @@ static inline ssize_t pipe_reader_read(struct vreader *r, void *buf, size_t len,
   return n;
 }
 
-static const struct vreader_ops pipe_reader_ops = { "test-pipe", pipe_reader_read, NULL };
+static const struct vreader_ops pipe_reader_ops = { .name = "test-pipe", .read = pipe_reader_read };
 
 static inline void pipe_reader_open(struct pipe_reader *pr, struct vreader *r,
                                     const char *path)
@@ -85,7 +85,7 @@ static inline ssize_t mem_reader_read(struct vreader *r, void *buf, size_t len,
   return (ssize_t)n;
 }
 
-static const struct vreader_ops mem_reader_ops = { "test-mem", mem_reader_read, NULL };
+static const struct vreader_ops mem_reader_ops = { .name = "test-mem", .read = mem_reader_read };
 
 /* ---- the sink: guest image plus a cover count per byte ---- */
 

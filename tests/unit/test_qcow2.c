@@ -181,7 +181,7 @@ static ssize_t pipe_read(struct vreader *r, void *buf, size_t len, struct verr *
   return n;
 }
 
-static const struct vreader_ops pipe_reader_ops = { "test-pipe", pipe_read, NULL };
+static const struct vreader_ops pipe_reader_ops = { .name = "test-pipe", .read = pipe_read };
 
 struct reread {
   int fd;

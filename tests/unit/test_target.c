@@ -482,6 +482,7 @@ static uint64_t resident_bytes(const char *path, uint64_t len)
   return n * page;
 }
 
+/* Unaligned extents go through the page cache, and do not pile up there. */
 Test(target, page_cache_is_written_back_on_the_way)
 {
   char path[128];
@@ -492,15 +493,63 @@ Test(target, page_cache_is_written_back_on_the_way)
   CHECK(target_check_fits(t, 8 * MiB, &err_));
   unsigned char *want = malloc(8 * MiB);
   fill_pattern(want, 8 * MiB, 42);
-  for (uint64_t off = 0; off < 8 * MiB; off += 256 * KiB)
-    CHECK(vsink_data(target_sink(t), off, want + off, 256 * KiB, &err_));
+  CHECK(vsink_data(target_sink(t), 0, want, 512, &err_));
+  for (uint64_t off = 512; off < 8 * MiB; off += 256 * KiB) {
+    uint64_t len = 8 * MiB - off < 256 * KiB ? 8 * MiB - off : 256 * KiB;
+    CHECK(vsink_data(target_sink(t), off, want + off, len, &err_));
+  }
   /* Before finish: written pages were written back and dropped from the page cache. */
   uint64_t resident = resident_bytes(path, 8 * MiB);
   cr_expect_leq(resident, 2 * MiB, "%llu bytes still cached", (unsigned long long)resident);
+  struct target_info info;
+  target_get_info(t, &info);
+  cr_expect_eq(info.bytes_direct, 0, "unaligned extents cannot go with O_DIRECT");
   CHECK(target_finish(t, &err_));
   target_free(t);
   unsigned char *got = read_all(path, 8 * MiB);
   cr_expect_eq(memcmp(got, want, 8 * MiB), 0);
+  free(got);
+  free(want);
+}
+
+/* Aligned extents go with O_DIRECT on the writer's thread: never in the page cache, and
+ * still in order with everything else. Contiguous extents fill several of its buffers;
+ * a zero extent over aligned data it still holds, data written again into the zeroed
+ * range and an unaligned extent must all land as if written one after the other. */
+Test(target, aligned_data_goes_around_the_page_cache)
+{
+  char path[128];
+  tmp_path(path, sizeof path, "direct.img");
+  uint64_t vsize = 24 * MiB;
+  unsigned char *want = calloc(1, vsize);
+  struct target *t = open_file_target(path, 0, false);
+  CHECK(target_check_fits(t, vsize, &err_));
+  struct vsink *s = target_sink(t);
+  uint64_t aligned = 0;
+  fill_pattern(want, 12 * MiB, 7);
+  for (uint64_t off = 0; off < 12 * MiB; off += 64 * KiB, aligned += 64 * KiB)
+    CHECK(vsink_data(s, off, want + off, 64 * KiB, &err_));
+  /* The writer still holds the end of that run in the buffer it fills. */
+  memset(want + 11 * MiB, 0, 2 * MiB);
+  CHECK(vsink_zero(s, 11 * MiB, 2 * MiB, &err_));
+  fill_pattern(want + 20 * MiB, MiB, 8); /* not contiguous with the run before */
+  CHECK(vsink_data(s, 20 * MiB, want + 20 * MiB, MiB, &err_));
+  aligned += MiB;
+  fill_pattern(want + 11 * MiB + 64 * KiB, 128 * KiB, 10);
+  CHECK(vsink_data(s, 11 * MiB + 64 * KiB, want + 11 * MiB + 64 * KiB, 128 * KiB, &err_));
+  aligned += 128 * KiB;
+  fill_pattern(want + 21 * MiB, 3000, 9); /* unaligned end: through the page cache */
+  CHECK(vsink_data(s, 21 * MiB, want + 21 * MiB, 3000, &err_));
+  uint64_t resident = resident_bytes(path, vsize);
+  cr_expect_leq(resident, 8 * KiB, "%llu bytes cached", (unsigned long long)resident);
+  struct target_info info;
+  target_get_info(t, &info);
+  cr_expect_eq(info.bytes_direct, aligned, "%llu of %llu aligned bytes went with O_DIRECT",
+               (unsigned long long)info.bytes_direct, (unsigned long long)aligned);
+  CHECK(target_finish(t, &err_));
+  target_free(t);
+  unsigned char *got = read_all(path, vsize);
+  cr_expect_eq(memcmp(got, want, vsize), 0);
   free(got);
   free(want);
 }

@@ -1,0 +1,260 @@
+/* Unit tests of the raw decoder (pkg/pipeline/raw.c). Whatever sizes the reader hands
+ * out, and whether it lends its own memory (as the HTTP source's ring does) or reads into
+ * the decoder's buffer, the stream must come out byte for byte, each byte once, all-zero
+ * blocks as zero extents, and a fixed VHD's footer dropped. */
+#include <criterion/criterion.h>
+
+#include <sys/stat.h>
+
+#include "blkhash/blkhash.h"
+#include "pipeline/pipeline.h"
+#include "sniff/sniff.h"
+#include "stream_check.h"
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define BLOCK (64 * KiB)
+
+/* A reader that lends its memory, `lend_sizes` at a time (0: as much as asked), and
+ * overwrites what it lent at the next call, so a decoder that keeps a view past its
+ * life emits garbage and the comparison fails. */
+struct lend_reader {
+  uint8_t *data; /* a private copy: lent bytes get poisoned */
+  size_t size, at;
+  const size_t *lend_sizes;
+  size_t nsizes;
+  unsigned step;
+  size_t lent_at, lent_len;
+};
+
+static void lend_reader_poison(struct lend_reader *l)
+{
+  memset(l->data + l->lent_at, 0xa5, l->lent_len);
+  l->lent_len = 0;
+}
+
+static ssize_t lend_reader_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                                struct verr *err)
+{
+  (void)scratch, (void)err;
+  struct lend_reader *l = r->state;
+  lend_reader_poison(l);
+  size_t n = l->size - l->at < len ? l->size - l->at : len;
+  size_t cap = l->nsizes ? l->lend_sizes[l->step++ % l->nsizes] : n;
+  n = n < cap ? n : cap;
+  *view = l->data + l->at;
+  l->lent_at = l->at;
+  l->lent_len = n;
+  l->at += n;
+  return (ssize_t)n;
+}
+
+static ssize_t lend_reader_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  const void *view;
+  ssize_t n = lend_reader_view(r, &view, len, NULL, err);
+  if (n > 0)
+    memcpy(buf, view, (size_t)n);
+  return n;
+}
+
+static const struct vreader_ops lend_reader_ops = {
+  .name = "test-lend", .read = lend_reader_read, .view = lend_reader_view,
+};
+
+/* The image sink, plus which blocks arrived as zero extents. */
+struct zero_tracking_sink {
+  struct image_sink image;
+  struct vsink inner;
+  uint8_t *zero_block; /* per BLOCK: covered entirely by one zero extent */
+};
+
+static int tracking_data(struct vsink *s, uint64_t off, const void *buf, size_t len,
+                         struct verr *err)
+{
+  struct zero_tracking_sink *t = s->state;
+  return vsink_data(&t->inner, off, buf, len, err);
+}
+
+static int tracking_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
+{
+  struct zero_tracking_sink *t = s->state;
+  for (uint64_t b = (off + BLOCK - 1) / BLOCK; (b + 1) * BLOCK <= off + len; b++)
+    t->zero_block[b] = 1;
+  return vsink_zero(&t->inner, off, len, err);
+}
+
+static const struct vsink_ops tracking_ops = {
+  .name = "test-zero-tracking", .data = tracking_data, .zero = tracking_zero,
+};
+
+/* Data, zero blocks (one on each side of the 1 MiB mark, where views end), a zero block
+ * cut by the end, and non-zero bytes late in an otherwise zero block. */
+static uint8_t *make_stream(size_t size)
+{
+  uint8_t *s = calloc(1, size);
+  cr_assert_not_null(s);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (size_t b = 0; b * BLOCK < size; b++) {
+    if (b % 5 == 1 || b == 15 || b == 16 || b == 40)
+      continue; /* all zeros */
+    size_t end = (b + 1) * BLOCK < size ? (b + 1) * BLOCK : size;
+    size_t start = b % 7 == 3 ? end - 100 : b * BLOCK; /* mostly zero, data at the end */
+    for (size_t i = start; i < end; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      s[i] = (uint8_t)(x | 1);
+    }
+  }
+  return s;
+}
+
+struct decoded {
+  uint64_t size;
+  bool vhd_footer;
+  uint8_t *zero_block;
+};
+
+/* Decode `stream` through `r` into a sink sized `guest_size`; check every guest byte
+ * came once and equals `stream`. */
+static struct decoded decode_and_check(struct vreader *r, const uint8_t *stream, size_t guest_size,
+                                       const char *what)
+{
+  struct zero_tracking_sink t = { 0 };
+  image_sink_init(&t.image, guest_size, 0);
+  t.inner = (struct vsink){ .ops = &image_sink_ops, .state = &t.image };
+  t.zero_block = calloc(guest_size / BLOCK + 2, 1);
+  struct vsink out = { .ops = &tracking_ops, .state = &t };
+  struct decoded d = { 0 };
+  struct verr err = { 0 };
+  cr_assert_eq(raw_decode(r, &out, BLOCK, 0, &d.size, &d.vhd_footer, &err), 0, "%s: %s", what,
+               err.message);
+  cr_assert_eq(d.size, guest_size, "%s: %llu guest bytes", what, (unsigned long long)d.size);
+  image_sink_expect(&t.image, stream, guest_size, what);
+  image_sink_fini(&t.image);
+  d.zero_block = t.zero_block;
+  return d;
+}
+
+static void expect_zero_blocks_found(const struct decoded *d, const uint8_t *stream, size_t size,
+                                     const char *what)
+{
+  for (size_t b = 0; (b + 1) * BLOCK <= size; b++)
+    if (blkhash_is_zero(stream + b * BLOCK, BLOCK))
+      cr_expect(d->zero_block[b], "%s: zero block %zu was emitted as data", what, b);
+}
+
+Test(raw, lent_views_in_whole_chunks_find_every_zero_block)
+{
+  size_t size = 3 * MiB + 777;
+  CLEANUP_FREE uint8_t *stream = make_stream(size);
+  struct lend_reader l = { .data = malloc(size), .size = size };
+  memcpy(l.data, stream, size);
+  struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+  struct decoded d = decode_and_check(&r, stream, size, "whole views");
+  cr_expect_not(d.vhd_footer);
+  expect_zero_blocks_found(&d, stream, size, "whole views");
+  free(d.zero_block);
+  free(l.data);
+}
+
+Test(raw, lent_views_of_odd_sizes)
+{
+  size_t size = 3 * MiB + 777;
+  CLEANUP_FREE uint8_t *stream = make_stream(size);
+  /* A ring that wraps at odd places, and views shorter than the footer the decoder holds. */
+  static const size_t sizes[] = { 65608, 1, 511, 513, 200000, 4096, 700001, 3 };
+  struct lend_reader l = { .data = malloc(size), .size = size, .lend_sizes = sizes,
+                           .nsizes = sizeof sizes / sizeof sizes[0] };
+  memcpy(l.data, stream, size);
+  struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+  struct decoded d = decode_and_check(&r, stream, size, "odd views");
+  free(d.zero_block);
+  free(l.data);
+}
+
+Test(raw, readers_without_memory_to_lend)
+{
+  size_t size = 2 * MiB + 4096;
+  CLEANUP_FREE uint8_t *stream = make_stream(size);
+  struct mem_reader m = { .data = stream, .size = size };
+  struct vreader r = { .ops = &mem_reader_ops, .state = &m };
+  struct decoded d = decode_and_check(&r, stream, size, "read into the decoder's buffer");
+  expect_zero_blocks_found(&d, stream, size, "read into the decoder's buffer");
+  free(d.zero_block);
+}
+
+Test(raw, streams_shorter_than_the_held_footer)
+{
+  static const size_t sizes[] = { 0, 1, 511, 512, 513 };
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    uint8_t stream[600];
+    memset(stream, (int)i + 1, sizeof stream);
+    struct lend_reader l = { .data = malloc(600), .size = sizes[i] };
+    memcpy(l.data, stream, sizeof stream);
+    struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+    if (sizes[i] > 0) {
+      struct decoded d = decode_and_check(&r, stream, sizes[i], "short stream");
+      free(d.zero_block);
+    } else {
+      uint64_t got = 1;
+      bool vhd = true;
+      struct verr err = { 0 };
+      struct image_sink img;
+      image_sink_init(&img, 1, 0);
+      struct vsink out = { .ops = &image_sink_ops, .state = &img };
+      cr_assert_eq(raw_decode(&r, &out, BLOCK, 0, &got, &vhd, &err), 0, "%s", err.message);
+      cr_expect_eq(got, 0);
+      cr_expect_not(vhd);
+      cr_expect_eq(img.calls, 0);
+      image_sink_fini(&img);
+    }
+    free(l.data);
+  }
+}
+
+Test(raw, fixed_vhd_footer_is_dropped_whatever_the_views)
+{
+  char dir[] = "/tmp/vimport-test-raw.XXXXXX", cmd[1024], path[128];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/fixed.vhd", dir);
+  snprintf(cmd, sizeof cmd, "qemu-img create -q -f vpc -o subformat=fixed '%s' 5M && "
+           "qemu-io -f vpc -c 'write -P 0x5a 1M 64k' -c 'write -P 0x11 4608k 5k' '%s' >/dev/null",
+           path, path);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  uint64_t file_size;
+  CLEANUP_FREE uint8_t *file = test_read_whole(path, &file_size);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+  static const size_t sizes[] = { 300, 1 << 20, 4096, 700, 65536 };
+  for (size_t whole = 0; whole < 2; whole++) {
+    struct lend_reader l = { .data = malloc(file_size), .size = file_size,
+                             .lend_sizes = whole ? NULL : sizes,
+                             .nsizes = whole ? 0 : sizeof sizes / sizeof sizes[0] };
+    memcpy(l.data, file, file_size);
+    struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+    struct decoded d = decode_and_check(&r, file, file_size - SNIFF_VHD_FOOTER_BYTES, "fixed vhd");
+    cr_expect(d.vhd_footer);
+    free(d.zero_block);
+    free(l.data);
+  }
+}
+
+Test(raw, longer_than_the_target_is_refused)
+{
+  size_t size = 2 * MiB;
+  CLEANUP_FREE uint8_t *stream = make_stream(size);
+  struct lend_reader l = { .data = malloc(size), .size = size };
+  memcpy(l.data, stream, size);
+  struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+  struct image_sink img;
+  image_sink_init(&img, size, 0);
+  struct vsink out = { .ops = &image_sink_ops, .state = &img };
+  uint64_t got;
+  bool vhd;
+  struct verr err = { 0 };
+  cr_assert_eq(raw_decode(&r, &out, BLOCK, MiB + 4096, &got, &vhd, &err), -1);
+  cr_expect_eq(err.code, VERR_TARGET_TOO_SMALL);
+  cr_expect(strstr(err.message, "A larger PVC is required") != NULL, "%s", err.message);
+  image_sink_fini(&img);
+  free(l.data);
+}
