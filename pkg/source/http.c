@@ -599,6 +599,11 @@ static void digest_step(struct http_source *src)
   size_t start = (tail + src->ring_size - src->digest_len) % src->ring_size;
   size_t chunk = src->ring_size - start < src->digest_len ? src->ring_size - start
                                                           : src->digest_len;
+  /* A step at a time, so that the transfer refills what was hashed while the rest is:
+   * hashing all there was at once (up to the whole ring) left the transfer blocked on a
+   * full ring meanwhile, and then this thread waiting for it. */
+  if (chunk > ring_wake_bytes(src))
+    chunk = ring_wake_bytes(src);
   src->digesting = 1;
   pthread_mutex_unlock(&src->lock);
   int ok = EVP_DigestUpdate(src->digest_ctx, src->ring + start, chunk) == 1;

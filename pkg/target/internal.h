@@ -24,7 +24,7 @@
 #include "core/error.h"
 
 #define DIRECT_ALIGN 4096u             /* fits every logical block size */
-#define DIRECT_BUF_SIZE (2u << 20)     /* bytes per write, at most */
+#define DIRECT_BUF_SIZE (1u << 20)     /* bytes per write, at most */
 #define DIRECT_BUFS 4                  /* one filling, the rest queued or being written */
 
 struct direct_writer;
