@@ -27,10 +27,10 @@
  *     held before.
  *
  * Memory: a fixed zero buffer of 1 MiB per target and the O_DIRECT writer's buffers
- * (4 x 2 MiB), nothing proportional to the image.
+ * (4 x 1 MiB), nothing proportional to the image.
  * Page cache: data extents aligned to 4 KiB go around it, with O_DIRECT, written in
  * order on a thread of their own (contiguous extents coalesce into writes of up to
- * 2 MiB), so the decoder never waits for the disk and the node's page cache is not
+ * 1 MiB), so the decoder never waits for the disk and the node's page cache is not
  * touched: buffered writing cost this machine about 1.5 s of CPU per GB more. The rest
  * (unaligned extents, zeros written as data, any data where the filesystem refuses
  * O_DIRECT) goes through the page cache: every `flush_interval` bytes of it, write-back
