@@ -669,6 +669,27 @@ static void decoder_free(struct decoder *d)
   qcow2_inflater_free(d->inflater);
 }
 
+/* The next host cluster, in the reader's own memory where it lends it (the HTTP ring:
+ * no copy on the way to the target), else in `chunk`. A view cut short (the end of the
+ * lender's memory, or of the sniffed head) is completed in `chunk`. Valid until the next
+ * call. Returns the bytes there: the cluster size, fewer only at the end of the stream. */
+static ssize_t next_cluster(const struct decoder *d, struct vreader *in, uint8_t *chunk,
+                            const uint8_t **cluster, struct verr *err)
+{
+  size_t cs = d->lay.cluster_size;
+  const void *view;
+  ssize_t got = vreader_view(in, &view, cs, chunk, err);
+  if (got <= 0 || (size_t)got == cs) {
+    *cluster = view;
+    return got;
+  }
+  if (view != chunk)
+    memcpy(chunk, view, (size_t)got);
+  ssize_t rest = vreader_read_full(in, chunk + got, cs - (size_t)got, err);
+  *cluster = chunk;
+  return rest < 0 ? -1 : got + rest;
+}
+
 static int decode(struct decoder *d, struct vreader *in, struct verr *err)
 {
   CLEANUP_FREE uint8_t *chunk = NULL;
@@ -678,11 +699,12 @@ static int decode(struct decoder *d, struct vreader *in, struct verr *err)
     return -1;
   uint64_t host = len;
   while (len == d->lay.cluster_size) {
-    ssize_t got = vreader_read_full(in, chunk, d->lay.cluster_size, err);
+    const uint8_t *cluster;
+    ssize_t got = next_cluster(d, in, chunk, &cluster, err);
     if (got < 0)
       return -1;
     len = (size_t)got;
-    if (len > 0 && process_chunk(d, host, chunk, len, err) < 0)
+    if (len > 0 && process_chunk(d, host, cluster, len, err) < 0)
       return -1;
     host += len;
   }

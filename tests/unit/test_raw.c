@@ -9,58 +9,12 @@
 #include "blkhash/blkhash.h"
 #include "pipeline/pipeline.h"
 #include "sniff/sniff.h"
+#include "lend_reader.h"
 #include "stream_check.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
 #define BLOCK (64 * KiB)
-
-/* A reader that lends its memory, `lend_sizes` at a time (0: as much as asked), and
- * overwrites what it lent at the next call, so a decoder that keeps a view past its
- * life emits garbage and the comparison fails. */
-struct lend_reader {
-  uint8_t *data; /* a private copy: lent bytes get poisoned */
-  size_t size, at;
-  const size_t *lend_sizes;
-  size_t nsizes;
-  unsigned step;
-  size_t lent_at, lent_len;
-};
-
-static void lend_reader_poison(struct lend_reader *l)
-{
-  memset(l->data + l->lent_at, 0xa5, l->lent_len);
-  l->lent_len = 0;
-}
-
-static ssize_t lend_reader_view(struct vreader *r, const void **view, size_t len, void *scratch,
-                                struct verr *err)
-{
-  (void)scratch, (void)err;
-  struct lend_reader *l = r->state;
-  lend_reader_poison(l);
-  size_t n = l->size - l->at < len ? l->size - l->at : len;
-  size_t cap = l->nsizes ? l->lend_sizes[l->step++ % l->nsizes] : n;
-  n = n < cap ? n : cap;
-  *view = l->data + l->at;
-  l->lent_at = l->at;
-  l->lent_len = n;
-  l->at += n;
-  return (ssize_t)n;
-}
-
-static ssize_t lend_reader_read(struct vreader *r, void *buf, size_t len, struct verr *err)
-{
-  const void *view;
-  ssize_t n = lend_reader_view(r, &view, len, NULL, err);
-  if (n > 0)
-    memcpy(buf, view, (size_t)n);
-  return n;
-}
-
-static const struct vreader_ops lend_reader_ops = {
-  .name = "test-lend", .read = lend_reader_read, .view = lend_reader_view,
-};
 
 /* The image sink, plus which blocks arrived as zero extents. */
 struct zero_tracking_sink {
@@ -147,14 +101,14 @@ Test(raw, lent_views_in_whole_chunks_find_every_zero_block)
 {
   size_t size = 3 * MiB + 777;
   CLEANUP_FREE uint8_t *stream = make_stream(size);
-  struct lend_reader l = { .data = malloc(size), .size = size };
-  memcpy(l.data, stream, size);
-  struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+  struct lend_reader l;
+  struct vreader r;
+  lend_reader_init(&l, &r, stream, size, NULL, 0);
   struct decoded d = decode_and_check(&r, stream, size, "whole views");
   cr_expect_not(d.vhd_footer);
   expect_zero_blocks_found(&d, stream, size, "whole views");
   free(d.zero_block);
-  free(l.data);
+  lend_reader_fini(&l);
 }
 
 Test(raw, lent_views_of_odd_sizes)
@@ -163,13 +117,12 @@ Test(raw, lent_views_of_odd_sizes)
   CLEANUP_FREE uint8_t *stream = make_stream(size);
   /* A ring that wraps at odd places, and views shorter than the footer the decoder holds. */
   static const size_t sizes[] = { 65608, 1, 511, 513, 200000, 4096, 700001, 3 };
-  struct lend_reader l = { .data = malloc(size), .size = size, .lend_sizes = sizes,
-                           .nsizes = sizeof sizes / sizeof sizes[0] };
-  memcpy(l.data, stream, size);
-  struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+  struct lend_reader l;
+  struct vreader r;
+  lend_reader_init(&l, &r, stream, size, sizes, sizeof sizes / sizeof sizes[0]);
   struct decoded d = decode_and_check(&r, stream, size, "odd views");
   free(d.zero_block);
-  free(l.data);
+  lend_reader_fini(&l);
 }
 
 Test(raw, readers_without_memory_to_lend)
@@ -189,9 +142,9 @@ Test(raw, streams_shorter_than_the_held_footer)
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     uint8_t stream[600];
     memset(stream, (int)i + 1, sizeof stream);
-    struct lend_reader l = { .data = malloc(600), .size = sizes[i] };
-    memcpy(l.data, stream, sizeof stream);
-    struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+    struct lend_reader l;
+    struct vreader r;
+    lend_reader_init(&l, &r, stream, sizes[i], NULL, 0);
     if (sizes[i] > 0) {
       struct decoded d = decode_and_check(&r, stream, sizes[i], "short stream");
       free(d.zero_block);
@@ -208,7 +161,7 @@ Test(raw, streams_shorter_than_the_held_footer)
       cr_expect_eq(img.calls, 0);
       image_sink_fini(&img);
     }
-    free(l.data);
+    lend_reader_fini(&l);
   }
 }
 
@@ -227,15 +180,14 @@ Test(raw, fixed_vhd_footer_is_dropped_whatever_the_views)
   cr_assert_eq(system(cmd), 0);
   static const size_t sizes[] = { 300, 1 << 20, 4096, 700, 65536 };
   for (size_t whole = 0; whole < 2; whole++) {
-    struct lend_reader l = { .data = malloc(file_size), .size = file_size,
-                             .lend_sizes = whole ? NULL : sizes,
-                             .nsizes = whole ? 0 : sizeof sizes / sizeof sizes[0] };
-    memcpy(l.data, file, file_size);
-    struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+    struct lend_reader l;
+    struct vreader r;
+    lend_reader_init(&l, &r, file, file_size, whole ? NULL : sizes,
+                     whole ? 0 : sizeof sizes / sizeof sizes[0]);
     struct decoded d = decode_and_check(&r, file, file_size - SNIFF_VHD_FOOTER_BYTES, "fixed vhd");
     cr_expect(d.vhd_footer);
     free(d.zero_block);
-    free(l.data);
+    lend_reader_fini(&l);
   }
 }
 
@@ -243,9 +195,9 @@ Test(raw, longer_than_the_target_is_refused)
 {
   size_t size = 2 * MiB;
   CLEANUP_FREE uint8_t *stream = make_stream(size);
-  struct lend_reader l = { .data = malloc(size), .size = size };
-  memcpy(l.data, stream, size);
-  struct vreader r = { .ops = &lend_reader_ops, .state = &l };
+  struct lend_reader l;
+  struct vreader r;
+  lend_reader_init(&l, &r, stream, size, NULL, 0);
   struct image_sink img;
   image_sink_init(&img, size, 0);
   struct vsink out = { .ops = &image_sink_ops, .state = &img };
@@ -256,5 +208,5 @@ Test(raw, longer_than_the_target_is_refused)
   cr_expect_eq(err.code, VERR_TARGET_TOO_SMALL);
   cr_expect(strstr(err.message, "A larger PVC is required") != NULL, "%s", err.message);
   image_sink_fini(&img);
-  free(l.data);
+  lend_reader_fini(&l);
 }
