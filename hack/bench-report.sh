@@ -271,22 +271,42 @@ moved the numbers (full `make bench` runs: 6dd47a1 at load 5-6, then 7f80f96):
 | compressed clusters handed to the workers in 1 MiB batches, not one 64 KiB cluster at a time | W2 voluntary context switches 27,000 -> 8,000; stream 3.4-4.1 -> 2.8-2.9 s (3 interleaved runs each) |
 | *tried, not kept:* reading the target back behind the writer, during the stream | W2 5.1-7.8 s against 4.9-5.7 s without (interleaved runs): the reads compete with the stream's write-back for the one disk |
 
+Then (measured with `hack/bench-ab.sh`: two binaries interleaved on one image, 5-7 runs
+each, medians; and a full `make bench` on c0aff94):
+
+| change | measured effect |
+|---|---|
+| `sync` before each contender in the suite | vimport's W3 right after the baseline: 8.16 s; after a `sync`: 5.79 s; after 20 s of sleep: 5.98 s. Both contenders now start on a settled disk |
+| aligned target writes with O_DIRECT from a writer thread (`pkg/target/direct.c`), unaligned ones through the page cache | `dd` of 1.25 GB here: buffered + fsync 2.0-2.5 s with 1.7-2.2 s of system time, O_DIRECT 0.6-0.9 s with 0.2-0.4 s; with the next row: W1 3.04 -> 2.57 s, W2 3.05 -> 2.78 s, W3 6.30 -> 5.89 s |
+| the raw decoder emits the HTTP ring's bytes in place (`vreader_view`) instead of copying them out | within noise on its own (W3 6.82 vs 6.63 s) |
+| the source digest hashes the ring a MiB per step, and the ring is 16 MiB, not 4 | instrumented: the digest thread (W3's critical path) waited 0.7-1.1 s for bytes per import, now 0.2-0.5 s; W3 6.36 -> 5.94 s (stream 5.37 -> 4.99), W1 and W2 unchanged within noise |
+| the qcow2 decoder takes host clusters from the ring in place | W1 2.84 s both ways (CPU 3.81 vs 3.88 s): within noise |
+| *tried, not kept:* read-back with several requests in flight, or larger requests | `fio` on the 1.25 GB image, 5 runs each (MiB/s): 1M x1 1002, 1M x4 911, 2M x2 888, 4M x1 848, 4M x4 858: this disk reads no faster |
+| *tried, not kept:* reading back behind the writer, again, now that writes bypass the page cache | `fio` here: writing 1.2 GB with O_DIRECT takes 0.6 s alone, reading 1.2 GB 1.3 s alone, both at once 1.65 s: at most 0.2 s to gain on W1, and a 700 MiB/s O_DIRECT reader beside a W1 import made it 0.3-0.6 s slower, with synchronous and asynchronous (libaio) reads alike |
+| *tried, not kept:* `CURLOPT_BUFFERSIZE` 2 MiB instead of 512 KiB | W3 within noise |
+
 What is still tight, and why:
-- **W2** (compressed qcow2) is bound by the disk now, not the CPU. With libdeflate and
-  batched hand-over the stream phase writes 1.25 GB with the CPU 14-27%% idle (vmstat:
-  260-460 MB/s written back while it runs), and the O_DIRECT read-back reads the same
-  1.25 GB at 540-680 MB/s with the CPU half idle. Writing the data once and reading it back
-  once is the job; the baseline does neither against the disk (its convert writes to the
-  page cache, its block hash reads the page cache), so W2's ratio moves with this disk's
-  throughput, which varied 2.5x between identical `dd iflag=direct` runs here.
-- **W3** (6 GiB raw) passes or misses with the run: 0.18 on 7f80f96, 0.14 on 3d622f1 and
-  0.16 on c971d49, with the same code paths (on c971d49 its stream phase took 10.5 s
-  against 7.6 s on 3d622f1, and the limit's SHA-256 of the source 5.7 s against 5.3 s). SHA-256 of 6 GiB is 4.3 s on one core and cannot be split; the socket
-  receive (2.6 s), nginx (about 1.3 s) and two copies of every byte (into and out of the
-  ring buffer, 1.3-1.5 s each) share the other core. The copy out of the ring could go (a
-  zero-copy read for the raw decoder); that was not done.
-- This VM's hypervisor takes CPU time from it (top showed 50%% steal during one run), so two
-  threads do not always get two cores; the ratios move with that from run to run.
+- **The baseline never waits for the disk; vimport must.** `curl | tee | sha256sum` and
+  `qemu-img convert -t writeback` write to the page cache, and the baseline's block hash
+  reads the page cache. vimport writes every data byte to the disk and reads it back from
+  the disk (the job: a verified import), 1.25 GB each way on W1-W3. Here that costs about
+  0.6 s of writing (hidden behind the stream) and 1.0-1.3 s of reading (the read-back
+  stage: 0.9-1.2 GB/s is what this disk reads, see above). On a machine where the CPU is
+  fast and the disk slow the ratios rise, and they moved a lot between sessions: the
+  baseline of W1 took 17-23 s in November and 8-12 s today, on unchanged baseline tools.
+- **The rest is CPU on two cores.** Per byte that the baseline hashes once with coreutils
+  (no SHA extensions), vimport hashes the source with OpenSSL (1.7 GB/s on one core), and
+  the guest content twice (write-time and read-back block hashes), and W2 also inflates
+  every cluster. On W3 the source digest is the critical path: SHA-256 of 6 GiB is 3.7 s
+  on one core and cannot be split, and the socket receive, nginx, zero detection, the
+  block hash and the writes (about 5 CPU-seconds) share the other core, so the stream
+  stage cannot go below about 4.6 s here; it takes 5-6 s.
+- **W2** spends its stream stage on inflating (1.1 CPU-seconds, on worker threads), the
+  block hash (0.75) and copying the inflated clusters to the hasher's and the writer's
+  buffers (0.3 on the decoder's thread); hashing on the inflate workers would save that
+  copy, and was not done.
+- This VM's hypervisor takes CPU time from it (top showed 50%% steal during one run), so
+  two threads do not always get two cores; the ratios move with that from run to run.
 
 ## Every run (totals, seconds)
 
