@@ -1,8 +1,9 @@
 /* vimport source: http and https through libcurl.
  *
  * A transfer thread runs curl_easy_perform() and copies the body into a bounded ring
- * buffer; read() drains it, or view() lends the reader the ring's bytes in place. The ring is the only buffer between the network and the
- * pipeline, so memory is opts.buffer_size plus libcurl's receive buffer.
+ * buffer; read() drains it, or view() lends the reader the ring's bytes in place. The
+ * ring is the only buffer between the network and the pipeline, so memory is
+ * opts.buffer_size plus libcurl's receive buffer.
  *
  * The thread owns `received`: the count of distinct object bytes put in the ring. Each
  * attempt asks for bytes [received, end). When an attempt fails after the first response
