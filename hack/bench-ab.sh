@@ -36,19 +36,7 @@ cleanup() {
 trap cleanup EXIT
 bench_nginx_start "$cache/serve" "$work/nginx"
 sha=$(awk -v f="$image" '$2 == f { print $1 }' "$cache/SHA256SUMS")
-cat >"$work/spec.yaml" <<EOF
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata: {name: bench-ab}
-spec:
-  source:
-    http:
-      url: "$BENCH_URL/$image"
-      checksum: "sha256:$sha"
-vimport:
-  terminationMessagePath: $work/termination-log
-  target: {path: $work/target.img}
-EOF
+bench_import_spec "$work/spec.yaml" "$BENCH_URL/$image" "$sha" "$work/target.img" "$work/termination-log"
 
 one_run() { # one_run LABEL BINARY: appends "LABEL wall stream readback cpu rss_kb"
   local t0 t1

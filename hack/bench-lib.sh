@@ -10,6 +10,9 @@
 #   bench_time_rss KEY CMD...   the same under /usr/bin/time: also records KEY.rss_kb
 #   bench_odirect_read FILE     read FILE's data extents (SEEK_DATA/SEEK_HOLE, holes
 #                               skipped) with O_DIRECT, 4 MiB reads; print the bytes read
+#   bench_import_spec SPEC URL SHA256 TARGET TERMLOG
+#                               write the spec of one benchmark import: the source over
+#                               HTTP with its sha256 checksum, a file target
 #   bench_log_seconds LOG STAGE PATTERN
 #                               epoch seconds of the first vimport log line of STAGE whose
 #                               message matches PATTERN ("" when there is none)
@@ -97,6 +100,22 @@ while off < size:
         total += n
     off = hole
 print(total)
+EOF
+}
+
+bench_import_spec() {
+  cat >"$1" <<EOF
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: bench}
+spec:
+  source:
+    http:
+      url: "$2"
+      checksum: "sha256:$3"
+vimport:
+  terminationMessagePath: $5
+  target: {path: $4}
 EOF
 }
 

@@ -96,22 +96,6 @@ warm() {
 
 expected_sha256() { awk -v f="$1" '$2 == f { print $1; exit }' "$cache/SHA256SUMS"; }
 
-write_import_spec() { # write_import_spec SPEC URL CHECKSUM TARGET
-  cat >"$1" <<EOF
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata: {name: bench}
-spec:
-  source:
-    http:
-      url: "$2"
-      checksum: "sha256:$3"
-vimport:
-  terminationMessagePath: $BENCH_WORK/termination-log
-  target: {path: $4}
-EOF
-}
-
 json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$1" "$2"; }
 
 # ---- one import workload: baseline, ours, limit ---------------------------------------
@@ -142,7 +126,7 @@ baseline_import() { # baseline_import NAME FILE KIND URL SHA256 -> prints the bl
 
 ours_import() { # ours_import NAME URL SHA256 TARGET SOURCE_FILE -> prints the block hash
   local name=$1 spec=$BENCH_WORK/$1.yaml log=$BENCH_WORK/$1-ours.log t_digest t_read total
-  write_import_spec "$spec" "$2" "$3" "$4"
+  bench_import_spec "$spec" "$2" "$3" "$4" "$BENCH_WORK/termination-log"
   rm -f "$4" "$BENCH_WORK/termination-log"
   warm "$5"
   bench_time_rss "$name.ours.total" "$vimport" import --spec "$spec" ||
