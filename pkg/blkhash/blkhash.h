@@ -87,6 +87,28 @@ struct blkhash_sink_state {
 };
 void blkhash_sink_init(struct vsink *sink, struct blkhash_sink_state *state, struct blkhash *h);
 
+/* ---- Whole blocks hashed on the caller's own threads ----
+ *
+ * For a decoder that already runs worker threads (qcow2 decompression): each worker
+ * hashes the whole blocks it produced while they are still in its cache, and the
+ * digests travel with the bytes (struct vsink_digests, vsink_data_digested()) to
+ * blkhash_unordered_digests(), so the block hash neither copies nor hashes them again.
+ * A blkhash_blocks is for one thread at a time; its options must be the ones the
+ * receiving hasher was made with (the receiver checks the digest and block size). */
+struct blkhash_blocks;
+struct vsink_digests;
+int blkhash_blocks_new(const struct blkhash_opts *opts, struct blkhash_blocks **out);
+/* The digests of `nblocks` whole blocks at `buf` into `mds` (nblocks * md_len bytes);
+ * all-zero blocks get H(zeros(block_size)) without being hashed. */
+int blkhash_blocks_hash(struct blkhash_blocks *b, const void *buf, size_t nblocks,
+                        unsigned char *mds);
+/* `mds`, made by `b`, described for vsink_data_digested(). */
+void blkhash_blocks_describe(const struct blkhash_blocks *b, const unsigned char *mds,
+                             struct vsink_digests *d);
+size_t blkhash_blocks_block_size(const struct blkhash_blocks *b);
+unsigned blkhash_blocks_md_len(const struct blkhash_blocks *b);
+void blkhash_blocks_free(struct blkhash_blocks *b);
+
 /* ---- Guest content in any order ----
  *
  * The same block hash for a decoder that emits extents out of guest order (qcow2 data
@@ -105,13 +127,19 @@ int blkhash_unordered_new(const struct blkhash_opts *opts, uint64_t length, size
                           struct blkhash_unordered **out);
 int blkhash_unordered_data(struct blkhash_unordered *u, uint64_t offset, const void *buf, size_t len);
 int blkhash_unordered_zero(struct blkhash_unordered *u, uint64_t offset, uint64_t len);
+/* Whole blocks [first_block, first_block + count), given by their digests instead of
+ * their bytes (blkhash_blocks above, same digest and block size as `u`; none of them
+ * the short last block). EINVAL for blocks that arrived before, ERANGE past the end. */
+int blkhash_unordered_digests(struct blkhash_unordered *u, uint64_t first_block,
+                              const unsigned char *mds, size_t count);
 /* For a decoder that learns the guest size only at its end: create the hasher with a
  * length that is an upper bound, then give the real length before _final. ERANGE if
  * bytes already arrived past it. */
 int blkhash_unordered_set_length(struct blkhash_unordered *u, uint64_t length);
 int blkhash_unordered_final(struct blkhash_unordered *u, unsigned char *md, unsigned *md_len);
 void blkhash_unordered_free(struct blkhash_unordered *u);
-/* A vsink feeding `u` (owned by `u`); EFBIG becomes VERR_SCRATCH_REQUIRED. */
+/* A vsink feeding `u` (owned by `u`); EFBIG becomes VERR_SCRATCH_REQUIRED. It takes
+ * .digested extents when their digests match `u`'s, else hashes their bytes. */
 struct vsink *blkhash_unordered_sink(struct blkhash_unordered *u);
 
 #endif

@@ -29,32 +29,22 @@ struct hash_pool {
 
 static void *worker_init(void *opaque)
 {
-  (void)opaque;
-  return EVP_MD_CTX_new();
+  const struct hash_pool *p = opaque;
+  struct blkhash_blocks *b = NULL;
+  return blkhash_blocks_from(p->o.md_type, p->o.block_size, p->o.zero_md, &b) == 0 ? b : NULL;
 }
 
 static void worker_fini(void *opaque, void *worker)
 {
   (void)opaque;
-  EVP_MD_CTX_free(worker);
+  blkhash_blocks_free(worker);
 }
 
 static void run_job(void *opaque, void *worker, void *job)
 {
-  const struct hash_pool *p = opaque;
-  EVP_MD_CTX *ctx = worker;
+  (void)opaque;
   struct job *j = job;
-  size_t bs = p->o.block_size;
-  j->error = ctx == NULL ? ENOMEM : 0;
-  for (size_t i = 0; j->error == 0 && i < j->nblocks; i++) {
-    const unsigned char *block = j->buf + i * bs;
-    unsigned char *md = j->mds + i * p->md_len;
-    if (blkhash_is_zero(block, bs))
-      memcpy(md, p->o.zero_md, p->md_len);
-    else if (EVP_DigestInit_ex(ctx, p->o.md_type, NULL) != 1 ||
-             EVP_DigestUpdate(ctx, block, bs) != 1 || EVP_DigestFinal_ex(ctx, md, NULL) != 1)
-      j->error = EIO;
-  }
+  j->error = worker == NULL ? ENOMEM : blkhash_blocks_hash(worker, j->buf, j->nblocks, j->mds);
 }
 
 static int job_done(void *opaque, void *job)

@@ -308,6 +308,18 @@ int blkhash_unordered_data(struct blkhash_unordered *u, uint64_t offset, const v
   return r;
 }
 
+int blkhash_unordered_digests(struct blkhash_unordered *u, uint64_t first_block,
+                              const unsigned char *mds, size_t count)
+{
+  uint64_t full = u->length / u->block_size; /* blocks that are not a short last block */
+  if (first_block > full || count > full - first_block)
+    return ERANGE;
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < count; i++)
+    r = add_block(u, first_block + i, mds + i * u->md_len);
+  return r;
+}
+
 int blkhash_unordered_zero(struct blkhash_unordered *u, uint64_t offset, uint64_t len)
 {
   int r = check_range(u, offset, len);
@@ -415,10 +427,14 @@ static int zero_digests(struct blkhash_unordered *u)
 static int sink_data(struct vsink *s, uint64_t offset, const void *buf, size_t len, struct verr *err);
 static int sink_zero(struct vsink *s, uint64_t offset, uint64_t len, struct verr *err);
 
+static int sink_digested(struct vsink *s, uint64_t offset, const void *buf, size_t len,
+                         const struct vsink_digests *d, struct verr *err);
+
 static const struct vsink_ops unordered_sink_ops = {
   .name = "blkhash-unordered",
   .data = sink_data,
   .zero = sink_zero,
+  .digested = sink_digested,
 };
 
 static int reap_block(void *opaque, uint64_t block, const unsigned char *md)
@@ -497,6 +513,19 @@ static int sink_data(struct vsink *s, uint64_t offset, const void *buf, size_t l
 static int sink_zero(struct vsink *s, uint64_t offset, uint64_t len, struct verr *err)
 {
   int r = blkhash_unordered_zero(s->state, offset, len);
+  return r == 0 ? 0 : sink_error(r, err);
+}
+
+static int sink_digested(struct vsink *s, uint64_t offset, const void *buf, size_t len,
+                         const struct vsink_digests *d, struct verr *err)
+{
+  struct blkhash_unordered *u = s->state;
+  size_t bs = u->block_size;
+  /* Digests made another way than ours, or blocks not whole: hash the bytes instead. */
+  if (d->md_type != (const void *)u->md_type || d->block_size != bs || d->md_len != u->md_len ||
+      len % bs != 0 || whole_blocks(u, offset, len) != len / bs)
+    return sink_data(s, offset, buf, len, err);
+  int r = blkhash_unordered_digests(u, offset / bs, d->mds, len / bs);
   return r == 0 ? 0 : sink_error(r, err);
 }
 

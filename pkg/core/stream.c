@@ -101,10 +101,20 @@ static int tee_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *er
   return vsink_zero(st->second, off, len, err);
 }
 
+static int tee_digested(struct vsink *s, uint64_t off, const void *buf, size_t len,
+                        const struct vsink_digests *d, struct verr *err)
+{
+  struct vsink_tee_state *st = s->state;
+  if (vsink_data_digested(st->first, off, buf, len, d, err) < 0)
+    return -1;
+  return vsink_data_digested(st->second, off, buf, len, d, err);
+}
+
 static const struct vsink_ops tee_ops = {
   .name = "tee",
   .data = tee_data,
   .zero = tee_zero,
+  .digested = tee_digested,
 };
 
 void vsink_tee_init(struct vsink *tee, struct vsink_tee_state *state, struct vsink *first,

@@ -88,12 +88,26 @@ int vcursor_drain(struct vcursor *c, void *scratch, size_t scratch_len, struct v
 
 struct vsink;
 
+/* The block-hash digests of a run of whole blocks, made by the decoder (on the threads
+ * that produced the bytes, while they are in cache) so that the block hash need not
+ * copy and hash them again. Made with blkhash_blocks (blkhash/blkhash.h). */
+struct vsink_digests {
+  const void *md_type;      /* the OpenSSL EVP_MD they were made with */
+  size_t block_size;        /* bytes per block */
+  unsigned md_len;          /* bytes per digest */
+  const unsigned char *mds; /* one digest per block, back to back */
+};
+
 struct vsink_ops {
   const char *name;
   /* Guest bytes [offset, offset+len) are `buf`. The sink must not keep `buf`. */
   int (*data)(struct vsink *s, uint64_t offset, const void *buf, size_t len, struct verr *err);
   /* Guest bytes [offset, offset+len) read as zeros. */
   int (*zero)(struct vsink *s, uint64_t offset, uint64_t len, struct verr *err);
+  /* Optional: .data, where `offset` and `len` are whole blocks of `d` and `d` holds
+   * their digests. A sink without it gets .data; one with it may still use `buf`. */
+  int (*digested)(struct vsink *s, uint64_t offset, const void *buf, size_t len,
+                  const struct vsink_digests *d, struct verr *err);
 };
 
 struct vsink {
@@ -104,6 +118,15 @@ struct vsink {
 static inline int vsink_data(struct vsink *s, uint64_t off, const void *buf, size_t len,
                              struct verr *err)
 {
+  return s->ops->data(s, off, buf, len, err);
+}
+
+/* vsink_data() with the digests of its blocks (see struct vsink_digests). */
+static inline int vsink_data_digested(struct vsink *s, uint64_t off, const void *buf, size_t len,
+                                      const struct vsink_digests *d, struct verr *err)
+{
+  if (s->ops->digested != NULL)
+    return s->ops->digested(s, off, buf, len, d, err);
   return s->ops->data(s, off, buf, len, err);
 }
 

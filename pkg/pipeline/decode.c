@@ -103,6 +103,7 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
     .pread = can_reread(run) ? reread_source : NULL,
     .pread_opaque = run,
     .threads = run->hash_opts.threads,
+    .block_hash = &run->hash_opts,
   };
   if (opts.pread == NULL && run->spec->scratch_path != NULL) {
     /* No way back to the source: keep a copy on the scratch volume as it streams. */

@@ -6,9 +6,12 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blkhash/blkhash.h"
+#include "core/stream.h"
 #include "core/workq.h"
 
 /* Memory for the jobs' buffers (their clusters out, about as much in, each). */
@@ -29,12 +32,19 @@ struct inflate_job {
   uint8_t *in; /* the clusters' compressed bytes, back to back, owned, in_cap bytes */
   size_t in_len, in_cap;
   uint8_t *out; /* batch clusters, owned */
+  unsigned char *mds; /* with hashing: blocks_per_cluster digests per cluster, owned */
   int failed;
   struct verr err;
 };
 
 struct qcow2_inflate_pool {
   struct qcow2_layout lay;
+  /* With block hashing: the options each worker hashes with, and a hasher of the
+   * caller's thread that only describes the digests. blocks NULL: no hashing. */
+  struct blkhash_opts hash_opts;
+  struct blkhash_blocks *blocks;
+  size_t blocks_per_cluster;
+  size_t cluster_mds; /* digest bytes per cluster */
   size_t batch; /* clusters per job */
   struct inflate_job *jobs;
   size_t njobs;
@@ -45,33 +55,59 @@ struct qcow2_inflate_pool {
   struct verr err; /* the first error a finished job reported */
 };
 
-static void *worker_init(void *opaque)
-{
-  struct qcow2_inflate_pool *p = opaque;
-  struct qcow2_inflater *z = NULL;
-  struct verr ignored;
-  return qcow2_inflater_new(&p->lay, &z, &ignored) == 0 ? z : NULL;
-}
+/* What each worker thread owns. */
+struct inflate_worker {
+  struct qcow2_inflater *z;
+  struct blkhash_blocks *blocks; /* NULL without hashing */
+};
 
 static void worker_fini(void *opaque, void *worker)
 {
   (void)opaque;
-  qcow2_inflater_free(worker);
+  struct inflate_worker *w = worker;
+  if (w == NULL)
+    return;
+  qcow2_inflater_free(w->z);
+  blkhash_blocks_free(w->blocks);
+  free(w);
+}
+
+static void *worker_init(void *opaque)
+{
+  struct qcow2_inflate_pool *p = opaque;
+  struct verr ignored;
+  struct inflate_worker *w = calloc(1, sizeof *w);
+  if (w == NULL || qcow2_inflater_new(&p->lay, &w->z, &ignored) < 0 ||
+      (p->blocks != NULL && blkhash_blocks_new(&p->hash_opts, &w->blocks) != 0)) {
+    worker_fini(p, w);
+    return NULL;
+  }
+  return w;
+}
+
+/* A whole cluster (not clipped by the virtual size) is a whole number of blocks. */
+static bool hashed(const struct qcow2_inflate_pool *p, const struct inflate_cluster *c)
+{
+  return p->blocks != NULL && c->guest_len == p->lay.cluster_size;
 }
 
 static void run_job(void *opaque, void *worker, void *job)
 {
   struct qcow2_inflate_pool *p = opaque;
+  struct inflate_worker *w = worker;
   struct inflate_job *j = job;
   size_t cs = p->lay.cluster_size;
-  if (worker == NULL) {
+  if (w == NULL) {
     j->failed = verr_sys(&j->err, VERR_NOMEM, ENOMEM, "allocating a qcow2 decompressor");
     return;
   }
   for (size_t i = 0; i < j->n && j->failed == 0; i++) {
     const struct inflate_cluster *c = &j->clusters[i];
-    j->failed = qcow2_inflate(worker, j->in + c->in_off, c->in_len, j->out + i * cs, cs, c->host,
-                              &j->err);
+    uint8_t *out = j->out + i * cs;
+    j->failed = qcow2_inflate(w->z, j->in + c->in_off, c->in_len, out, cs, c->host, &j->err);
+    if (j->failed == 0 && hashed(p, c) &&
+        blkhash_blocks_hash(w->blocks, out, p->blocks_per_cluster, j->mds + i * p->cluster_mds) != 0)
+      j->failed = verr_set(&j->err, VERR_INTERNAL, "block hash failed (OpenSSL)");
   }
 }
 
@@ -85,8 +121,11 @@ static int job_done(void *opaque, void *job)
   }
   for (size_t i = 0; i < j->n; i++) {
     const struct inflate_cluster *c = &j->clusters[i];
+    struct vsink_digests d;
+    if (hashed(p, c))
+      blkhash_blocks_describe(p->blocks, j->mds + i * p->cluster_mds, &d);
     if (p->emit(p->emit_opaque, c->guest, j->out + i * p->lay.cluster_size, c->guest_len,
-                &p->err) < 0)
+                hashed(p, c) ? &d : NULL, &p->err) < 0)
       return EIO;
   }
   return 0;
@@ -161,18 +200,48 @@ void qcow2_inflate_pool_free(struct qcow2_inflate_pool *p)
     free(p->jobs[i].clusters);
     free(p->jobs[i].in);
     free(p->jobs[i].out);
+    free(p->jobs[i].mds);
   }
   free(p->jobs);
+  blkhash_blocks_free(p->blocks);
   free(p);
 }
 
-int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads, qcow2_emit_fn emit,
+/* Hash on the workers when the clusters are whole blocks; else leave it to the sink. */
+static int start_hashing(struct qcow2_inflate_pool *p, const struct blkhash_opts *block_hash)
+{
+  if (block_hash == NULL)
+    return 0;
+  p->hash_opts = (struct blkhash_opts){ .digest_name = block_hash->digest_name,
+                                        .block_size = block_hash->block_size };
+  int r = blkhash_blocks_new(&p->hash_opts, &p->blocks);
+  if (r != 0)
+    return r;
+  size_t bs = blkhash_blocks_block_size(p->blocks);
+  if (p->lay.cluster_size % bs != 0) {
+    blkhash_blocks_free(p->blocks);
+    p->blocks = NULL;
+    return 0;
+  }
+  p->blocks_per_cluster = p->lay.cluster_size / bs;
+  p->cluster_mds = p->blocks_per_cluster * blkhash_blocks_md_len(p->blocks);
+  return 0;
+}
+
+int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads,
+                           const struct blkhash_opts *block_hash, qcow2_emit_fn emit,
                            void *emit_opaque, struct qcow2_inflate_pool **out, struct verr *err)
 {
   struct qcow2_inflate_pool *p = calloc(1, sizeof *p);
   if (p == NULL)
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the qcow2 decompression threads");
   p->lay = *lay;
+  int r = start_hashing(p, block_hash);
+  if (r != 0) {
+    qcow2_inflate_pool_free(p);
+    return verr_sys(err, r == ENOMEM ? VERR_NOMEM : VERR_INTERNAL, r,
+                    "starting the block hash on the qcow2 decompression threads");
+  }
   p->emit = emit;
   p->emit_opaque = emit_opaque;
   p->batch = INFLATE_BATCH_BYTES / lay->cluster_size;
@@ -189,12 +258,15 @@ int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads, qco
     threads = (unsigned)(p->njobs - 1);
   p->jobs = calloc(p->njobs, sizeof *p->jobs);
   void **ptrs = calloc(p->njobs, sizeof *ptrs);
-  int r = p->jobs == NULL || ptrs == NULL ? ENOMEM : 0;
+  r = p->jobs == NULL || ptrs == NULL ? ENOMEM : 0;
   for (size_t i = 0; r == 0 && i < p->njobs; i++) {
     ptrs[i] = &p->jobs[i];
     p->jobs[i].out = malloc(job_bytes);
     p->jobs[i].clusters = calloc(p->batch, sizeof *p->jobs[i].clusters);
-    if (p->jobs[i].out == NULL || p->jobs[i].clusters == NULL)
+    if (p->blocks != NULL)
+      p->jobs[i].mds = malloc(p->batch * p->cluster_mds);
+    if (p->jobs[i].out == NULL || p->jobs[i].clusters == NULL ||
+        (p->blocks != NULL && p->jobs[i].mds == NULL))
       r = ENOMEM;
   }
   if (r == 0)

@@ -86,11 +86,16 @@ int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void 
  * the emit's, VERR_NOMEM. Clusters go to the workers in batches of about 1 MiB of
  * output (one cluster when clusters are larger). Memory: 2 * threads + 1 batches, each
  * its clusters out and their compressed bytes in, at most 16 MiB: with 2 MiB clusters,
- * 4 jobs on 3 threads. */
+ * 4 jobs on 3 threads. With `block_hash` (non-NULL) and clusters a whole number of its
+ * blocks, the workers hash each whole cluster's blocks too and `digests` is their
+ * digests; else `digests` is NULL. */
+struct vsink_digests;
+struct blkhash_opts;
 typedef int (*qcow2_emit_fn)(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
-                             struct verr *err);
+                             const struct vsink_digests *digests, struct verr *err);
 struct qcow2_inflate_pool;
-int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads, qcow2_emit_fn emit,
+int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads,
+                           const struct blkhash_opts *block_hash, qcow2_emit_fn emit,
                            void *emit_opaque, struct qcow2_inflate_pool **out, struct verr *err);
 int qcow2_inflate_pool_add(struct qcow2_inflate_pool *p, uint64_t host, const uint8_t *in,
                            size_t in_len, uint64_t guest, uint64_t guest_len, struct verr *err);

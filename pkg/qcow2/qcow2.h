@@ -69,6 +69,8 @@ void qcow2_file_free(struct qcow2_file *f);
 #define QCOW2_DEFAULT_WINDOW_BYTES (64ull * 1024 * 1024)
 #define QCOW2_DEFAULT_TABLE_BYTES (128ull * 1024 * 1024)
 
+struct blkhash_opts;
+
 struct qcow2_stream_opts {
   /* Bytes that arrive before the table that maps them are kept in memory, keyed by
    * host offset, up to this many bytes. 0 means QCOW2_DEFAULT_WINDOW_BYTES. */
@@ -88,6 +90,11 @@ struct qcow2_stream_opts {
   /* > 1: compressed clusters are decompressed on this many worker threads (started at
    * the first compressed cluster), in parallel with reading and with each other. */
   unsigned threads;
+  /* Optional, with threads > 1: the workers also hash the whole block-hash blocks of
+   * each cluster they decompressed, with these options, and the clusters go to the sink
+   * through vsink_data_digested(), so the block hash need not copy or hash them again.
+   * The options must be those of the block hash the sink feeds. NULL: bytes only. */
+  const struct blkhash_opts *block_hash;
 };
 
 /* What the decoder found and what it cost; filled as far as the decode got. */

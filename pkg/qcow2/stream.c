@@ -188,16 +188,32 @@ static int emit_zero(struct decoder *d, uint64_t guest, uint64_t len, struct ver
   return 0;
 }
 
-static int emit_data(struct decoder *d, uint64_t guest, const uint8_t *buf, uint64_t len,
-                     struct verr *err)
+/* Guest data, cut into extents of at most QCOW2_MAX_EXTENT, with its blocks' digests
+ * when `digests` is not NULL (whole blocks, each extent a whole number of them). */
+static int emit_data_digested(struct decoder *d, uint64_t guest, const uint8_t *buf, uint64_t len,
+                              const struct vsink_digests *digests, struct verr *err)
 {
   d->info->data_bytes += len;
+  struct vsink_digests part = digests != NULL ? *digests : (struct vsink_digests){ 0 };
   for (uint64_t done = 0; done < len; done += QCOW2_MAX_EXTENT) {
     uint64_t n = len - done < QCOW2_MAX_EXTENT ? len - done : QCOW2_MAX_EXTENT;
-    if (vsink_data(d->out, guest + done, buf + done, (size_t)n, err) < 0)
+    int r;
+    if (digests != NULL) {
+      part.mds = digests->mds + done / digests->block_size * digests->md_len;
+      r = vsink_data_digested(d->out, guest + done, buf + done, (size_t)n, &part, err);
+    } else {
+      r = vsink_data(d->out, guest + done, buf + done, (size_t)n, err);
+    }
+    if (r < 0)
       return -1;
   }
   return 0;
+}
+
+static int emit_data(struct decoder *d, uint64_t guest, const uint8_t *buf, uint64_t len,
+                     struct verr *err)
+{
+  return emit_data_digested(d, guest, buf, len, NULL, err);
 }
 
 /* ---- the window and the dropped chunks ---- */
@@ -461,17 +477,21 @@ static int parse_reftable(struct decoder *d, const struct need *table, const uin
   return 0;
 }
 
+/* A decompressed cluster, with the digests of its blocks when the workers hashed it. */
 static int emit_decompressed(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
-                             struct verr *err)
+                             const struct vsink_digests *digests, struct verr *err)
 {
-  return emit_data(opaque, guest, buf, len, err);
+  if (digests != NULL && QCOW2_MAX_EXTENT % digests->block_size != 0)
+    digests = NULL; /* extents would cut blocks */
+  return emit_data_digested(opaque, guest, buf, len, digests, err);
 }
 
 static int serve_compressed(struct decoder *d, const struct need *n, const uint8_t *buf,
                             struct verr *err)
 {
   if (d->pool == NULL && d->opts.threads > 1 &&
-      qcow2_inflate_pool_new(&d->lay, d->opts.threads, emit_decompressed, d, &d->pool, err) < 0)
+      qcow2_inflate_pool_new(&d->lay, d->opts.threads, d->opts.block_hash, emit_decompressed, d,
+                             &d->pool, err) < 0)
     return -1;
   if (d->pool != NULL)
     return qcow2_inflate_pool_add(d->pool, n->host, buf, (size_t)n->len, n->guest, n->guest_len,

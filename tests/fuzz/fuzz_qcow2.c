@@ -75,7 +75,8 @@ static int count_zero(struct vsink *vs, uint64_t off, uint64_t len, struct verr 
   return 0;
 }
 
-static const struct vsink_ops count_ops = { "fuzz-count", count_data, count_zero };
+static const struct vsink_ops count_ops = { .name = "fuzz-count", .data = count_data,
+                                            .zero = count_zero };
 
 static uint64_t header_virtual_size(const uint8_t *data, size_t size)
 {

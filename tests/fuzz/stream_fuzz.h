@@ -94,7 +94,8 @@ static int cover_zero(struct vsink *vs, uint64_t off, uint64_t len, struct verr 
   return 0;
 }
 
-static const struct vsink_ops cover_ops = { "fuzz-cover", cover_data, cover_zero };
+static const struct vsink_ops cover_ops = { .name = "fuzz-cover", .data = cover_data,
+                                            .zero = cover_zero };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -136,8 +136,9 @@ static inline int image_sink_zero(struct vsink *vs, uint64_t off, uint64_t len,
   return 0;
 }
 
-static const struct vsink_ops image_sink_ops = { "test-image", image_sink_data,
-                                                 image_sink_zero };
+static const struct vsink_ops image_sink_ops = { .name = "test-image",
+                                                 .data = image_sink_data,
+                                                 .zero = image_sink_zero };
 
 /* `size` is what the test expects the virtual size to be (the oracle's length). */
 static inline void image_sink_init(struct image_sink *s, uint64_t size, size_t max_extent)

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "blkhash/blkhash.h"
+#include "core/error.h"
+#include "core/stream.h"
 #include "patgen.h"
 
 struct feed {
@@ -254,6 +256,83 @@ Test(blkhash, unordered_matches_vectors)
     free(c.bytes);
     free(c.is_zero);
   }
+}
+
+/* Whole blocks hashed elsewhere (blkhash_blocks, as the qcow2 workers do) and handed
+ * over as digests, last block first: directly, through the sink, and through the sink
+ * with digests it must not trust (another block size: it hashes the bytes instead). */
+static void hash_by_digests(const struct vector *v, const struct collected *c, char *hex)
+{
+  struct blkhash_opts opts = { .digest_name = v->digest, .block_size = v->block_size };
+  struct blkhash_unordered *u;
+  struct blkhash_blocks *b;
+  cr_assert_eq(blkhash_unordered_new(&opts, c->len, 256u << 20, &u), 0);
+  cr_assert_eq(blkhash_blocks_new(&opts, &b), 0);
+  size_t bs = v->block_size, nblocks = (c->len + bs - 1) / bs;
+  unsigned char md[BLKHASH_MAX_MD_SIZE], garbage[BLKHASH_MAX_MD_SIZE] = { 0xa5 };
+  struct vsink *sink = blkhash_unordered_sink(u);
+  for (size_t i = nblocks; i-- > 0;) {
+    const unsigned char *block = c->bytes + i * bs;
+    if ((i + 1) * bs > c->len) { /* the short last block: bytes only */
+      cr_assert_eq(blkhash_unordered_data(u, i * bs, block, c->len - i * bs), 0);
+      continue;
+    }
+    cr_assert_eq(blkhash_blocks_hash(b, block, 1, md), 0);
+    struct vsink_digests d;
+    blkhash_blocks_describe(b, md, &d);
+    struct verr err = { 0 };
+    switch (i % 3) {
+    case 0: cr_assert_eq(blkhash_unordered_digests(u, i, md, 1), 0, "block %zu", i); break;
+    case 1: cr_assert_eq(vsink_data_digested(sink, i * bs, block, bs, &d, &err), 0, "%s", err.message); break;
+    case 2:
+      d.block_size = bs / 2;
+      d.mds = garbage;
+      cr_assert_eq(vsink_data_digested(sink, i * bs, block, bs, &d, &err), 0, "%s", err.message);
+      break;
+    }
+  }
+  unsigned char out[BLKHASH_MAX_MD_SIZE];
+  unsigned out_len;
+  cr_assert_eq(blkhash_unordered_final(u, out, &out_len), 0);
+  blkhash_hex(out, out_len, hex);
+  blkhash_blocks_free(b);
+  blkhash_unordered_free(u);
+}
+
+Test(blkhash, unordered_takes_digests_of_whole_blocks)
+{
+  static struct vector v[128];
+  size_t n = load_vectors(v, 128);
+  for (size_t i = 0; i < n; i++) {
+    if (big(v[i].pattern))
+      continue;
+    struct collected c = { 0 };
+    cr_assert_eq(patgen_walk(v[i].pattern, 1 << 20, collect, &c), 0);
+    char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+    hash_by_digests(&v[i], &c, hex);
+    cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) from block digests", i + 1, v[i].pattern);
+    free(c.bytes);
+    free(c.is_zero);
+  }
+}
+
+Test(blkhash, unordered_digests_refuses_twice_and_past_the_end)
+{
+  struct blkhash_unordered *u;
+  struct blkhash_blocks *b;
+  static unsigned char data[65536 * 2 + 100];
+  unsigned char md[2 * BLKHASH_MAX_MD_SIZE];
+  memset(data, 7, sizeof data);
+  cr_assert_eq(blkhash_unordered_new(NULL, sizeof data, 1 << 20, &u), 0);
+  cr_assert_eq(blkhash_blocks_new(NULL, &b), 0);
+  cr_assert_eq(blkhash_blocks_hash(b, data, 2, md), 0);
+  cr_expect_eq(blkhash_unordered_digests(u, 1, md, 2), ERANGE, "block 2 is the short last one");
+  cr_expect_eq(blkhash_unordered_digests(u, 0, md, 2), 0);
+  cr_expect_eq(blkhash_unordered_digests(u, 1, md, 1), EINVAL, "block 1 arrived twice");
+  blkhash_blocks_free(b);
+  blkhash_unordered_free(u);
+  struct blkhash_opts bad = { .digest_name = "no-such-digest" };
+  cr_expect_eq(blkhash_blocks_new(&bad, &b), EINVAL);
 }
 
 Test(blkhash, unordered_refuses_twice_missing_and_overflow)

@@ -26,6 +26,7 @@
 
 #include "core/cleanup.h"
 #include "core/error.h"
+#include "blkhash/blkhash.h"
 #include "core/stream.h"
 #include "qcow2/qcow2.h"
 #include "lend_reader.h"
@@ -97,7 +98,8 @@ static int sink_zero(struct vsink *vs, uint64_t off, uint64_t len, struct verr *
   return 0;
 }
 
-static const struct vsink_ops image_sink_ops = { "test-image", sink_data, sink_zero };
+static const struct vsink_ops image_sink_ops = { .name = "test-image", .data = sink_data,
+                                                 .zero = sink_zero };
 
 static void image_sink_init(struct image_sink *s, uint64_t size, int want_order)
 {
@@ -208,9 +210,55 @@ struct stream_run {
   int with_pread;
   int tamper;
   int lend; /* the reader lends its memory (like the HTTP ring), in odd sizes */
+  int hashed; /* the workers hash blocks too: a block hash beside the image sink */
+  char hash_hex[2 * BLKHASH_MAX_MD_SIZE + 1];
+  unsigned digested_extents; /* extents that came with their blocks' digests */
   struct qcow2_info info;
   unsigned pread_calls;
 };
+
+/* Counts the extents that arrive with digests, on their way to the block hash. */
+struct digest_counter {
+  struct vsink *next;
+  unsigned *count;
+};
+
+static int counter_data(struct vsink *vs, uint64_t off, const void *buf, size_t len,
+                        struct verr *err)
+{
+  struct digest_counter *c = vs->state;
+  return vsink_data(c->next, off, buf, len, err);
+}
+
+static int counter_zero(struct vsink *vs, uint64_t off, uint64_t len, struct verr *err)
+{
+  struct digest_counter *c = vs->state;
+  return vsink_zero(c->next, off, len, err);
+}
+
+static int counter_digested(struct vsink *vs, uint64_t off, const void *buf, size_t len,
+                            const struct vsink_digests *d, struct verr *err)
+{
+  struct digest_counter *c = vs->state;
+  (*c->count)++;
+  return vsink_data_digested(c->next, off, buf, len, d, err);
+}
+
+static const struct vsink_ops counter_ops = { .name = "test-digest-counter", .data = counter_data,
+                                              .zero = counter_zero,
+                                              .digested = counter_digested };
+
+static void hash_hex_of(const uint8_t *img, uint64_t size, char *hex)
+{
+  struct blkhash *h;
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  unsigned md_len;
+  cr_assert_eq(blkhash_new(NULL, &h), 0);
+  cr_assert_eq(blkhash_update(h, img, size), 0);
+  cr_assert_eq(blkhash_final(h, md, &md_len), 0);
+  blkhash_hex(md, md_len, hex);
+  blkhash_free(h);
+}
 
 static int run_stream(const char *path, struct stream_run *run, struct image_sink *s,
                       struct verr *err)
@@ -236,14 +284,36 @@ static int run_stream(const char *path, struct stream_run *run, struct image_sin
     lend_reader_init(&lend, &in, file, file_size, lend_sizes,
                      sizeof lend_sizes / sizeof lend_sizes[0]);
   }
-  struct vsink vs = { &image_sink_ops, s };
+  struct vsink image = { &image_sink_ops, s }, *vs = &image;
   struct reread rr = { rfd, run->tamper, 0 };
   struct qcow2_stream_opts opts = { .window_bytes = run->window, .threads = run->threads };
   if (run->with_pread) {
     opts.pread = reread_pread;
     opts.pread_opaque = &rr;
   }
-  int r = qcow2_stream_decode(&in, &vs, &opts, &run->info, err);
+  /* With `hashed`: image sink and block hash side by side, as the importer has them. */
+  struct blkhash_opts hash_opts = { 0 };
+  struct blkhash_unordered *u = NULL;
+  struct digest_counter counter;
+  struct vsink counted = { &counter_ops, &counter }, tee;
+  struct vsink_tee_state tee_state;
+  if (run->hashed) {
+    cr_assert_eq(blkhash_unordered_new(&hash_opts, size, 256u << 20, &u), 0);
+    counter = (struct digest_counter){ blkhash_unordered_sink(u), &run->digested_extents };
+    vsink_tee_init(&tee, &tee_state, &image, &counted);
+    vs = &tee;
+    opts.block_hash = &hash_opts;
+  }
+  int r = qcow2_stream_decode(&in, vs, &opts, &run->info, err);
+  if (u != NULL) {
+    unsigned char md[BLKHASH_MAX_MD_SIZE];
+    unsigned md_len;
+    if (r == 0) {
+      cr_assert_eq(blkhash_unordered_final(u, md, &md_len), 0, "the block hash missed bytes");
+      blkhash_hex(md, md_len, run->hash_hex);
+    }
+    blkhash_unordered_free(u);
+  }
   lend_reader_fini(&lend);
   run->pread_calls = rr.calls;
   if (r == 0) {
@@ -265,7 +335,22 @@ static void check_stream(const char *name, struct stream_run *run)
   int r = run_stream(path, run, &s, &err);
   cr_assert(r == 0, "%s: %s", name, err.message);
   image_sink_expect(&s, name);
+  if (run->hashed) {
+    char want[2 * BLKHASH_MAX_MD_SIZE + 1];
+    hash_hex_of(s.img, s.size, want);
+    cr_assert_str_eq(run->hash_hex, want, "%s: block hash of the decoded stream", name);
+  }
   image_sink_fini(&s);
+}
+
+/* Compressed images whose clusters are whole 64 KiB blocks: the workers hash those. */
+static int corpus_workers_hash(const char *name)
+{
+  static const char *const hashed[] = { "zlib", "zstd", "v2-zlib", "extl2-zstd", "c2m-zlib" };
+  for (size_t i = 0; i < sizeof hashed / sizeof *hashed; i++)
+    if (strcmp(name, hashed[i]) == 0)
+      return 1;
+  return 0;
 }
 
 #define CORPUS_TEST(id, name)                                                              \
@@ -284,6 +369,13 @@ static void check_stream(const char *name, struct stream_run *run)
   {                                                                                        \
     struct stream_run run = { .threads = 3, .lend = 1 };                                   \
     check_stream(name, &run);                                                              \
+  }                                                                                        \
+  Test(qcow2_stream_hashed, id)                                                            \
+  {                                                                                        \
+    struct stream_run run = { .threads = 3, .hashed = 1 };                                 \
+    check_stream(name, &run);                                                              \
+    cr_expect_eq(run.digested_extents > 0, corpus_workers_hash(name),                      \
+                 "%s: %u extents came with digests", name, run.digested_extents);          \
   }
 
 CORPUS_TEST(plain, "plain")
