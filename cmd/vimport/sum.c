@@ -23,11 +23,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +130,94 @@ static int hash_range(int fd, uint64_t offset, uint64_t len, struct blkhash *h,
   return 0;
 }
 
+/* Data extents of regular files at least this long are mapped and hashed in place by
+ * the hashing threads, SUM_MAP_WINDOW at a time: no copy out of the page cache, which
+ * was a fifth of the CPU time of `sum -t 2` (perf). Two windows are mapped at once at
+ * most (the next is mapped while the threads finish the last), so the resident set
+ * stays bounded whatever the file size. Shorter extents are read with pread. */
+#define SUM_MAP_MIN (1u << 20)
+#define SUM_MAP_WINDOW (16u << 20)
+
+struct window {
+  void *addr; /* the mapping, page aligned; NULL: nothing mapped */
+  size_t len;
+};
+
+static void window_unmap(struct window *w)
+{
+  if (w->addr != NULL)
+    munmap(w->addr, w->len);
+  w->addr = NULL;
+}
+
+/* Map bytes [offset, offset+len) of fd; *data is the first of them. 0, or -1 when the
+ * file cannot be mapped (the caller reads it instead). */
+static int window_map(int fd, uint64_t offset, size_t len, struct window *w,
+                      const unsigned char **data)
+{
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t start = offset - offset % page;
+  w->len = (size_t)(offset - start) + len;
+  w->addr = mmap(NULL, w->len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)start);
+  if (w->addr == MAP_FAILED) {
+    w->addr = NULL;
+    return -1;
+  }
+  *data = (const unsigned char *)w->addr + (offset - start);
+  return 0;
+}
+
+/* A byte past the end of a file that shrank would be SIGBUS in a hashing thread: check
+ * before each window (a shrink during one is the SIGBUS handler's, in cmd_sum). */
+static int check_not_shrunk(int fd, uint64_t end, struct verr *err)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot stat");
+  if ((uint64_t)st.st_size < end)
+    return verr_set(err, VERR_IO, "file ended at byte %llu while reading: it shrank during hashing",
+                    (unsigned long long)st.st_size);
+  return 0;
+}
+
+static int hash_settle(struct blkhash *h, struct verr *err)
+{
+  int r = blkhash_settle(h);
+  return r == 0 ? 0 : verr_sys(err, VERR_INTERNAL, r, "block hash failed");
+}
+
+/* hash_range() of a regular file through windows mapped in turn. */
+static int hash_range_mapped(int fd, uint64_t offset, uint64_t len, struct blkhash *h,
+                             struct progress *p, struct verr *err)
+{
+  struct window hashing = { 0 }; /* given to the hasher, maybe still being read */
+  int r = 0;
+  while (r == 0 && len > 0) {
+    size_t n = len < SUM_MAP_WINDOW ? (size_t)len : SUM_MAP_WINDOW;
+    struct window next;
+    const unsigned char *data;
+    if ((r = check_not_shrunk(fd, offset + n, err)) < 0)
+      break;
+    bool mapped = window_map(fd, offset, n, &next, &data) == 0;
+    if ((r = hash_settle(h, err)) < 0)
+      break;
+    window_unmap(&hashing);
+    if (!mapped)
+      return hash_range(fd, offset, len, h, p, err);
+    hashing = next;
+    int e = blkhash_update_inplace(h, data, n);
+    if (e != 0)
+      r = verr_sys(err, VERR_INTERNAL, e, "block hash failed");
+    offset += n;
+    len -= n;
+    progress_update(p, offset);
+  }
+  if (hash_settle(h, r < 0 ? &(struct verr){ 0 } : err) < 0)
+    r = -1;
+  window_unmap(&hashing);
+  return r;
+}
+
 /* A regular file: only its data extents are read; holes go to blkhash_zero(). */
 static int hash_sparse_file(int fd, uint64_t size, struct blkhash *h, struct progress *p,
                             struct verr *err)
@@ -148,7 +238,9 @@ static int hash_sparse_file(int fd, uint64_t size, struct blkhash *h, struct pro
       break;
     off_t hole = lseek(fd, (off_t)pos, SEEK_HOLE);
     uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
-    if (hash_range(fd, pos, end - pos, h, p, err) < 0)
+    int r = end - pos >= SUM_MAP_MIN ? hash_range_mapped(fd, pos, end - pos, h, p, err)
+                                     : hash_range(fd, pos, end - pos, h, p, err);
+    if (r < 0)
       return -1;
     pos = end;
   }
@@ -418,6 +510,18 @@ static int parse_unsigned(const char *s, unsigned long long max, unsigned long l
   return 0;
 }
 
+/* Regular files are hashed through mappings (hash_range_mapped): a file truncated while
+ * it is hashed faults in a hashing thread. Say so instead of dying with "Bus error". */
+static void on_sigbus(int sig)
+{
+  (void)sig;
+  static const char msg[] = "vimport sum: a file shrank (was truncated) while it was being "
+                            "hashed; hash it again once nothing is writing to it\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  _exit(1);
+}
+
 int cmd_sum(int argc, char **argv)
 {
   static const struct option longopts[] = {
@@ -481,6 +585,9 @@ int cmd_sum(int argc, char **argv)
     fprintf(stderr, "vimport sum: --manifest needs exactly one input FILE (not --check)\n");
     return 2;
   }
+  struct sigaction sa = { .sa_handler = on_sigbus };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, NULL);
   if (check != NULL)
     return check_list(check, &opts);
   if (optind == argc) {

@@ -16,11 +16,14 @@
 
 #include <openssl/evp.h>
 
+#include "internal.h"
+
 /* A batch this large keeps lock traffic far below hashing time (16 blocks of 64 KiB). */
 #define BATCH_BYTES (1u << 20)
 
 struct slot {
   unsigned char *buf;   /* nblocks * block_size bytes; NULL until first used */
+  const unsigned char *inplace; /* not NULL: the data is the caller's, here (not buf) */
   size_t len;           /* bytes of data in buf */
   uint64_t zero_blocks; /* > 0: a run of full zero blocks and no data */
   bool done;            /* hashed; digests valid */
@@ -86,21 +89,13 @@ int blkhash_digest_known(const char *name)
   return name != NULL && EVP_get_digestbyname(name) != NULL;
 }
 
-static int digest_once(EVP_MD_CTX *ctx, const EVP_MD *type, const void *buf, size_t len,
-                       unsigned char *md)
-{
-  if (EVP_DigestInit_ex(ctx, type, NULL) != 1 || EVP_DigestUpdate(ctx, buf, len) != 1 ||
-      EVP_DigestFinal_ex(ctx, md, NULL) != 1)
-    return EIO;
-  return 0;
-}
-
 /* Hash every block of a data slot into slot->mds. */
 static int slot_hash(const struct blkhash *h, EVP_MD_CTX *ctx, struct slot *s)
 {
   size_t nblocks = (s->len + h->block_size - 1) / h->block_size;
+  const unsigned char *data = s->inplace != NULL ? s->inplace : s->buf;
   for (size_t i = 0; i < nblocks; i++) {
-    const unsigned char *block = s->buf + i * h->block_size;
+    const unsigned char *block = data + i * h->block_size;
     size_t len = s->len - i * h->block_size;
     if (len > h->block_size)
       len = h->block_size;
@@ -109,7 +104,7 @@ static int slot_hash(const struct blkhash *h, EVP_MD_CTX *ctx, struct slot *s)
       memcpy(md, h->zero_md, h->md_len);
       continue;
     }
-    int r = digest_once(ctx, h->md_type, block, len, md);
+    int r = blkhash_digest(ctx, h->md_type, block, len, md);
     if (r != 0)
       return r;
   }
@@ -206,6 +201,7 @@ static int fold_oldest(struct blkhash *h)
   s->done = false;
   s->len = 0;
   s->zero_blocks = 0;
+  s->inplace = NULL;
   h->folded++;
   return r;
 }
@@ -265,7 +261,7 @@ static int hash_inline_blocks(struct blkhash *h, const unsigned char **p, size_t
     if (blkhash_is_zero(*p, h->block_size))
       memcpy(md, h->zero_md, h->md_len);
     else
-      r = digest_once(h->inline_ctx, h->md_type, *p, h->block_size, md);
+      r = blkhash_digest(h->inline_ctx, h->md_type, *p, h->block_size, md);
     if (r == 0)
       r = fold_digest(h, md);
     if (r != 0)
@@ -305,6 +301,50 @@ int blkhash_update(struct blkhash *h, const void *buf, size_t len)
       return r;
   }
   return 0;
+}
+
+int blkhash_update_inplace(struct blkhash *h, const void *buf, size_t len)
+{
+  if (h->finalized)
+    return EINVAL;
+  const unsigned char *p = buf;
+  size_t batch_bytes = h->batch_blocks * h->block_size;
+  /* A batch already being filled is completed by copying, as blkhash_update() would. */
+  size_t filled = filling_slot(h)->len;
+  if (filled > 0 || h->nworkers_started == 0) {
+    size_t n = h->nworkers_started == 0 ? len : batch_bytes - filled;
+    if (n > len)
+      n = len;
+    int r = blkhash_update(h, p, n);
+    if (r != 0)
+      return r;
+    p += n;
+    len -= n;
+  }
+  /* Whole blocks: batches that point at the caller's bytes. */
+  while (len >= h->block_size) {
+    size_t n = len < batch_bytes ? len - len % h->block_size : batch_bytes;
+    struct slot *s = filling_slot(h);
+    int r = slot_alloc(h, s); /* for its digests */
+    if (r != 0)
+      return r;
+    s->inplace = p;
+    s->len = n;
+    h->length += n;
+    if ((r = submit_filling(h)) != 0)
+      return r;
+    p += n;
+    len -= n;
+  }
+  return len > 0 ? blkhash_update(h, p, len) : 0;
+}
+
+int blkhash_settle(struct blkhash *h)
+{
+  int r = 0;
+  while (r == 0 && h->folded < h->submitted)
+    r = fold_oldest(h);
+  return r;
 }
 
 int blkhash_buffer(struct blkhash *h, void **buf, size_t *len)
@@ -450,7 +490,7 @@ static int init_digests(struct blkhash *h)
   unsigned char *zeros = calloc(1, h->block_size);
   if (zeros == NULL)
     return ENOMEM;
-  int r = digest_once(h->inline_ctx, h->md_type, zeros, h->block_size, h->zero_md);
+  int r = blkhash_digest(h->inline_ctx, h->md_type, zeros, h->block_size, h->zero_md);
   free(zeros);
   return r;
 }

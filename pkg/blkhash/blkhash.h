@@ -54,6 +54,15 @@ int blkhash_update(struct blkhash *h, const void *buf, size_t len);
 int blkhash_buffer(struct blkhash *h, void **buf, size_t *len);
 int blkhash_commit(struct blkhash *h, size_t n);
 
+/* Zero-copy input for bytes the caller has in memory anyway and can keep there (a
+ * read-only file mapping): whole blocks are hashed where they lie, by the workers,
+ * instead of being copied into the hasher's batches. The same as blkhash_update() of
+ * those bytes, but `buf` must stay valid and unchanged until blkhash_settle() returns
+ * (or _final, or _free). Without worker threads it is blkhash_update(). */
+int blkhash_update_inplace(struct blkhash *h, const void *buf, size_t len);
+/* Wait until the hasher reads nothing given to blkhash_update_inplace() anymore. */
+int blkhash_settle(struct blkhash *h);
+
 /* Hash `len` zero bytes without reading anything: a known hole. */
 int blkhash_zero(struct blkhash *h, uint64_t len);
 

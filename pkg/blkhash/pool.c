@@ -8,6 +8,7 @@
 
 #include "blkhash.h"
 #include "core/workq.h"
+#include "internal.h"
 
 struct job {
   uint64_t block;     /* first block index */

@@ -36,11 +36,6 @@ struct hash_pool_opts {
   void *reap_opaque;
 };
 
-/* A blkhash_blocks (blkhash.h) for a digest already looked up and its zero digest. */
-struct blkhash_blocks;
-int blkhash_blocks_from(const EVP_MD *md_type, size_t block_size, const unsigned char *zero_md,
-                        struct blkhash_blocks **out);
-
 int hash_pool_new(const struct hash_pool_opts *opts, struct hash_pool **out);
 
 /* Queue `nblocks` whole blocks starting at block index `block`, copied from `buf`.

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "core/stream.h"
+#include "internal.h"
 #include "pool.h"
 
 /* Bytes of consecutive whole blocks one worker job hashes. */
@@ -69,10 +70,7 @@ static int digest(struct blkhash_unordered *u, const void *buf, size_t len, unsi
     memcpy(md, u->zero_md, u->md_len);
     return 0;
   }
-  if (EVP_DigestInit_ex(u->inner, u->md_type, NULL) != 1 || EVP_DigestUpdate(u->inner, buf, len) != 1 ||
-      EVP_DigestFinal_ex(u->inner, md, NULL) != 1)
-    return EIO;
-  return 0;
+  return blkhash_digest(u->inner, u->md_type, buf, len, md);
 }
 
 static int fold(struct blkhash_unordered *u, const unsigned char *md)

@@ -28,6 +28,20 @@ stdin_sum=$(cat "$tmp/sparse.img" | "$VIMPORT" sum | cut -d' ' -f1)
 assert_eq "$file_sum" "$stdin_sum" "sparse file vs the same bytes on stdin"
 "$VIMPORT" sum - <"$tmp/sparse.img" | grep -q "  -\$" || fail "stdin is not named '-'"
 
+# 2b. data extents of regular files are mapped and hashed in place, 16 MiB at a time:
+# extents that start off a page and end off a block, across window edges, against the
+# same bytes read from stdin (never mapped)
+truncate -s 200M "$tmp/mapped.img"
+$patgen r3:37M | dd of="$tmp/mapped.img" bs=4096 seek=3 conv=notrunc status=none
+$patgen r4:17M | dd of="$tmp/mapped.img" bs=1M seek=$((100 << 20 | 4097)) oflag=seek_bytes conv=notrunc status=none
+truncate -s $((200 << 20 | 777)) "$tmp/mapped.img"
+stdin_sum=$("$VIMPORT" sum -t 2 <"$tmp/mapped.img" | cut -d' ' -f1)
+for t in 1 2 8; do
+  got=$("$VIMPORT" sum -t "$t" "$tmp/mapped.img" | cut -d' ' -f1)
+  assert_eq "$got" "$stdin_sum" "mapped file with -t $t vs the same bytes on stdin"
+done
+rm -f "$tmp/mapped.img"
+
 # 3. a 100 GiB sparse file takes well under a second (it is never read)
 truncate -s 100G "$tmp/huge.img"
 start=$(date +%s%N)

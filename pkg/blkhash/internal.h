@@ -1,0 +1,22 @@
+/* vimport blkhash, internal: what the hashers (blkhash.c, unordered.c, pool.c,
+ * blocks.c) share. Not public: the contract is blkhash.h. */
+#ifndef VIMPORT_BLKHASH_INTERNAL_H
+#define VIMPORT_BLKHASH_INTERNAL_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+/* H(buf[0..len)) into md with `ctx`. Reads ahead of the digest with prefetches: the
+ * blocks are often not in this core's cache (a file mapping, a DMA'd read-back buffer,
+ * a batch another thread copied) and the SHA extensions outrun demand misses. Returns 0
+ * or EIO. */
+int blkhash_digest(EVP_MD_CTX *ctx, const EVP_MD *type, const void *buf, size_t len,
+                   unsigned char *md);
+
+/* A blkhash_blocks (blkhash.h) for a digest already looked up and its zero digest. */
+struct blkhash_blocks;
+int blkhash_blocks_from(const EVP_MD *md_type, size_t block_size, const unsigned char *zero_md,
+                        struct blkhash_blocks **out);
+
+#endif
