@@ -7,10 +7,8 @@
 
 #include <openssl/evp.h>
 
-/* H(buf[0..len)) into md with `ctx`. Reads ahead of the digest with prefetches: the
- * blocks are often not in this core's cache (a file mapping, a DMA'd read-back buffer,
- * a batch another thread copied) and the SHA extensions outrun demand misses. Returns 0
- * or EIO. */
+/* H(buf[0..len)) into md with `ctx`, prefetching ahead (core/prefetch.h): the blocks
+ * are often not in this core's cache. Returns 0 or EIO. */
 int blkhash_digest(EVP_MD_CTX *ctx, const EVP_MD *type, const void *buf, size_t len,
                    unsigned char *md);
 
