@@ -285,26 +285,46 @@ each, medians; and a full `make bench` on c0aff94):
 | *tried, not kept:* reading back behind the writer, again, now that writes bypass the page cache | `fio` here: writing 1.2 GB with O_DIRECT takes 0.6 s alone, reading 1.2 GB 1.3 s alone, both at once 1.65 s: at most 0.2 s to gain on W1, and a 700 MiB/s O_DIRECT reader beside a W1 import made it 0.3-0.6 s slower, with synchronous and asynchronous (libaio) reads alike |
 | *tried, not kept:* `CURLOPT_BUFFERSIZE` 2 MiB instead of 512 KiB | W3 within noise |
 
+Then, on the machine described above (an Intel Xeon with SHA extensions: OpenSSL
+hashes 1.88 GB/s per core, 3.6 GB/s on both), measured with `hack/bench-ab.sh`
+(interleaved runs, medians) and `vimport sum` against `openssl dgst` run side by side:
+
+| change | measured effect |
+|---|---|
+| the qcow2 decompression workers also hash the 64 KiB blocks of the clusters they inflate, and hand the digests to the block hash with the bytes (`blkhash_blocks`, `vsink_data_digested`) | W2 CPU 4.11 -> 3.99 s, wall 2.43 -> 2.41 s (5 runs each): the decoder's thread no longer copies a GiB into the hash pool, but the stream stays CPU-bound |
+| `vimport sum` maps regular files 16 MiB at a time and its threads hash the mapping in place (`blkhash_update_inplace`), instead of `pread` into the hasher | sum -t 2 of 2 GiB: 0.96-1.03 s -> 0.73-0.88 s (openssl dgst: 1.45-1.49 s), CPU 1.9-2.0 -> 1.4 s; peak RSS 17 -> 45 MiB (two windows mapped) |
+| every block digest prefetches 32 KiB ahead of SHA-256 (`pkg/core/prefetch.h`) | without it, hashing the mapping in place was slower than copying (1.8 CPU-s): the SHA extensions stall on a miss at every page |
+| *tried, not kept:* the same prefetching in the source digest (HTTP ring, digest tap) | W3 stream 6.14 -> 6.35 s (4 runs each): no gain |
+
 What is still tight, and why:
 - **The baseline never waits for the disk; vimport must.** `curl | tee | sha256sum` and
   `qemu-img convert -t writeback` write to the page cache, and the baseline's block hash
   reads the page cache. vimport writes every data byte to the disk and reads it back from
-  the disk (the job: a verified import), 1.25 GB each way on W1-W3. Here that costs about
-  0.6 s of writing (hidden behind the stream) and 1.0-1.3 s of reading (the read-back
-  stage: 0.9-1.2 GB/s is what this disk reads, see above). On a machine where the CPU is
-  fast and the disk slow the ratios rise, and they moved a lot between sessions: the
-  baseline of W1 took 17-23 s in November and 8-12 s today, on unchanged baseline tools.
-- **The rest is CPU on two cores.** Per byte that the baseline hashes once with coreutils
-  (no SHA extensions), vimport hashes the source with OpenSSL (1.7 GB/s on one core), and
-  the guest content twice (write-time and read-back block hashes), and W2 also inflates
-  every cluster. On W3 the source digest is the critical path: SHA-256 of 6 GiB is 3.7 s
-  on one core and cannot be split, and the socket receive, nginx, zero detection, the
-  block hash and the writes (about 5 CPU-seconds) share the other core, so the stream
-  stage cannot go below about 4.6 s here; it takes 5-6 s.
-- **W2** spends its stream stage on inflating (1.1 CPU-seconds, on worker threads), the
-  block hash (0.75) and copying the inflated clusters to the hasher's and the writer's
-  buffers (0.3 on the decoder's thread); hashing on the inflate workers would save that
-  copy, and was not done.
+  the disk (the job: a verified import), 1.25 GB each way on W1-W3. The read-back stage
+  is 0.6-1.0 s here, at what this disk reads (the limit's O_DIRECT read takes as long),
+  and it moves more than anything else from run to run. Reading back behind the writer
+  was tried twice (above) and lost to disk contention.
+- **How fast the baseline is depends on the machine more than vimport does.** On the
+  AMD EPYC machine of 2026-12-02 the baseline took 9.1 s on W1 and 41.5 s on W3, and
+  W1 (0.30) and W3 (0.14) met their targets; on this Intel machine the same baseline
+  tools take about 6.3 s and 34 s (faster page-cache writes and coreutils hashing), and
+  vimport's own times moved far less. Here 0.33 of W1's baseline (about 2.1 s) is below
+  W1's limit (a fetch, one SHA-256 and one O_DIRECT read done one after another): only
+  overlapping all three, on two cores, could reach it.
+- **The rest is CPU on two cores.** On W3 the source digest is the critical path:
+  SHA-256 of 6 GiB cannot be split, and `perf` shows the digest thread busy 5.4 of the
+  stream's 6.2 s, hashing ring bytes that another core just wrote at 1.2 GB/s, not the
+  1.9 GB/s of data in its own cache. Meanwhile the socket receive, curl's copy into the
+  ring, nginx, zero detection and the block hash (about 6 CPU-seconds) share the other
+  core: the stream stage cannot go below about 5.5 s here, so W3 cannot meet 0.15 of a
+  34 s baseline (5.1 s) on this machine.
+- **W2**'s stream stage is CPU-bound on both cores: inflating (1.1 CPU-seconds), the block
+  hash (0.6, now on the inflate workers), the source digest (0.5), the transfer and the
+  writes. Less CPU per byte is the only way down, and libdeflate is already the fastest
+  inflater we know of.
+- **`sum -t 2`** reaches 1.7x-2.0x of `openssl dgst` here from run to run: two cores
+  hashing from the page cache at about 1.45 GB/s each, against OpenSSL's 1.88 GB/s on
+  bytes in cache; the target (1.8x) sits inside that spread.
 - This VM's hypervisor takes CPU time from it (top showed 50%% steal during one run), so
   two threads do not always get two cores; the ratios move with that from run to run.
 
@@ -315,7 +335,7 @@ What is still tight, and why:
 ## Reproduce
 
 ```sh
-make bench                   # everything, RUNS=3 (about 20 minutes here)
+make bench                   # everything, RUNS=3 (10-20 minutes here)
 BENCH_QUICK=1 make bench     # 1 run, W1 and W3; writes build/bench/benchmarks-quick.md
 RUNS=5 BENCH_WORKLOADS="W1 W5" BENCH_DOC=build/bench/w1w5.md hack/bench-suite.sh
 hack/bench-report.sh build/bench/benchmarks-results.tsv build/bench/benchmarks-machine.txt docs/benchmarks.md
@@ -323,8 +343,8 @@ hack/profile-import.sh       # perf profile of one W1 import: where the time goe
 ```
 
 Images are made once by `hack/bench-images.sh` and cached in `build/bench/images-<key>`,
-the key taken from the checksum of the generator scripts; making them is slow (about
-20 minutes on this machine, most of it `xz`), once.
+the key taken from the checksum of the generator scripts; making them takes 4-20 minutes
+(most of it `xz`), once.
 """ % ("\n".join("- " + l for l in machine), md_table(HEAD, table), "![seconds per stage](%s)" % os.path.basename(png_path) if plotted else "(no import workload in this run)",
        md_table(stage_head, stage_body), md_table(run_head, run_body))
 with open(md_path, "w") as f:

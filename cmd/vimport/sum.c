@@ -3,7 +3,8 @@
  *   vimport sum [-d DIGEST] [-t THREADS] [--block-size N] [-p] [FILE|-]...
  *   vimport sum [-d DIGEST] ... --check LIST
  *
- * Regular files are walked with SEEK_DATA/SEEK_HOLE so holes are never read; block
+ * Regular files are walked with SEEK_DATA/SEEK_HOLE so holes are never read (and their
+ * data extents mapped and hashed in place, see hash_range_mapped); block
  * devices are read to their BLKGETSIZE64 size; "-" is stdin, hashed as exact bytes;
  * qcow2 files (by magic) are hashed as their guest-visible content, the digest of the
  * raw image qemu-img would convert them to.
