@@ -307,10 +307,10 @@ What is still tight, and why:
 - **How fast the baseline is depends on the machine more than vimport does.** On the
   AMD EPYC machine of 2026-12-02 the baseline took 9.1 s on W1 and 41.5 s on W3, and
   W1 (0.30) and W3 (0.14) met their targets; on this Intel machine the same baseline
-  tools take about 6.3 s and 34 s (faster page-cache writes and coreutils hashing), and
-  vimport's own times moved far less. Here 0.33 of W1's baseline (about 2.1 s) is below
-  W1's limit (a fetch, one SHA-256 and one O_DIRECT read done one after another): only
-  overlapping all three, on two cores, could reach it.
+  tools take 6.3-6.8 s and 34 s (faster page-cache writes and coreutils hashing), and
+  vimport's own times moved far less. Here 0.33 of W1's baseline (2.1-2.2 s) is about
+  W1's limit (a fetch, one SHA-256 and one O_DIRECT read done one after another, 2.2-2.35
+  s): W1 lands at 0.32-0.37 from run to run, on the line.
 - **The rest is CPU on two cores.** On W3 the source digest is the critical path:
   SHA-256 of 6 GiB cannot be split, and `perf` shows the digest thread busy 5.4 of the
   stream's 6.2 s, hashing ring bytes that another core just wrote at 1.2 GB/s, not the
