@@ -200,9 +200,12 @@ static int hash_range_mapped(int fd, uint64_t offset, uint64_t len, struct blkha
     if ((r = check_not_shrunk(fd, offset + n, err)) < 0)
       break;
     bool mapped = window_map(fd, offset, n, &next, &data) == 0;
-    if ((r = hash_settle(h, err)) < 0)
-      break;
+    r = hash_settle(h, err);
     window_unmap(&hashing);
+    if (r < 0 && mapped)
+      window_unmap(&next);
+    if (r < 0)
+      break;
     if (!mapped)
       return hash_range(fd, offset, len, h, p, err);
     hashing = next;

@@ -341,9 +341,13 @@ int blkhash_update_inplace(struct blkhash *h, const void *buf, size_t len)
 
 int blkhash_settle(struct blkhash *h)
 {
+  /* Even after an error, wait for every batch: the caller may unmap what they read. */
   int r = 0;
-  while (r == 0 && h->folded < h->submitted)
-    r = fold_oldest(h);
+  while (h->folded < h->submitted) {
+    int e = fold_oldest(h);
+    if (r == 0)
+      r = e;
+  }
   return r;
 }
 

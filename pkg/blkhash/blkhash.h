@@ -60,7 +60,8 @@ int blkhash_commit(struct blkhash *h, size_t n);
  * those bytes, but `buf` must stay valid and unchanged until blkhash_settle() returns
  * (or _final, or _free). Without worker threads it is blkhash_update(). */
 int blkhash_update_inplace(struct blkhash *h, const void *buf, size_t len);
-/* Wait until the hasher reads nothing given to blkhash_update_inplace() anymore. */
+/* Wait until the hasher reads nothing given to blkhash_update_inplace() anymore (also
+ * when it fails: the memory may be given back either way). */
 int blkhash_settle(struct blkhash *h);
 
 /* Hash `len` zero bytes without reading anything: a known hole. */
