@@ -42,6 +42,32 @@ for t in 1 2 8; do
 done
 rm -f "$tmp/mapped.img"
 
+# 2c. faults in the mapped path, made by an LD_PRELOAD shim (tests/e2e/shims): a file
+# that cannot be mapped is read instead; a file cut short between windows, or under a
+# window while its threads hash it (SIGBUS), fails with a message that says so
+cc -shared -fPIC -o "$tmp/shim.so" "$VIMPORT_TOP/tests/e2e/shims/sum_mmap_fault.c" -ldl
+$patgen r5:48M >"$tmp/fault.img"
+want=$("$VIMPORT" sum -t 2 <"$tmp/fault.img" | cut -d' ' -f1)
+got=$(LD_PRELOAD=$tmp/shim.so SUM_MMAP_FAULT=fail SUM_MMAP_MARK=$tmp/mark "$VIMPORT" sum -t 2 \
+  "$tmp/fault.img" | cut -d' ' -f1)
+assert_eq "$got" "$want" "a file that cannot be mapped, read with pread instead"
+assert_eq "$(wc -l <"$tmp/mark")" 1 "window mappings tried before falling back to pread"
+for mode in shrink truncate; do
+  cp "$tmp/fault.img" "$tmp/cut.img"
+  set +e
+  LD_PRELOAD=$tmp/shim.so SUM_MMAP_FAULT=$mode "$VIMPORT" sum -t 2 "$tmp/cut.img" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  set -e
+  assert_eq "$rc" 1 "exit code for a file cut short ($mode)"
+  [ ! -s "$tmp/out" ] || fail "a digest was printed for a file cut short ($mode): $(cat "$tmp/out")"
+  case $mode in
+    shrink) want_msg="cut.img: file ended at byte $(((16 << 20) + 4096)) while reading: it shrank during hashing" ;;
+    truncate) want_msg="a file shrank (was truncated) while it was being hashed; hash it again" ;;
+  esac
+  grep -qF "$want_msg" "$tmp/err" || fail "$mode: expected '$want_msg', got: $(cat "$tmp/err")"
+done
+rm -f "$tmp/fault.img" "$tmp/cut.img"
+
 # 3. a 100 GiB sparse file takes well under a second (it is never read)
 truncate -s 100G "$tmp/huge.img"
 start=$(date +%s%N)
