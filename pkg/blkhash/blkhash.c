@@ -478,11 +478,6 @@ void blkhash_free(struct blkhash *h)
   free(h);
 }
 
-static int valid_block_size(size_t bs)
-{
-  return bs >= 512 && bs <= (64u << 20) && (bs & (bs - 1)) == 0;
-}
-
 static int init_digests(struct blkhash *h)
 {
   h->outer = EVP_MD_CTX_new();
@@ -517,11 +512,9 @@ static int start_workers(struct blkhash *h)
 
 int blkhash_new(const struct blkhash_opts *opts, struct blkhash **out)
 {
-  const char *name = opts && opts->digest_name ? opts->digest_name : "sha256";
-  size_t block_size = opts && opts->block_size ? opts->block_size : BLKHASH_DEFAULT_BLOCK_SIZE;
-  const EVP_MD *type = EVP_get_digestbyname(name);
-  if (type == NULL || !valid_block_size(block_size) || EVP_MD_size(type) <= 0 ||
-      EVP_MD_size(type) > BLKHASH_MAX_MD_SIZE)
+  const EVP_MD *type;
+  size_t block_size;
+  if (blkhash_resolve_opts(opts, &type, &block_size) != 0)
     return EINVAL;
 
   struct blkhash *h = calloc(1, sizeof *h);

@@ -53,13 +53,24 @@ int blkhash_digest(EVP_MD_CTX *ctx, const EVP_MD *type, const void *buf, size_t 
   return EVP_DigestFinal_ex(ctx, md, NULL) == 1 ? 0 : EIO;
 }
 
-int blkhash_blocks_new(const struct blkhash_opts *opts, struct blkhash_blocks **out)
+int blkhash_resolve_opts(const struct blkhash_opts *opts, const EVP_MD **type, size_t *block_size)
 {
   const char *name = opts && opts->digest_name ? opts->digest_name : "sha256";
   size_t bs = opts && opts->block_size ? opts->block_size : BLKHASH_DEFAULT_BLOCK_SIZE;
-  const EVP_MD *type = EVP_get_digestbyname(name);
-  if (type == NULL || bs < 512 || bs > (64u << 20) || (bs & (bs - 1)) != 0 ||
-      EVP_MD_size(type) <= 0 || EVP_MD_size(type) > BLKHASH_MAX_MD_SIZE)
+  const EVP_MD *t = EVP_get_digestbyname(name);
+  if (t == NULL || bs < 512 || bs > (64u << 20) || (bs & (bs - 1)) != 0 ||
+      EVP_MD_size(t) <= 0 || EVP_MD_size(t) > BLKHASH_MAX_MD_SIZE)
+    return EINVAL;
+  *type = t;
+  *block_size = bs;
+  return 0;
+}
+
+int blkhash_blocks_new(const struct blkhash_opts *opts, struct blkhash_blocks **out)
+{
+  const EVP_MD *type;
+  size_t bs;
+  if (blkhash_resolve_opts(opts, &type, &bs) != 0)
     return EINVAL;
   unsigned char zero_md[BLKHASH_MAX_MD_SIZE];
   unsigned char *zeros = calloc(1, bs);

@@ -12,6 +12,11 @@
 int blkhash_digest(EVP_MD_CTX *ctx, const EVP_MD *type, const void *buf, size_t len,
                    unsigned char *md);
 
+/* The digest and block size `opts` asks for (NULL and zeros mean the defaults), checked
+ * as blkhash.h says. Returns 0 or EINVAL. */
+struct blkhash_opts;
+int blkhash_resolve_opts(const struct blkhash_opts *opts, const EVP_MD **type, size_t *block_size);
+
 /* A blkhash_blocks (blkhash.h) for a digest already looked up and its zero digest. */
 struct blkhash_blocks;
 int blkhash_blocks_from(const EVP_MD *md_type, size_t block_size, const unsigned char *zero_md,

@@ -453,11 +453,9 @@ static int start_pool(struct blkhash_unordered *u, unsigned threads)
 int blkhash_unordered_new(const struct blkhash_opts *opts, uint64_t length, size_t max_pending,
                           struct blkhash_unordered **out)
 {
-  const char *name = opts && opts->digest_name ? opts->digest_name : "sha256";
-  size_t bs = opts && opts->block_size ? opts->block_size : BLKHASH_DEFAULT_BLOCK_SIZE;
-  const EVP_MD *type = EVP_get_digestbyname(name);
-  if (type == NULL || bs < 512 || bs > (64u << 20) || (bs & (bs - 1)) != 0 ||
-      EVP_MD_size(type) <= 0 || EVP_MD_size(type) > BLKHASH_MAX_MD_SIZE)
+  const EVP_MD *type;
+  size_t bs;
+  if (blkhash_resolve_opts(opts, &type, &bs) != 0)
     return EINVAL;
   struct blkhash_unordered *u = calloc(1, sizeof *u);
   if (u == NULL)

@@ -239,6 +239,19 @@ static int collect(void *opaque, int from_zero, const unsigned char *buf, size_t
   return 0;
 }
 
+/* The bytes of a pattern, and where its zero segments are. Free with collected_free. */
+static void collect_pattern(const char *pattern, struct collected *c)
+{
+  *c = (struct collected){ 0 };
+  cr_assert_eq(patgen_walk(pattern, 1 << 20, collect, c), 0, "pattern %s", pattern);
+}
+
+static void collected_free(struct collected *c)
+{
+  free(c->bytes);
+  free(c->is_zero);
+}
+
 /* Cut [0, len) into extents of pseudo-random sizes (1 byte to 200 KiB), shuffle them, and
  * feed each as data or, where the pattern had zeros, as a zero extent. */
 static void hash_unordered(const struct vector *v, const struct collected *c, uint64_t seed,
@@ -289,8 +302,8 @@ Test(blkhash, unordered_matches_vectors)
   for (size_t i = 0; i < n; i++) {
     if (big(v[i].pattern))
       continue;
-    struct collected c = { 0 };
-    cr_assert_eq(patgen_walk(v[i].pattern, 1 << 20, collect, &c), 0);
+    struct collected c;
+    collect_pattern(v[i].pattern, &c);
     static const unsigned threads[] = { 0, 2, 8 };
     for (uint64_t seed = 1; seed <= 3; seed++) {
       for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
@@ -300,8 +313,7 @@ Test(blkhash, unordered_matches_vectors)
                          "%u threads", i + 1, v[i].pattern, (unsigned long long)seed, threads[t]);
       }
     }
-    free(c.bytes);
-    free(c.is_zero);
+    collected_free(&c);
   }
 }
 
@@ -353,13 +365,12 @@ Test(blkhash, unordered_takes_digests_of_whole_blocks)
   for (size_t i = 0; i < n; i++) {
     if (big(v[i].pattern))
       continue;
-    struct collected c = { 0 };
-    cr_assert_eq(patgen_walk(v[i].pattern, 1 << 20, collect, &c), 0);
+    struct collected c;
+    collect_pattern(v[i].pattern, &c);
     char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
     hash_by_digests(&v[i], &c, hex);
     cr_expect_str_eq(hex, v[i].expected, "vector %zu (%s) from block digests", i + 1, v[i].pattern);
-    free(c.bytes);
-    free(c.is_zero);
+    collected_free(&c);
   }
 }
 
