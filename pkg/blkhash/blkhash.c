@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/hugebuf.h"
 #include "internal.h"
 
 /* A batch this large keeps lock traffic far below hashing time (16 blocks of 64 KiB). */
@@ -49,6 +50,7 @@ struct blkhash {
   /* The ring. Counters only grow; slot of counter c is slots[c % nslots]. */
   struct slot *slots;
   size_t nslots;
+  unsigned char *bufs; /* every slot's buf, one arena (core/hugebuf.h), made on first use */
   uint64_t submitted; /* slots handed to workers; slots[submitted % nslots] is filling */
   uint64_t taken;     /* slots a worker has started */
   uint64_t folded;    /* slots folded and free again */
@@ -211,15 +213,24 @@ static struct slot *filling_slot(struct blkhash *h)
   return &h->slots[h->submitted % h->nslots];
 }
 
-static int slot_alloc(const struct blkhash *h, struct slot *s)
+static size_t slot_bytes(const struct blkhash *h)
 {
-  if (s->buf != NULL)
+  return h->batch_blocks * h->block_size;
+}
+
+/* The arena is page aligned, which makes the copy into a slot markedly faster on x86. */
+static int slot_alloc(struct blkhash *h, struct slot *s)
+{
+  if (s->mds != NULL)
     return 0;
-  /* Page alignment makes the copy into the slot markedly faster on x86. */
-  if (posix_memalign((void **)&s->buf, 4096, h->batch_blocks * h->block_size) != 0)
-    s->buf = NULL;
+  if (h->bufs == NULL) {
+    if ((h->bufs = hugebuf_alloc(h->nslots * slot_bytes(h))) == NULL)
+      return ENOMEM;
+    for (size_t i = 0; i < h->nslots; i++)
+      h->slots[i].buf = h->bufs + i * slot_bytes(h);
+  }
   s->mds = malloc(h->batch_blocks * h->md_len);
-  return s->buf != NULL && s->mds != NULL ? 0 : ENOMEM;
+  return s->mds != NULL ? 0 : ENOMEM;
 }
 
 /* Hand the filling slot on and make sure the next one is free to fill. */
@@ -278,7 +289,7 @@ int blkhash_update(struct blkhash *h, const void *buf, size_t len)
   if (h->finalized)
     return EINVAL;
   const unsigned char *p = buf;
-  size_t batch_bytes = h->batch_blocks * h->block_size;
+  size_t batch_bytes = slot_bytes(h);
   while (len > 0) {
     if (h->nworkers_started == 0 && filling_slot(h)->len == 0) {
       int r = hash_inline_blocks(h, &p, &len);
@@ -308,7 +319,7 @@ int blkhash_update_inplace(struct blkhash *h, const void *buf, size_t len)
   if (h->finalized)
     return EINVAL;
   const unsigned char *p = buf;
-  size_t batch_bytes = h->batch_blocks * h->block_size;
+  size_t batch_bytes = slot_bytes(h);
   /* A batch already being filled is completed by copying, as blkhash_update() would. */
   size_t filled = filling_slot(h)->len;
   if (filled > 0 || h->nworkers_started == 0) {
@@ -360,15 +371,15 @@ int blkhash_buffer(struct blkhash *h, void **buf, size_t *len)
   if (r != 0)
     return r;
   *buf = s->buf + s->len;
-  *len = h->batch_blocks * h->block_size - s->len;
+  *len = slot_bytes(h) - s->len;
   return 0;
 }
 
 int blkhash_commit(struct blkhash *h, size_t n)
 {
   struct slot *s = filling_slot(h);
-  size_t batch_bytes = h->batch_blocks * h->block_size;
-  if (h->finalized || s->buf == NULL || n > batch_bytes - s->len)
+  size_t batch_bytes = slot_bytes(h);
+  if (h->finalized || s->mds == NULL || n > batch_bytes - s->len)
     return EINVAL;
   s->len += n;
   h->length += n;
@@ -387,7 +398,7 @@ static int fill_zeros(struct blkhash *h, size_t len)
   memset(s->buf + s->len, 0, len);
   s->len += len;
   h->length += len;
-  if (s->len == h->batch_blocks * h->block_size)
+  if (s->len == slot_bytes(h))
     return submit_filling(h);
   return 0;
 }
@@ -465,11 +476,10 @@ void blkhash_free(struct blkhash *h)
   if (h->workers != NULL)
     stop_workers(h);
   free(h->workers);
-  for (size_t i = 0; h->slots != NULL && i < h->nslots; i++) {
-    free(h->slots[i].buf);
+  for (size_t i = 0; h->slots != NULL && i < h->nslots; i++)
     free(h->slots[i].mds);
-  }
   free(h->slots);
+  hugebuf_free(h->bufs, h->nslots * slot_bytes(h));
   EVP_MD_CTX_free(h->outer);
   EVP_MD_CTX_free(h->inline_ctx);
   pthread_mutex_destroy(&h->lock);

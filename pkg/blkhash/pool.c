@@ -3,10 +3,12 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blkhash.h"
+#include "core/hugebuf.h"
 #include "core/workq.h"
 #include "internal.h"
 
@@ -24,6 +26,7 @@ struct hash_pool {
   size_t job_blocks;
   struct job *jobs;
   size_t njobs;
+  unsigned char *bufs; /* one arena (core/hugebuf.h) for every job's buf */
   struct job *filling; /* taken from the queue, being filled; caller's thread only */
   struct workq *q;
 };
@@ -112,11 +115,10 @@ void hash_pool_free(struct hash_pool *p)
   if (p == NULL)
     return;
   workq_free(p->q);
-  for (size_t i = 0; p->jobs != NULL && i < p->njobs; i++) {
-    free(p->jobs[i].buf);
+  for (size_t i = 0; p->jobs != NULL && i < p->njobs; i++)
     free(p->jobs[i].mds);
-  }
   free(p->jobs);
+  hugebuf_free(p->bufs, p->njobs * p->o.job_bytes);
   free(p);
 }
 
@@ -128,12 +130,12 @@ static int alloc_jobs(struct hash_pool *p, void ***ptrs)
   *ptrs = calloc(p->njobs, sizeof **ptrs);
   if (p->jobs == NULL || *ptrs == NULL)
     return ENOMEM;
+  if (p->o.job_bytes > SIZE_MAX / p->njobs ||
+      (p->bufs = hugebuf_alloc(p->njobs * p->o.job_bytes)) == NULL)
+    return ENOMEM;
   for (size_t i = 0; i < p->njobs; i++) {
     (*ptrs)[i] = &p->jobs[i];
-    if (posix_memalign((void **)&p->jobs[i].buf, 4096, p->o.job_bytes) != 0) {
-      p->jobs[i].buf = NULL;
-      return ENOMEM;
-    }
+    p->jobs[i].buf = p->bufs + i * p->o.job_bytes;
     if ((p->jobs[i].mds = malloc(p->job_blocks * p->md_len)) == NULL)
       return ENOMEM;
   }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "blkhash/blkhash.h"
+#include "core/hugebuf.h"
 #include "core/stream.h"
 #include "core/workq.h"
 
@@ -31,7 +32,7 @@ struct inflate_job {
   size_t n;
   uint8_t *in; /* the clusters' compressed bytes, back to back, owned, in_cap bytes */
   size_t in_len, in_cap;
-  uint8_t *out; /* batch clusters, owned */
+  uint8_t *out; /* batch clusters, in the pool's arena */
   unsigned char *mds; /* with hashing: blocks_per_cluster digests per cluster, owned */
   int failed;
   struct verr err;
@@ -48,6 +49,8 @@ struct qcow2_inflate_pool {
   size_t batch; /* clusters per job */
   struct inflate_job *jobs;
   size_t njobs;
+  unsigned char *outs; /* every job's out, one arena (core/hugebuf.h) */
+  size_t job_bytes;
   struct inflate_job *filling; /* taken, not yet submitted */
   struct workq *q;
   qcow2_emit_fn emit;
@@ -199,10 +202,10 @@ void qcow2_inflate_pool_free(struct qcow2_inflate_pool *p)
   for (size_t i = 0; p->jobs != NULL && i < p->njobs; i++) {
     free(p->jobs[i].clusters);
     free(p->jobs[i].in);
-    free(p->jobs[i].out);
     free(p->jobs[i].mds);
   }
   free(p->jobs);
+  hugebuf_free(p->outs, p->njobs * p->job_bytes);
   blkhash_blocks_free(p->blocks);
   free(p);
 }
@@ -258,14 +261,16 @@ int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads,
     threads = (unsigned)(p->njobs - 1);
   p->jobs = calloc(p->njobs, sizeof *p->jobs);
   void **ptrs = calloc(p->njobs, sizeof *ptrs);
-  r = p->jobs == NULL || ptrs == NULL ? ENOMEM : 0;
+  p->job_bytes = job_bytes;
+  p->outs = hugebuf_alloc(p->njobs * job_bytes);
+  r = p->jobs == NULL || ptrs == NULL || p->outs == NULL ? ENOMEM : 0;
   for (size_t i = 0; r == 0 && i < p->njobs; i++) {
     ptrs[i] = &p->jobs[i];
-    p->jobs[i].out = malloc(job_bytes);
+    p->jobs[i].out = (uint8_t *)p->outs + i * job_bytes;
     p->jobs[i].clusters = calloc(p->batch, sizeof *p->jobs[i].clusters);
     if (p->blocks != NULL)
       p->jobs[i].mds = malloc(p->batch * p->cluster_mds);
-    if (p->jobs[i].out == NULL || p->jobs[i].clusters == NULL ||
+    if (p->jobs[i].clusters == NULL ||
         (p->blocks != NULL && p->jobs[i].mds == NULL))
       r = ENOMEM;
   }

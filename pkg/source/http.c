@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "core/cleanup.h"
+#include "core/hugebuf.h"
 #include "core/log.h"
 
 #define MIN_BUFFER_SIZE (64u << 10)
@@ -999,7 +1000,7 @@ static void http_source_free(struct http_source *src)
   pthread_cond_destroy(&src->digest_ready);
   pthread_mutex_destroy(&src->lock);
   http_config_free(&src->cfg);
-  free(src->ring);
+  hugebuf_free(src->ring, src->ring_size);
   free(src);
 }
 
@@ -1088,7 +1089,7 @@ static struct http_source *http_source_new(size_t ring_size)
   src->info.kind = "http";
   src->info.content_length = -1;
   src->ring_size = ring_size;
-  src->ring = malloc(ring_size);
+  src->ring = hugebuf_alloc(ring_size);
   if (src->ring == NULL) {
     http_source_free(src);
     return NULL;

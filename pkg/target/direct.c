@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/hugebuf.h"
 #include "core/log.h"
 
 struct direct_buf {
@@ -28,6 +29,7 @@ struct direct_writer {
   int buffered_fd; /* borrowed: for a filesystem that refuses O_DIRECT writes */
   bool refused;    /* a write with O_DIRECT came back EINVAL: the thread's only */
   struct direct_buf bufs[DIRECT_BUFS];
+  unsigned char *arena; /* every buf's data: DIRECT_BUFS * DIRECT_BUF_SIZE (core/hugebuf.h) */
 
   pthread_mutex_t lock;
   pthread_cond_t work_ready; /* queued advanced, or stopping */
@@ -176,8 +178,7 @@ void direct_writer_free(struct direct_writer *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
   }
-  for (size_t i = 0; i < DIRECT_BUFS; i++)
-    free(w->bufs[i].data);
+  hugebuf_free(w->arena, DIRECT_BUFS * DIRECT_BUF_SIZE);
   if (w->fd >= 0)
     close(w->fd);
   pthread_mutex_destroy(&w->lock);
@@ -198,9 +199,11 @@ struct direct_writer *direct_writer_new(const char *path, int buffered_fd)
   pthread_cond_init(&w->work_done, NULL);
   /* No O_EXCL: the caller's descriptor holds a block device's exclusive claim already. */
   w->fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-  bool ok = w->fd >= 0;
+  /* hugebuf aligns to 4096 at least, a multiple of DIRECT_ALIGN. */
+  w->arena = w->fd >= 0 ? hugebuf_alloc(DIRECT_BUFS * DIRECT_BUF_SIZE) : NULL;
+  bool ok = w->arena != NULL;
   for (size_t i = 0; ok && i < DIRECT_BUFS; i++)
-    ok = posix_memalign((void **)&w->bufs[i].data, DIRECT_ALIGN, DIRECT_BUF_SIZE) == 0;
+    w->bufs[i].data = w->arena + i * DIRECT_BUF_SIZE;
   if (ok)
     ok = pthread_create(&w->thread, NULL, direct_writer_main, w) == 0;
   w->started = ok;
