@@ -295,6 +295,8 @@ hashes 1.88 GB/s per core, 3.6 GB/s on both), measured with `hack/bench-ab.sh`
 | `vimport sum` maps regular files 16 MiB at a time and its threads hash the mapping in place (`blkhash_update_inplace`), instead of `pread` into the hasher | sum -t 2 of 2 GiB: 0.96-1.03 s -> 0.73-0.88 s (openssl dgst: 1.45-1.49 s), CPU 1.9-2.0 -> 1.4 s; peak RSS 17 -> 45 MiB (two windows mapped) |
 | every block digest prefetches 32 KiB ahead of SHA-256 (`pkg/core/prefetch.h`) | without it, hashing the mapping in place was slower than copying (1.8 CPU-s): the SHA extensions stall on a miss at every page |
 | *tried, not kept:* the same prefetching in the source digest (HTTP ring, digest tap) | W3 stream 6.14 -> 6.35 s (4 runs each): no gain |
+| the HTTP ring, the hash pools' and slots' buffers, the inflate outputs and the O_DIRECT write buffers on transparent huge pages (`pkg/core/hugebuf.h`: one mapping per pool, `MADV_HUGEPAGE`) | the ring alone: W3 stream 5.63 -> 5.21 s, CPU 10.4 -> 9.5 s (4 runs each); all of them against none: W3 6.64 -> 6.32 s, W2 2.52 -> 2.25 s, W1 2.46 -> 2.12 s (5 runs each); all against the ring alone: read-back 0.57-0.73 -> 0.45-0.46 s on each of W1-W3 (the read-back's hash buffers), streams within noise |
+| *tried, not kept:* SHA-256 of the source in libcurl's write callback, on bytes still in the receiving core's cache, instead of on the digest thread | W3 CPU 9.91 -> 8.66 s, but wall 6.03 -> 6.83 s (stream 5.50 -> 6.07; 4 runs each): receiving and hashing on one thread made that thread the critical path |
 
 What is still tight, and why:
 - **The baseline never waits for the disk; vimport must.** `curl | tee | sha256sum` and

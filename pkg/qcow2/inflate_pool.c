@@ -49,7 +49,7 @@ struct qcow2_inflate_pool {
   size_t batch; /* clusters per job */
   struct inflate_job *jobs;
   size_t njobs;
-  unsigned char *outs; /* every job's out, one arena (core/hugebuf.h) */
+  uint8_t *outs; /* every job's out, one arena (core/hugebuf.h) */
   size_t job_bytes;
   struct inflate_job *filling; /* taken, not yet submitted */
   struct workq *q;
@@ -266,7 +266,7 @@ int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads,
   r = p->jobs == NULL || ptrs == NULL || p->outs == NULL ? ENOMEM : 0;
   for (size_t i = 0; r == 0 && i < p->njobs; i++) {
     ptrs[i] = &p->jobs[i];
-    p->jobs[i].out = (uint8_t *)p->outs + i * job_bytes;
+    p->jobs[i].out = p->outs + i * job_bytes;
     p->jobs[i].clusters = calloc(p->batch, sizeof *p->jobs[i].clusters);
     if (p->blocks != NULL)
       p->jobs[i].mds = malloc(p->batch * p->cluster_mds);

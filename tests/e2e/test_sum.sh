@@ -68,6 +68,30 @@ for mode in shrink truncate; do
 done
 rm -f "$tmp/fault.img" "$tmp/cut.img"
 
+# 2d. on a filesystem of 1 KiB blocks SEEK_DATA finds extents that start off a page: a
+# window maps from the page below and hashes from the right byte (the shim records that
+# both windows were mapped, not read with pread after a refused mmap)
+if { truncate -s 128M "$tmp/fs1k.img" && mkfs.ext4 -q -F -b 1024 "$tmp/fs1k.img" &&
+  mkdir -p "$tmp/fs1k" && mount -o loop "$tmp/fs1k.img" "$tmp/fs1k"; } 2>"$tmp/err"; then
+  e2e_on_exit umount "$tmp/fs1k"
+  f=$tmp/fs1k/offpage.img
+  truncate -s 64M "$f"
+  $patgen r6:20M | dd of="$f" bs=1024 seek=$((3 * 1024 + 3)) conv=notrunc status=none
+  sync
+  data=$(python3 -c 'import os,sys; print(os.lseek(os.open(sys.argv[1], os.O_RDONLY), 0, os.SEEK_DATA))' "$f")
+  assert_eq $(((3 << 20) + 3072)) "$data" "where the 1 KiB-block filesystem puts the data extent"
+  want=$("$VIMPORT" sum -t 2 <"$f" | cut -d' ' -f1)
+  rm -f "$tmp/mark"
+  got=$(LD_PRELOAD=$tmp/shim.so SUM_MMAP_FAULT=watch SUM_MMAP_MARK=$tmp/mark "$VIMPORT" sum -t 2 \
+    "$f" | cut -d' ' -f1)
+  assert_eq "$want" "$got" "extents off a page, mapped, vs the same bytes on stdin"
+  assert_eq "window $((3 << 20)) $(((16 << 20) + 3072)) mapped
+window $((19 << 20)) $(((4 << 20) + 3072)) mapped" "$(cat "$tmp/mark")" "the windows sum mapped"
+  umount "$tmp/fs1k"
+else
+  fail "cannot make and mount a 1 KiB-block ext4 on a loop device: $(cat "$tmp/err")"
+fi
+
 # 3. a 100 GiB sparse file takes well under a second (it is never read)
 truncate -s 100G "$tmp/huge.img"
 start=$(date +%s%N)
