@@ -303,8 +303,9 @@ What is still tight, and why:
   `qemu-img convert -t writeback` write to the page cache, and the baseline's block hash
   reads the page cache. vimport writes every data byte to the disk and reads it back from
   the disk (the job: a verified import), 1.25 GB each way on W1-W3. The read-back stage
-  is 0.6-1.0 s here, at what this disk reads (the limit's O_DIRECT read takes as long),
-  and it moves more than anything else from run to run. Reading back behind the writer
+  is 0.45-1.0 s here, at what this disk reads (the limit's O_DIRECT read takes as long),
+  and it moves more than anything else from run to run: six interleaved pairs of one
+  binary against another gave 0.50-1.01 s for either. Reading back behind the writer
   was tried twice (above) and lost to disk contention.
 - **How fast the baseline is depends on the machine more than vimport does.** On the
   AMD EPYC machine of 2026-12-02 the baseline took 9.1 s on W1 and 41.5 s on W3, and
@@ -313,17 +314,34 @@ What is still tight, and why:
   vimport's own times moved far less. Here 0.33 of W1's baseline (2.1-2.2 s) is about
   W1's limit (a fetch, one SHA-256 and one O_DIRECT read done one after another, 2.2-2.35
   s): W1 lands at 0.32-0.37 from run to run, on the line.
+- **How fast this VM fills the page cache moves the baseline most of all.** The baseline
+  writes 2.5 GB (W1, W2) to 12 GB (W3) through the page cache; vimport writes 1.25 GB
+  around it and holds little memory. On the afternoon of 2026-12-03, after hours of
+  benchmarks, the baseline took 10-40 s on W1 and 105-117 s on W3 (6.8 and 34 s that
+  morning) while vimport's times hardly moved. By hand at that time: `curl | sha256sum`
+  of W3 21.5 s, `curl | tee scratch` 84 s with 87 s of system time, `dd` of 6 GiB of
+  zeros to a file 31.8 s with 30.7 s of system time; yet 1 GiB written just after a run
+  took 0.7-2.3 s. The kernel spends the time handing out page-cache pages: a likely cause
+  is that freed memory goes back to the host (virtio-balloon free page reporting) and the
+  first touch of each such page costs a fault in the host (38 MiB of fresh huge pages took
+  300-500 ms to touch after a few idle seconds, 2-4 ms when touched again at once), while
+  memory freed a moment ago is still backed. Ratios from such a run flatter vimport. The
+  machine description above times 4 GiB of buffered writes at the start and at the end of
+  the run, so a reader can tell which kind of run this is (reports before 2026-12-03
+  13:30 timed 1 GiB, which is too little to show it).
 - **The rest is CPU on two cores.** On W3 the source digest is the critical path:
   SHA-256 of 6 GiB cannot be split, and `perf` shows the digest thread busy 5.4 of the
   stream's 6.2 s, hashing ring bytes that another core just wrote at 1.2 GB/s, not the
   1.9 GB/s of data in its own cache. Meanwhile the socket receive, curl's copy into the
   ring, nginx, zero detection and the block hash (about 6 CPU-seconds) share the other
-  core: the stream stage cannot go below about 5.5 s here, so W3 cannot meet 0.15 of a
-  34 s baseline (5.1 s) on this machine.
+  core. With huge pages the stream took 5.2-5.5 s in the last two full runs (4.5-4.7 s in
+  one A/B batch at a quiet moment) and the import 5.7-5.9 s: 0.17 of a 34 s baseline, not
+  0.15 (5.1 s). Only the slowed baselines of those runs (above) put W3 under its target.
 - **W2**'s stream stage is CPU-bound on both cores: inflating (1.1 CPU-seconds), the block
   hash (0.6, now on the inflate workers), the source digest (0.5), the transfer and the
   writes. Less CPU per byte is the only way down, and libdeflate is already the fastest
-  inflater we know of.
+  inflater we know of. With huge pages W2 took 2.0-2.1 s in the last two full runs: 0.31-0.32
+  of the 6.56 s baseline measured that morning, on the line as W1 was.
 - **`sum -t 2`** reaches 1.7x-2.0x of `openssl dgst` here from run to run: two cores
   hashing from the page cache at about 1.45 GB/s each, against OpenSSL's 1.88 GB/s on
   bytes in cache; the target (1.8x) sits inside that spread.
