@@ -5,6 +5,10 @@
  * 512. Measured on W3 (6 GiB through the HTTP ring): the stream stage 5.63 -> 5.21 s,
  * CPU 10.4 -> 9.5 s, from the ring alone.
  *
+ * The first touch of a huge page is dearer where freed memory goes back to a hypervisor
+ * (about 10 ms a page on the benchmark VM, 19 pages per compressed-qcow2 import); the
+ * measurements above are net of it.
+ *
  * Debian's default THP mode is "madvise": only regions marked MADV_HUGEPAGE get huge
  * pages. Where THP is off, or the kernel has no 2 MiB page free, the same mapping
  * works with small pages: nothing here depends on getting huge pages.
