@@ -3,6 +3,7 @@
  * /proc/self/smaps, where the kernel's THP mode allows it), small ones are not. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
