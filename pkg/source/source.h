@@ -5,8 +5,10 @@
  * of the same object for the qcow2 decoder.
  *
  * HTTP and HTTPS go through libcurl on a transfer thread that fills a bounded ring
- * buffer (opts.buffer_size) which read() drains (view() lends it, no copy), so the network and the stages below
- * overlap and memory never grows with the image. The transfer:
+ * buffer (opts.buffer_size) which read() drains (view() lends it, no copy), so the
+ * network and the stages below overlap and memory never grows with the image. Runs of
+ * zeros are not copied into the ring: view() lends them from a buffer of zeros, which
+ * stays in the consumers' caches. The transfer:
  *   - verifies TLS by default; opts.ca_dir adds every PEM file of a directory (CDI
  *     mounts a ConfigMap there) to the system trust; insecure_skip_verify turns
  *     verification off and logs a warning;

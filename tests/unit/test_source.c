@@ -485,6 +485,92 @@ Test(source, http_view_lends_ring_bytes_intact)
   vreader_close(r);
 }
 
+/* An object of zero runs, for the ring's zero granules (64 KiB; pkg/source/http.c
+ * ring_fill): 4 MiB through a 1 MiB ring, the first MiB random so that every later lap
+ * finds the ring's memory dirty. Then granules that are whole zeros, zeros with one byte
+ * last or first, half and half either way, zero runs that start and end inside granules,
+ * 4 KiB pages that are zero or not at random, single bytes in zeros, and zeros to the end
+ * (an object that ends inside a granule). */
+#define ZDATA_SIZE ((4u << 20) - 12345)
+#define ZGRAN (64u << 10)
+
+static unsigned char *make_zero_runs(const char *path)
+{
+  unsigned char *d = malloc(ZDATA_SIZE);
+  cr_assert_not_null(d);
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  for (size_t i = 0; i < ZDATA_SIZE; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    d[i] = (unsigned char)(x | 1);
+  }
+  const size_t mib = 1u << 20, g = ZGRAN;
+  memset(d + mib, 0, 4 * g);                      /* whole granules */
+  memset(d + mib + 4 * g, 0, g - 1);              /* zeros, then one byte last */
+  memset(d + mib + 5 * g + 1, 0, g - 1);          /* one byte first, then zeros */
+  memset(d + mib + 6 * g, 0, g / 2);              /* zeros, then bytes */
+  memset(d + mib + 7 * g + g / 2, 0, g / 2);      /* bytes, then zeros */
+  memset(d + mib + 8 * g + 1000, 0, 3 * g + 5000); /* a run across granules, unaligned */
+  for (size_t page = (2 * mib) / 4096; page < (3 * mib) / 4096; page++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    if (x % 3 != 0)
+      memset(d + page * 4096, 0, 4096);
+  }
+  memset(d + 3 * mib, 0, ZDATA_SIZE - 3 * mib);
+  for (size_t at = 3 * mib + 777; at < 3 * mib + mib / 2; at += 40009)
+    d[at] = 0x5a;                                 /* single bytes in zeros */
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  cr_assert_eq(fwrite(d, 1, ZDATA_SIZE, f), ZDATA_SIZE);
+  fclose(f);
+  return d;
+}
+
+/* Every byte of such an object arrives intact through view() and read() alike, across a
+ * resume in the middle of the zero runs, and the source digest is SHA-256 of it. */
+Test(source, http_zero_runs_arrive_intact_and_digested)
+{
+  char path[600], u[256];
+  snprintf(path, sizeof path, "%s/zeros.bin", fx.dir);
+  CLEANUP_FREE unsigned char *d = make_zero_runs(path);
+  start_faultserver();
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/zeros.bin?reset=2500000", fx.port);
+  struct source_opts o = test_opts(u);
+  o.digest = "sha256";
+  o.buffer_size = 1u << 20; /* the smallest ring that has zero granules */
+  struct vreader *r = open_ok(&o);
+  CLEANUP_FREE unsigned char *scratch = malloc(300u << 10);
+  cr_assert_not_null(scratch);
+  size_t got = 0;
+  struct verr err = { 0 };
+  for (unsigned step = 0;; step++) {
+    size_t want = 1 + (step * 104729u) % (300u << 10);
+    const void *view = scratch;
+    ssize_t n = step % 3 == 2 ? r->ops->read(r, scratch, want, &err)
+                              : vreader_view(r, &view, want, scratch, &err);
+    cr_assert_geq(n, 0, "%s", err.message);
+    if (n == 0)
+      break;
+    cr_assert_leq(got + (size_t)n, ZDATA_SIZE);
+    if (step % 16 == 0)
+      usleep(5000); /* let the transfer and the digest run ahead into the ring */
+    for (ssize_t i = 0; i < n; i++)
+      cr_assert_eq(((const unsigned char *)view)[i], d[got + (size_t)i],
+                   "byte %zu is %#x, not %#x", got + (size_t)i,
+                   ((const unsigned char *)view)[i], d[got + (size_t)i]);
+    got += (size_t)n;
+  }
+  cr_assert_eq(got, ZDATA_SIZE);
+  cr_assert_geq(source_info(r)->resumes, 1);
+  unsigned char want_md[EVP_MAX_MD_SIZE], got_md[EVP_MAX_MD_SIZE];
+  unsigned want_len = 0, got_len = 0;
+  uint64_t bytes = 0;
+  cr_assert(EVP_Digest(d, ZDATA_SIZE, want_md, &want_len, EVP_sha256(), NULL) == 1);
+  cr_assert_eq(source_digest(r, got_md, &got_len, &bytes, &err), 1, "%s", err.message);
+  cr_assert_eq(bytes, ZDATA_SIZE);
+  cr_assert(memcmp(got_md, want_md, want_len) == 0, "the digest is not SHA-256 of the object");
+  vreader_close(r);
+}
+
 Test(source, http_digest_across_resumes_counts_each_byte_once)
 {
   start_faultserver();
