@@ -80,6 +80,39 @@ probe_page_cache() {
   echo "$t" | awk '{ printf "%.2f s (%.2f s of it system time)", $1, $2 }'
 }
 
+# What makes the baseline's page-cache writes dear on a VM, read from sysfs (nothing is
+# changed): virtio-balloon free page reporting hands freed memory back to the host, so
+# the next page the kernel hands out from it faults in the host first; and a DAMON
+# scheme may page out cold page cache by itself. Both were on where this suite was
+# written, and together they made the baseline 2-3x slower from hour to hour.
+reported_kib() { cat /sys/module/page_reporting/parameters/reported_kib 2>/dev/null || echo -; }
+describe_reclaim() {
+  local d feat on=no k s f age aggr filters
+  for d in /sys/bus/virtio/devices/*; do
+    [ "$(cat "$d/device" 2>/dev/null)" = 0x0005 ] || continue
+    feat=$(cat "$d/features" 2>/dev/null)
+    [ "${feat:5:1}" = 1 ] && on=yes # VIRTIO_BALLOON_F_REPORTING is feature bit 5
+  done
+  echo "free page reporting to the host (virtio-balloon): $on$(
+    [ -r /sys/module/page_reporting/parameters/page_reporting_order ] &&
+      echo ", blocks of 2^$(cat /sys/module/page_reporting/parameters/page_reporting_order) pages")$(
+    [ "$(reported_kib)" != - ] &&
+      awk -v k="$(reported_kib)" 'BEGIN { printf ", %.0f GiB reported since boot", k / 1048576 }')"
+  for k in /sys/kernel/mm/damon/admin/kdamonds/[0-9]*; do
+    [ "$(cat "$k/state" 2>/dev/null)" = on ] || continue
+    for s in "$k"/contexts/*/schemes/[0-9]*; do
+      [ -d "$s" ] || continue
+      age=$(cat "$s/access_pattern/age/min") aggr=$(cat "$s/../../monitoring_attrs/intervals/aggr_us")
+      filters=$(for f in "$s"/ops_filters/[0-9]*; do
+        [ -d "$f" ] && printf ' %s%s' "$([ "$(cat "$f/allow")" = Y ] && echo + || echo -)" "$(cat "$f/type")"
+      done)
+      echo "DAMON (kdamond $(basename "$k")): $(cat "$s/action") of memory idle for" \
+        "$((age * aggr / 1000000)) s or more, at most $(($(cat "$s/quotas/bytes") >> 20)) MiB per" \
+        "$(cat "$s/quotas/reset_interval_ms") ms${filters:+ (filters:$filters)}"
+    done
+  done
+}
+
 BENCH_WORK=$(mktemp -d "$dir/run.XXXXXX")
 BENCH_RESULTS=$BENCH_WORK/results.tsv
 nginx_state=$BENCH_WORK/nginx
@@ -89,6 +122,8 @@ cleanup() {
 }
 trap cleanup EXIT
 describe_machine >"$BENCH_WORK/machine.txt"
+describe_reclaim >>"$BENCH_WORK/machine.txt"
+reported_at_start=$(reported_kib)
 echo "page cache, 4 GiB written (dd, buffered + fsync) at the start: $(probe_page_cache)" >>"$BENCH_WORK/machine.txt"
 
 # shellcheck disable=SC2086
@@ -247,6 +282,11 @@ for BENCH_RUN in $(seq "$runs"); do
 done
 echo "measured in $(bench_sub "$(bench_now)" "$start") s" >>"$BENCH_WORK/machine.txt"
 echo "page cache, 4 GiB written (dd, buffered + fsync) at the end: $(probe_page_cache)" >>"$BENCH_WORK/machine.txt"
+if [ "$reported_at_start" != - ]; then
+  awk -v a="$reported_at_start" -v b="$(reported_kib)" \
+    'BEGIN { printf "memory reported to the host during the run: %.1f GiB\n", (b - a) / 1048576 }' \
+    >>"$BENCH_WORK/machine.txt"
+fi
 
 # kept per report, so that hack/bench-report.sh can redo that report without measuring
 keep=$dir/$(basename "${doc%.md}")
