@@ -317,32 +317,34 @@ What is still tight, and why:
   s): W1 lands at 0.32-0.37 from run to run, on the line.
 - **How fast this VM fills the page cache moves the baseline most of all.** The baseline
   writes 2.5 GB (W1, W2) to 12 GB (W3) through the page cache; vimport writes 1.25 GB
-  around it and holds little memory. On the afternoon of 2026-12-03, after hours of
-  benchmarks, the baseline took 10-40 s on W1 and 105-117 s on W3 (6.8 and 34 s that
-  morning) while vimport's times hardly moved. By hand at that time: `curl | sha256sum`
-  of W3 21.5 s, `curl | tee scratch` 84 s with 87 s of system time, `dd` of 6 GiB of
-  zeros to a file 31.8 s with 30.7 s of system time; yet 1 GiB written just after a run
-  took 0.7-2.3 s. The kernel spends the time handing out page-cache pages: a likely cause
-  is that freed memory goes back to the host (virtio-balloon free page reporting) and the
-  first touch of each such page costs a fault in the host (38 MiB of fresh huge pages took
-  300-500 ms to touch after a few idle seconds, 2-4 ms when touched again at once), while
-  memory freed a moment ago is still backed. Ratios from such a run flatter vimport. The
-  machine description above times 4 GiB of buffered writes at the start and at the end of
-  the run, so a reader can tell which kind of run this is (reports before 2026-12-03
-  13:30 timed 1 GiB, which is too little to show it).
-- **The rest is CPU on two cores.** On W3 the source digest is the critical path:
-  SHA-256 of 6 GiB cannot be split, and `perf` shows the digest thread busy 5.4 of the
-  stream's 6.2 s, hashing ring bytes that another core just wrote at 1.2 GB/s, not the
-  1.9 GB/s of data in its own cache. Meanwhile the socket receive, curl's copy into the
-  ring, nginx, zero detection and the block hash (about 6 CPU-seconds) share the other
-  core. With huge pages the stream took 5.2-5.5 s in the last two full runs (4.5-4.7 s in
-  one A/B batch at a quiet moment) and the import 5.7-5.9 s: 0.17 of a 34 s baseline, not
-  0.15 (5.1 s). Only the slowed baselines of those runs (above) put W3 under its target.
+  around it and holds little memory. The machine description above says why that is dear
+  here, read from sysfs: the VM hands freed memory back to its host (virtio-balloon free
+  page reporting, in 2 MiB blocks; 53 GiB of it during the run of 2026-12-03 14:41) and a
+  DAMON scheme pages out page cache that sat idle for a minute. A page the kernel then
+  hands out again faults in the host on its first touch: by hand, 2 GiB of fresh anonymous
+  memory took 1.8-12.9 s to touch and 0.22 s to touch again; 4 GiB of buffered writes
+  took 44-49 s, with 42-47 s of system time. The baseline's times follow: on the morning
+  of 2026-12-03 it took 6.8 s on W1 and 34 s on W3, in the afternoon 10-40 s and 105-117
+  s, while vimport's hardly moved. So ratios from a run whose probe (above) reads tens of
+  seconds flatter vimport. In the one fast-probe state seen (that morning, before the
+  probe existed), W1 was 0.27, W2 0.32 and W3 0.17 of the baseline, before the zero
+  granules (next point) took 1.3 s off W3.
+- **The rest is CPU on two cores.** On W3 the source digest is the critical path: SHA-256
+  of 6 GiB cannot be split, and `openssl dgst` alone takes 4.7-5.1 s for it here (the
+  limit's sha256 stage). Everything else (the socket receive, nginx, zero detection, the
+  block hash, the writes) shares the other core. Zeros no longer cross the ring (the
+  `ring_fill` row above): the digest thread hashes them from a buffer in its own cache,
+  and the copy out of libcurl's buffer shrank to the data. W3's stream now takes 5.5-6.0
+  s in this run, 0.6 of the limit's fetch plus hash done one after the other.
 - **W2**'s stream stage is CPU-bound on both cores: inflating (1.1 CPU-seconds), the block
   hash (0.6, now on the inflate workers), the source digest (0.5), the transfer and the
   writes. Less CPU per byte is the only way down, and libdeflate is already the fastest
-  inflater we know of. With huge pages W2 took 2.0-2.1 s in the last two full runs: 0.31-0.32
-  of the 6.56 s baseline measured that morning, on the line as W1 was.
+  inflater we know of. With huge pages W2 took 2.0-2.1 s in the two full runs before this
+  one: 0.31-0.32 of the 6.56 s baseline measured that morning, on the line as W1 was.
+- **This run's CPU was slower than the day before's.** W4's xz import took 13.3-13.5 s
+  against 11.2-11.6 s in the previous full run and its zstd import 3.35 s against 2.83 s,
+  with no change to those decoders in between; the limit's SHA-256 of W3 took 4.7-5.1 s.
+  W2 (2.42-2.55 s here) moved with them.
 - **`sum -t 2`** reaches 1.7x-2.0x of `openssl dgst` here from run to run: two cores
   hashing from the page cache at about 1.45 GB/s each, against OpenSSL's 1.88 GB/s on
   bytes in cache; the target (1.8x) sits inside that spread.
