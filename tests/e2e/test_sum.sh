@@ -14,7 +14,7 @@ while IFS=$'\t' read -r digest bs expected pattern; do
   $patgen "$pattern" >"$tmp/v.img"
   for t in 1 2 8; do
     got=$("$VIMPORT" sum -d "$digest" --block-size "$bs" -t "$t" "$tmp/v.img" | cut -d' ' -f1)
-    assert_eq "$got" "$expected" "vector $pattern ($digest, $bs) with -t $t"
+    assert_eq "$expected" "$got" "vector $pattern ($digest, $bs) with -t $t"
   done
   n=$((n + 1))
 done <"$VIMPORT_VECTORS/blkhash.tsv"
@@ -25,7 +25,7 @@ truncate -s 1G "$tmp/sparse.img"
 $patgen r7:100000 | dd of="$tmp/sparse.img" bs=1M seek=300 conv=notrunc status=none
 file_sum=$("$VIMPORT" sum "$tmp/sparse.img" | cut -d' ' -f1)
 stdin_sum=$(cat "$tmp/sparse.img" | "$VIMPORT" sum | cut -d' ' -f1)
-assert_eq "$file_sum" "$stdin_sum" "sparse file vs the same bytes on stdin"
+assert_eq "$stdin_sum" "$file_sum" "sparse file vs the same bytes on stdin"
 "$VIMPORT" sum - <"$tmp/sparse.img" | grep -q "  -\$" || fail "stdin is not named '-'"
 
 # 2b. data extents of regular files are mapped and hashed in place, 16 MiB at a time:
@@ -38,7 +38,7 @@ truncate -s $((200 << 20 | 777)) "$tmp/mapped.img"
 stdin_sum=$("$VIMPORT" sum -t 2 <"$tmp/mapped.img" | cut -d' ' -f1)
 for t in 1 2 8; do
   got=$("$VIMPORT" sum -t "$t" "$tmp/mapped.img" | cut -d' ' -f1)
-  assert_eq "$got" "$stdin_sum" "mapped file with -t $t vs the same bytes on stdin"
+  assert_eq "$stdin_sum" "$got" "mapped file with -t $t vs the same bytes on stdin"
 done
 rm -f "$tmp/mapped.img"
 
@@ -50,15 +50,15 @@ $patgen r5:48M >"$tmp/fault.img"
 want=$("$VIMPORT" sum -t 2 <"$tmp/fault.img" | cut -d' ' -f1)
 got=$(LD_PRELOAD=$tmp/shim.so SUM_MMAP_FAULT=fail SUM_MMAP_MARK=$tmp/mark "$VIMPORT" sum -t 2 \
   "$tmp/fault.img" | cut -d' ' -f1)
-assert_eq "$got" "$want" "a file that cannot be mapped, read with pread instead"
-assert_eq "$(wc -l <"$tmp/mark")" 1 "window mappings tried before falling back to pread"
+assert_eq "$want" "$got" "a file that cannot be mapped, read with pread instead"
+assert_eq 1 "$(wc -l <"$tmp/mark")" "window mappings tried before falling back to pread"
 for mode in shrink truncate; do
   cp "$tmp/fault.img" "$tmp/cut.img"
   set +e
   LD_PRELOAD=$tmp/shim.so SUM_MMAP_FAULT=$mode "$VIMPORT" sum -t 2 "$tmp/cut.img" >"$tmp/out" 2>"$tmp/err"
   rc=$?
   set -e
-  assert_eq "$rc" 1 "exit code for a file cut short ($mode)"
+  assert_eq 1 "$rc" "exit code for a file cut short ($mode)"
   [ ! -s "$tmp/out" ] || fail "a digest was printed for a file cut short ($mode): $(cat "$tmp/out")"
   case $mode in
     shrink) want_msg="cut.img: file ended at byte $(((16 << 20) + 4096)) while reading: it shrank during hashing" ;;
@@ -104,7 +104,7 @@ rm -f "$tmp/huge.img"
 if loop=$(losetup -f --show "$tmp/sparse.img" 2>/dev/null); then
   e2e_on_exit losetup -d "$loop"
   dev_sum=$("$VIMPORT" sum "$loop" | cut -d' ' -f1)
-  assert_eq "$dev_sum" "$file_sum" "loop device vs its backing file"
+  assert_eq "$file_sum" "$dev_sum" "loop device vs its backing file"
 else
   echo "note: losetup unavailable, block device case not run" >&2
 fi
@@ -117,7 +117,7 @@ for opts in "-O qcow2" "-O qcow2 -c" "-O qcow2 -o compat=0.10" "-O qcow2 -o clus
   qemu-img convert -f qcow2 -O raw "$tmp/img.qcow2" "$tmp/oracle.raw"
   want=$("$VIMPORT" sum "$tmp/oracle.raw" | cut -d' ' -f1)
   got=$("$VIMPORT" sum "$tmp/img.qcow2" | cut -d' ' -f1)
-  assert_eq "$got" "$want" "qcow2 ($opts) vs qemu-img convert -O raw"
+  assert_eq "$want" "$got" "qcow2 ($opts) vs qemu-img convert -O raw"
 done
 
 # 6. --check: OK lines, a changed file fails with exit 1
@@ -134,14 +134,14 @@ set +e
 "$VIMPORT" sum "$tmp/missing.img" "$tmp/base.raw" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 set -e
-assert_eq "$rc" 1 "exit code with an unreadable input"
+assert_eq 1 "$rc" "exit code with an unreadable input"
 grep -q "missing.img: cannot open: No such file or directory" "$tmp/err" || fail "no clear error: $(cat "$tmp/err")"
 grep -q "  $tmp/base.raw\$" "$tmp/out" || fail "the readable input lost its line"
 set +e
 "$VIMPORT" sum -d sha257 "$tmp/base.raw" >/dev/null 2>"$tmp/err"
 rc=$?
 set -e
-assert_eq "$rc" 1 "exit code with an unknown digest"
+assert_eq 1 "$rc" "exit code with an unknown digest"
 grep -q "unknown digest 'sha257'" "$tmp/err" || fail "unknown digest not named"
 
 # 8. peak RSS on a 4 GiB file stays under 64 MiB (memory does not grow with the input)
