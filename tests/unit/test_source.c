@@ -416,18 +416,63 @@ Test(source, http_200_to_range_restarts_when_nothing_was_read)
 
 /* ---- the object's digest, computed by the source (opts.digest) ---- */
 
-/* The digest the source reports equals SHA-256 of the file, over exactly DATA_SIZE bytes. */
-static void expect_source_digest(struct vreader *r)
+/* The digest the source reports equals SHA-256 of want[0..size), over exactly size bytes. */
+static void expect_digest_of(struct vreader *r, const unsigned char *want_data, size_t size)
 {
   unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
   unsigned want_len = 0, got_len = 0;
   uint64_t bytes = 0;
   struct verr err = { 0 };
-  cr_assert(EVP_Digest(fx.data, DATA_SIZE, want, &want_len, EVP_sha256(), NULL) == 1);
+  cr_assert(EVP_Digest(want_data, size, want, &want_len, EVP_sha256(), NULL) == 1);
   cr_assert_eq(source_digest(r, got, &got_len, &bytes, &err), 1, "%s", err.message);
-  cr_assert_eq(bytes, DATA_SIZE, "hashed %llu bytes", (unsigned long long)bytes);
+  cr_assert_eq(bytes, size, "hashed %llu bytes", (unsigned long long)bytes);
   cr_assert_eq(got_len, want_len);
   cr_assert(memcmp(got, want, want_len) == 0, "the digest is not SHA-256 of the object");
+}
+
+/* The same for the fixture's file. */
+static void expect_source_digest(struct vreader *r)
+{
+  expect_digest_of(r, fx.data, DATA_SIZE);
+}
+
+/* Read `r` to its end in steps of 1 to max_ask bytes (a sequence stepped by `prime`),
+ * every third one with read() and the others with view(), pausing now and then after a
+ * view so that the transfer and the digest run ahead into the rest of the ring. Every
+ * byte must equal want[0..size). Returns the bytes view() lent without copying. */
+static size_t read_mixed(struct vreader *r, const unsigned char *want, size_t size,
+                         size_t max_ask, unsigned prime)
+{
+  CLEANUP_FREE unsigned char *scratch = malloc(max_ask);
+  cr_assert_not_null(scratch);
+  size_t got = 0, lent = 0;
+  struct verr err = { 0 };
+  for (unsigned step = 0;; step++) {
+    size_t ask = 1 + (step * prime) % max_ask;
+    const void *view = scratch;
+    ssize_t n = step % 3 == 2 ? r->ops->read(r, scratch, ask, &err)
+                              : vreader_view(r, &view, ask, scratch, &err);
+    cr_assert_geq(n, 0, "%s", err.message);
+    if (n == 0)
+      break;
+    cr_assert_leq((size_t)n, ask);
+    cr_assert_leq(got + (size_t)n, size);
+    if (view != scratch) {
+      lent += (size_t)n;
+      if (step % 8 == 0)
+        usleep(5000);
+    }
+    if (memcmp(view, want + got, (size_t)n) != 0) {
+      size_t i = 0;
+      while (((const unsigned char *)view)[i] == want[got + i])
+        i++;
+      cr_assert_fail("byte %zu is %#x, not %#x", got + i, ((const unsigned char *)view)[i],
+                     want[got + i]);
+    }
+    got += (size_t)n;
+  }
+  cr_assert_eq(got, size);
+  return lent;
 }
 
 Test(source, http_digest_of_the_object)
@@ -456,29 +501,7 @@ Test(source, http_view_lends_ring_bytes_intact)
   o.digest = "sha256";
   o.buffer_size = 200u << 10; /* not a multiple of the sizes asked: views stop at its end */
   struct vreader *r = open_ok(&o);
-  CLEANUP_FREE unsigned char *scratch = malloc(96u << 10);
-  cr_assert_not_null(scratch);
-  size_t got = 0, lent = 0;
-  struct verr err = { 0 };
-  for (unsigned step = 0;; step++) {
-    size_t want = 1 + (step * 7919u) % (96u << 10);
-    const void *view = scratch;
-    ssize_t n = step % 3 == 2 ? r->ops->read(r, scratch, want, &err)
-                              : vreader_view(r, &view, want, scratch, &err);
-    cr_assert_geq(n, 0, "%s", err.message);
-    if (n == 0)
-      break;
-    cr_assert_leq((size_t)n, want);
-    cr_assert_leq(got + (size_t)n, DATA_SIZE);
-    if (view != scratch) {
-      lent += (size_t)n;
-      if (step % 8 == 0)
-        usleep(5000); /* let the transfer run ahead into the rest of the ring */
-    }
-    cr_assert(memcmp(view, fx.data + got, (size_t)n) == 0, "bytes %zu+%zd differ", got, n);
-    got += (size_t)n;
-  }
-  cr_assert_eq(got, DATA_SIZE);
+  size_t lent = read_mixed(r, fx.data, DATA_SIZE, 96u << 10, 7919u);
   cr_assert_gt(lent, DATA_SIZE / 2, "only %zu bytes were lent, not copied", lent);
   cr_assert_geq(source_info(r)->resumes, 1);
   expect_source_digest(r);
@@ -538,36 +561,9 @@ Test(source, http_zero_runs_arrive_intact_and_digested)
   o.digest = "sha256";
   o.buffer_size = 1u << 20; /* the smallest ring that has zero granules */
   struct vreader *r = open_ok(&o);
-  CLEANUP_FREE unsigned char *scratch = malloc(300u << 10);
-  cr_assert_not_null(scratch);
-  size_t got = 0;
-  struct verr err = { 0 };
-  for (unsigned step = 0;; step++) {
-    size_t want = 1 + (step * 104729u) % (300u << 10);
-    const void *view = scratch;
-    ssize_t n = step % 3 == 2 ? r->ops->read(r, scratch, want, &err)
-                              : vreader_view(r, &view, want, scratch, &err);
-    cr_assert_geq(n, 0, "%s", err.message);
-    if (n == 0)
-      break;
-    cr_assert_leq(got + (size_t)n, ZDATA_SIZE);
-    if (step % 16 == 0)
-      usleep(5000); /* let the transfer and the digest run ahead into the ring */
-    for (ssize_t i = 0; i < n; i++)
-      cr_assert_eq(((const unsigned char *)view)[i], d[got + (size_t)i],
-                   "byte %zu is %#x, not %#x", got + (size_t)i,
-                   ((const unsigned char *)view)[i], d[got + (size_t)i]);
-    got += (size_t)n;
-  }
-  cr_assert_eq(got, ZDATA_SIZE);
+  read_mixed(r, d, ZDATA_SIZE, 300u << 10, 104729u);
   cr_assert_geq(source_info(r)->resumes, 1);
-  unsigned char want_md[EVP_MAX_MD_SIZE], got_md[EVP_MAX_MD_SIZE];
-  unsigned want_len = 0, got_len = 0;
-  uint64_t bytes = 0;
-  cr_assert(EVP_Digest(d, ZDATA_SIZE, want_md, &want_len, EVP_sha256(), NULL) == 1);
-  cr_assert_eq(source_digest(r, got_md, &got_len, &bytes, &err), 1, "%s", err.message);
-  cr_assert_eq(bytes, ZDATA_SIZE);
-  cr_assert(memcmp(got_md, want_md, want_len) == 0, "the digest is not SHA-256 of the object");
+  expect_digest_of(r, d, ZDATA_SIZE);
   vreader_close(r);
 }
 
