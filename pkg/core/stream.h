@@ -43,6 +43,24 @@ struct vreader {
   void *state; /* owned by the reader */
 };
 
+/* A reader's read-only buffer of zeros. A source that lends runs of zeros from one
+ * buffer (the HTTP source, source_zeros()) says where it is, so that a consumer looking
+ * for zeros knows a view inside it without reading it: on W3 that skipped 0.3 CPU-seconds
+ * of memcmp over 5 GiB. Views stay inside it through filters, since a filter's view()
+ * passes the lower reader's bytes on unchanged; a reader that copies them out (read(),
+ * a decompressor) lends none of them. */
+struct vzeros {
+  const unsigned char *buf; /* never written; NULL: the reader lends no zeros */
+  size_t len;
+};
+
+/* `len` bytes at `p` lie inside z's buffer, so are all zeros. */
+static inline bool vzeros_holds(struct vzeros z, const void *p, size_t len)
+{
+  const unsigned char *b = p;
+  return z.buf != NULL && b >= z.buf && len <= z.len && (size_t)(b - z.buf) <= z.len - len;
+}
+
 /* Read exactly `len` bytes unless the stream ends first. Returns bytes read (< len only at
  * the end of the stream) or -1 with `err` filled. */
 ssize_t vreader_read_full(struct vreader *r, void *buf, size_t len, struct verr *err);

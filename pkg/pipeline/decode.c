@@ -58,8 +58,8 @@ static int decode_raw(struct import_run *run, struct verr *err)
   target_get_info(run->target, &info);
   uint64_t size = 0;
   bool vhd_footer = false;
-  if (raw_decode(run->chain, &tee, run->hash_opts.block_size, info.capacity, &size, &vhd_footer,
-                 err) < 0)
+  if (raw_decode(run->chain, source_zeros(run->source), &tee, run->hash_opts.block_size,
+                 info.capacity, &size, &vhd_footer, err) < 0)
     return -1;
   if (vhd_footer) {
     snprintf(run->res->format, sizeof run->res->format, "vhd");

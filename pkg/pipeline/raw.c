@@ -29,6 +29,7 @@ struct raw_decoder {
   size_t block_size; /* zero detection granularity */
   size_t align;      /* emits end on multiples of this, except at the end of the stream */
   uint64_t max_size; /* the target's capacity, 0: unbounded */
+  struct vzeros zeros; /* views inside it are zeros: no need to look */
   uint64_t offset;   /* stream bytes seen: carry holds [offset - carry_len, offset) */
   unsigned char *carry; /* align + HOLD bytes */
   size_t carry_len;
@@ -42,6 +43,7 @@ static uint64_t round_down(uint64_t n, uint64_t m) { return n / m * m; }
 static int raw_emit(const struct raw_decoder *d, uint64_t offset, const unsigned char *buf,
                     size_t len, struct verr *err)
 {
+  bool known_zero = vzeros_holds(d->zeros, buf, len);
   if (d->max_size != 0 && (offset > d->max_size || len > d->max_size - offset))
     return verr_set(err, VERR_TARGET_TOO_SMALL,
                     "A larger PVC is required: the image is larger than the target's %llu "
@@ -53,7 +55,7 @@ static int raw_emit(const struct raw_decoder *d, uint64_t offset, const unsigned
     size_t n = d->block_size - (size_t)((offset + pos) % d->block_size);
     if (n > len - pos)
       n = len - pos;
-    int zero = n == d->block_size && blkhash_is_zero(buf + pos, n);
+    int zero = n == d->block_size && (known_zero || blkhash_is_zero(buf + pos, n));
     if (run_zero != -1 && zero != run_zero) {
       int r = run_zero ? vsink_zero(d->out, offset + run_start, pos - run_start, err)
                        : vsink_data(d->out, offset + run_start, buf + run_start, pos - run_start, err);
@@ -109,14 +111,15 @@ static int raw_finish(struct raw_decoder *d, uint64_t *size, bool *vhd_footer, s
   return 0;
 }
 
-int raw_decode(struct vreader *in, struct vsink *out, size_t block_size, uint64_t max_size,
-               uint64_t *size, bool *vhd_footer, struct verr *err)
+int raw_decode(struct vreader *in, struct vzeros zeros, struct vsink *out, size_t block_size,
+               uint64_t max_size, uint64_t *size, bool *vhd_footer, struct verr *err)
 {
   struct raw_decoder d = {
     .out = out,
     .block_size = block_size,
     .align = block_size < RAW_CHUNK / 4 ? block_size : RAW_CHUNK / 4,
     .max_size = max_size,
+    .zeros = zeros,
   };
   CLEANUP_FREE unsigned char *carry = malloc(d.align + HOLD);
   /* Only readers that cannot lend their bytes (decompressors, files) read into this. */

@@ -82,8 +82,9 @@ struct http_source {
    * consumer reads the flags of its unread bytes, like the bytes, outside the lock. */
   size_t gran;
   atomic_uchar *gran_zero;   /* per granule: its bytes are zeros, left out of the ring */
-  unsigned char *zeros;      /* RING_ZEROS bytes of zeros, lent for zero granules; never
-                              * written */
+  const unsigned char *zeros; /* RING_ZEROS bytes of zeros, lent for zero granules;
+                               * never written: the raw decoder and the digest trust a
+                               * view inside it to be zeros (source_zeros()) */
   size_t ring_head; /* next byte for read() */
   size_t ring_len;
   uint64_t consumed; /* bytes taken by read() or lent by view() */
@@ -1102,7 +1103,7 @@ static void http_source_free(struct http_source *src)
   http_config_free(&src->cfg);
   hugebuf_free(src->ring, src->ring_size);
   free(src->gran_zero);
-  hugebuf_free(src->zeros, RING_ZEROS);
+  hugebuf_free((void *)src->zeros, RING_ZEROS);
   free(src);
 }
 
@@ -1266,6 +1267,12 @@ const struct source_info *source_http_info(struct vreader *r)
   src->snapshot = src->info;
   pthread_mutex_unlock(&src->lock);
   return &src->snapshot;
+}
+
+struct vzeros source_http_zeros(struct vreader *r)
+{
+  const struct http_source *src = r->state;
+  return (struct vzeros){ .buf = src->zeros, .len = src->zeros != NULL ? RING_ZEROS : 0 };
 }
 
 /* ---- ranged re-reads ------------------------------------------------------------ */

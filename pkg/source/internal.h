@@ -9,6 +9,7 @@
 int source_http_open(const struct source_opts *opts, struct vreader **out, struct verr *err);
 int source_http_is(const struct vreader *r);
 const struct source_info *source_http_info(struct vreader *r);
+struct vzeros source_http_zeros(struct vreader *r);
 int source_http_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
                        struct verr *err);
 int source_http_pread(struct vreader *r, void *buf, size_t len, uint64_t offset,

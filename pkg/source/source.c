@@ -168,6 +168,13 @@ const struct source_info *source_info(struct vreader *r)
   return &s->snapshot;
 }
 
+struct vzeros source_zeros(struct vreader *r)
+{
+  if (r == NULL || !source_http_is(r))
+    return (struct vzeros){ 0 };
+  return source_http_zeros(r);
+}
+
 int source_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
                   struct verr *err)
 {

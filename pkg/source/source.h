@@ -123,6 +123,11 @@ const struct source_info *source_info(struct vreader *r);
 int source_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
                   struct verr *err);
 
+/* The buffer of zeros that view() on source reader `r` lends runs of zeros from
+ * (struct vzeros), for as long as `r` is open; {NULL, 0} when it lends none (files,
+ * stdin, an HTTP ring too small for zero granules). */
+struct vzeros source_zeros(struct vreader *r);
+
 /* Read exactly `len` bytes at `offset` of the same object: plain pread for files; for
  * HTTP a separate Range request guarded by If-Range, which fails if the object changed
  * or the server ignores Range. A stream that cannot seek (stdin from a pipe) fails

@@ -68,10 +68,11 @@ struct decoded {
   uint8_t *zero_block;
 };
 
-/* Decode `stream` through `r` into a sink sized `guest_size`; check every guest byte
- * came once and equals `stream`. */
-static struct decoded decode_and_check(struct vreader *r, const uint8_t *stream, size_t guest_size,
-                                       const char *what)
+/* Decode `stream` through `r`, whose views inside `zeros` are zeros, into a sink sized
+ * `guest_size`; check every guest byte came once and equals `stream`. */
+static struct decoded decode_zeros_and_check(struct vreader *r, struct vzeros zeros,
+                                             const uint8_t *stream, size_t guest_size,
+                                             const char *what)
 {
   struct zero_tracking_sink t = { 0 };
   image_sink_init(&t.image, guest_size, 0);
@@ -80,13 +81,19 @@ static struct decoded decode_and_check(struct vreader *r, const uint8_t *stream,
   struct vsink out = { .ops = &tracking_ops, .state = &t };
   struct decoded d = { 0 };
   struct verr err = { 0 };
-  cr_assert_eq(raw_decode(r, &out, BLOCK, 0, &d.size, &d.vhd_footer, &err), 0, "%s: %s", what,
-               err.message);
+  cr_assert_eq(raw_decode(r, zeros, &out, BLOCK, 0, &d.size, &d.vhd_footer, &err), 0, "%s: %s",
+               what, err.message);
   cr_assert_eq(d.size, guest_size, "%s: %llu guest bytes", what, (unsigned long long)d.size);
   image_sink_expect(&t.image, stream, guest_size, what);
   image_sink_fini(&t.image);
   d.zero_block = t.zero_block;
   return d;
+}
+
+static struct decoded decode_and_check(struct vreader *r, const uint8_t *stream, size_t guest_size,
+                                       const char *what)
+{
+  return decode_zeros_and_check(r, (struct vzeros){ 0 }, stream, guest_size, what);
 }
 
 static void expect_zero_blocks_found(const struct decoded *d, const uint8_t *stream, size_t size,
@@ -125,6 +132,86 @@ Test(raw, lent_views_of_odd_sizes)
   lend_reader_fini(&l);
 }
 
+/* A reader that lends its runs of zeros from one separate buffer of zeros, as the HTTP
+ * source lends zero granules (source_zeros()): each view is a run of whole 64 KiB
+ * granules of one kind, at most ZEROS_LEN bytes, cut short only by `len` or the end. */
+#define GRANULE (64 * KiB)
+#define ZEROS_LEN MiB
+
+struct zero_lender {
+  const uint8_t *data;
+  size_t size, at;
+  const uint8_t *zeros; /* ZEROS_LEN bytes of zeros */
+};
+
+static bool granule_is_zero(const struct zero_lender *z, size_t at)
+{
+  size_t end = at - at % GRANULE + GRANULE;
+  return blkhash_is_zero(z->data + at, (end < z->size ? end : z->size) - at);
+}
+
+static ssize_t zero_lender_view(struct vreader *r, const void **view, size_t len, void *scratch,
+                                struct verr *err)
+{
+  (void)scratch, (void)err;
+  struct zero_lender *z = r->state;
+  size_t cap = len < ZEROS_LEN ? len : ZEROS_LEN;
+  cap = cap < z->size - z->at ? cap : z->size - z->at;
+  bool zero = z->at < z->size && granule_is_zero(z, z->at);
+  size_t n = 0;
+  while (n < cap && granule_is_zero(z, z->at + n) == zero)
+    n += GRANULE - (z->at + n) % GRANULE;
+  n = n < cap ? n : cap;
+  *view = zero ? z->zeros : z->data + z->at;
+  z->at += n;
+  return (ssize_t)n;
+}
+
+static ssize_t zero_lender_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  const void *view;
+  ssize_t n = zero_lender_view(r, &view, len, NULL, err);
+  if (n > 0)
+    memcpy(buf, view, (size_t)n);
+  return n;
+}
+
+static const struct vreader_ops zero_lender_ops = {
+  .name = "test-zero-lender", .read = zero_lender_read, .view = zero_lender_view,
+};
+
+/* The decoder trusts a view inside the reader's zeros; this checks that it trusts
+ * nothing else: data views next to zero runs, runs cut by the end, blocks with data only
+ * in their last bytes must all come out intact. */
+Test(raw, views_inside_the_readers_zeros_count_as_zeros_and_nothing_else)
+{
+  size_t size = 5 * MiB + 777;
+  CLEANUP_FREE uint8_t *stream = make_stream(size);
+  memset(stream + 3 * MiB, 0, 2 * MiB); /* runs longer than the zeros buffer */
+  CLEANUP_FREE uint8_t *zeros = calloc(1, ZEROS_LEN);
+  cr_assert_not_null(zeros);
+  struct zero_lender z = { .data = stream, .size = size, .zeros = zeros };
+  struct vreader r = { .ops = &zero_lender_ops, .state = &z };
+  struct vzeros known = { .buf = zeros, .len = ZEROS_LEN };
+  struct decoded d = decode_zeros_and_check(&r, known, stream, size, "zeros lent apart");
+  expect_zero_blocks_found(&d, stream, size, "zeros lent apart");
+  free(d.zero_block);
+}
+
+Test(raw, vzeros_holds_only_ranges_wholly_inside_the_buffer)
+{
+  unsigned char area[64] = { 0 };
+  struct vzeros z = { .buf = area + 8, .len = 32 };
+  cr_expect(vzeros_holds(z, area + 8, 32));
+  cr_expect(vzeros_holds(z, area + 39, 1));
+  cr_expect(vzeros_holds(z, area + 40, 0));
+  cr_expect_not(vzeros_holds(z, area + 9, 32));
+  cr_expect_not(vzeros_holds(z, area + 40, 1));
+  cr_expect_not(vzeros_holds(z, area + 7, 2));
+  cr_expect_not(vzeros_holds(z, area + 8, SIZE_MAX));
+  cr_expect_not(vzeros_holds((struct vzeros){ 0 }, area, 1));
+}
+
 Test(raw, readers_without_memory_to_lend)
 {
   size_t size = 2 * MiB + 4096;
@@ -155,7 +242,8 @@ Test(raw, streams_shorter_than_the_held_footer)
       struct image_sink img;
       image_sink_init(&img, 1, 0);
       struct vsink out = { .ops = &image_sink_ops, .state = &img };
-      cr_assert_eq(raw_decode(&r, &out, BLOCK, 0, &got, &vhd, &err), 0, "%s", err.message);
+      cr_assert_eq(raw_decode(&r, (struct vzeros){ 0 }, &out, BLOCK, 0, &got, &vhd, &err), 0, "%s",
+                   err.message);
       cr_expect_eq(got, 0);
       cr_expect_not(vhd);
       cr_expect_eq(img.calls, 0);
@@ -204,7 +292,8 @@ Test(raw, longer_than_the_target_is_refused)
   uint64_t got;
   bool vhd;
   struct verr err = { 0 };
-  cr_assert_eq(raw_decode(&r, &out, BLOCK, MiB + 4096, &got, &vhd, &err), -1);
+  cr_assert_eq(raw_decode(&r, (struct vzeros){ 0 }, &out, BLOCK, MiB + 4096, &got, &vhd, &err),
+               -1);
   cr_expect_eq(err.code, VERR_TARGET_TOO_SMALL);
   cr_expect(strstr(err.message, "A larger PVC is required") != NULL, "%s", err.message);
   image_sink_fini(&img);
