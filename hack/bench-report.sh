@@ -23,10 +23,12 @@ python3 - "$results" "$machine" "$md" "$png" "$work" <<'EOF'
 import collections, os, statistics, subprocess, sys
 
 results, machine_file, md_path, png_path, work = sys.argv[1:]
-vals = collections.defaultdict(dict)  # key -> run -> value
+samples = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in open(results):
     run, key, value = line.rstrip("\n").split("\t")
-    vals[key][int(run)] = float(value)
+    samples[key][int(run)].append(float(value))
+# key -> run -> value; a key timed several times in one run (W5) counts as their median
+vals = {k: {r: statistics.median(v) for r, v in d.items()} for k, d in samples.items()}
 runs = max((r for d in vals.values() for r in d), default=0)
 machine = [l.rstrip("\n") for l in open(machine_file)]
 
@@ -235,8 +237,10 @@ cache again right before it runs, outside its timing.
 - The source is served by nginx on 127.0.0.1 from the page cache; the targets are sparse
   files on the disk described above. Peak RSS is GNU time's `%%M` (maximum resident set).
 - W5: `vimport sum` against `openssl dgst -sha256` (both from the page cache; throughput
-  ratio = openssl seconds / vimport seconds), `vimport verify -t 2` (O_DIRECT) against an
-  O_DIRECT read of the same data, `vimport sum -t 2` of a fresh 100 GiB sparse file.
+  ratio = openssl seconds / vimport seconds; on the 2 GiB file the three take turns three
+  times in each run, and a run counts the median of each, since a run of a second is the
+  one a preempted vCPU moves most), `vimport verify -t 2` (O_DIRECT) against an O_DIRECT
+  read of the same data, `vimport sum -t 2` of a fresh 100 GiB sparse file.
 
 ## Seconds per stage
 
@@ -297,6 +301,9 @@ hashes 1.88 GB/s per core, 3.6 GB/s on both), measured with `hack/bench-ab.sh`
 | *tried, not kept:* the same prefetching in the source digest (HTTP ring, digest tap) | W3 stream 6.14 -> 6.35 s (4 runs each): no gain |
 | the HTTP ring, the hash pools' and slots' buffers, the inflate outputs and the O_DIRECT write buffers on transparent huge pages (`pkg/core/hugebuf.h`: one mapping per pool, `MADV_HUGEPAGE`) | the ring alone: W3 stream 5.63 -> 5.21 s, CPU 10.4 -> 9.5 s (4 runs each); all of them against none: W3 6.64 -> 6.32 s, W2 2.52 -> 2.25 s, W1 2.46 -> 2.12 s (5 runs each); all against the ring alone: read-back 0.57-0.73 -> 0.45-0.46 s on each of W1-W3 (the read-back's hash buffers), streams within noise |
 | runs of zeros found in libcurl's write callback (64 KiB granules, while its buffer is in cache) and not copied into the HTTP ring: the decoder and the digest thread read them from one buffer of zeros that stays in their caches (`pkg/source/http.c` `ring_fill`) | W3 6.90 -> 5.59 s (stream 6.42 -> 5.06 s, CPU 10.94 -> 9.25 s), W1 2.18 -> 2.05 s, W2 2.34 -> 2.38 s (within noise; 5, 4 and 4 runs each) |
+| the raw decoder takes a view that lies inside the HTTP source's buffer of zeros (`source_zeros()`, `struct vzeros`) as zero blocks without a `memcmp`; views pass through the filters unchanged, so where they lie says what they hold | W3 5.71 -> 5.57 s (stream 5.15 -> 4.97 s, CPU 9.45 -> 9.09 s; 5 runs each): `perf` had put 0.31 CPU-s of W3's decoder thread in `memcmp` over the 5 GiB of zeros |
+| *tried, not kept:* the buffer of zeros as a never-written read-only mapping (every page the kernel's one zero page, so always in L1) instead of a huge page | W3 5.48 vs 5.55 s (5 runs each): within noise |
+| *tried, not kept:* the zero check as a plain 8-byte OR loop instead of `memcmp` of the buffer against itself shifted by 16 | on cached zeros 23-26 GB/s against glibc's AVX-512 `memcmp` at 47-61 GB/s: slower |
 | *tried, not kept:* SHA-256 of the source in libcurl's write callback, on bytes still in the receiving core's cache, instead of on the digest thread | W3 CPU 9.91 -> 8.66 s, but wall 6.03 -> 6.83 s (stream 5.50 -> 6.07; 4 runs each): receiving and hashing on one thread made that thread the critical path |
 
 What is still tight, and why:
