@@ -335,26 +335,47 @@ What is still tight, and why:
   s, while vimport's hardly moved. So ratios from a run whose probe (above) reads tens of
   seconds flatter vimport. In the one fast-probe state seen (that morning, before the
   probe existed), W1 was 0.27, W2 0.32 and W3 0.17 of the baseline, before the zero
-  granules (next point) took 1.3 s off W3.
+  granules (next point) took 1.3 s off W3. Against those baselines (W1 6.75 s, W2 6.56 s,
+  W3 33.89 s), this run's medians would be W1 0.31, W2 0.34 and W3 0.16: W2 and W3 just
+  over their lines. The bench cannot make that state itself: on 2026-12-03 at 17:20,
+  touching 8 GiB of fresh memory took 74-94 s, and right after one such touch a 4 GiB
+  page-cache write took 2.5 s instead of 49-53 s; but three 8 GiB touches back to back
+  took 74, 76 and 83 s, so memory freed goes back to the host within a second or two. A
+  warm-up could only help a contender that fills the page cache in a few seconds, and
+  the baseline takes 10 to 100. The fast state is the host's, not something the guest
+  can set up.
 - **The rest is CPU on two cores.** On W3 the source digest is the critical path: SHA-256
-  of 6 GiB cannot be split, and `openssl dgst` alone takes 4.7-5.1 s for it here (the
-  limit's sha256 stage). Everything else (the socket receive, nginx, zero detection, the
-  block hash, the writes) shares the other core. Zeros no longer cross the ring (the
-  `ring_fill` row above): the digest thread hashes them from a buffer in its own cache,
-  and the copy out of libcurl's buffer shrank to the data. W3's stream now takes 5.5-6.0
-  s in this run, 0.6 of the limit's fetch plus hash done one after the other.
+  of 6 GiB cannot be split, and `openssl dgst` alone takes 4.4-4.6 s for it in this run
+  (the limit's sha256 stage). Everything else shares the other core. `perf` of one W3
+  import (5.8 s under the profiler, 9.35 CPU-seconds) before the zero-view row above:
+  the digest thread 4.2 CPU-s (SHA-256 at 1.63 GB/s, against 1.74 GB/s on bytes in
+  cache), the transfer thread 2.8 (2.3 of them the kernel's TCP receive and its copy,
+  0.35 the copy of the data into the ring, 0.3 the zero check), nginx 0.9, the block
+  hash of the 1.25 GB of data 0.8, the decoder 0.6 (half of it the `memcmp` that the
+  zero view took away), the read-back's hash 0.75. The stream's share, about 9 CPU-s on
+  two cores, puts its floor near 4.5 s; W3's stream took 4.8-5.5 s in this run.
 - **W2**'s stream stage is CPU-bound on both cores: inflating (1.1 CPU-seconds), the block
   hash (0.6, now on the inflate workers), the source digest (0.5), the transfer and the
   writes. Less CPU per byte is the only way down, and libdeflate is already the fastest
-  inflater we know of. With huge pages W2 took 2.0-2.1 s in the two full runs before this
-  one: 0.31-0.32 of the 6.56 s baseline measured that morning, on the line as W1 was.
-- **This run's CPU was slower than the day before's.** W4's xz import took 13.3-13.5 s
-  against 11.2-11.6 s in the previous full run and its zstd import 3.35 s against 2.83 s,
-  with no change to those decoders in between; the limit's SHA-256 of W3 took 4.7-5.1 s.
-  W2 (2.42-2.55 s here) moved with them.
-- **`sum -t 2`** reaches 1.7x-2.0x of `openssl dgst` here from run to run: two cores
-  hashing from the page cache at about 1.45 GB/s each, against OpenSSL's 1.88 GB/s on
-  bytes in cache; the target (1.8x) sits inside that spread.
+  inflater we know of. One cost is the image's layout: `qemu-img convert -c` put 4 of
+  W2's 7 L2 tables at the very end of the file (at 559 of its 560 MiB), so until the end
+  the decoder cannot tell that a chunk it passed will not be needed again. It keeps 64
+  MiB of them (more than half of W2's 117 MiB peak RSS), drops the next 3387 (212 MiB) with a
+  SHA-256 each to check a re-read against (0.13 CPU-s on the decoder's thread), and
+  re-reads 11 of them at the end. Letting a chunk go once compressed clusters already
+  served cover all its bytes would save most of that; not done yet.
+- **The CPU's speed moves from run to run.** W4's xz import, whose decoder no change
+  touched, took 13.3 s in the full run of 2026-12-03 14:41, 12.45 s at 17:34 and 11.5 s
+  in this one; W2 moved with it (2.47, 2.39 and 2.22 s). Compare ratios, not seconds,
+  across runs.
+- **`sum -t 2`** reaches 1.7x-2.0x of `openssl dgst` here from run to run: two threads
+  hashing page-cache pages at about 1.49 GB/s each, against OpenSSL's 1.74 GB/s on 64 KiB
+  in cache; the target (1.8x) sits inside that spread. The full run of 17:34 missed with
+  1.78x: two of its three `sum -t 2` timings took 0.86 and 1.09 s, where 18 of 20 runs by
+  hand took 0.76-0.82 s. So W5 now times each contender three times per run (above). The
+  workers are memory-bound: the prefetch instructions hold a tenth of their samples, and
+  other prefetch distances (4 KiB steps 16 KiB ahead, 64 KiB steps 64 KiB ahead) measured
+  alike (0.77-0.82 s against 0.76-0.87 s).
 - This VM's hypervisor takes CPU time from it (top showed 50%% steal during one run), so
   two threads do not always get two cores; the ratios move with that from run to run.
 
