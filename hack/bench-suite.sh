@@ -26,8 +26,8 @@
 #             odirect    O_DIRECT read of the written target's data extents, holes
 #                        skipped (bench_odirect_read; no hashing, no page cache)
 # W5: vimport sum -t 1/-t 2 and openssl dgst -sha256 of a 2 GiB random file (page
-# cache; three turns each per run), vimport sum and verify of the 6 GiB raw target, vimport sum of a 100 GiB
-# sparse file; verify against an O_DIRECT read of the same data.
+# cache; three turns each per run), vimport sum and verify of the 6 GiB raw target,
+# vimport sum of a 100 GiB sparse file; verify against an O_DIRECT read of the same data.
 # Every run checks that the baseline and vimport produced the same disk (block hash).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

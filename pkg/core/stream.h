@@ -57,8 +57,9 @@ struct vzeros {
 /* `len` bytes at `p` lie inside z's buffer, so are all zeros. */
 static inline bool vzeros_holds(struct vzeros z, const void *p, size_t len)
 {
-  const unsigned char *b = p;
-  return z.buf != NULL && b >= z.buf && len <= z.len && (size_t)(b - z.buf) <= z.len - len;
+  /* As integers: C leaves `<` between pointers into different objects undefined. */
+  uintptr_t at = (uintptr_t)p, start = (uintptr_t)z.buf;
+  return z.buf != NULL && at >= start && len <= z.len && at - start <= z.len - len;
 }
 
 /* Read exactly `len` bytes unless the stream ends first. Returns bytes read (< len only at

@@ -76,11 +76,10 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
 /* The raw decoder: copy `in` to `out` in guest order from offset 0, turning every
  * all-zero block of `block_size` bytes into a zero extent, until `in` ends. Views of
  * `in` inside `zeros` (source_zeros() of the reader at the bottom of `in`; {NULL, 0}:
- * none) are zeros without a look. A stream
- * that ends with a fixed-VHD footer (sniff_vhd_fixed_footer) is a fixed VHD: the footer
- * is not guest content and is dropped, and *vhd_footer says so. Fails with
- * VERR_TARGET_TOO_SMALL when the stream is longer than `max_size` (0: no bound).
- * *size is the number of guest bytes produced. */
+ * none) count as zeros without a look. A stream that ends with a fixed-VHD footer
+ * (sniff_vhd_fixed_footer) is a fixed VHD: the footer is not guest content and is
+ * dropped, and *vhd_footer says so. Fails with VERR_TARGET_TOO_SMALL when the stream is
+ * longer than `max_size` (0: no bound). *size is the number of guest bytes produced. */
 int raw_decode(struct vreader *in, struct vzeros zeros, struct vsink *out, size_t block_size,
                uint64_t max_size, uint64_t *size, bool *vhd_footer, struct verr *err);
 
