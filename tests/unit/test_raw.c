@@ -169,11 +169,7 @@ static ssize_t zero_lender_view(struct vreader *r, const void **view, size_t len
 
 static ssize_t zero_lender_read(struct vreader *r, void *buf, size_t len, struct verr *err)
 {
-  const void *view;
-  ssize_t n = zero_lender_view(r, &view, len, NULL, err);
-  if (n > 0)
-    memcpy(buf, view, (size_t)n);
-  return n;
+  return read_through_view(zero_lender_view, r, buf, len, err);
 }
 
 static const struct vreader_ops zero_lender_ops = {
