@@ -12,6 +12,7 @@
 set -euo pipefail
 
 out=${1:?usage: make-qcow2-corpus.sh OUTDIR}
+hack=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 cd "$out"
 
@@ -100,6 +101,29 @@ qio qcow2 snapshot.qcow2 'write -P 0xb3 64k 64k' 'write -P 0xb4 2304k 4k' 'write
 qemu-img snapshot -c snap2 snapshot.qcow2
 qio qcow2 snapshot.qcow2 'write -P 0xb6 0 4k'
 oracle snapshot
+
+# Compressed clusters of two L2 tables interleaved in the file, then one table copied to
+# the end by a snapshot, as `qemu-img convert -c` leaves some tables after the data: the
+# decoder must keep chunks holding the late table's clusters and may let go of those the
+# early clusters used up. The late clusters (one byte repeated) compress to a few dozen
+# bytes, so some sit inside the sector rounding of an early cluster's length.
+late_image() { # late_image NAME COMPRESSION_TYPE
+  local name=$1 late=() i j
+  qemu-img create -q -f qcow2 -o cluster_size=16k,compression_type="$2" "$name.qcow2" 48M
+  for i in 0 1 2 3 4; do
+    head -c $((3 << 20)) /dev/urandom | base64 -w 0 | head -c $((4 << 20)) >"late-src$i"
+    late+=("write -c -s late-src$i $((i * 4))M 4M")
+    for j in 0 1 2 3; do late+=("write -c -P 0x7$j $((((32 + i) << 20) + j * 16384)) 16k"); done
+  done
+  qio qcow2 "$name.qcow2" "${late[@]}"
+  rm -f late-src?
+  qemu-img snapshot -c snap1 "$name.qcow2"
+  qio qcow2 "$name.qcow2" 'write -P 0x7f 40M 16k'
+  oracle "$name"
+  python3 "$hack/qcow2-late-check.py" "$name.qcow2"
+}
+late_image late-zlib zlib
+late_image late-zstd zstd
 
 # Discard, then rewrite elsewhere: freed clusters are reused out of guest order.
 qemu-img create -q -f qcow2 discard.qcow2 4M

@@ -116,10 +116,11 @@ static int decode_qcow2(struct import_run *run, struct verr *err)
   struct qcow2_info info = { 0 };
   int r = qcow2_stream_decode(run->chain, &tee, &opts, &info, err);
   vlog_info("qcow2", "v%u, cluster %u, %llu data bytes, %llu zero bytes; window peak %llu bytes, "
-            "%llu clusters re-read (%llu bytes)",
+            "%llu clusters let go once used, %llu clusters dropped, %llu bytes re-read",
             info.version, info.cluster_size, (unsigned long long)info.data_bytes,
             (unsigned long long)info.zero_bytes, (unsigned long long)info.window_peak_bytes,
-            (unsigned long long)info.dropped_clusters, (unsigned long long)info.reread_bytes);
+            (unsigned long long)info.used_clusters, (unsigned long long)info.dropped_clusters,
+            (unsigned long long)info.reread_bytes);
   run->res->virtual_size = size;
   return r;
 }

@@ -211,7 +211,7 @@ static int emit_compressed(struct qcow2_file *f, struct run *run, const struct q
   if (flush_run(f, run, out, err) < 0 ||
       pread_padded(f, f->compressed, (size_t)p->host_len, p->host, err) < 0 ||
       qcow2_inflate(f->inflater, f->compressed, (size_t)p->host_len, f->cluster,
-                    f->lay.cluster_size, p->host, err) < 0)
+                    f->lay.cluster_size, p->host, NULL, err) < 0)
     return -1;
   for (uint64_t done = 0; done < p->len; done += QCOW2_MAX_EXTENT) {
     uint64_t n = p->len - done < QCOW2_MAX_EXTENT ? p->len - done : QCOW2_MAX_EXTENT;

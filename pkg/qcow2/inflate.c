@@ -70,12 +70,14 @@ static int bad_cluster(uint64_t host, const char *how, struct verr *err)
 }
 
 static int inflate_deflate(struct qcow2_inflater *z, const void *in, size_t in_len, void *out,
-                           size_t out_len, uint64_t host, struct verr *err)
+                           size_t out_len, uint64_t host, size_t *consumed, struct verr *err)
 {
-  size_t got = 0;
-  if (libdeflate_deflate_decompress(z->fast, in, in_len, out, out_len, &got) ==
-          LIBDEFLATE_SUCCESS && got == out_len)
+  size_t got = 0, used = 0;
+  if (libdeflate_deflate_decompress_ex(z->fast, in, in_len, out, out_len, &used, &got) ==
+          LIBDEFLATE_SUCCESS && got == out_len) {
+    *consumed = used;
     return 0;
+  }
   /* short, long, truncated or damaged: qemu's zlib rule decides */
   if (inflateReset(&z->zs) != Z_OK)
     return bad_cluster(host, "inflateReset failed", err);
@@ -84,33 +86,44 @@ static int inflate_deflate(struct qcow2_inflater *z, const void *in, size_t in_l
   z->zs.next_out = out;
   z->zs.avail_out = (uInt)out_len;
   int ret = inflate(&z->zs, Z_FINISH);
-  /* like qemu: a full cluster of output is success, trailing input is padding */
-  if ((ret == Z_STREAM_END || ret == Z_BUF_ERROR) && z->zs.avail_out == 0)
+  /* like qemu: a full cluster of output is success, trailing input is padding. Only a
+   * stream that ended says where it ended: zlib may have read ahead of an unfinished one. */
+  if ((ret == Z_STREAM_END || ret == Z_BUF_ERROR) && z->zs.avail_out == 0) {
+    if (ret == Z_STREAM_END)
+      *consumed = in_len - z->zs.avail_in;
     return 0;
+  }
   return bad_cluster(host, ret == Z_DATA_ERROR ? "invalid deflate data" : "short output", err);
 }
 
 static int inflate_zstd(struct qcow2_inflater *z, const void *in, size_t in_len, void *out,
-                        size_t out_len, uint64_t host, struct verr *err)
+                        size_t out_len, uint64_t host, size_t *consumed, struct verr *err)
 {
   ZSTD_DCtx_reset(z->dctx, ZSTD_reset_session_only);
   ZSTD_inBuffer input = { in, in_len, 0 };
   ZSTD_outBuffer output = { out, out_len, 0 };
+  size_t ret = 1;
   while (output.pos < output.size) {
     size_t in_before = input.pos, out_before = output.pos;
-    size_t ret = ZSTD_decompressStream(z->dctx, &output, &input);
+    ret = ZSTD_decompressStream(z->dctx, &output, &input);
     if (ZSTD_isError(ret))
       return bad_cluster(host, ZSTD_getErrorName(ret), err);
     if (input.pos == in_before && output.pos == out_before)
       return bad_cluster(host, "short output", err);
   }
+  if (ret == 0) /* the frame ended: its last byte is known */
+    *consumed = input.pos;
   return 0;
 }
 
 int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void *out,
-                  size_t out_len, uint64_t host, struct verr *err)
+                  size_t out_len, uint64_t host, size_t *consumed, struct verr *err)
 {
+  size_t ignored;
+  if (consumed == NULL)
+    consumed = &ignored;
+  *consumed = 0;
   if (z->zstd)
-    return inflate_zstd(z, in, in_len, out, out_len, host, err);
-  return inflate_deflate(z, in, in_len, out, out_len, host, err);
+    return inflate_zstd(z, in, in_len, out, out_len, host, consumed, err);
+  return inflate_deflate(z, in, in_len, out, out_len, host, consumed, err);
 }

@@ -25,6 +25,7 @@
 struct inflate_cluster {
   uint64_t host, guest, guest_len;
   size_t in_off, in_len; /* in the job's `in` */
+  size_t consumed;       /* set by the worker: see qcow2_inflate */
 };
 
 struct inflate_job {
@@ -105,9 +106,10 @@ static void run_job(void *opaque, void *worker, void *job)
     return;
   }
   for (size_t i = 0; i < j->n && j->failed == 0; i++) {
-    const struct inflate_cluster *c = &j->clusters[i];
+    struct inflate_cluster *c = &j->clusters[i];
     uint8_t *out = j->out + i * cs;
-    j->failed = qcow2_inflate(w->z, j->in + c->in_off, c->in_len, out, cs, c->host, &j->err);
+    j->failed = qcow2_inflate(w->z, j->in + c->in_off, c->in_len, out, cs, c->host,
+                              &c->consumed, &j->err);
     if (j->failed == 0 && hashed(p, c) &&
         blkhash_blocks_hash(w->blocks, out, p->blocks_per_cluster, j->mds + i * p->cluster_mds) != 0)
       j->failed = verr_set(&j->err, VERR_INTERNAL, "block hash failed (OpenSSL)");
@@ -127,8 +129,10 @@ static int job_done(void *opaque, void *job)
     struct vsink_digests d;
     if (hashed(p, c))
       blkhash_blocks_describe(p->blocks, j->mds + i * p->cluster_mds, &d);
-    if (p->emit(p->emit_opaque, c->guest, j->out + i * p->lay.cluster_size, c->guest_len,
-                hashed(p, c) ? &d : NULL, &p->err) < 0)
+    struct qcow2_emitted e = { .host = c->host, .consumed = c->consumed, .guest = c->guest,
+                               .buf = j->out + i * p->lay.cluster_size, .len = c->guest_len,
+                               .digests = hashed(p, c) ? &d : NULL };
+    if (p->emit(p->emit_opaque, &e, &p->err) < 0)
       return EIO;
   }
   return 0;

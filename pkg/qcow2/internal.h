@@ -75,13 +75,17 @@ int qcow2_inflater_new(const struct qcow2_layout *lay, struct qcow2_inflater **o
 void qcow2_inflater_free(struct qcow2_inflater *z);
 
 /* Decompress `in` into exactly `out_len` bytes (one cluster). Trailing input after the
- * compressed stream is ignored (sector padding). `host` is for messages only. */
+ * compressed stream is ignored (sector padding). `host` is for messages only.
+ * *consumed (`consumed` may be NULL) is the exact length of the compressed stream when
+ * it ended cleanly within `in`, else 0: qemu rounds a compressed cluster's length up to
+ * whole sectors, and the rounding can hold the start of the next cluster, so only this
+ * says which bytes the cluster really used. */
 int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void *out,
-                  size_t out_len, uint64_t host, struct verr *err);
+                  size_t out_len, uint64_t host, size_t *consumed, struct verr *err);
 
 /* Compressed clusters decompressed on `threads` worker threads (inflate_pool.c). Each
- * finished cluster's first guest_len bytes go to `emit` on the caller's thread, in any
- * order. _add copies `in`; it may wait for a free job, emitting finished ones. _drain
+ * finished cluster goes to `emit` on the caller's thread, in any order: its first
+ * guest_len bytes, and which of its compressed bytes it used (qcow2_inflate's consumed). _add copies `in`; it may wait for a free job, emitting finished ones. _drain
  * waits for every queued cluster and emits it. Errors: a cluster's own (VERR_FORMAT),
  * the emit's, VERR_NOMEM. Clusters go to the workers in batches of about 1 MiB of
  * output (one cluster when clusters are larger). Memory: 2 * threads + 1 batches, each
@@ -91,8 +95,15 @@ int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void 
  * digests; else `digests` is NULL. */
 struct vsink_digests;
 struct blkhash_opts;
-typedef int (*qcow2_emit_fn)(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
-                             const struct vsink_digests *digests, struct verr *err);
+struct qcow2_emitted {
+  uint64_t host;    /* first compressed byte */
+  size_t consumed;  /* compressed bytes the stream used; 0: not known */
+  uint64_t guest;   /* guest offset */
+  const uint8_t *buf;
+  uint64_t len;     /* guest bytes at buf */
+  const struct vsink_digests *digests;
+};
+typedef int (*qcow2_emit_fn)(void *opaque, const struct qcow2_emitted *e, struct verr *err);
 struct qcow2_inflate_pool;
 int qcow2_inflate_pool_new(const struct qcow2_layout *lay, unsigned threads,
                            const struct blkhash_opts *block_hash, qcow2_emit_fn emit,

@@ -108,6 +108,7 @@ struct qcow2_info {
   uint64_t data_bytes;        /* guest bytes emitted as data */
   uint64_t zero_bytes;        /* guest bytes emitted as zeros */
   uint64_t window_peak_bytes; /* most bytes held in the window at once */
+  uint64_t used_clusters;     /* kept clusters let go once compressed clusters used them */
   uint64_t dropped_clusters;  /* clusters dropped from a full window (digest kept) */
   uint64_t reread_bytes;      /* bytes re-read through opts->pread */
 };

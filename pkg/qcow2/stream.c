@@ -13,6 +13,14 @@
  * window is full, a chunk is either dropped with its SHA-256 remembered (the source can
  * be re-read: opts->pread) or the decode fails with VERR_SCRATCH_REQUIRED. Dropped
  * chunks that turn out to be needed are re-read at the end and checked.
+ *
+ * Compressed clusters share chunks, so they claim none; but once decompressed, each says
+ * exactly which bytes its stream used (qcow2_inflate's consumed, not the table's length,
+ * which rounds up to sectors and can reach into the next cluster). A kept chunk whose
+ * every byte some cluster used is let go: in a sound image no later table maps a byte
+ * twice. (An image that does is refused when the second use comes, as for data
+ * clusters.) Without this, an image with a few tables at its end (qemu-img convert -c
+ * writes some) holds a full window of compressed chunks that nothing will need.
  */
 #include "internal.h"
 #include "qcow2.h"
@@ -49,6 +57,7 @@ struct active { /* a need whose bytes started streaming past */
 struct kept { /* a chunk in the window */
   uint64_t host;
   size_t len;
+  size_t used; /* bytes decompressed clusters used: at len, nothing can need the chunk */
   uint8_t *buf;
 };
 
@@ -83,6 +92,7 @@ struct decoder {
   uint64_t pos;            /* needs at or after pos are ahead of the stream */
   int at_end;
   int cur_claimed;         /* a need owns the current chunk: do not keep it */
+  size_t cur_used;         /* the current chunk's bytes decompressed clusters used */
   int l1_done;
   uint64_t l2_pending;
   int tables_complete;
@@ -245,12 +255,16 @@ static int sha256(const void *buf, size_t len, unsigned char md[32], struct verr
 static int keep_chunk(struct decoder *d, uint64_t host, const uint8_t *buf, size_t len,
                       struct verr *err)
 {
+  if (d->cur_used >= len) {
+    d->info->used_clusters++;
+    return 0;
+  }
   if (d->window_used + len <= d->opts.window_bytes) {
     uint8_t *copy = malloc(len);
     if (copy == NULL)
       return verr_sys(err, VERR_NOMEM, ENOMEM, "keeping a qcow2 cluster in the window");
     memcpy(copy, buf, len);
-    struct kept k = { host, len, copy };
+    struct kept k = { host, len, d->cur_used, copy };
     if (VEC_PUSH(d, d->window, k, err) < 0) {
       free(copy);
       return -1;
@@ -289,6 +303,36 @@ static int keep_chunk(struct decoder *d, uint64_t host, const uint8_t *buf, size
     if (lo_ < (vec).len && (vec).v[lo_].host == (chunk_host))                              \
       (found) = &(vec).v[lo_];                                                             \
   } while (0)
+
+static void let_go(struct decoder *d, struct kept *k)
+{
+  free(k->buf);
+  d->window_used -= k->len;
+  size_t after = d->window.len - (size_t)(k - d->window.v) - 1;
+  memmove(k, k + 1, after * sizeof *k);
+  d->window.len--;
+  d->info->used_clusters++;
+}
+
+/* A decompressed cluster's stream was host bytes [host, host + len). */
+static void mark_used(struct decoder *d, uint64_t host, size_t len)
+{
+  uint64_t cs = d->lay.cluster_size, end = host + len;
+  for (uint64_t at = host; at < end;) {
+    uint64_t chunk = at & ~(cs - 1);
+    uint64_t stop = chunk + cs < end ? chunk + cs : end;
+    size_t part = (size_t)(stop - at);
+    at = stop;
+    if (d->cur != NULL && chunk == d->cur_host) { /* not kept yet: keep_chunk decides */
+      d->cur_used += part;
+      continue;
+    }
+    struct kept *k;
+    FIND_CHUNK(d->window, chunk, k);
+    if (k != NULL && (k->used += part) >= k->len)
+      let_go(d, k);
+  }
+}
 
 static int reread_chunk(struct decoder *d, const struct dropped *dr, struct verr *err)
 {
@@ -478,12 +522,14 @@ static int parse_reftable(struct decoder *d, const struct need *table, const uin
 }
 
 /* A decompressed cluster, with the digests of its blocks when the workers hashed it. */
-static int emit_decompressed(void *opaque, uint64_t guest, const uint8_t *buf, uint64_t len,
-                             const struct vsink_digests *digests, struct verr *err)
+static int emit_decompressed(void *opaque, const struct qcow2_emitted *e, struct verr *err)
 {
+  struct decoder *d = opaque;
+  const struct vsink_digests *digests = e->digests;
   if (digests != NULL && QCOW2_MAX_EXTENT % digests->block_size != 0)
     digests = NULL; /* extents would cut blocks */
-  return emit_data_digested(opaque, guest, buf, len, digests, err);
+  mark_used(d, e->host, e->consumed);
+  return emit_data_digested(d, e->guest, e->buf, e->len, digests, err);
 }
 
 static int serve_compressed(struct decoder *d, const struct need *n, const uint8_t *buf,
@@ -496,9 +542,11 @@ static int serve_compressed(struct decoder *d, const struct need *n, const uint8
   if (d->pool != NULL)
     return qcow2_inflate_pool_add(d->pool, n->host, buf, (size_t)n->len, n->guest, n->guest_len,
                                   err);
+  size_t consumed;
   if (qcow2_inflate(d->inflater, buf, (size_t)n->len, d->cluster, d->lay.cluster_size,
-                    n->host, err) < 0)
+                    n->host, &consumed, err) < 0)
     return -1;
+  mark_used(d, n->host, consumed);
   return emit_data(d, n->guest, d->cluster, n->guest_len, err);
 }
 
@@ -571,6 +619,7 @@ static int process_chunk(struct decoder *d, uint64_t host, const uint8_t *buf, s
   d->cur = buf, d->cur_host = host, d->cur_len = len;
   d->pos = host + len;
   d->cur_claimed = 0;
+  d->cur_used = 0;
   if (feed_active(d, err) < 0)
     return -1;
   while (d->heap.len > 0 && d->heap.v[0].host < d->pos) {
