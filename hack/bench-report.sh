@@ -305,6 +305,8 @@ hashes 1.88 GB/s per core, 3.6 GB/s on both), measured with `hack/bench-ab.sh`
 | *tried, not kept:* the buffer of zeros as a never-written read-only mapping (every page the kernel's one zero page, so always in L1) instead of a huge page | W3 5.48 vs 5.55 s (5 runs each): within noise |
 | *tried, not kept:* the zero check as a plain 8-byte OR loop instead of `memcmp` of the buffer against itself shifted by 16 | on cached zeros 23-26 GB/s against glibc's AVX-512 `memcmp` at 47-61 GB/s: slower |
 | *tried, not kept:* SHA-256 of the source in libcurl's write callback, on bytes still in the receiving core's cache, instead of on the digest thread | W3 CPU 9.91 -> 8.66 s, but wall 6.03 -> 6.83 s (stream 5.50 -> 6.07; 4 runs each): receiving and hashing on one thread made that thread the critical path |
+| the qcow2 decoder lets go of a kept chunk once inflated compressed clusters used every byte of it, by the exact end of each stream (libdeflate, zlib and zstd report it; the tables' lengths round up to sectors and can reach into the next cluster) | W2 wall 2.11 -> 2.01 s, CPU 3.56 -> 3.42 s, peak RSS 117 -> 65 MiB (5 runs each). On W2 the decoder now keeps at most 14 MiB (chunks holding clusters of the late tables, and chunks whose clusters are still with the workers), drops none and re-reads none; it kept 64 MiB, dropped 3387 chunks with a SHA-256 each and re-read 11 |
+| *tried, not kept:* the data path's buffers on small pages instead of transparent huge pages | `perf` of W3 put 0.4 CPU-s in zeroing huge pages on their first touch, which this VM's host makes dear (by hand, 64 MiB took 0.3-0.5 s to touch on huge pages, 0.02 s on small ones); but on small pages the read-back lost more: W3 5.02 vs 5.24 s (read-back 0.59 vs 0.79 s; 7 runs each), W1 1.99 vs 2.17 s (5 each) |
 
 What is still tight, and why:
 - **The baseline never waits for the disk; vimport must.** `curl | tee | sha256sum` and
@@ -321,7 +323,8 @@ What is still tight, and why:
   tools take 6.3-6.8 s and 34 s (faster page-cache writes and coreutils hashing), and
   vimport's own times moved far less. Here 0.33 of W1's baseline (2.1-2.2 s) is about
   W1's limit (a fetch, one SHA-256 and one O_DIRECT read done one after another, 2.2-2.35
-  s): W1 lands at 0.32-0.37 from run to run, on the line.
+  s): W1 landed at 0.32-0.37 from run to run then, on the line; the changes since bring
+  it to 0.28-0.31 of that baseline (next point), and this run's limit to 2.17 s.
 - **How fast this VM fills the page cache moves the baseline most of all.** The baseline
   writes 2.5 GB (W1, W2) to 12 GB (W3) through the page cache; vimport writes 1.25 GB
   around it and holds little memory. The machine description above says why that is dear
@@ -336,8 +339,10 @@ What is still tight, and why:
   seconds flatter vimport. In the one fast-probe state seen (that morning, before the
   probe existed), W1 was 0.27, W2 0.32 and W3 0.17 of the baseline, before the zero
   granules (next point) took 1.3 s off W3. Against those baselines (W1 6.75 s, W2 6.56 s,
-  W3 33.89 s), this run's medians would be W1 0.31, W2 0.34 and W3 0.16: W2 and W3 just
-  over their lines. The bench cannot make that state itself: on 2026-12-03 at 17:20,
+  W3 33.89 s), this run's medians would be W1 0.28, W2 0.32 and W3 0.14: each under its
+  line, though only just for W2 and W3, and across runs, which the targets do not
+  count. (The run before the qcow2 decoder let go of used chunks gave W1 0.31, W2 0.34
+  and W3 0.16 by the same reckoning.) The bench cannot make that state itself: on 2026-12-03 at 17:20,
   touching 8 GiB of fresh memory took 74-94 s, and right after one such touch a 4 GiB
   page-cache write took 2.5 s instead of 49-53 s; but three 8 GiB touches back to back
   took 74, 76 and 83 s, so memory freed goes back to the host within a second or two. A
@@ -345,7 +350,7 @@ What is still tight, and why:
   the baseline takes 10 to 100. The fast state is the host's, not something the guest
   can set up.
 - **The rest is CPU on two cores.** On W3 the source digest is the critical path: SHA-256
-  of 6 GiB cannot be split, and `openssl dgst` alone takes 4.4-4.6 s for it in this run
+  of 6 GiB cannot be split, and `openssl dgst` alone takes 4.0-4.1 s for it in this run
   (the limit's sha256 stage). Everything else shares the other core. `perf` of one W3
   import (5.8 s under the profiler, 9.35 CPU-seconds) before the zero-view row above:
   the digest thread 4.2 CPU-s (SHA-256 at 1.63 GB/s, against 1.74 GB/s on bytes in
@@ -353,20 +358,22 @@ What is still tight, and why:
   0.35 the copy of the data into the ring, 0.3 the zero check), nginx 0.9, the block
   hash of the 1.25 GB of data 0.8, the decoder 0.6 (half of it the `memcmp` that the
   zero view took away), the read-back's hash 0.75. The stream's share, about 9 CPU-s on
-  two cores, puts its floor near 4.5 s; W3's stream took 4.8-5.5 s in this run.
+  two cores, puts its floor near 4.5 s (a little lower since the zero view); W3's stream
+  took 4.1-4.4 s in this run.
 - **W2**'s stream stage is CPU-bound on both cores: inflating (1.1 CPU-seconds), the block
   hash (0.6, now on the inflate workers), the source digest (0.5), the transfer and the
   writes. Less CPU per byte is the only way down, and libdeflate is already the fastest
-  inflater we know of. One cost is the image's layout: `qemu-img convert -c` put 4 of
-  W2's 7 L2 tables at the very end of the file (at 559 of its 560 MiB), so until the end
-  the decoder cannot tell that a chunk it passed will not be needed again. It keeps 64
-  MiB of them (more than half of W2's 117 MiB peak RSS), drops the next 3387 (212 MiB) with a
-  SHA-256 each to check a re-read against (0.13 CPU-s on the decoder's thread), and
-  re-reads 11 of them at the end. Letting a chunk go once compressed clusters already
-  served cover all its bytes would save most of that; not done yet.
+  inflater we know of. The image's layout cost more until this run: `qemu-img convert -c`
+  put 4 of W2's 7 L2 tables at the very end of the file (at 559 of its 560 MiB), so
+  until the end the decoder could not tell that a chunk it passed would not be needed
+  again. It kept 64 MiB of them (more than half of W2's 117 MiB peak RSS), dropped the
+  next 3387 (212 MiB) with a SHA-256 each, and re-read 11 at the end. Now a chunk goes
+  once the clusters already inflated used every byte of it (the change table above):
+  W2 peaks at 65 MiB.
 - **The CPU's speed moves from run to run.** W4's xz import, whose decoder no change
-  touched, took 13.3 s in the full run of 2026-12-03 14:41, 12.45 s at 17:34 and 11.5 s
-  in this one; W2 moved with it (2.47, 2.39 and 2.22 s). Compare ratios, not seconds,
+  touched, took 13.3 s in the full run of 2026-12-03 14:41, 12.45 s at 17:34, 11.5 s at
+  18:02 and 11.24 s in this one; W2 moved with it (2.47, 2.39 and 2.22 s, then 2.10 s
+  with the change above). Compare ratios, not seconds,
   across runs.
 - **`sum -t 2`** reaches 1.7x-2.0x of `openssl dgst` here from run to run: two threads
   hashing page-cache pages at about 1.49 GB/s each, against OpenSSL's 1.74 GB/s on 64 KiB
