@@ -85,7 +85,8 @@ int qcow2_inflate(struct qcow2_inflater *z, const void *in, size_t in_len, void 
 
 /* Compressed clusters decompressed on `threads` worker threads (inflate_pool.c). Each
  * finished cluster goes to `emit` on the caller's thread, in any order: its first
- * guest_len bytes, and which of its compressed bytes it used (qcow2_inflate's consumed). _add copies `in`; it may wait for a free job, emitting finished ones. _drain
+ * guest_len bytes, and how many of its compressed bytes it used (qcow2_inflate's
+ * consumed). _add copies `in`; it may wait for a free job, emitting finished ones. _drain
  * waits for every queued cluster and emits it. Errors: a cluster's own (VERR_FORMAT),
  * the emit's, VERR_NOMEM. Clusters go to the workers in batches of about 1 MiB of
  * output (one cluster when clusters are larger). Memory: 2 * threads + 1 batches, each
