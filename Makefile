@@ -75,10 +75,6 @@ $(BUILD)/tests-asan/%: tests/unit/%.c $(BUILD)/libvimport-asan.a $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libvimport-asan.a $(LIBS) -lcriterion
 
-# Unit tests find ../shared/vectors through VIMPORT_VECTORS.
-VECTORS ?= $(abspath ../shared/vectors)
-export VIMPORT_VECTORS := $(VECTORS)
-
 unit: deps $(UNIT_BIN)
 	@tests/unit/run.sh $(UNIT_BIN)
 

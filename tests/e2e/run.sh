@@ -7,7 +7,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 export VIMPORT="${VIMPORT:-$top/build/vimport}"
 export VIMPORT_TOP="$top"
-export VIMPORT_VECTORS="${VIMPORT_VECTORS:-$(cd "$top/.." && pwd)/shared/vectors}"
 limit=${E2E_TEST_TIMEOUT:-900}
 passed=0 failed=0 skipped=0
 tests=("$@")

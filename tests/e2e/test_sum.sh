@@ -4,12 +4,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tmp=$(e2e_tmpdir)
-patgen="python3 $VIMPORT_VECTORS/patgen.py"
+# tests/data/patgen.c writes the bytes of the patterns tests/data/blkhash.tsv names
+cc -std=c11 -O2 -Wall -Wextra -Werror -I"$VIMPORT_TOP/tests/unit" -o "$tmp/patgen" \
+  "$VIMPORT_TOP/tests/data/patgen.c"
+patgen=$tmp/patgen
 
 # 1. every vector small enough to write quickly, with 1, 2 and 8 threads
 n=0
 while IFS=$'\t' read -r digest bs expected pattern; do
-  [ "$digest" = digest ] && continue
+  case $digest in digest | '#'*) continue ;; esac
   case $pattern in *G*|*64M*) continue ;; esac
   $patgen "$pattern" >"$tmp/v.img"
   for t in 1 2 8; do
@@ -17,7 +20,7 @@ while IFS=$'\t' read -r digest bs expected pattern; do
     assert_eq "$expected" "$got" "vector $pattern ($digest, $bs) with -t $t"
   done
   n=$((n + 1))
-done <"$VIMPORT_VECTORS/blkhash.tsv"
+done <"$VIMPORT_TOP/tests/data/blkhash.tsv"
 [ "$n" -ge 25 ] || fail "only $n vectors checked"
 
 # 2. a sparse file: holes are skipped, the digest equals that of the same bytes on stdin

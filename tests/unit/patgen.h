@@ -1,4 +1,5 @@
-/* Test helper: the byte patterns of ../shared/vectors/patgen.py, generated in C.
+/* Test helper: the byte patterns that tests/data/blkhash.tsv names (tests/data/README),
+ * generated in C; tests/data/patgen.c writes them to a file.
  *
  * A pattern is comma-separated segments: z:LEN (zeros), bHH:LEN (byte 0xHH),
  * rSEED:LEN (splitmix64 words, little-endian, last cut short); LEN takes K/M/G suffixes

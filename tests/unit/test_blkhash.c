@@ -1,4 +1,4 @@
-/* pkg/blkhash: pinned vectors from ../shared/vectors/blkhash.tsv (made with the reference
+/* pkg/blkhash: pinned vectors from tests/data/blkhash.tsv (made with the reference
  * blksum), thread-count independence, the zero() path, odd update sizes, bad options. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -59,14 +59,16 @@ struct vector {
 
 static size_t load_vectors(struct vector *v, size_t max)
 {
-  const char *dir = getenv("VIMPORT_VECTORS");
+  const char *top = getenv("VIMPORT_TOP");
   char path[4096];
-  snprintf(path, sizeof path, "%s/blkhash.tsv", dir ? dir : "../shared/vectors");
+  snprintf(path, sizeof path, "%s/tests/data/blkhash.tsv", top ? top : ".");
   FILE *f = fopen(path, "r");
-  cr_assert_not_null(f, "cannot open %s (set VIMPORT_VECTORS to ../shared/vectors)", path);
+  cr_assert_not_null(f, "cannot open %s (run from the repo root or set VIMPORT_TOP)", path);
   char line[1024];
   size_t n = 0;
-  cr_assert_not_null(fgets(line, sizeof line, f)); /* header */
+  do /* the provenance comments, then the header */
+    cr_assert_not_null(fgets(line, sizeof line, f));
+  while (line[0] == '#');
   while (n < max && fgets(line, sizeof line, f)) {
     if (sscanf(line, "%31s %zu %128s %255s", v[n].digest, &v[n].block_size, v[n].expected,
                v[n].pattern) == 4)
