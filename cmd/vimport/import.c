@@ -43,18 +43,6 @@ static void install_stop_handlers(void)
   sigaction(SIGINT, &sa, NULL);
 }
 
-/* VIMPORT_TEST_CORRUPT_OFFSET: a test hook that flips one target byte before the
- * read-back, to prove the read-back catches storage corruption. */
-static int64_t test_corrupt_offset(void)
-{
-  const char *v = getenv("VIMPORT_TEST_CORRUPT_OFFSET");
-  if (v == NULL || *v == '\0')
-    return -1;
-  char *end;
-  long long off = strtoll(v, &end, 10);
-  return *end == '\0' && off >= 0 ? off : -1;
-}
-
 static void import_usage(FILE *out)
 {
   fputs("usage: vimport import [--spec FILE]\n"
@@ -195,7 +183,6 @@ int cmd_import(int argc, char **argv)
 
   install_stop_handlers();
   struct pipeline_opts opts = { .cancelled = &import_cancelled,
-                                .test_corrupt_offset = test_corrupt_offset(),
                                 .metrics = start_metrics(metrics_port, spec_path == NULL, spec),
                                 .progress_line = isatty(STDERR_FILENO) };
   int r = pipeline_import(spec, &opts, &res, &err);

@@ -182,32 +182,12 @@ static void format_hash(const char *digest, const unsigned char *md, unsigned le
   snprintf(out, size, "%s:%s", digest, hex);
 }
 
-/* Tests only: storage corruption between the write and the read-back. */
-static int corrupt_for_test(const struct import_run *run, struct verr *err)
-{
-  int64_t off = run->opts.test_corrupt_offset;
-  if (off < 0)
-    return 0;
-  CLEANUP_CLOSE int fd = open(run->res->target_path, O_RDWR | O_CLOEXEC);
-  unsigned char byte;
-  if (fd < 0 || pread(fd, &byte, 1, off) != 1)
-    return verr_sys(err, VERR_IO, errno, "test hook: cannot read byte %lld of %s", (long long)off,
-                    run->res->target_path);
-  byte ^= 0xff;
-  if (pwrite(fd, &byte, 1, off) != 1 || fsync(fd) < 0)
-    return verr_sys(err, VERR_IO, errno, "test hook: cannot flip byte %lld", (long long)off);
-  vlog_warn("test", "flipped byte %lld of %s after the write phase", (long long)off,
-            run->res->target_path);
-  return 0;
-}
-
 /* Read the target back from storage and compare with what was written (and expected). */
 static int readback(struct import_run *run, struct verr *err)
 {
   unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
   unsigned written_len = 0, read_len = 0;
-  if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0 ||
-      corrupt_for_test(run, err) < 0)
+  if (final_hash(run, written, &written_len, err) < 0 || target_finish(run->target, err) < 0)
     return -1;
 
   struct blockmap *read_map = NULL;
@@ -296,7 +276,7 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
                     struct pipeline_result *result, struct verr *err)
 {
   memset(result, 0, sizeof *result);
-  struct import_run run = { .spec = spec, .res = result, .opts = { .test_corrupt_offset = -1 } };
+  struct import_run run = { .spec = spec, .res = result };
   if (opts != NULL)
     run.opts = *opts;
   int r;

@@ -56,9 +56,6 @@ struct metrics;
 struct pipeline_opts {
   /* Set to non-zero (from a signal handler) to stop the import at the next extent. */
   const volatile sig_atomic_t *cancelled;
-  /* Tests only: flip one byte of the target at this offset after the write phase and
-   * before the read-back, as storage corruption would. -1: never. */
-  int64_t test_corrupt_offset;
   /* CDI's progress metric (pkg/metrics), fed with the source bytes read; NULL: none. */
   struct metrics *metrics;
   /* A human progress line on stderr (the caller checks that stderr is a terminal). */

@@ -12,7 +12,8 @@
 #   4. SIGTERM in the middle of a stalled transfer: exit 1 within 5 s (before a
 #      Kubernetes grace period would SIGKILL), message says cancelled and that a rerun
 #      starts over, target invalidated; the rerun succeeds. Also on a block device.
-#   5. storage corruption between the write and the read-back (VIMPORT_TEST_CORRUPT_OFFSET):
+#   5. storage corruption between the write and the read-back (an LD_PRELOAD shim,
+#      tests/e2e/shims/readback_flip.c, inverts one byte of what the read-back reads):
 #      the import fails naming the 64 KiB block, file and block device targets
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -215,14 +216,18 @@ term_case "$term_loop" block
 
 # ---- 5. storage corruption between write and read-back -----------------------------------------
 section "storage corruption before the read-back"
+cc -shared -fPIC -o "$tmp/flip.so" "$VIMPORT_TOP/tests/e2e/shims/readback_flip.c" -ldl
 for target in "$tmp/corrupt.img" "$term_loop"; do
   off=$(( (1 << 20) + 1500 )) # inside the ext4 superblock: data, not a hole
   block=$((off / 65536))
   what="a byte flipped at $off on $target"
   spec "$FAULT_URL/disk.raw" "$target"
-  run VIMPORT_TEST_CORRUPT_OFFSET=$off
+  rm -f "$tmp/flip.mark"
+  run LD_PRELOAD="$tmp/flip.so" READBACK_FLIP_PATH="$target" READBACK_FLIP_OFFSET=$off \
+    READBACK_FLIP_MARK="$tmp/flip.mark"
   expect_error "block $block \(bytes $((block * 65536))-$(((block + 1) * 65536 - 1))\) differ"
   assert_eq verify "$(import_json '["vimport"]["error"]')" "$what: error kind"
+  assert_eq "flipped $off" "$(cat "$tmp/flip.mark" 2>/dev/null)" "$what: the shim's flips"
   case $target in
     /dev/*) expect_block_invalid "$target" ;;
     *) expect_file_invalid "$target" ;;
