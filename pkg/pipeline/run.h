@@ -1,6 +1,6 @@
 /* vimport pipeline, internal: the state of one import, shared by the pipeline's files.
  *
- *   pipeline.c  the order of the steps, the target, block hashes, read-back, failure
+ *   pipeline.c  the order of the steps, opening the target, the read-back, failure
  *   input.c     the source and its filters: digest and signature taps, sniff, decompress,
  *               format policy, the expected checksum (inline or from a checksum file)
  *   decode.c    drives a row of the decoder table (pkg/decode): the row's input, the fit
