@@ -1,30 +1,245 @@
-/* vimport pipeline, the decoders: guest content out of the sniffed format, into the
- * guarded target and the write-time block hash.
+/* vimport pipeline, the decode step: drive one row of the decoder table (pkg/decode).
  *
- *   raw    in order, zero blocks found (raw.c); threaded block hash
- *   qcow2  one streaming pass, out of order (pkg/qcow2); clusters past the window are
- *          re-read by range from the source, or from a scratch spool
- *   vmdk, vhd, vhdx, vdi   a complete local copy (the file itself or a scratch copy) read
- *          in order through qemu-nbd (pkg/nbd)
+ * The row turns its input into guest extents; everything around it is done here, the
+ * same way for every row: the input the row declares (re-reads of passed bytes, or a
+ * complete local copy), the fit of the target to the guest size (before or after, as
+ * the row knows it), the write-time block hash (ordered when the row emits in guest
+ * order, else unordered) and the one tee that feeds it beside the guarded target.
+ *
+ *   pipeline.c -> decode.c -> pkg/decode -> the format packages; never back.
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
-#include "core/cleanup.h"
 #include "core/log.h"
-#include "nbd/nbd.h"
-#include "qcow2/qcow2.h"
-#include "vdi/vdi.h"
-#include "vhd/vhd.h"
-#include "vmdk/vmdk.h"
 #include "run.h"
 #include "source/source.h"
 #include "target/target.h"
+
+/* ---- the target, behind a check for cancellation ------------------------------------ */
+
+static int fit_target(void *opaque, uint64_t size, struct verr *err)
+{
+  struct import_run *run = opaque;
+  if (target_check_fits(run->target, size, err) < 0)
+    return -1;
+  run->target_touched = true; /* a file target is sized now */
+  return 0;
+}
+
+static int check_cancelled(const struct import_run *run, struct verr *err)
+{
+  if (run->opts.cancelled != NULL && *run->opts.cancelled)
+    return verr_set(err, VERR_CANCELLED,
+                    "the import was stopped by a signal (SIGTERM or SIGINT) before it finished; "
+                    "the incomplete target was invalidated and a rerun imports it from the start");
+  return 0;
+}
+
+static int guard_data(struct vsink *s, uint64_t off, const void *buf, size_t len, struct verr *err)
+{
+  struct import_run *run = s->state;
+  if (check_cancelled(run, err) < 0)
+    return -1;
+  run->target_touched = true;
+  return vsink_data(target_sink(run->target), off, buf, len, err);
+}
+
+static int guard_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
+{
+  struct import_run *run = s->state;
+  if (check_cancelled(run, err) < 0)
+    return -1;
+  run->target_touched = true;
+  return vsink_zero(target_sink(run->target), off, len, err);
+}
+
+static const struct vsink_ops guard_ops = {
+  .name = "guard",
+  .data = guard_data,
+  .zero = guard_zero,
+};
+
+/* ---- the write-time block hash ----------------------------------------------------- */
+
+static unsigned hash_threads(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+}
+
+/* Ordered for a row that emits in guest order; else unordered over `length` bytes, its
+ * digests of blocks that run ahead waiting in memory (about 90 bytes a block), bounded by
+ * the spec's memory limit or else the default window size. */
+static int new_hash(struct import_run *run, const struct decoder *row, uint64_t length,
+                    struct verr *err)
+{
+  const struct spec_block_hash *bh = &run->spec->block_hash;
+  run->hash_opts = (struct blkhash_opts){
+    .digest_name = bh->digest, .block_size = bh->block_size, .threads = hash_threads()
+  };
+  if (blockmap_new(bh->digest, bh->block_size, 0, &run->written_map, err) < 0)
+    return -1;
+  struct blkhash_opts opts = run->hash_opts;
+  blockmap_attach(run->written_map, &opts);
+  uint64_t bound = run->spec->memory_limit ? run->spec->memory_limit : SPEC_DEFAULT_WINDOW_SIZE;
+  int r = row->guest_order ? blkhash_new(&opts, &run->hash)
+                           : blkhash_unordered_new(&opts, length, (size_t)bound, &run->unordered);
+  return r == 0 ? 0 : verr_sys(err, VERR_USAGE, r, "cannot create the block hash '%s' with "
+                               "%u-byte blocks", bh->digest, bh->block_size);
+}
+
+/* ---- the input a row declares --------------------------------------------------------- */
+
+static int reread_source(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return source_pread(run->source, buf, len, off, err);
+}
+
+static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return spool_pread(run->chain, buf, len, off, err);
+}
+
+/* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can;
+ * else a scratch spool keeps a copy as the source streams; else there is no way back. */
+static int open_reread(struct import_run *run, struct decode_ctx *ctx, struct verr *err)
+{
+  ctx->pread_opaque = run;
+  if (run->res->compression[0] == '\0' && strcmp(source_info(run->source)->kind, "stdin") != 0) {
+    ctx->pread = reread_source;
+    return 0;
+  }
+  if (run->spec->scratch_path == NULL)
+    return 0;
+  if (spool_reader_new(run->chain, run->spec->scratch_path, &run->chain, err) < 0)
+    return run_chain_lost(run);
+  ctx->in = run->chain;
+  ctx->pread = reread_spool;
+  vlog_info(run->res->format, "keeping a scratch copy in %s for clusters that arrive before "
+            "their tables", run->spec->scratch_path);
+  return 0;
+}
+
+/* A complete local copy for qemu: the source file itself when it is a plain local file
+ * (the chain is still read to its end, for the source digest), else a copy in the
+ * scratch directory, named in `path`, which the caller unlinks when *copied. */
+static int open_file(struct import_run *run, char *path, size_t size, bool *copied,
+                     struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  *copied = false;
+  if (spec->source.kind == SPEC_SOURCE_FILE && strcmp(spec->source.file_path, "-") != 0 &&
+      run->res->compression[0] == '\0') {
+    snprintf(path, size, "%s", spec->source.file_path);
+    return spool_drain(run->chain, err);
+  }
+  if (spec->scratch_path == NULL)
+    return verr_set(err, VERR_SCRATCH_REQUIRED,
+                    "a %s image cannot be converted while it streams: it needs scratch space for "
+                    "a complete copy; give the import a scratch volume (vimport.scratchPath)",
+                    run->res->format);
+  if (spool_to_file(run->chain, spec->scratch_path, run->res->format, path, size, err) < 0)
+    return -1;
+  *copied = true;
+  return 0;
+}
+
+static void init_ctx(struct import_run *run, struct decode_ctx *ctx)
+{
+  struct target_info target;
+  target_get_info(run->target, &target);
+  *ctx = (struct decode_ctx){
+    .in = run->chain,
+    .capacity = target.capacity,
+    .sniff = &run->sniff,
+    .nbd_uri = run->spec->source.nbd_uri,
+    .blank_size = run->spec->target.requested_size,
+    .window_bytes = run->spec->window_size,
+    .block_hash = &run->hash_opts,
+    .fit = fit_target,
+    .fit_opaque = run,
+  };
+  if (run->source == NULL)
+    return;
+  ctx->zeros = source_zeros(run->source);
+  int64_t length = source_info(run->source)->content_length;
+  if (run->res->compression[0] == '\0' && length > 0)
+    ctx->stream_length = (uint64_t)length;
+}
+
+/* ---- driving the row ---------------------------------------------------------------- */
+
+/* Fit what the row knows before it runs, and make the hash: an unordered hash over a size
+ * learnt only at the end spans the capacity until then, so a header that already claims
+ * more than that is refused now. */
+static int before_decode(struct import_run *run, const struct decoder *row,
+                         const struct decode_ctx *ctx, struct verr *err)
+{
+  uint64_t sniffed = run->sniff.virtual_size;
+  if (row->size == DECODER_SIZE_SNIFFED)
+    return fit_target(run, sniffed, err) < 0 ? -1 : new_hash(run, row, sniffed, err);
+  if (row->size == DECODER_SIZE_AT_END && !row->guest_order && sniffed > ctx->capacity &&
+      fit_target(run, sniffed, err) < 0)
+    return -1;
+  return new_hash(run, row, ctx->capacity, err);
+}
+
+static int after_decode(struct import_run *run, const struct decoder *row, uint64_t size,
+                        struct verr *err)
+{
+  if (row->size != DECODER_SIZE_AT_END)
+    return 0;
+  int r = run->unordered != NULL ? blkhash_unordered_set_length(run->unordered, size) : 0;
+  if (r != 0)
+    return verr_sys(err, VERR_INTERNAL, r, "the %s decoder wrote past the size it reported; "
+                    "please report this bug", run->res->format);
+  return fit_target(run, size, err);
+}
+
+static void take_result(struct import_run *run, const struct decode_result *res)
+{
+  if (res->format != NULL)
+    snprintf(run->res->format, sizeof run->res->format, "%s", res->format);
+  if (res->source_digest[0] != '\0') {
+    snprintf(run->res->source_digest, sizeof run->res->source_digest, "%s", res->source_digest);
+    run->res->bytes_transferred = res->source_bytes;
+  }
+  run->res->virtual_size = res->size;
+}
+
+int decode_run(struct import_run *run, const struct decoder *row, struct verr *err)
+{
+  struct decode_ctx ctx;
+  init_ctx(run, &ctx);
+  char path[4096] = "";
+  bool copied = false;
+  if (row->input == DECODER_INPUT_REREAD && open_reread(run, &ctx, err) < 0)
+    return -1;
+  if (row->input == DECODER_INPUT_FILE) {
+    if (open_file(run, path, sizeof path, &copied, err) < 0)
+      return -1;
+    ctx.file = path;
+  }
+  if (before_decode(run, row, &ctx, err) < 0)
+    return -1;
+  struct vsink guard = { .ops = &guard_ops, .state = run }, hash_sink, tee;
+  struct blkhash_sink_state hash_state;
+  struct vsink_tee_state tee_state;
+  if (run->hash != NULL)
+    blkhash_sink_init(&hash_sink, &hash_state, run->hash);
+  vsink_tee_init(&tee, &tee_state, &guard,
+                 run->hash != NULL ? &hash_sink : blkhash_unordered_sink(run->unordered));
+  struct decode_result res = { 0 };
+  int r = row->decode(&ctx, &tee, &res, err);
+  if (copied)
+    unlink(path);
+  take_result(run, &res);
+  return r < 0 ? -1 : after_decode(run, row, res.size, err);
+}
 
 static int refuse_format(const struct import_run *run, struct verr *err)
 {
@@ -39,334 +254,8 @@ static int refuse_format(const struct import_run *run, struct verr *err)
                   sniff_format_name(s->format));
 }
 
-static int decode_raw(struct import_run *run, struct verr *err)
-{
-  /* An unwrapped source with a known length is its own size: refuse it before the first
-   * write rather than when the writes reach the end of the device. */
-  int64_t length = source_info(run->source)->content_length;
-  if (run->res->compression[0] == '\0' && length > 0 &&
-      run_fit_target(run, (uint64_t)length, err) < 0)
-    return -1;
-  if (run_new_ordered_hash(run, err) < 0)
-    return -1;
-  struct vsink hash_sink, tee;
-  struct blkhash_sink_state hash_state;
-  struct vsink_tee_state tee_state;
-  blkhash_sink_init(&hash_sink, &hash_state, run->hash);
-  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), &hash_sink);
-  struct target_info info;
-  target_get_info(run->target, &info);
-  uint64_t size = 0;
-  bool vhd_footer = false;
-  if (raw_decode(run->chain, source_zeros(run->source), &tee, run->hash_opts.block_size,
-                 info.capacity, &size, &vhd_footer, err) < 0)
-    return -1;
-  if (vhd_footer) {
-    snprintf(run->res->format, sizeof run->res->format, "vhd");
-    vlog_info("raw", "the stream ended with a fixed-VHD footer: %llu guest bytes, footer dropped",
-              (unsigned long long)size);
-  }
-  run->res->virtual_size = size;
-  /* A raw stream's size is known only now; the file target is sized to match. */
-  return run_fit_target(run, size, err);
-}
-
-/* The qcow2 decoder's re-read of clusters that did not fit its window. */
-static int reread_source(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
-{
-  struct import_run *run = opaque;
-  return source_pread(run->source, buf, len, off, err);
-}
-
-static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
-{
-  struct import_run *run = opaque;
-  return spool_pread(run->chain, buf, len, off, err);
-}
-
-/* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can. */
-static bool can_reread(const struct import_run *run)
-{
-  return run->res->compression[0] == '\0' && strcmp(source_info(run->source)->kind, "stdin") != 0;
-}
-
-static int decode_qcow2(struct import_run *run, struct verr *err)
-{
-  uint64_t size = run->sniff.virtual_size;
-  if (run_fit_target(run, size, err) < 0 || run_new_unordered_hash(run, size, err) < 0)
-    return -1;
-  struct vsink tee;
-  struct vsink_tee_state tee_state;
-  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), blkhash_unordered_sink(run->unordered));
-  struct qcow2_stream_opts opts = {
-    .window_bytes = run->spec->window_size,
-    .pread = can_reread(run) ? reread_source : NULL,
-    .pread_opaque = run,
-    .threads = run->hash_opts.threads,
-    .block_hash = &run->hash_opts,
-  };
-  if (opts.pread == NULL && run->spec->scratch_path != NULL) {
-    /* No way back to the source: keep a copy on the scratch volume as it streams. */
-    if (spool_reader_new(run->chain, run->spec->scratch_path, &run->chain, err) < 0)
-      return run_chain_lost(run);
-    opts.pread = reread_spool;
-    vlog_info("qcow2", "keeping a scratch copy in %s for clusters that arrive before their "
-              "tables", run->spec->scratch_path);
-  }
-  struct qcow2_info info = { 0 };
-  int r = qcow2_stream_decode(run->chain, &tee, &opts, &info, err);
-  vlog_info("qcow2", "v%u, cluster %u, %llu data bytes, %llu zero bytes; window peak %llu bytes, "
-            "%llu clusters let go once used, %llu clusters dropped, %llu bytes re-read",
-            info.version, info.cluster_size, (unsigned long long)info.data_bytes,
-            (unsigned long long)info.zero_bytes, (unsigned long long)info.window_peak_bytes,
-            (unsigned long long)info.used_clusters, (unsigned long long)info.dropped_clusters,
-            (unsigned long long)info.reread_bytes);
-  run->res->virtual_size = size;
-  return r;
-}
-
-/* Read `chain` to its end, discarding: the source digest must still see every byte. */
-static int drain_chain(struct import_run *run, struct verr *err)
-{
-  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
-  if (buf == NULL)
-    return verr_set(err, VERR_NOMEM, "out of memory");
-  ssize_t n;
-  while ((n = run->chain->ops->read(run->chain, buf, 1u << 20, err)) > 0)
-    ;
-  return n < 0 ? -1 : 0;
-}
-
-/* Copy the rest of `chain` into a new file under the scratch directory. On success
- * `path` names it; the caller unlinks it. */
-static int spool_to_file(struct import_run *run, char *path, size_t size, struct verr *err)
-{
-  snprintf(path, size, "%s/vimport-%s-XXXXXX", run->spec->scratch_path, run->res->format);
-  CLEANUP_CLOSE int fd = mkstemp(path);
-  if (fd < 0)
-    return verr_sys(err, VERR_IO, errno, "cannot create a scratch file in %s (is the scratch "
-                    "volume mounted and writable?)", run->spec->scratch_path);
-  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
-  ssize_t n = buf == NULL ? verr_set(err, VERR_NOMEM, "out of memory") : 0;
-  while (n >= 0 && (n = run->chain->ops->read(run->chain, buf, 1u << 20, err)) > 0)
-    for (ssize_t done = 0, w; n > 0 && done < n; done += w)
-      if ((w = write(fd, buf + done, (size_t)(n - done))) < 0)
-        return unlink(path), verr_sys(err, errno == ENOSPC ? VERR_SCRATCH_REQUIRED : VERR_IO, errno,
-                                      "cannot write the scratch copy in %s (request more scratch "
-                                      "space)", run->spec->scratch_path);
-  if (n < 0)
-    unlink(path);
-  return n < 0 ? -1 : 0;
-}
-
-/* vmdk, vhd, vhdx, vdi: their tables may sit anywhere, so qemu reads a complete copy
- * (the source file itself when it is a plain local file, else a scratch copy) through
- * qemu-nbd, and the guest content streams out in order with holes skipped. */
-static int decode_via_qemu(struct import_run *run, struct verr *err)
-{
-  const struct import_spec *spec = run->spec;
-  bool local = spec->source.kind == SPEC_SOURCE_FILE && strcmp(spec->source.file_path, "-") != 0 &&
-               run->res->compression[0] == '\0';
-  char path[4096];
-  if (local) {
-    snprintf(path, sizeof path, "%s", spec->source.file_path);
-    if (drain_chain(run, err) < 0)
-      return -1;
-  } else if (spec->scratch_path == NULL) {
-    return verr_set(err, VERR_SCRATCH_REQUIRED,
-                    "a %s image cannot be converted while it streams: it needs scratch space for "
-                    "a complete copy; give the import a scratch volume (vimport.scratchPath)",
-                    run->res->format);
-  } else if (spool_to_file(run, path, sizeof path, err) < 0) {
-    return -1;
-  }
-  struct nbd_guest_opts opts = { .file = path, .format = sniff_qemu_driver(run->sniff.format) };
-  struct nbd_guest *g = NULL;
-  int r = nbd_guest_open(&opts, &g, err);
-  uint64_t size = r == 0 ? nbd_guest_size(g) : 0;
-  if (r == 0)
-    r = run_fit_target(run, size, err);
-  if (r == 0)
-    r = run_new_ordered_hash(run, err);
-  if (r == 0) {
-    struct vsink hash_sink, tee;
-    struct blkhash_sink_state hash_state;
-    struct vsink_tee_state tee_state;
-    blkhash_sink_init(&hash_sink, &hash_state, run->hash);
-    vsink_tee_init(&tee, &tee_state, run_guarded_target(run), &hash_sink);
-    r = nbd_guest_walk(g, &tee, err);
-    vlog_info("nbd", "qemu-nbd -f %s: %llu bytes read, %llu zero bytes skipped", opts.format,
-              (unsigned long long)nbd_guest_bytes_read(g), (unsigned long long)nbd_guest_zero_bytes(g));
-  }
-  nbd_guest_free(g);
-  if (!local)
-    unlink(path);
-  run->res->virtual_size = size;
-  return r;
-}
-
-/* streamOptimized vmdk, dynamic vhd and vdi keep their tables ahead of their data: they
- * stream like qcow2, with no copy on disk. Which of them is told by the sniffed header. */
-enum streamed { STREAMED_NONE, STREAMED_VMDK, STREAMED_VHD, STREAMED_VDI };
-
-static enum streamed streamable(const struct sniff_result *s)
-{
-  if (s->format == SNIFF_FORMAT_VMDK && strcmp(s->subformat, "streamOptimized") == 0)
-    return STREAMED_VMDK;
-  if (s->format == SNIFF_FORMAT_VHD && strcmp(s->subformat, "dynamic") == 0)
-    return STREAMED_VHD;
-  if (s->format == SNIFF_FORMAT_VDI)
-    return STREAMED_VDI;
-  return STREAMED_NONE;
-}
-
-/* Run one streaming decoder; *size gets the guest size it found. */
-static int run_streamed(struct import_run *run, enum streamed kind, struct vsink *out, uint64_t *size,
-                        struct verr *err)
-{
-  int r;
-  if (kind == STREAMED_VMDK) {
-    struct vmdk_info info = { 0 };
-    r = vmdk_stream_decode(run->chain, out, NULL, &info, err);
-    *size = info.virtual_size;
-  } else if (kind == STREAMED_VHD) {
-    struct vhd_info info = { 0 };
-    r = vhd_stream_decode(run->chain, out, NULL, &info, err);
-    *size = info.virtual_size;
-  } else {
-    struct vdi_info info = { 0 };
-    r = vdi_stream_decode(run->chain, out, NULL, &info, err);
-    *size = info.virtual_size;
-  }
-  return r;
-}
-
-static int decode_streamed(struct import_run *run, enum streamed kind, struct verr *err)
-{
-  /* The decoder says the exact guest size (qemu's rules: a vhd's CHS geometry can exceed
-   * its footer's size) only at its end. Until then the target's capacity bounds the
-   * writes and the hash; a header that already claims more than that is refused now. */
-  struct target_info target;
-  target_get_info(run->target, &target);
-  if (run->sniff.virtual_size > target.capacity)
-    return run_fit_target(run, run->sniff.virtual_size, err);
-  if (run_new_unordered_hash(run, target.capacity, err) < 0)
-    return -1;
-  struct vsink tee;
-  struct vsink_tee_state tee_state;
-  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), blkhash_unordered_sink(run->unordered));
-  uint64_t size = 0;
-  if (run_streamed(run, kind, &tee, &size, err) < 0)
-    return -1;
-  int r = blkhash_unordered_set_length(run->unordered, size);
-  if (r != 0)
-    return verr_sys(err, VERR_INTERNAL, r, "the %s decoder wrote past the size it reported; "
-                    "please report this bug", run->res->format);
-  vlog_info("decode", "%s streamed in one pass: %llu guest bytes", run->res->format,
-            (unsigned long long)size);
-  run->res->virtual_size = size;
-  return run_fit_target(run, size, err);
-}
-
 int decode_image(struct import_run *run, struct verr *err)
 {
-  switch (run->sniff.format) {
-  case SNIFF_FORMAT_RAW:
-    return decode_raw(run, err);
-  case SNIFF_FORMAT_QCOW2:
-    return decode_qcow2(run, err);
-  case SNIFF_FORMAT_VMDK:
-  case SNIFF_FORMAT_VHD:
-  case SNIFF_FORMAT_VDI:
-    if (streamable(&run->sniff) != STREAMED_NONE)
-      return decode_streamed(run, streamable(&run->sniff), err);
-    return decode_via_qemu(run, err);
-  case SNIFF_FORMAT_VHDX:
-    return decode_via_qemu(run, err);
-  default:
-    return refuse_format(run, err);
-  }
-}
-
-
-/* ---- NBD exports --------------------------------------------------------------------- */
-
-/* The source digest of an NBD export: its guest bytes, holes hashed as zeros without
- * being read (there are no "bytes as served" but the content itself). */
-struct export_digest {
-  EVP_MD_CTX *ctx;
-};
-
-static int export_digest_data(struct vsink *s, uint64_t off, const void *buf, size_t len,
-                              struct verr *err)
-{
-  (void)off;
-  struct export_digest *d = s->state;
-  return EVP_DigestUpdate(d->ctx, buf, len) == 1 ? 0 : verr_set(err, VERR_INTERNAL, "sha256 failed");
-}
-
-static int export_digest_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
-{
-  (void)off;
-  static const unsigned char zeros[64 * 1024];
-  struct export_digest *d = s->state;
-  for (uint64_t n; len > 0; len -= n) {
-    n = len < sizeof zeros ? len : sizeof zeros;
-    if (EVP_DigestUpdate(d->ctx, zeros, (size_t)n) != 1)
-      return verr_set(err, VERR_INTERNAL, "sha256 failed");
-  }
-  return 0;
-}
-
-static const struct vsink_ops export_digest_ops = {
-  .name = "export-digest",
-  .data = export_digest_data,
-  .zero = export_digest_zero,
-};
-
-static int walk_export(struct import_run *run, struct nbd_guest *g, EVP_MD_CTX *ctx, struct verr *err)
-{
-  struct export_digest digest = { .ctx = ctx };
-  struct vsink digest_sink = { .ops = &export_digest_ops, .state = &digest };
-  struct vsink hash_sink, hashes, tee;
-  struct blkhash_sink_state hash_state;
-  struct vsink_tee_state hashes_state, tee_state;
-  blkhash_sink_init(&hash_sink, &hash_state, run->hash);
-  vsink_tee_init(&hashes, &hashes_state, &hash_sink, &digest_sink);
-  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), &hashes);
-  return nbd_guest_walk(g, &tee, err);
-}
-
-int decode_nbd(struct import_run *run, struct verr *err)
-{
-  struct nbd_guest_opts opts = { .uri = run->spec->source.nbd_uri };
-  struct nbd_guest *g = NULL;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  int r = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
-              ? 0 : verr_set(err, VERR_NOMEM, "cannot start a sha256 digest");
-  if (r == 0)
-    r = nbd_guest_open(&opts, &g, err);
-  uint64_t size = r == 0 ? nbd_guest_size(g) : 0;
-  snprintf(run->res->format, sizeof run->res->format, "raw");
-  if (r == 0)
-    r = run_fit_target(run, size, err);
-  if (r == 0)
-    r = run_new_ordered_hash(run, err);
-  if (r == 0)
-    r = walk_export(run, g, ctx, err);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned md_len = 0;
-  if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) == 1) {
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    blkhash_hex(md, md_len, hex);
-    snprintf(run->res->source_digest, sizeof run->res->source_digest, "sha256:%s", hex);
-    run->res->bytes_transferred = nbd_guest_bytes_read(g);
-    vlog_info("nbd", "export of %llu bytes: %llu read, %llu in holes never read; sha256:%s",
-              (unsigned long long)size, (unsigned long long)nbd_guest_bytes_read(g),
-              (unsigned long long)nbd_guest_zero_bytes(g), hex);
-  }
-  run->res->virtual_size = size;
-  nbd_guest_free(g);
-  EVP_MD_CTX_free(ctx);
-  return r;
+  const struct decoder *row = decoder_for(&run->sniff);
+  return row != NULL ? decode_run(run, row, err) : refuse_format(run, err);
 }

@@ -25,18 +25,6 @@ static void import_run_free(struct import_run *run)
   blockmap_free(run->written_map);
 }
 
-static unsigned hash_threads(void)
-{
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
-}
-
-void run_add_verified(struct pipeline_result *res, const char *stage)
-{
-  if (res->n_verified < PIPELINE_MAX_VERIFIED)
-    res->verified[res->n_verified++] = stage;
-}
-
 /* ---- target ------------------------------------------------------------------------- */
 
 static bool same_file(const struct import_spec *spec, const char *target)
@@ -71,96 +59,6 @@ static int open_target(struct import_run *run, struct verr *err)
   vlog_info("target", "%s %s, capacity %llu bytes", block ? "block device" : "file", path,
             (unsigned long long)info.capacity);
   return 0;
-}
-
-/* The block hash options of the spec, with the write-time manifest attached to `with_map`. */
-static int hash_options(struct import_run *run, struct blkhash_opts *with_map, struct verr *err)
-{
-  const struct spec_block_hash *bh = &run->spec->block_hash;
-  run->hash_opts = (struct blkhash_opts){
-    .digest_name = bh->digest, .block_size = bh->block_size, .threads = hash_threads()
-  };
-  if (blockmap_new(bh->digest, bh->block_size, 0, &run->written_map, err) < 0)
-    return -1;
-  *with_map = run->hash_opts;
-  blockmap_attach(run->written_map, with_map);
-  return 0;
-}
-
-static int hash_error(const struct import_run *run, int r, struct verr *err)
-{
-  return verr_sys(err, VERR_USAGE, r, "cannot create the block hash '%s' with %u-byte blocks",
-                  run->spec->block_hash.digest, run->spec->block_hash.block_size);
-}
-
-/* ---- the guard in front of the target ------------------------------------------------ */
-
-static int check_cancelled(const struct import_run *run, struct verr *err)
-{
-  if (run->opts.cancelled != NULL && *run->opts.cancelled)
-    return verr_set(err, VERR_CANCELLED,
-                    "the import was stopped by a signal (SIGTERM or SIGINT) before it finished; "
-                    "the incomplete target was invalidated and a rerun imports it from the start");
-  return 0;
-}
-
-static int guard_data(struct vsink *s, uint64_t off, const void *buf, size_t len, struct verr *err)
-{
-  struct import_run *run = s->state;
-  if (check_cancelled(run, err) < 0)
-    return -1;
-  run->target_touched = true;
-  return vsink_data(target_sink(run->target), off, buf, len, err);
-}
-
-static int guard_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
-{
-  struct import_run *run = s->state;
-  if (check_cancelled(run, err) < 0)
-    return -1;
-  run->target_touched = true;
-  return vsink_zero(target_sink(run->target), off, len, err);
-}
-
-static const struct vsink_ops guard_ops = {
-  .name = "guard",
-  .data = guard_data,
-  .zero = guard_zero,
-};
-
-int run_fit_target(struct import_run *run, uint64_t size, struct verr *err)
-{
-  if (target_check_fits(run->target, size, err) < 0)
-    return -1;
-  run->target_touched = true; /* a file target is sized now */
-  return 0;
-}
-
-struct vsink *run_guarded_target(struct import_run *run)
-{
-  run->guard = (struct vsink){ .ops = &guard_ops, .state = run };
-  return &run->guard;
-}
-
-int run_new_ordered_hash(struct import_run *run, struct verr *err)
-{
-  struct blkhash_opts opts;
-  if (hash_options(run, &opts, err) < 0)
-    return -1;
-  int r = blkhash_new(&opts, &run->hash);
-  return r == 0 ? 0 : hash_error(run, r, err);
-}
-
-/* Digests of blocks that run ahead wait in memory (about 90 bytes a block): the spec's
- * memory limit bounds them, else the default window size does. */
-int run_new_unordered_hash(struct import_run *run, uint64_t length, struct verr *err)
-{
-  struct blkhash_opts opts;
-  if (hash_options(run, &opts, err) < 0)
-    return -1;
-  uint64_t bound = run->spec->memory_limit ? run->spec->memory_limit : SPEC_DEFAULT_WINDOW_SIZE;
-  int r = blkhash_unordered_new(&opts, length, (size_t)bound, &run->unordered);
-  return r == 0 ? 0 : hash_error(run, r, err);
 }
 
 static int final_hash(struct import_run *run, unsigned char *md, unsigned *md_len, struct verr *err)
@@ -239,22 +137,12 @@ static void record_target(struct import_run *run)
 
 static int import_blank(struct import_run *run, struct verr *err)
 {
-  uint64_t size = run->spec->target.requested_size;
-  if (size == 0)
+  if (run->spec->target.requested_size == 0)
     return verr_set(err, VERR_USAGE, "a blank image needs a size: set spec.storage.resources."
                                      "requests.storage (or IMPORTER_IMAGE_SIZE)");
   snprintf(run->res->format, sizeof run->res->format, "raw");
-  if (open_target(run, err) < 0 || run_new_ordered_hash(run, err) < 0 ||
-      run_fit_target(run, size, err) < 0)
+  if (open_target(run, err) < 0 || decode_run(run, &blank_decoder, err) < 0)
     return -1;
-  struct vsink hash_sink, tee;
-  struct blkhash_sink_state hash_state;
-  struct vsink_tee_state tee_state;
-  blkhash_sink_init(&hash_sink, &hash_state, run->hash);
-  vsink_tee_init(&tee, &tee_state, run_guarded_target(run), &hash_sink);
-  if (vsink_zero(&tee, 0, size, err) < 0)
-    return -1;
-  run->res->virtual_size = size;
   record_target(run);
   return readback(run, err);
 }
@@ -285,7 +173,7 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
   } else if (spec->source.kind == SPEC_SOURCE_NBD) {
     r = open_target(&run, err);
     if (r == 0)
-      r = decode_nbd(&run, err);
+      r = decode_run(&run, &nbd_export_decoder, err);
     if (r == 0)
       record_target(&run);
     if (r == 0)

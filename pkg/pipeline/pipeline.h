@@ -1,7 +1,7 @@
 /* vimport pipeline: one import, every stage, one pass over the source.
  *
- *   source -> digest tap -> sniff -> [decompress -> sniff] -> decode (raw | qcow2)
- *     -> tee( target writer , write-time block hash )
+ *   source -> digest tap -> sniff -> [decompress -> sniff] -> decode (a row of the
+ *     decoder table, pkg/decode) -> tee( target writer , write-time block hash )
  *   -> target fsync -> read-back block hash from storage -> compare -> result
  *
  * The source is read once, in order, to its end, so the source digest covers every
@@ -70,16 +70,6 @@ struct pipeline_opts {
 int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *opts,
                     struct pipeline_result *result, struct verr *err);
 
-/* The raw decoder: copy `in` to `out` in guest order from offset 0, turning every
- * all-zero block of `block_size` bytes into a zero extent, until `in` ends. Views of
- * `in` inside `zeros` (source_zeros() of the reader at the bottom of `in`; {NULL, 0}:
- * none) count as zeros without a look. A stream that ends with a fixed-VHD footer
- * (sniff_vhd_fixed_footer) is a fixed VHD: the footer is not guest content and is
- * dropped, and *vhd_footer says so. Fails with VERR_TARGET_TOO_SMALL when the stream is
- * longer than `max_size` (0: no bound). *size is the number of guest bytes produced. */
-int raw_decode(struct vreader *in, struct vzeros zeros, struct vsink *out, size_t block_size,
-               uint64_t max_size, uint64_t *size, bool *vhd_footer, struct verr *err);
-
 /* The terminal progress line: a reader over `lower` (owned, also on failure) that
  * rewrites one stderr line with the share of `total` bytes read (0: unknown), and
  * clears it when closed. */
@@ -91,5 +81,12 @@ int progress_reader_new(struct vreader *lower, uint64_t total, struct vreader **
  * scratch volume fills up. */
 int spool_reader_new(struct vreader *lower, const char *dir, struct vreader **out, struct verr *err);
 int spool_pread(struct vreader *spool, void *buf, size_t len, uint64_t offset, struct verr *err);
+/* Read `in` to its end, keeping nothing (a digest above still sees every byte). */
+int spool_drain(struct vreader *in, struct verr *err);
+/* Copy the rest of `in` into a new file "vimport-<name>-XXXXXX" under `dir`, named in
+ * `path` (`size` bytes) on success; the caller unlinks it. VERR_SCRATCH_REQUIRED when
+ * the scratch volume fills up. */
+int spool_to_file(struct vreader *in, const char *dir, const char *name, char *path, size_t size,
+                  struct verr *err);
 
 #endif

@@ -1,10 +1,14 @@
 /* vimport pipeline, internal: the state of one import, shared by the pipeline's files.
  *
- *   pipeline.c  the order of the steps, the target, block hashes, read-back, failure
+ *   pipeline.c  the order of the steps, opening the target, the read-back, failure
  *   input.c     the source and its filters: digest and signature taps, sniff, decompress,
  *               format policy, the expected checksum (inline or from a checksum file)
- *   decode.c    guest content out of the sniffed format: raw, qcow2, qemu-nbd formats
- *   raw.c, spool.c   the raw decoder and the scratch spool (see pipeline.h)
+ *   decode.c    drives a row of the decoder table (pkg/decode): the row's input, the fit
+ *               of the target, the write-time block hash and its tee, the guard
+ *   spool.c     the scratch spool and the scratch copy (see pipeline.h)
+ *
+ * Calls run one way: pipeline.c -> input.c, decode.c -> pkg/decode; decode.c -> input.c
+ * (run_chain_lost) and spool.c; nothing calls back into pipeline.c.
  *
  * Not a public header: nothing outside pkg/pipeline includes it.
  */
@@ -14,6 +18,7 @@
 #include <stdbool.h>
 
 #include "blkhash/blkhash.h"
+#include "decode/decode.h"
 #include "digest/digest.h"
 #include "pipeline.h"
 #include "sniff/sniff.h"
@@ -41,7 +46,6 @@ struct import_run {
   struct blkhash_unordered *unordered;
   struct blockmap *written_map;
   struct blkhash_opts hash_opts;
-  struct vsink guard;    /* the target sink behind a check for cancellation */
   bool target_touched;   /* the target was sized or written: a failure invalidates it */
 };
 
@@ -56,16 +60,16 @@ int input_check_signature(struct import_run *run, struct verr *err);
 int run_chain_lost(struct import_run *run);
 
 /* decode.c */
+/* The row of the decoder table that accepts the sniffed image, driven; a format no row
+ * accepts is refused, saying what to do instead. */
 int decode_image(struct import_run *run, struct verr *err);
-/* An NBD export: guest content already, read with block status (pkg/nbd). */
-int decode_nbd(struct import_run *run, struct verr *err);
+/* Drive `row`: its input, the target's fit, the block hash and its tee, the guard. */
+int decode_run(struct import_run *run, const struct decoder *row, struct verr *err);
 
-/* pipeline.c, for the decoders */
-struct vsink *run_guarded_target(struct import_run *run);
-/* target_check_fits() for `size` guest bytes; from here on a failure invalidates the target. */
-int run_fit_target(struct import_run *run, uint64_t size, struct verr *err);
-int run_new_ordered_hash(struct import_run *run, struct verr *err);
-int run_new_unordered_hash(struct import_run *run, uint64_t length, struct verr *err);
-void run_add_verified(struct pipeline_result *res, const char *stage);
+static inline void run_add_verified(struct pipeline_result *res, const char *stage)
+{
+  if (res->n_verified < PIPELINE_MAX_VERIFIED)
+    res->verified[res->n_verified++] = stage;
+}
 
 #endif

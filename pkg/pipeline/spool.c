@@ -1,7 +1,8 @@
 /* The scratch spool: a reader filter that keeps a copy of every byte it passes in an
  * unnamed file under the scratch directory, so a decoder can re-read earlier bytes of a
  * source that itself cannot be re-read (stdin, a compressed wrapper). It is CDI's
- * scratch space, filled while streaming instead of in a download pass first. */
+ * scratch space, filled while streaming instead of in a download pass first. For a
+ * decoder that needs a file (qemu), spool_to_file() makes a named complete copy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -92,4 +93,38 @@ int spool_pread(struct vreader *r, void *buf, size_t len, uint64_t offset, struc
     done += (size_t)n;
   }
   return 0;
+}
+
+/* ---- a complete copy, for readers that need a file (qemu) ------------------------------ */
+
+int spool_drain(struct vreader *in, struct verr *err)
+{
+  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
+  if (buf == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  ssize_t n;
+  while ((n = in->ops->read(in, buf, 1u << 20, err)) > 0)
+    ;
+  return n < 0 ? -1 : 0;
+}
+
+int spool_to_file(struct vreader *in, const char *dir, const char *name, char *path, size_t size,
+                  struct verr *err)
+{
+  snprintf(path, size, "%s/vimport-%s-XXXXXX", dir, name);
+  CLEANUP_CLOSE int fd = mkstemp(path);
+  if (fd < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot create a scratch file in %s (is the scratch "
+                    "volume mounted and writable?)", dir);
+  CLEANUP_FREE unsigned char *buf = malloc(1u << 20);
+  ssize_t n = buf == NULL ? verr_set(err, VERR_NOMEM, "out of memory") : 0;
+  while (n >= 0 && (n = in->ops->read(in, buf, 1u << 20, err)) > 0)
+    for (ssize_t done = 0, w; n > 0 && done < n; done += w)
+      if ((w = write(fd, buf + done, (size_t)(n - done))) < 0)
+        return unlink(path), verr_sys(err, errno == ENOSPC ? VERR_SCRATCH_REQUIRED : VERR_IO, errno,
+                                      "cannot write the scratch copy in %s (request more scratch "
+                                      "space)", dir);
+  if (n < 0)
+    unlink(path);
+  return n < 0 ? -1 : 0;
 }

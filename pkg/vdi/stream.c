@@ -1,18 +1,15 @@
 /* vimport vdi: the VDI decoder (see vdi.h for the format and contract).
  *
- * Three phases over one stream: the header (checked like qemu checks it), the block map
- * (read whole; the mapped blocks inside the disk are sorted by file position and checked
- * to lie after the map and to be distinct), then the blocks in that order, each copied
- * through one VDI_MAX_EXTENT buffer. What follows the last block is read and dropped.
+ * What is VDI's own is here: the header, checked like qemu checks it, and how a block map
+ * entry places a block (offset_data + entry * block size). The phases over the stream,
+ * the block map, the block order and the copy are pkg/blocktable's.
  */
 #include "vdi.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
 
-#include "core/cleanup.h"
+#include "blocktable/blocktable.h"
 
 #define SECTOR 512u
 #define SIGNATURE 0xbeda107fu
@@ -31,18 +28,6 @@ struct header {
   uint64_t disk_size;   /* rounded up to sectors */
   uint32_t block_size;
   uint32_t blocks;      /* entries in the block map */
-};
-
-struct decoder {
-  struct vcursor cur; /* the source, counted into info->source_bytes */
-  struct vsink *out;
-  struct vdi_info *info;
-  struct header hd;
-  uint64_t nblocks;  /* blocks inside the virtual size */
-  uint32_t *map;
-  uint64_t *order;   /* mapped blocks (< nblocks): map entry << 32 | block, sorted */
-  uint64_t norder;
-  uint8_t *buf;      /* VDI_MAX_EXTENT */
 };
 
 static uint32_t le32(const uint8_t *p)
@@ -138,151 +123,60 @@ int vdi_stream_probe(const void *head, size_t len, struct verr *err)
   return parse_header(head, len, &hd, err);
 }
 
-/* ---- output ---- */
+/* ---- what the skeleton needs ---- */
 
-static int emit_zero(struct decoder *d, uint64_t off, uint64_t len, struct verr *err)
+static int read_header(struct vcursor *cur, void *scratch, void *info_out,
+                       struct blocktable_layout *l, struct verr *err)
 {
-  return vsink_zero_counted(d->out, off, len, &d->info->zero_bytes, err);
-}
-
-/* Guest bytes of block `b`, clipped to the disk. */
-static uint64_t block_len(const struct decoder *d, uint64_t b)
-{
-  uint64_t left = d->hd.disk_size - b * d->hd.block_size;
-  return left < d->hd.block_size ? left : d->hd.block_size;
-}
-
-/* Zero extents for every unmapped block inside the disk, adjacent ones merged. */
-static int emit_unmapped(struct decoder *d, struct verr *err)
-{
-  uint64_t run_start = 0, run_len = 0;
-  for (uint64_t b = 0; b < d->nblocks; b++) {
-    if (d->map[b] < MAP_FIRST_UNUSED)
-      continue;
-    uint64_t off = b * d->hd.block_size;
-    if (run_len > 0 && run_start + run_len != off) {
-      if (emit_zero(d, run_start, run_len, err) < 0)
-        return -1;
-      run_len = 0;
-    }
-    if (run_len == 0)
-      run_start = off;
-    run_len += block_len(d, b);
-  }
-  return emit_zero(d, run_start, run_len, err);
-}
-
-/* Copy block `b` to the sink; what lies past the end of the stream reads as zeros. */
-static int copy_block(struct decoder *d, uint64_t b, struct verr *err)
-{
-  uint64_t guest = b * d->hd.block_size;
-  uint64_t len = block_len(d, b);
-  uint64_t at = d->hd.offset_data + (uint64_t)d->map[b] * d->hd.block_size;
-  if (vcursor_skip_to(&d->cur, at, d->buf, VDI_MAX_EXTENT, err) < 0)
-    return -1;
-  uint64_t done = 0;
-  while (done < len && !d->cur.at_end) {
-    uint64_t want = len - done < VDI_MAX_EXTENT ? len - done : VDI_MAX_EXTENT;
-    ssize_t n = vcursor_read_some(&d->cur, d->buf, (size_t)want, err);
-    if (n < 0)
-      return -1;
-    if (n > 0 && vsink_data(d->out, guest + done, d->buf, (size_t)n, err) < 0)
-      return -1;
-    d->info->data_bytes += (uint64_t)n;
-    done += (uint64_t)n;
-  }
-  return emit_zero(d, guest + done, len - done, err);
-}
-
-/* ---- the block map ---- */
-
-static int read_map(struct decoder *d, uint64_t table_bytes, struct verr *err)
-{
-  uint64_t need = (uint64_t)d->hd.blocks * 4 + d->nblocks * 8;
-  if (need > table_bytes)
-    return verr_set(err, VERR_FORMAT,
-                    "the VDI block map of %" PRIu32 " entries needs %" PRIu64 " bytes of "
-                    "memory, more than the limit of %" PRIu64 ": the header is damaged or the "
-                    "limit too low", d->hd.blocks, need, table_bytes);
-  size_t bytes = (size_t)d->hd.blocks * 4;
-  d->map = malloc(bytes ? bytes : 1);
-  d->order = malloc(d->nblocks ? (size_t)d->nblocks * sizeof *d->order : 1);
-  if (d->map == NULL || d->order == NULL)
-    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the VDI block map");
-  if (vcursor_skip_to(&d->cur, d->hd.offset_bmap, d->buf, VDI_MAX_EXTENT, err) < 0 ||
-      vcursor_read_exact(&d->cur, d->map, bytes, "block map", err) < 0)
-    return -1;
-  for (uint32_t i = 0; i < d->hd.blocks; i++)
-    d->map[i] = le32((const uint8_t *)&d->map[i]);
-  return 0;
-}
-
-static int by_entry(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* The mapped blocks in file order (data offset grows with the entry), each distinct. */
-static int order_blocks(struct decoder *d, struct verr *err)
-{
-  for (uint64_t b = 0; b < d->nblocks; b++)
-    if (d->map[b] < MAP_FIRST_UNUSED)
-      d->order[d->norder++] = (uint64_t)d->map[b] << 32 | b;
-  qsort(d->order, (size_t)d->norder, sizeof *d->order, by_entry);
-  for (uint64_t i = 1; i < d->norder; i++)
-    if (d->order[i] >> 32 == d->order[i - 1] >> 32)
-      return verr_set(err, VERR_FORMAT,
-                      "VDI blocks %" PRIu32 " and %" PRIu32 " map to the same data block "
-                      "%" PRIu64 ": not streamable in one pass; read it through qemu-nbd",
-                      (uint32_t)d->order[i - 1], (uint32_t)d->order[i], d->order[i] >> 32);
-  d->info->blocks = d->norder;
-  return 0;
-}
-
-/* ---- setup ---- */
-
-static int read_header(struct decoder *d, struct verr *err)
-{
+  (void)scratch;
+  struct vdi_info *info = info_out;
   uint8_t h[VDI_HEADER_BYTES];
-  ssize_t n = vcursor_read_some(&d->cur, h, sizeof h, err);
-  if (n < 0)
+  struct header hd;
+  ssize_t n = vcursor_read_some(cur, h, sizeof h, err);
+  if (n < 0 || parse_header(h, (size_t)n, &hd, err) < 0)
     return -1;
-  if (parse_header(h, (size_t)n, &d->hd, err) < 0)
-    return -1;
-  d->info->virtual_size = d->hd.disk_size;
-  d->info->block_size = d->hd.block_size;
-  d->info->image_type = d->hd.type;
-  d->nblocks = (d->hd.disk_size + d->hd.block_size - 1) / d->hd.block_size;
+  info->virtual_size = hd.disk_size;
+  info->block_size = hd.block_size;
+  info->image_type = hd.type;
+  *l = (struct blocktable_layout){
+    .virtual_size = hd.disk_size,
+    .block_size = hd.block_size,
+    .entries = hd.blocks,
+    .table_offset = hd.offset_bmap,
+    .big_endian = false,
+    .first_unused = MAP_FIRST_UNUSED,
+    .data_base = hd.offset_data,
+    .data_stride = hd.block_size,
+    .short_is_zeros = true, /* qemu reads a file's tail that way */
+  };
   return 0;
 }
 
-static void decoder_fini(struct decoder *d)
+/* The data area follows the map (check_layout), so only two blocks can collide: two
+ * guest blocks mapped to one data block. */
+static int refuse_overlap(uint64_t prev, uint64_t b, uint32_t entry, uint64_t at,
+                          uint64_t free_from, struct verr *err)
 {
-  free(d->map);
-  free(d->order);
-  free(d->buf);
+  (void)at, (void)free_from;
+  return verr_set(err, VERR_FORMAT,
+                  "VDI blocks %" PRIu64 " and %" PRIu64 " map to the same data block %" PRIu32
+                  ": not streamable in one pass; read it through qemu-nbd", prev, b, entry);
 }
+
+static const struct blocktable_format vdi_format = {
+  .name = "VDI",
+  .table_name = "block map",
+  .default_table_bytes = VDI_DEFAULT_TABLE_BYTES,
+  .info_size = sizeof(struct vdi_info),
+  .counts = { offsetof(struct vdi_info, source_bytes), offsetof(struct vdi_info, data_bytes),
+              offsetof(struct vdi_info, zero_bytes), offsetof(struct vdi_info, blocks) },
+  .header = read_header,
+  .refuse_overlap = refuse_overlap,
+};
 
 int vdi_stream_decode(struct vreader *in, struct vsink *out,
                       const struct vdi_stream_opts *opts, struct vdi_info *info,
                       struct verr *err)
 {
-  struct vdi_info scratch_info;
-  __attribute__((cleanup(decoder_fini))) struct decoder d = { .out = out };
-  d.info = info ? info : &scratch_info;
-  memset(d.info, 0, sizeof *d.info);
-  vcursor_init(&d.cur, in, "VDI", &d.info->source_bytes);
-  uint64_t table_bytes = opts && opts->table_bytes ? opts->table_bytes
-                                                   : VDI_DEFAULT_TABLE_BYTES;
-  d.buf = malloc(VDI_MAX_EXTENT);
-  if (d.buf == NULL)
-    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the VDI decoder buffer");
-  if (read_header(&d, err) < 0 || read_map(&d, table_bytes, err) < 0 ||
-      order_blocks(&d, err) < 0 || emit_unmapped(&d, err) < 0)
-    return -1;
-  for (uint64_t i = 0; i < d.norder; i++)
-    if (copy_block(&d, (uint32_t)d.order[i], err) < 0)
-      return -1;
-  return vcursor_drain(&d.cur, d.buf, VDI_MAX_EXTENT, err);
+  return blocktable_decode(in, out, &vdi_format, opts ? opts->table_bytes : 0, info, err);
 }

@@ -27,6 +27,9 @@
  * opts->table_bytes, a block map or data area placed before what precedes it, and two
  * guest blocks mapped to the same data block ("not streamable in one pass": the caller
  * falls back to qemu-nbd).
+ *
+ * The one-pass skeleton (table, block order, copy) is pkg/blocktable's; this package
+ * is the VDI header and how its block map places a block.
  */
 #ifndef VIMPORT_VDI_H
 #define VIMPORT_VDI_H
@@ -36,8 +39,9 @@
 
 #include "core/error.h"
 #include "core/stream.h"
+#include "blocktable/blocktable.h"
 
-#define VDI_MAX_EXTENT (1024u * 1024u) /* largest data extent handed to a sink */
+#define VDI_MAX_EXTENT BLOCKTABLE_MAX_EXTENT /* largest data extent handed to a sink */
 #define VDI_DEFAULT_TABLE_BYTES (64ull * 1024 * 1024)
 #define VDI_HEADER_BYTES 512
 

@@ -1,19 +1,17 @@
 /* vimport vhd: the dynamic VHD decoder (see vhd.h for the format and contract).
  *
- * Three phases over one stream: the footer copy and dynamic header (checked like qemu
- * checks them), the BAT (read whole; the allocated blocks inside the disk are sorted by
- * file offset and checked to lie after the BAT and not to overlap), then the blocks in
- * that order, each copied through one VHD_MAX_EXTENT buffer. The stream is read to its
- * end (the trailing footer copy) and not otherwise checked there.
+ * What is VHD's own is here: the footer copy and the dynamic header, checked like qemu
+ * checks them, and how a BAT entry places a block (a sector number; the block's sector
+ * bitmap comes first and is skipped). The phases over the stream, the BAT, the block
+ * order and the copy are pkg/blocktable's.
  */
 #include "vhd.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
-#include "core/cleanup.h"
+#include "blocktable/blocktable.h"
 
 #define SECTOR 512u
 #define DYN_HEADER_BYTES 1024u
@@ -37,20 +35,6 @@ struct dyn_header {
   uint32_t max_entries;
   uint32_t block_size;
   uint64_t bitmap_bytes; /* sector bitmap in front of each block */
-};
-
-struct decoder {
-  struct vcursor cur; /* the source, counted into info->source_bytes */
-  struct vsink *out;
-  struct vhd_info *info;
-  struct footer ft;
-  struct dyn_header dh;
-  uint64_t virtual_size;
-  uint64_t nblocks;  /* blocks inside the virtual size */
-  uint32_t *bat;
-  uint64_t *order;   /* allocated blocks (< nblocks): sector << 32 | block, sorted */
-  uint64_t norder;
-  uint8_t *buf;      /* VHD_MAX_EXTENT */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -171,175 +155,66 @@ int vhd_stream_probe(const void *head, size_t len, struct verr *err)
   return parse_dyn_header(h + ft.data_offset, &ft, &dh, err);
 }
 
-/* ---- output ---- */
+/* ---- what the skeleton needs ---- */
 
-static int emit_zero(struct decoder *d, uint64_t off, uint64_t len, struct verr *err)
+static int read_header(struct vcursor *cur, void *scratch, void *info_out,
+                       struct blocktable_layout *l, struct verr *err)
 {
-  return vsink_zero_counted(d->out, off, len, &d->info->zero_bytes, err);
-}
-
-/* Guest range of block `b`, clipped to the disk. */
-static uint64_t block_len(const struct decoder *d, uint64_t b)
-{
-  uint64_t off = b * d->dh.block_size;
-  uint64_t left = d->virtual_size - off;
-  return left < d->dh.block_size ? left : d->dh.block_size;
-}
-
-/* Zero extents for every unallocated block inside the disk, adjacent ones merged. */
-static int emit_unallocated(struct decoder *d, struct verr *err)
-{
-  uint64_t run_start = 0, run_len = 0;
-  for (uint64_t b = 0; b < d->nblocks; b++) {
-    if (d->bat[b] != BAT_UNUSED)
-      continue;
-    uint64_t off = b * d->dh.block_size;
-    if (run_len > 0 && run_start + run_len != off) {
-      if (emit_zero(d, run_start, run_len, err) < 0)
-        return -1;
-      run_len = 0;
-    }
-    if (run_len == 0)
-      run_start = off;
-    run_len += block_len(d, b);
-  }
-  return emit_zero(d, run_start, run_len, err);
-}
-
-/* Copy block `b` (its bitmap is next in the stream) to the sink. A stream that ends
- * inside a block is refused, as qemu refuses the file ("the image has been truncated"). */
-static int copy_block(struct decoder *d, uint64_t b, struct verr *err)
-{
-  uint64_t guest = b * d->dh.block_size;
-  uint64_t len = block_len(d, b);
-  uint64_t at = (uint64_t)d->bat[b] * SECTOR;
-  if (vcursor_skip_to(&d->cur, at + d->dh.bitmap_bytes, d->buf, VHD_MAX_EXTENT, err) < 0)
-    return -1;
-  for (uint64_t done = 0; done < len;) {
-    uint64_t want = len - done < VHD_MAX_EXTENT ? len - done : VHD_MAX_EXTENT;
-    ssize_t n = vcursor_read_some(&d->cur, d->buf, (size_t)want, err);
-    if (n < 0)
-      return -1;
-    if ((uint64_t)n < want)
-      return verr_set(err, VERR_FORMAT,
-                      "the VHD stream ends inside block %" PRIu64 " (at offset %" PRIu64
-                      "): the image is truncated; fetch it again", b, at);
-    if (vsink_data(d->out, guest + done, d->buf, (size_t)n, err) < 0)
-      return -1;
-    d->info->data_bytes += (uint64_t)n;
-    done += (uint64_t)n;
-  }
-  return 0;
-}
-
-/* ---- the BAT ---- */
-
-static int check_table_bound(const struct decoder *d, uint64_t table_bytes, struct verr *err)
-{
-  uint64_t need = (uint64_t)d->dh.max_entries * 4 + d->nblocks * 8;
-  if (need > table_bytes)
-    return verr_set(err, VERR_FORMAT,
-                    "the VHD block table of %" PRIu32 " entries needs %" PRIu64 " bytes of "
-                    "memory, more than the limit of %" PRIu64 ": the header is damaged or the "
-                    "limit too low", d->dh.max_entries, need, table_bytes);
-  return 0;
-}
-
-static int read_bat(struct decoder *d, struct verr *err)
-{
-  size_t bytes = (size_t)d->dh.max_entries * 4;
-  d->bat = malloc(bytes ? bytes : 1);
-  d->order = malloc(d->nblocks ? (size_t)d->nblocks * sizeof *d->order : 1);
-  if (d->bat == NULL || d->order == NULL)
-    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the VHD block table");
-  if (vcursor_skip_to(&d->cur, d->dh.table_offset, d->buf, VHD_MAX_EXTENT, err) < 0 ||
-      vcursor_read_exact(&d->cur, d->bat, bytes, "block allocation table", err) < 0)
-    return -1;
-  for (uint32_t i = 0; i < d->dh.max_entries; i++)
-    d->bat[i] = be32((const uint8_t *)&d->bat[i]);
-  return 0;
-}
-
-static int by_offset(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* The allocated blocks in file order, each after the BAT and clear of the next one.
- * Sorted as (sector << 32 | block) so one plain qsort needs no context. */
-static int order_blocks(struct decoder *d, struct verr *err)
-{
-  for (uint64_t b = 0; b < d->nblocks; b++)
-    if (d->bat[b] != BAT_UNUSED)
-      d->order[d->norder++] = (uint64_t)d->bat[b] << 32 | b;
-  qsort(d->order, (size_t)d->norder, sizeof *d->order, by_offset);
-  uint64_t free_from = d->info->source_bytes; /* the end of the BAT */
-  uint64_t span = d->dh.bitmap_bytes + d->dh.block_size;
-  for (uint64_t i = 0; i < d->norder; i++) {
-    uint64_t at = (d->order[i] >> 32) * SECTOR;
-    if (at < free_from)
-      return verr_set(err, VERR_FORMAT,
-                      "VHD block %" PRIu32 " at offset %" PRIu64 " starts before the end of "
-                      "the %s (offset %" PRIu64 "): it is not streamable in one pass; read it "
-                      "through qemu-nbd", (uint32_t)d->order[i], at,
-                      i == 0 ? "block table" : "previous block", free_from);
-    free_from = at + span;
-  }
-  d->info->blocks = d->norder;
-  return 0;
-}
-
-/* ---- setup ---- */
-
-static int read_headers(struct decoder *d, struct verr *err)
-{
+  struct vhd_info *info = info_out;
   uint8_t f[SECTOR], h[DYN_HEADER_BYTES];
-  ssize_t n = vcursor_read_some(&d->cur, f, sizeof f, err);
-  if (n < 0)
+  struct footer ft;
+  struct dyn_header dh;
+  ssize_t n = vcursor_read_some(cur, f, sizeof f, err);
+  if (n < 0 || parse_footer(f, (size_t)n, &ft, err) < 0)
     return -1;
-  if (parse_footer(f, (size_t)n, &d->ft, err) < 0)
+  info->virtual_size = ft.total_sectors * SECTOR;
+  info->current_size = ft.current_size;
+  memcpy(info->creator_app, ft.creator, sizeof info->creator_app);
+  if (vcursor_skip_to(cur, ft.data_offset, scratch, BLOCKTABLE_MAX_EXTENT, err) < 0 ||
+      vcursor_read_exact(cur, h, sizeof h, "dynamic disk header", err) < 0 ||
+      parse_dyn_header(h, &ft, &dh, err) < 0)
     return -1;
-  d->virtual_size = d->ft.total_sectors * SECTOR;
-  d->info->virtual_size = d->virtual_size;
-  d->info->current_size = d->ft.current_size;
-  memcpy(d->info->creator_app, d->ft.creator, sizeof d->info->creator_app);
-  if (vcursor_skip_to(&d->cur, d->ft.data_offset, d->buf, VHD_MAX_EXTENT, err) < 0 ||
-      vcursor_read_exact(&d->cur, h, sizeof h, "dynamic disk header", err) < 0)
-    return -1;
-  if (parse_dyn_header(h, &d->ft, &d->dh, err) < 0)
-    return -1;
-  d->info->block_size = d->dh.block_size;
-  d->nblocks = (d->virtual_size + d->dh.block_size - 1) / d->dh.block_size;
+  info->block_size = dh.block_size;
+  *l = (struct blocktable_layout){
+    .virtual_size = info->virtual_size,
+    .block_size = dh.block_size,
+    .entries = dh.max_entries,
+    .table_offset = dh.table_offset,
+    .big_endian = true,
+    .first_unused = BAT_UNUSED,
+    .data_base = dh.bitmap_bytes,
+    .data_stride = SECTOR,
+    .data_lead = dh.bitmap_bytes,
+    .short_is_zeros = false, /* qemu: "the image has been truncated" */
+  };
   return 0;
 }
 
-static void decoder_fini(struct decoder *d)
+static int refuse_overlap(uint64_t prev, uint64_t b, uint32_t entry, uint64_t at,
+                          uint64_t free_from, struct verr *err)
 {
-  free(d->bat);
-  free(d->order);
-  free(d->buf);
+  (void)entry;
+  return verr_set(err, VERR_FORMAT,
+                  "VHD block %" PRIu64 " at offset %" PRIu64 " starts before the end of the %s "
+                  "(offset %" PRIu64 "): it is not streamable in one pass; read it through "
+                  "qemu-nbd", b, at, prev == UINT64_MAX ? "block table" : "previous block",
+                  free_from);
 }
+
+static const struct blocktable_format vhd_format = {
+  .name = "VHD",
+  .table_name = "block allocation table",
+  .default_table_bytes = VHD_DEFAULT_TABLE_BYTES,
+  .info_size = sizeof(struct vhd_info),
+  .counts = { offsetof(struct vhd_info, source_bytes), offsetof(struct vhd_info, data_bytes),
+              offsetof(struct vhd_info, zero_bytes), offsetof(struct vhd_info, blocks) },
+  .header = read_header,
+  .refuse_overlap = refuse_overlap,
+};
 
 int vhd_stream_decode(struct vreader *in, struct vsink *out,
                       const struct vhd_stream_opts *opts, struct vhd_info *info,
                       struct verr *err)
 {
-  struct vhd_info scratch_info;
-  __attribute__((cleanup(decoder_fini))) struct decoder d = { .out = out };
-  d.info = info ? info : &scratch_info;
-  memset(d.info, 0, sizeof *d.info);
-  vcursor_init(&d.cur, in, "VHD", &d.info->source_bytes);
-  uint64_t table_bytes = opts && opts->table_bytes ? opts->table_bytes
-                                                   : VHD_DEFAULT_TABLE_BYTES;
-  d.buf = malloc(VHD_MAX_EXTENT);
-  if (d.buf == NULL)
-    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the VHD decoder buffer");
-  if (read_headers(&d, err) < 0 || check_table_bound(&d, table_bytes, err) < 0 ||
-      read_bat(&d, err) < 0 || order_blocks(&d, err) < 0 || emit_unallocated(&d, err) < 0)
-    return -1;
-  for (uint64_t i = 0; i < d.norder; i++)
-    if (copy_block(&d, (uint32_t)d.order[i], err) < 0)
-      return -1;
-  return vcursor_drain(&d.cur, d.buf, VHD_MAX_EXTENT, err);
+  return blocktable_decode(in, out, &vhd_format, opts ? opts->table_bytes : 0, info, err);
 }

@@ -33,6 +33,9 @@
  * block, and a block
  * that starts before the end of the BAT or overlaps another block ("not streamable in
  * one pass": the caller falls back to qemu-nbd).
+ *
+ * The one-pass skeleton (table, block order, copy) is pkg/blocktable's; this package
+ * is the VHD footer and dynamic header and how a BAT entry places a block.
  */
 #ifndef VIMPORT_VHD_H
 #define VIMPORT_VHD_H
@@ -42,8 +45,9 @@
 
 #include "core/error.h"
 #include "core/stream.h"
+#include "blocktable/blocktable.h"
 
-#define VHD_MAX_EXTENT (1024u * 1024u) /* largest data extent handed to a sink */
+#define VHD_MAX_EXTENT BLOCKTABLE_MAX_EXTENT /* largest data extent handed to a sink */
 #define VHD_DEFAULT_TABLE_BYTES (64ull * 1024 * 1024)
 #define VHD_FOOTER_BYTES 512
 

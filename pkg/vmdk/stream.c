@@ -15,7 +15,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/cleanup.h"
+#include "blocktable/blocktable.h"
 
 #define SECTOR 512u
 #define FLAG_COMPRESSED (1u << 16)
@@ -176,31 +176,13 @@ static int is_seen(const struct decoder *d, uint64_t g)
   return d->seen[g / 8] >> (g % 8) & 1;
 }
 
+static bool is_missing(const void *ctx, uint64_t g) { return !is_seen(ctx, g); }
+
 /* Every grain no marker supplied, as merged zero extents, clipped to the disk. */
 static int emit_missing(struct decoder *d, struct verr *err)
 {
-  uint64_t g = 0;
-  while (g < d->ngrains) {
-    if (g % 8 == 0 && d->seen[g / 8] == 0xff) {
-      g += 8;
-      continue;
-    }
-    if (is_seen(d, g)) {
-      g++;
-      continue;
-    }
-    uint64_t start = g;
-    while (g < d->ngrains && !is_seen(d, g))
-      g++;
-    uint64_t off = start * d->grain_bytes;
-    uint64_t end = g * d->grain_bytes;
-    if (end > d->virtual_size)
-      end = d->virtual_size;
-    d->info->zero_bytes += end - off;
-    if (vsink_zero(d->out, off, end - off, err) < 0)
-      return -1;
-  }
-  return 0;
+  return blocktable_zero_runs(d->out, d->ngrains, d->grain_bytes, d->virtual_size, is_missing, d,
+                              &d->info->zero_bytes, err);
 }
 
 /* ---- markers ---- */

@@ -1,4 +1,4 @@
-/* Unit tests of the raw decoder (pkg/pipeline/raw.c). Whatever sizes the reader hands
+/* Unit tests of the raw decoder (pkg/raw). Whatever sizes the reader hands
  * out, and whether it lends its own memory (as the HTTP source's ring does) or reads into
  * the decoder's buffer, the stream must come out byte for byte, each byte once, all-zero
  * blocks as zero extents, and a fixed VHD's footer dropped. */
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "blkhash/blkhash.h"
-#include "pipeline/pipeline.h"
+#include "raw/raw.h"
 #include "sniff/sniff.h"
 #include "lend_reader.h"
 #include "stream_check.h"

@@ -1,4 +1,4 @@
-/* The raw decoder: guest content is the stream itself.
+/* vimport raw: the raw decoder (see raw.h for the contract).
  *
  * It looks at the stream through vreader_view(), so the bytes of an HTTP source go from
  * its ring buffer to the target and the block hash in place, without a copy. Two things
@@ -14,7 +14,7 @@
 
 #include "blkhash/blkhash.h"
 #include "core/cleanup.h"
-#include "pipeline.h"
+#include "raw.h"
 #include "sniff/sniff.h"
 
 /* Bytes asked of the stream at a time: big enough that per-call costs vanish. Views end
