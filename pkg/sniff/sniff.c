@@ -205,14 +205,31 @@ static bool sniff_vdi(const struct bytes *b, struct sniff_result *r)
   return true;
 }
 
+static uint64_t vhd_be(const unsigned char *p, int n);
+
+/* qemu's block/vpc.c: the size is the CHS geometry, except for creators that write the
+ * footer's current size ("win ", "qem2", "d2v ", "CTXS", "tap\0") and for the maximum
+ * geometry, which would truncate. */
+uint64_t sniff_vhd_virtual_size(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES])
+{
+  static const char size_creators[][4] = { "win ", "qem2", "d2v ", "CTXS", "tap" };
+  uint64_t chs = vhd_be(footer + 56, 2) * footer[58] * footer[59];
+  bool use_chs = true;
+  for (size_t i = 0; i < sizeof size_creators / sizeof size_creators[0]; i++)
+    use_chs &= memcmp(footer + 28, size_creators[i], 4) != 0;
+  if (!use_chs || chs == 65535ull * 16 * 255)
+    return vhd_be(footer + 48, 8) / 512 * 512;
+  return chs * 512;
+}
+
 static bool sniff_vhd(const struct bytes *b, struct sniff_result *r)
 {
   if (!magic_at(b, 0, "conectix", 8))
     return false;
   r->format = SNIFF_FORMAT_VHD;
-  if (has(b, 0, 64)) {
+  if (has(b, 0, SNIFF_VHD_FOOTER_BYTES)) {
     uint32_t type = be32(b, 60);
-    r->virtual_size = be64(b, 48);
+    r->virtual_size = sniff_vhd_virtual_size(b->p);
     r->has_backing_file = type == 4;
     snprintf(r->subformat, sizeof r->subformat, "%s",
              type == 2 ? "fixed" : type == 3 ? "dynamic" : type == 4 ? "differencing"
@@ -734,7 +751,7 @@ bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], 
       sum += footer[i];
   if ((uint32_t)~sum != (uint32_t)vhd_be(footer + 64, 4))
     return false;
-  *virtual_size = vhd_be(footer + 48, 8);
+  *virtual_size = sniff_vhd_virtual_size(footer);
   return true;
 }
 

@@ -152,10 +152,16 @@ void sniff_describe(const struct sniff_result *r, char *buf, size_t buf_size);
 
 #define SNIFF_VHD_FOOTER_BYTES 512
 
+/* The virtual size qemu gives a VHD (qemu-img's "vpc") from its footer: the CHS
+ * geometry (cylinders * heads * sectors * 512) unless the creator application writes
+ * the footer's current size ("win ", "qem2", "d2v ", "CTXS", "tap\0") or the geometry
+ * is the maximum 65535/16/255. CDI sizes and resizes by this number. Pure. */
+uint64_t sniff_vhd_virtual_size(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES]);
+
 /* A fixed VHD is raw bytes with a 512-byte "conectix" footer at the very end, which
  * the start cannot show. Given the last 512 bytes of a `total_size`-byte source that
  * sniffed as raw, return true when they are a fixed-disk footer (cookie, disk type 2,
- * valid checksum) and set *virtual_size to the footer's current size. Pure. */
+ * valid checksum) and set *virtual_size to qemu's size (sniff_vhd_virtual_size). Pure. */
 bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], uint64_t total_size,
                             uint64_t *virtual_size);
 
@@ -177,5 +183,22 @@ bool sniff_dmg_trailer(const unsigned char trailer[SNIFF_VHD_FOOTER_BYTES], uint
  * `vimport sniff` can still describe them). */
 int sniff_reader_new(struct vreader *lower, const char *content_type, struct vreader **out,
                      struct sniff_result *result, struct verr *err);
+
+/* What a local image file or block device is, as `qemu-img info` (no -f) names it. */
+struct sniff_local {
+  struct sniff_result result; /* the start, classified */
+  const char *format;         /* qemu's driver name ("raw", "qcow2", "vpc", "qed", ...) */
+  uint64_t file_size;         /* bytes of the file or device */
+  uint64_t virtual_size;      /* the guest disk's size in bytes */
+  const char *size_from;      /* "header", "file size" or "qemu-nbd" */
+};
+
+/* Name and size the file or block device at `path` as `qemu-img info` without -f does,
+ * which is how CDI sees it: from its start (qemu probes no trailer, so a fixed VHD or a
+ * DMG is raw of its file size), the device or file size for raw, and qemu-nbd (pkg/nbd)
+ * for VHDX, whose size lies in a metadata region. Errors: VERR_IO (open, read), VERR_FORMAT (refused bytes, with the
+ * sniffer's message, a LUKS volume, or a format whose size vimport cannot read), VERR_NOMEM, and
+ * pkg/nbd's for VHDX. */
+int sniff_local_file(const char *path, struct sniff_local *out, struct verr *err);
 
 #endif
