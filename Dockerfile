@@ -21,6 +21,14 @@ RUN make static
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /src/build/vimport-static /vimport
+# The other programs CDI runs from the importer image, by path: the same binary, which
+# picks the program by the name it is started by (cmd/vimport/main.c).
+COPY --from=build /src/build/vimport-static /usr/bin/cdi-image-size-detection
+# CDI's registry node pull runs `sh -c "cp /usr/bin/cdi-containerimage-server /shared/server"`
+# in an init container of this image: Debian's static busybox, as sh and cp only.
+COPY --from=build /bin/busybox /bin/sh
+COPY --from=build /bin/busybox /bin/cp
+ENV PATH=/usr/bin:/bin
 # CDI's importer runs as uid 107; no passwd file is needed for a numeric user.
 USER 107
 ENTRYPOINT ["/vimport"]

@@ -5,8 +5,9 @@
 #   hack/build-static-image.sh [BUILD] [TAG]     (defaults: build localhost/vimport:latest;
 #                                                  `make image` calls it)
 #
-# The context is a directory holding only those two files, so nothing else of the tree
-# can end up in the image.
+# The context is a directory holding only those files (and Debian's static busybox, for
+# the sh and cp CDI runs from the importer image), so nothing else of the tree can end
+# up in the image.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,9 @@ command -v podman >/dev/null || die "podman is not installed; run hack/install-d
 [[ -x $build/vimport-static ]] || die "$build/vimport-static is missing; run make static"
 ca=/etc/ssl/certs/ca-certificates.crt
 [[ -s $ca ]] || die "$ca is missing; apt-get install ca-certificates"
+busybox=/bin/busybox
+file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+  die "$busybox is missing or not static; apt-get install busybox-static"
 
 ctx=$build/image-context
 rm -rf "$ctx"
@@ -29,7 +33,8 @@ mkdir -p "$ctx"
 # Debug info stays in build/vimport-static; the image gets the same code without it.
 strip -o "$ctx/vimport-static" "$build/vimport-static"
 cp "$ca" "$ctx/ca-certificates.crt"
-chmod 755 "$ctx/vimport-static"
+cp "$busybox" "$ctx/busybox"
+chmod 755 "$ctx/vimport-static" "$ctx/busybox"
 chmod 644 "$ctx/ca-certificates.crt"
 podman build -q -f Containerfile.scratch -t "$tag" "$ctx" >/dev/null ||
   die "podman build of $tag failed"

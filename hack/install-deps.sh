@@ -20,6 +20,8 @@ packages=(
   # static binary (hack/build-static*.sh), container image and podman tests, manifests
   libc-ares-dev autoconf automake libtool dpkg-dev ca-certificates
   podman runc python3-yaml
+  # the image's sh and cp, which CDI runs from the importer image (a static busybox)
+  busybox-static
 )
 
 missing=()

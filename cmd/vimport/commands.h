@@ -9,5 +9,7 @@ int cmd_sum(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_sniff(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* argv[0] is the program name: CDI runs it as /usr/bin/cdi-image-size-detection. */
+int cmd_size_detection(int argc, char **argv);
 
 #endif

@@ -1,5 +1,10 @@
 /* vimport: verified disk-image importer for Kubernetes/KubeVirt.
- * main() only dispatches to one file per subcommand. */
+ * main() only dispatches to one file per subcommand.
+ *
+ * One binary, several programs: CDI runs other programs than the importer from the
+ * importer image, by path, so the image carries this binary under their names too and
+ * the name it is started by picks the program. */
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,14 +23,31 @@ static void usage(FILE *out)
         "                         say what a source is: format, compression, content, size\n"
         "  verify --spec FILE [--manifest FILE]\n"
         "                         read a volume back and compare its block hash with the spec's\n"
+        "  size-detection -image-path PATH\n"
+        "                         CDI's cdi-image-size-detection: the virtual size of an image\n"
+        "                         into the termination message (also run by that name)\n"
         "  version                print the version\n"
         "\n"
         "Run 'vimport COMMAND --help' for a command's options.\n",
         out);
 }
 
+/* The programs CDI starts by path, and the command each one is. */
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} programs[] = {
+  { "cdi-image-size-detection", cmd_size_detection },
+};
+
 int main(int argc, char **argv)
 {
+  char self[256];
+  snprintf(self, sizeof self, "%s", argc > 0 && argv[0] ? argv[0] : "vimport");
+  const char *name = basename(self);
+  for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
+    if (strcmp(name, programs[i].name) == 0)
+      return programs[i].run(argc, argv);
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -43,6 +65,8 @@ int main(int argc, char **argv)
     return cmd_sniff(argc - 1, argv + 1);
   if (strcmp(cmd, "verify") == 0)
     return cmd_verify(argc - 1, argv + 1);
+  if (strcmp(cmd, "size-detection") == 0)
+    return cmd_size_detection(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("vimport %s\n", VIMPORT_VERSION);
     return 0;

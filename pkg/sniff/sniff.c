@@ -88,6 +88,14 @@ static bool sniff_qcow2(const struct bytes *b, struct sniff_result *r)
   if (!magic_at(b, 0, "QFI\xfb", 4))
     return false;
   r->format = SNIFF_FORMAT_QCOW2;
+  /* qemu's qcow driver takes version 1, qcow2 the rest; the size field is shared */
+  if (has(b, 0, 32) && be32(b, 4) == 1) {
+    r->format = SNIFF_FORMAT_QCOW;
+    r->version = 1;
+    r->virtual_size = be64(b, 24);
+    r->has_backing_file = be64(b, 8) != 0;
+    return true;
+  }
   if (!has(b, 0, 72)) /* the version 2 header */
     return true;
   r->version = be32(b, 4);
@@ -197,18 +205,72 @@ static bool sniff_vdi(const struct bytes *b, struct sniff_result *r)
   return true;
 }
 
+static uint64_t vhd_be(const unsigned char *p, int n);
+
+/* qemu's block/vpc.c: the size is the CHS geometry, except for creators that write the
+ * footer's current size ("win ", "qem2", "d2v ", "CTXS", "tap\0") and for the maximum
+ * geometry, which would truncate. */
+uint64_t sniff_vhd_virtual_size(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES])
+{
+  static const char size_creators[][4] = { "win ", "qem2", "d2v ", "CTXS", "tap" };
+  uint64_t chs = vhd_be(footer + 56, 2) * footer[58] * footer[59];
+  bool use_chs = true;
+  for (size_t i = 0; i < sizeof size_creators / sizeof size_creators[0]; i++)
+    use_chs &= memcmp(footer + 28, size_creators[i], 4) != 0;
+  if (!use_chs || chs == 65535ull * 16 * 255)
+    return vhd_be(footer + 48, 8) / 512 * 512;
+  return chs * 512;
+}
+
 static bool sniff_vhd(const struct bytes *b, struct sniff_result *r)
 {
   if (!magic_at(b, 0, "conectix", 8))
     return false;
   r->format = SNIFF_FORMAT_VHD;
-  if (has(b, 0, 64)) {
+  if (has(b, 0, SNIFF_VHD_FOOTER_BYTES)) {
     uint32_t type = be32(b, 60);
-    r->virtual_size = be64(b, 48);
+    r->virtual_size = sniff_vhd_virtual_size(b->p);
     r->has_backing_file = type == 4;
     snprintf(r->subformat, sizeof r->subformat, "%s",
              type == 2 ? "fixed" : type == 3 ? "dynamic" : type == 4 ? "differencing"
                                                                      : "other");
+  }
+  return true;
+}
+
+/* A NUL-terminated string fills the start of a fixed-size header field (qemu's bochs
+ * probe compares them with strcmp). */
+static bool field_is(const struct bytes *b, size_t off, size_t field, const char *s)
+{
+  size_t n = strlen(s) + 1;
+  return n <= field && magic_at(b, off, s, n);
+}
+
+/* The probes of qemu's bochs, cloop, parallels and qed drivers (block/<name>.c), which
+ * CDI refuses after qemu-img info names them. */
+static bool sniff_qemu_only(const struct bytes *b, struct sniff_result *r)
+{
+  static const char cloop[] = "#!/bin/sh\n#V2.0 Format\n"
+                              "modprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n";
+  if (has(b, 0, 64) && (magic_at(b, 0, "WithoutFreeSpace", 16) ||
+                        magic_at(b, 0, "WithouFreSpacExt", 16)) && le32(b, 16) == 2) {
+    r->format = SNIFF_FORMAT_PARALLELS;
+    r->virtual_size = le64(b, 36) <= UINT64_MAX / 512 ? le64(b, 36) * 512 : 0;
+  } else if (has(b, 0, 64) && le32(b, 0) == 0x00444551) { /* 'Q' 'E' 'D' 0 */
+    r->format = SNIFF_FORMAT_QED;
+    r->virtual_size = le64(b, 48);
+  } else if (has(b, 0, 512) && field_is(b, 0, 32, "Bochs Virtual HD Image") &&
+             field_is(b, 32, 16, "Redolog") && field_is(b, 48, 16, "Growing") &&
+             (le32(b, 64) == 0x00020000 || le32(b, 64) == 0x00010000)) {
+    r->format = SNIFF_FORMAT_BOCHS;
+    r->version = le32(b, 64) >> 16;
+    r->virtual_size = le64(b, r->version == 2 ? 88 : 84);
+  } else if (magic_at(b, 0, cloop, sizeof cloop - 1)) {
+    r->format = SNIFF_FORMAT_CLOOP;
+    if (has(b, 128, 8) && be32(b, 128) != 0 && be32(b, 132) != 0)
+      r->virtual_size = (uint64_t)be32(b, 128) * be32(b, 132);
+  } else {
+    return false;
   }
   return true;
 }
@@ -227,7 +289,8 @@ static bool sniff_container(const struct bytes *b, struct sniff_result *r)
     { 0, "\x28\xb5\x2f\xfd", 4, SNIFF_FORMAT_ZSTD },
     { 257, "ustar", 5, SNIFF_FORMAT_TAR },
   };
-  if (sniff_qcow2(b, r) || sniff_vmdk(b, r) || sniff_vdi(b, r) || sniff_vhd(b, r))
+  if (sniff_qcow2(b, r) || sniff_vmdk(b, r) || sniff_vdi(b, r) || sniff_vhd(b, r) ||
+      sniff_qemu_only(b, r))
     return true;
   for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
     if (magic_at(b, simple[i].offset, simple[i].magic, simple[i].len)) {
@@ -481,6 +544,9 @@ const char *sniff_format_name(enum sniff_format format)
     [SNIFF_FORMAT_TAR] = "tar",     [SNIFF_FORMAT_EMPTY] = "empty",
     [SNIFF_FORMAT_HTML] = "html",   [SNIFF_FORMAT_XML] = "xml",
     [SNIFF_FORMAT_JSON] = "json",   [SNIFF_FORMAT_TEXT] = "text",
+    [SNIFF_FORMAT_QCOW] = "qcow",   [SNIFF_FORMAT_QED] = "qed",
+    [SNIFF_FORMAT_PARALLELS] = "parallels", [SNIFF_FORMAT_BOCHS] = "bochs",
+    [SNIFF_FORMAT_CLOOP] = "cloop", [SNIFF_FORMAT_DMG] = "dmg",
   };
   if ((size_t)format < sizeof names / sizeof names[0] && names[format] != NULL)
     return names[format];
@@ -496,7 +562,28 @@ const char *sniff_qemu_driver(enum sniff_format format)
   case SNIFF_FORMAT_VHDX: return "vhdx";
   case SNIFF_FORMAT_VDI: return "vdi";
   case SNIFF_FORMAT_VHD: return "vpc";
+  case SNIFF_FORMAT_QCOW: return "qcow";
+  case SNIFF_FORMAT_QED: return "qed";
+  case SNIFF_FORMAT_PARALLELS: return "parallels";
+  case SNIFF_FORMAT_BOCHS: return "bochs";
+  case SNIFF_FORMAT_CLOOP: return "cloop";
+  case SNIFF_FORMAT_DMG: return "dmg";
   default: return NULL;
+  }
+}
+
+bool sniff_format_cdi_accepts(enum sniff_format format)
+{
+  switch (format) {
+  case SNIFF_FORMAT_RAW:
+  case SNIFF_FORMAT_QCOW2:
+  case SNIFF_FORMAT_VMDK:
+  case SNIFF_FORMAT_VHDX:
+  case SNIFF_FORMAT_VDI:
+  case SNIFF_FORMAT_VHD:
+    return true;
+  default:
+    return false;
   }
 }
 
@@ -621,6 +708,12 @@ void sniff_describe(const struct sniff_result *r, char *buf, size_t buf_size)
   case SNIFF_FORMAT_VMDK:
   case SNIFF_FORMAT_VDI:
   case SNIFF_FORMAT_VHD:
+  case SNIFF_FORMAT_QCOW:
+  case SNIFF_FORMAT_QED:
+  case SNIFF_FORMAT_PARALLELS:
+  case SNIFF_FORMAT_BOCHS:
+  case SNIFF_FORMAT_CLOOP:
+  case SNIFF_FORMAT_DMG:
     if (r->virtual_size != 0)
       line_add_size(&l, r->virtual_size);
     if (r->has_backing_file)
@@ -658,6 +751,19 @@ bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], 
       sum += footer[i];
   if ((uint32_t)~sum != (uint32_t)vhd_be(footer + 64, 4))
     return false;
-  *virtual_size = vhd_be(footer + 48, 8);
+  *virtual_size = sniff_vhd_virtual_size(footer);
+  return true;
+}
+
+/* Apple's UDIF trailer ("koly" block): signature, version 4 and header size 512 big
+ * endian at 0, 4 and 8; the sector count at 492. */
+bool sniff_dmg_trailer(const unsigned char trailer[SNIFF_VHD_FOOTER_BYTES], uint64_t total_size,
+                       uint64_t *virtual_size)
+{
+  if (total_size < SNIFF_VHD_FOOTER_BYTES || memcmp(trailer, "koly", 4) != 0 ||
+      vhd_be(trailer + 4, 4) != 4 || vhd_be(trailer + 8, 4) != 512)
+    return false;
+  uint64_t sectors = vhd_be(trailer + 492, 8);
+  *virtual_size = sectors <= UINT64_MAX / 512 ? sectors * 512 : 0;
   return true;
 }

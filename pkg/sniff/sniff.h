@@ -3,7 +3,9 @@
  * The sniffer looks at the first SNIFF_BYTES bytes (fewer when the stream is shorter:
  * it classifies what is there) and, for HTTP sources, the Content-Type. It answers:
  *
- *   - the container format: raw, qcow2, vmdk, vhdx, vdi, vhd (qemu: "vpc");
+ *   - the container format: raw, qcow2, vmdk, vhdx, vdi, vhd (qemu: "vpc"), and the
+ *     formats qemu-img knows that CDI refuses: qcow (v1), qed, parallels, bochs, cloop
+ *     (and dmg, from its trailer: sniff_dmg_trailer);
  *   - a compression or archive wrapper: gzip, xz, zstd, bzip2, tar (decompress, then
  *     sniff the decompressed stream again);
  *   - for raw bytes, what they hold: MBR or GPT partition table, ISO 9660, a bare ext2/3/4,
@@ -54,6 +56,14 @@ enum sniff_format {
   SNIFF_FORMAT_VHDX,
   SNIFF_FORMAT_VDI,
   SNIFF_FORMAT_VHD, /* dynamic or differencing; a fixed VHD sniffs as raw */
+  /* disk formats qemu-img knows but CDI refuses ("Invalid format <f> for image <url>",
+   * pkg/image/qemu.go isSupportedFormat): named so they are not imported as raw */
+  SNIFF_FORMAT_QCOW,      /* qcow version 1 ("QFI\xfb", version 1) */
+  SNIFF_FORMAT_QED,
+  SNIFF_FORMAT_PARALLELS,
+  SNIFF_FORMAT_BOCHS,
+  SNIFF_FORMAT_CLOOP,
+  SNIFF_FORMAT_DMG,       /* told by its "koly" trailer: sniff_dmg_trailer() */
   /* wrappers: decompress or unpack, then sniff again */
   SNIFF_FORMAT_GZIP,
   SNIFF_FORMAT_XZ,
@@ -115,13 +125,19 @@ struct sniff_result {
 int sniff_buffer(const void *buf, size_t len, const char *content_type,
                  struct sniff_result *out);
 
-/* Short stable name: "raw", "qcow2", "vmdk", "vhdx", "vdi", "vhd", "gzip", "xz", "zstd",
- * "bzip2", "tar", "empty", "html", "xml", "json", "text"; "unknown" out of range. */
+/* Short stable name: "raw", "qcow2", "vmdk", "vhdx", "vdi", "vhd", "qcow", "qed",
+ * "parallels", "bochs", "cloop", "dmg", "gzip", "xz", "zstd", "bzip2", "tar", "empty",
+ * "html", "xml", "json", "text"; "unknown" out of range. */
 const char *sniff_format_name(enum sniff_format format);
 
 /* The qemu block driver name for formats qemu-img/qemu-nbd open ("raw", "qcow2",
- * "vmdk", "vhdx", "vdi", "vpc"), NULL for wrappers and refused formats. */
+ * "vmdk", "vhdx", "vdi", "vpc", and "qcow", "qed", "parallels", "bochs", "cloop",
+ * "dmg"), NULL for wrappers and refused formats. */
 const char *sniff_qemu_driver(enum sniff_format format);
+
+/* Whether CDI imports `format`: qemu-img calls it raw, qcow2, vmdk, vdi, vpc or vhdx
+ * (CDI's isSupportedFormat). Wrappers and refused formats are not disk formats: false. */
+bool sniff_format_cdi_accepts(enum sniff_format format);
 
 /* Short stable name: "unknown", "zeros", "mbr", "gpt", "iso9660", "ext", "xfs", "btrfs",
  * "luks", "lvm". */
@@ -136,12 +152,26 @@ void sniff_describe(const struct sniff_result *r, char *buf, size_t buf_size);
 
 #define SNIFF_VHD_FOOTER_BYTES 512
 
+/* The virtual size qemu gives a VHD (qemu-img's "vpc") from its footer: the CHS
+ * geometry (cylinders * heads * sectors * 512) unless the creator application writes
+ * the footer's current size ("win ", "qem2", "d2v ", "CTXS", "tap\0") or the geometry
+ * is the maximum 65535/16/255. CDI sizes and resizes by this number. Pure. */
+uint64_t sniff_vhd_virtual_size(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES]);
+
 /* A fixed VHD is raw bytes with a 512-byte "conectix" footer at the very end, which
  * the start cannot show. Given the last 512 bytes of a `total_size`-byte source that
  * sniffed as raw, return true when they are a fixed-disk footer (cookie, disk type 2,
- * valid checksum) and set *virtual_size to the footer's current size. Pure. */
+ * valid checksum) and set *virtual_size to qemu's size (sniff_vhd_virtual_size). Pure. */
 bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], uint64_t total_size,
                             uint64_t *virtual_size);
+
+/* An Apple disk image (UDIF, "DMG") keeps its only signature, the 512-byte "koly"
+ * trailer, at the very end; its start is compressed chunks or raw data. Given the last
+ * 512 bytes of a `total_size`-byte source, return true when they are a koly trailer
+ * (magic, version 4, header size 512) and set *virtual_size to its sector count * 512
+ * (0 when that overflows). qemu-img itself knows a DMG only by a ".dmg" file name. Pure. */
+bool sniff_dmg_trailer(const unsigned char trailer[SNIFF_VHD_FOOTER_BYTES], uint64_t total_size,
+                       uint64_t *virtual_size);
 
 /* Sniff a stream without a second read and without seeking: read the first SNIFF_BYTES
  * of `lower` (fewer if it ends), classify them into *result, and return in *out a reader
@@ -153,5 +183,22 @@ bool sniff_vhd_fixed_footer(const unsigned char footer[SNIFF_VHD_FOOTER_BYTES], 
  * `vimport sniff` can still describe them). */
 int sniff_reader_new(struct vreader *lower, const char *content_type, struct vreader **out,
                      struct sniff_result *result, struct verr *err);
+
+/* What a local image file or block device is, as `qemu-img info` (no -f) names it. */
+struct sniff_local {
+  struct sniff_result result; /* the start, classified */
+  const char *format;         /* qemu's driver name ("raw", "qcow2", "vpc", "qed", ...) */
+  uint64_t file_size;         /* bytes of the file or device */
+  uint64_t virtual_size;      /* the guest disk's size in bytes */
+  const char *size_from;      /* "header", "file size" or "qemu-nbd" */
+};
+
+/* Name and size the file or block device at `path` as `qemu-img info` without -f does,
+ * which is how CDI sees it: from its start (qemu probes no trailer, so a fixed VHD or a
+ * DMG is raw of its file size), the device or file size for raw, and qemu-nbd (pkg/nbd)
+ * for VHDX, whose size lies in a metadata region. Errors: VERR_IO (open, read), VERR_FORMAT (refused bytes, with the
+ * sniffer's message, a LUKS volume, or a format whose size vimport cannot read), VERR_NOMEM, and
+ * pkg/nbd's for VHDX. */
+int sniff_local_file(const char *path, struct sniff_local *out, struct verr *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/log.h"
 #include "spec-internal.h"
 #include "spec.h"
 
@@ -119,9 +120,15 @@ static int env_basic_auth(char *const envp[], struct spec_http *http, struct ver
   const char *password = env_value(envp, "IMPORTER_SECRET_KEY");
   if (user == NULL && password == NULL)
     return 0;
-  if (user == NULL || password == NULL)
-    return env_error(err, user == NULL ? "IMPORTER_ACCESS_KEY_ID" : "IMPORTER_SECRET_KEY",
-                     "not set while its partner is; basic auth needs both keys of the secret");
+  /* CDI's http source sends basic auth only when both keys are non-empty
+   * (http-datasource.go createHTTPReader): half a secret means an anonymous request. */
+  if (user == NULL || password == NULL) {
+    vlog_warn("spec", "%s is empty while %s is set: no credentials are sent, as CDI does; "
+              "give the secret both accessKeyId and secretKey to authenticate",
+              user == NULL ? "IMPORTER_ACCESS_KEY_ID" : "IMPORTER_SECRET_KEY",
+              user == NULL ? "IMPORTER_SECRET_KEY" : "IMPORTER_ACCESS_KEY_ID");
+    return 0;
+  }
   if (strchr(user, ':') != NULL)
     return env_error(err, "IMPORTER_ACCESS_KEY_ID", "holds ':', which basic auth cannot carry "
                      "in a user name");
@@ -202,7 +209,8 @@ static int env_http(char *const envp[], struct import_spec *spec, struct verr *e
 
 /* ---- Target --------------------------------------------------------------------------- */
 
-/* A decimal fraction such as "0.055", exactly as written, in [0, 1). */
+/* A decimal fraction such as "0.055", exactly as written, in [0, 1]: CDIConfig's
+ * filesystemOverhead is a Percent ("0" to "1"), and 1 doubles the space set aside. */
 static int env_fraction(const char *name, const char *s, double *out, struct verr *err)
 {
   uint64_t mantissa = 0;
@@ -219,8 +227,8 @@ static int env_fraction(const char *name, const char *s, double *out, struct ver
   if (digits == 0 || digits > 18 || *p != '\0')
     return env_error(err, name, "\"%.32s\" is not a decimal fraction such as 0.055", s);
   double v = (double)mantissa / scale;
-  if (v >= 1)
-    return env_error(err, name, "%.32s is not below 1; the overhead is a fraction of the "
+  if (v > 1)
+    return env_error(err, name, "%.32s is above 1; the overhead is a fraction of the "
                      "volume, such as 0.055", s);
   *out = v;
   return 0;

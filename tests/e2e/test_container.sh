@@ -7,6 +7,8 @@
 #   1. spec from deploy/spec-configmap.yaml mounted at /etc/vimport/spec.yaml, source
 #      named through /etc/hosts (--add-host: the static binary resolves with c-ares),
 #      target a directory at /data; cmp and block hash checked
+#   1b. cdi-image-size-detection of that volume, by that name, as CDI's clone runs it;
+#       sh -c "cp ..." as CDI's node-pull init container runs it
 #   2. `vimport verify` of that volume in the container, then of a corrupted copy
 #   3. CDI's own invocation: only "-v=1" and the IMPORTER_* environment, HTTPS with a
 #      test CA at /certs, target a loop device at /dev/cdi-block-volume
@@ -98,6 +100,23 @@ assert_eq "$(sha "$srv/disk.raw.xz")" "$(msg '["vimport"]["sourceDigest"]')" "sp
 cmp "$tmp/data/disk.img" "$srv/disk.raw" || fail "spec import: /data/disk.img differs from the source image"
 grep -q "images.vimport.test" "$tmp/stderr" ||
   fail "spec import: the log does not name the source host: $(cat "$tmp/stderr")"
+
+# 1b. CDI's host-assisted clone runs /usr/bin/cdi-image-size-detection from the importer
+# image (pvc-clone-controller.go makeSizeDetectionContainerSpec) and reads the size.
+new_termlog
+run_pod -v "$tmp/data:/data:ro" --entrypoint /usr/bin/cdi-image-size-detection "$image" \
+  -image-path /data/disk.img
+[ "$rc" -eq 0 ] || fail "size detection: exit $rc: $(cat "$tmp/stderr")"
+assert_eq "$size" "$(cat "$tmp/termination-log")" "size detection: termination message"
+# ... and the init container of a registry node pull runs sh and cp from it
+# (import-controller.go: sh -c "cp /usr/bin/cdi-containerimage-server /shared/server").
+mkdir "$tmp/shared"
+chown 107 "$tmp/shared"
+run_pod -v "$tmp/shared:/shared" --entrypoint /bin/sh "$image" \
+  -c "cp /usr/bin/cdi-image-size-detection /shared/server"
+[ "$rc" -eq 0 ] || fail "sh -c cp in the image: exit $rc: $(cat "$tmp/stderr")"
+cmp "$tmp/shared/server" "$VIMPORT_TOP/build/image-context/vimport-static" ||
+  fail "sh -c cp in the image: /shared/server is not the binary"
 
 # 2. vimport verify of the volume, read-only, as deploy/verify-job.yaml runs it.
 if "${PODMAN_RUN[@]}" "$image" verify --help >/dev/null 2>&1; then

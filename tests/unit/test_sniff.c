@@ -247,12 +247,17 @@ Test(sniff_table, vdi_vhd_vhdx)
 
   memset(b, 0, 4096);
   memcpy(b, "conectix", 8);
+  memcpy(b + 28, "win ", 4); /* Hyper-V: qemu takes the footer's current size */
   put_be64(b + 48, 5ull << 30);
   put_be32(b + 60, 3);
   r = sniff_bytes(b, 4096, NULL, 0);
   cr_assert_eq(r.format, SNIFF_FORMAT_VHD);
   cr_assert_str_eq(r.subformat, "dynamic");
   cr_assert_eq(r.virtual_size, 5ull << 30);
+  memcpy(b + 28, "vpc ", 4); /* Virtual PC: qemu takes the CHS geometry */
+  b[56] = 0x3f; b[57] = 0xff; b[58] = 16; b[59] = 63; /* 16383 cylinders */
+  r = sniff_bytes(b, 4096, NULL, 0);
+  cr_assert_eq(r.virtual_size, 16383ull * 16 * 63 * 512);
   cr_assert_str_eq(sniff_qemu_driver(r.format), "vpc");
   put_be32(b + 60, 4);
   r = sniff_bytes(b, 4096, NULL, 0);

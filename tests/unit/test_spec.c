@@ -821,15 +821,11 @@ Test(env, errors)
       "environment: IMPORTER_CONTENTTYPE: \"iso\" is not a content type" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_CHECKSUM=sha256:1" },
       "environment: IMPORTER_CHECKSUM: checksum sha256: expected 64" },
-    { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_ACCESS_KEY_ID=a" },
-      "environment: IMPORTER_SECRET_KEY: not set while its partner is" },
-    { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_SECRET_KEY=topsecret" },
-      "environment: IMPORTER_ACCESS_KEY_ID: not set while its partner is" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "INSECURE_TLS=yes" },
       "environment: INSECURE_TLS: \"yes\" is not a boolean" },
     { { "IMPORTER_SOURCE=none", "PREALLOCATION=maybe", NULL }, "PREALLOCATION: \"maybe\"" },
-    { { "IMPORTER_SOURCE=none", "FILESYSTEM_OVERHEAD=1", NULL },
-      "environment: FILESYSTEM_OVERHEAD: 1 is not below 1" },
+    { { "IMPORTER_SOURCE=none", "FILESYSTEM_OVERHEAD=1.001", NULL },
+      "environment: FILESYSTEM_OVERHEAD: 1.001 is above 1" },
     { { "IMPORTER_SOURCE=none", "FILESYSTEM_OVERHEAD=-0.1", NULL },
       "FILESYSTEM_OVERHEAD: \"-0.1\" is not a decimal fraction" },
     { { "IMPORTER_SOURCE=none", "FILESYSTEM_OVERHEAD=5%", NULL }, "not a decimal fraction" },
@@ -846,6 +842,28 @@ Test(env, errors)
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     env_fails(cases[i].envp, cases[i].expect);
+}
+
+/* CDI sends basic auth only with both keys (http-datasource.go createHTTPReader), and
+ * CDIConfig's overhead may be 1. */
+Test(env, cdi_accepts_half_a_secret_and_an_overhead_of_one)
+{
+  char *halves[][5] = {
+    { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_ACCESS_KEY_ID=a",
+      "FILESYSTEM_OVERHEAD=1", NULL },
+    { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_SECRET_KEY=topsecret",
+      "IMPORTER_ACCESS_KEY_ID=", NULL },
+  };
+  for (size_t i = 0; i < 2; i++) {
+    struct verr err = { 0 };
+    struct import_spec *s = NULL;
+    cr_assert_eq(spec_load_env(halves[i], &s, &err), 0, "%s", err.message);
+    cr_expect_null(s->source.http.basic_auth_user);
+    cr_expect_null(s->source.http.basic_auth_password);
+    if (i == 0)
+      cr_expect_eq(s->target.filesystem_overhead, 1.0);
+    spec_free(s);
+  }
 }
 
 Test(env, secret_values_never_in_messages)
