@@ -248,6 +248,14 @@ static int refuse_format(const struct import_run *run, struct verr *err)
     return verr_set(err, VERR_FORMAT,
                     "the source is a tar archive, not a disk image: set contentType: archive "
                     "to unpack archives, or point the URL at the image itself");
+  /* CDI's own words first (pkg/image/qemu.go checkIfURLIsValid), for a format qemu-img
+   * names and CDI refuses, then what to do. */
+  if (sniff_qemu_driver(s->format) != NULL && !sniff_format_cdi_accepts(s->format))
+    return verr_set(err, VERR_FORMAT,
+                    "Invalid format %s for image %s: like CDI, vimport imports only raw, "
+                    "qcow2, vmdk, vdi, vpc (vhd) and vhdx images; convert it "
+                    "(qemu-img convert -O qcow2) and import that",
+                    sniff_qemu_driver(s->format), source_info(run->source)->location);
   return verr_set(err, VERR_FORMAT,
                   "the source is a %s image, which vimport cannot import: convert it to raw or "
                   "qcow2 (qemu-img convert -O qcow2) and import that",
