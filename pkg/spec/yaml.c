@@ -28,8 +28,11 @@
 struct yaml_walk;
 struct yaml_table;
 
+struct yaml_key;
+struct yaml_choice;
+
 typedef int (*yaml_key_fn)(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                           const struct yaml_table *children, size_t offset);
+                           const struct yaml_key *k);
 
 struct yaml_key {
   const char *name;
@@ -37,6 +40,7 @@ struct yaml_key {
   const struct yaml_table *children; /* for parse_mapping and source kinds */
   size_t offset;                     /* field in struct import_spec, for plain values */
   bool required;
+  const struct yaml_choice *choice;  /* for parse_choice */
 };
 
 struct yaml_table {
@@ -208,51 +212,53 @@ static void *field(struct yaml_walk *w, size_t offset)
 static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
                         const struct yaml_table *table);
 
-static int parse_ignore(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                        const struct yaml_table *children, size_t offset)
+/* Every key handler has this signature (yaml_key_fn); most use only some parameters. */
+#define HANDLER(fn)                                                                        \
+  static int fn(struct yaml_walk *w __attribute__((unused)),                               \
+                yaml_node_t *value __attribute__((unused)),                                \
+                const char *path __attribute__((unused)),                                  \
+                const struct yaml_key *k __attribute__((unused)))
+
+HANDLER(parse_ignore) { return 0; }
+
+HANDLER(parse_mapping) { return walk_mapping(w, value, path, k->children); }
+
+HANDLER(parse_any_mapping)
 {
-  (void)w, (void)value, (void)path, (void)children, (void)offset;
+  if (value->type != YAML_MAPPING_NODE)
+    return walk_error(w, value, path, "expected a mapping, got %s", node_type_name(value));
   return 0;
 }
 
-static int parse_mapping(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                         const struct yaml_table *children, size_t offset)
+HANDLER(parse_string)
 {
-  (void)offset;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_string(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                        const struct yaml_table *children, size_t offset)
-{
-  (void)children;
   const char *s;
   if (want_string(w, value, path, &s) == -1)
     return -1;
-  return spec_set_string(field(w, offset), s, strlen(s), w->err);
+  return spec_set_string(field(w, k->offset), s, strlen(s), w->err);
 }
 
-static int parse_bool(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                      const struct yaml_table *children, size_t offset)
+HANDLER(parse_bool)
 {
-  (void)children;
   if (value->type != YAML_SCALAR_NODE || scalar_kind(value) != SCALAR_BOOL)
     return walk_error(w, value, path, "expected true or false, got %s", node_type_name(value));
-  *(bool *)field(w, offset) =
+  *(bool *)field(w, k->offset) =
       text_in(scalar_text(value), yaml_true, sizeof yaml_true / sizeof yaml_true[0]);
   return 0;
 }
 
-static int parse_quantity(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                          const struct yaml_table *children, size_t offset)
+/* A value parser's result: its message gets "origin:line: path" in front. */
+static int prefixed(struct yaml_walk *w, yaml_node_t *value, const char *path, int r)
 {
-  (void)children;
+  return r == -1 ? walk_prefix(w, value, path) : 0;
+}
+
+HANDLER(parse_quantity)
+{
   const char *s;
   if (want_scalar(w, value, path, "a quantity such as 10Gi", &s) == -1)
     return -1;
-  if (spec_parse_quantity(s, field(w, offset), w->err) == -1)
-    return walk_prefix(w, value, path);
-  return 0;
+  return prefixed(w, value, path, spec_parse_quantity(s, field(w, k->offset), w->err));
 }
 
 /* A whole number within [min, max], stored as unsigned. */
@@ -274,75 +280,47 @@ static int parse_count(struct yaml_walk *w, yaml_node_t *value, const char *path
   return 0;
 }
 
-/* ---- Specific handlers -------------------------------------------------------------- */
+/* One of a fixed set of strings (the key's `choice`); a bad value is quoted in the
+ * message "\"value\" is not <what>; <hint>". */
+struct yaml_choice {
+  const char *const *names; /* NULL entries are skipped (enum values with no name) */
+  size_t n_names;
+  enum {
+    CHOICE_CHECK, /* only check the value */
+    CHOICE_INDEX, /* store the name's index in the int-sized enum field at `offset` */
+    CHOICE_TEXT,  /* store the string as written at `offset`; names match in any case */
+  } store;
+  int quote;        /* how much of a bad value the message quotes */
+  const char *what, *hint;
+};
 
-static int parse_api_version(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
+#define CHOICE(list, how, quote, what, hint) \
+  { (list), sizeof (list) / sizeof (list)[0], (how), (quote), (what), (hint) }
+
+static void set_enum(void *slot, size_t value)
 {
-  (void)children, (void)offset;
+  int v = (int)value;
+  memcpy(slot, &v, sizeof v);
+}
+
+HANDLER(parse_choice)
+{
+  const struct yaml_choice *c = k->choice;
   const char *s;
-  if (want_string(w, value, path, &s) == -1)
+  if (c->store == CHOICE_TEXT ? parse_string(w, value, path, k) == -1
+                              : want_string(w, value, path, &s) == -1)
     return -1;
-  if (strcmp(s, "cdi.kubevirt.io/v1beta1") != 0)
-    return walk_error(w, value, path, "\"%.64s\" is not supported; use cdi.kubevirt.io/v1beta1",
-                      s);
-  return 0;
-}
-
-static int parse_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                      const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (strcmp(s, "DataVolume") != 0)
-    return walk_error(w, value, path, "\"%.64s\" is not supported; use DataVolume", s);
-  return 0;
-}
-
-static int parse_any_mapping(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  if (value->type != YAML_MAPPING_NODE)
-    return walk_error(w, value, path, "expected a mapping, got %s", node_type_name(value));
-  return 0;
-}
-
-static int parse_object_name(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const char **out)
-{
-  if (want_string(w, value, path, out) == -1)
-    return -1;
-  if (!spec_valid_object_name(*out))
-    return walk_error(w, value, path, "\"%.64s\" is not a Kubernetes object name; use lowercase "
-                      "letters, digits, '-' and '.'", *out);
-  return 0;
-}
-
-static int parse_url(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                     const struct yaml_table *children, size_t offset)
-{
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (!spec_valid_http_url(s))
-    return walk_error(w, value, path, "not an http:// or https:// URL with a host (spaces must "
-                      "be percent-encoded)");
-  return parse_string(w, value, path, children, offset);
-}
-
-static int parse_checksum(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                          const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (spec_parse_checksum(s, &w->spec->source.http.checksum, w->err) == -1)
-    return walk_prefix(w, value, path);
-  return 0;
+  if (c->store == CHOICE_TEXT)
+    s = *(char **)field(w, k->offset);
+  for (size_t i = 0; i < c->n_names; i++) {
+    if (c->names[i] == NULL ||
+        (c->store == CHOICE_TEXT ? strcasecmp(s, c->names[i]) : strcmp(s, c->names[i])) != 0)
+      continue;
+    if (c->store == CHOICE_INDEX)
+      set_enum(field(w, k->offset), i);
+    return 0;
+  }
+  return walk_error(w, value, path, "\"%.*s\" is not %s; %s", c->quote, s, c->what, c->hint);
 }
 
 static int want_sequence(struct yaml_walk *w, yaml_node_t *value, const char *path)
@@ -357,158 +335,135 @@ static yaml_node_t *sequence_item(struct yaml_walk *w, yaml_node_item_t *item)
   return yaml_document_get_node(w->doc, *item);
 }
 
-static int parse_extra_headers(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                               const struct yaml_table *children, size_t offset)
+/* A list of strings, each given to `add`. */
+static int each_string(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                       int (*add)(struct import_spec *spec, const char *s, struct verr *err))
 {
-  (void)children, (void)offset;
   if (want_sequence(w, value, path) == -1)
     return -1;
   yaml_node_item_t *item = value->data.sequence.items.start;
   for (; item < value->data.sequence.items.top; item++) {
     yaml_node_t *node = sequence_item(w, item);
     const char *s;
-    if (want_string(w, node, path, &s) == -1)
+    if (want_string(w, node, path, &s) == -1 ||
+        prefixed(w, node, path, add(w->spec, s, w->err)) == -1)
       return -1;
-    if (spec_add_header_line(w->spec, s, strlen(s), false, w->err) == -1)
-      return walk_prefix(w, node, path);
   }
   return 0;
 }
 
-static int parse_secret_extra_headers(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                      const struct yaml_table *children, size_t offset)
+/* ---- Specific handlers -------------------------------------------------------------- */
+
+static int parse_object_name(struct yaml_walk *w, yaml_node_t *value, const char *path)
 {
-  (void)children, (void)offset;
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (!spec_valid_object_name(s))
+    return walk_error(w, value, path, "\"%.64s\" is not a Kubernetes object name; use lowercase "
+                      "letters, digits, '-' and '.'", s);
+  return 0;
+}
+
+HANDLER(parse_url)
+{
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  if (!spec_valid_http_url(s))
+    return walk_error(w, value, path, "not an http:// or https:// URL with a host (spaces must "
+                      "be percent-encoded)");
+  return parse_string(w, value, path, k);
+}
+
+HANDLER(parse_checksum)
+{
+  const char *s;
+  if (want_string(w, value, path, &s) == -1)
+    return -1;
+  return prefixed(w, value, path,
+                  spec_parse_checksum(s, &w->spec->source.http.checksum, w->err));
+}
+
+static int add_header_line(struct import_spec *spec, const char *s, struct verr *err)
+{
+  return spec_add_header_line(spec, s, strlen(s), false, err);
+}
+
+HANDLER(parse_extra_headers) { return each_string(w, value, path, add_header_line); }
+
+HANDLER(parse_secret_extra_headers)
+{
   if (want_sequence(w, value, path) == -1)
     return -1;
   yaml_node_item_t *item = value->data.sequence.items.start;
-  for (; item < value->data.sequence.items.top; item++) {
-    const char *name;
-    if (parse_object_name(w, sequence_item(w, item), path, &name) == -1)
+  for (; item < value->data.sequence.items.top; item++)
+    if (parse_object_name(w, sequence_item(w, item), path) == -1)
       return -1;
-  }
   w->secret_headers = value;
   return 0;
 }
 
-static int parse_secret_ref(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                            const struct yaml_table *children, size_t offset)
+/* A secret or config map named here and read after the walk: `offset` is the
+ * yaml_node_t * of struct yaml_walk that keeps the name's node. */
+HANDLER(parse_object_ref)
 {
-  (void)children, (void)offset;
-  const char *name;
-  if (parse_object_name(w, value, path, &name) == -1)
+  if (parse_object_name(w, value, path) == -1)
     return -1;
-  w->secret_ref = value;
-  return 0;
-}
-
-static int parse_cert_config_map(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                 const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *name;
-  if (parse_object_name(w, value, path, &name) == -1)
-    return -1;
-  w->cert_config_map = value;
+  *(yaml_node_t **)((char *)w + k->offset) = value;
   return 0;
 }
 
 /* spec.source.<kind>: the table entry's `offset` carries the enum spec_source_kind. */
-static int parse_source_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t kind)
+HANDLER(parse_source_kind)
 {
   static const char *const names[] = {
     [SPEC_SOURCE_HTTP] = "http", [SPEC_SOURCE_BLANK] = "blank",
     [SPEC_SOURCE_FILE] = "file", [SPEC_SOURCE_NBD] = "nbd",
   };
+  size_t kind = k->offset;
   const char *name = kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
   if (w->source_kind != NULL)
     return walk_error(w, value, path, "a second source kind after %s; give exactly one source",
                       w->source_kind);
   w->source_kind = name;
   w->spec->source.kind = (enum spec_source_kind)kind;
-  return walk_mapping(w, value, path, children);
+  return walk_mapping(w, value, path, k->children);
 }
 
-static int parse_source_unsupported(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                    const struct yaml_table *children, size_t offset)
+HANDLER(parse_source_unsupported)
 {
-  (void)children, (void)offset;
   return walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
                     "http, blank, file or nbd, or CDI's own importer");
 }
 
-static int parse_source(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                        const struct yaml_table *children, size_t offset)
+HANDLER(parse_source)
 {
-  (void)offset;
-  if (walk_mapping(w, value, path, children) == -1)
+  if (walk_mapping(w, value, path, k->children) == -1)
     return -1;
   if (w->spec->source.kind == SPEC_SOURCE_NONE)
     return walk_error(w, value, path, "no source kind; give one of http, blank, file or nbd");
   return 0;
 }
 
-static int parse_storage(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                         const struct yaml_table *children, size_t offset)
+HANDLER(parse_storage)
 {
-  (void)offset;
   if (w->has_storage)
     return walk_error(w, value, path, "both storage and pvc are given; keep one");
   w->has_storage = true;
-  return walk_mapping(w, value, path, children);
+  return walk_mapping(w, value, path, k->children);
 }
 
-static int parse_volume_mode(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
+HANDLER(parse_expected_block_hash)
 {
-  (void)children, (void)offset;
   const char *s;
   if (want_string(w, value, path, &s) == -1)
     return -1;
-  if (strcmp(s, "Filesystem") == 0)
-    w->spec->target.volume_mode = SPEC_VOLUME_MODE_FILESYSTEM;
-  else if (strcmp(s, "Block") == 0)
-    w->spec->target.volume_mode = SPEC_VOLUME_MODE_BLOCK;
-  else
-    return walk_error(w, value, path, "\"%.32s\" is not a volume mode; use Filesystem or Block",
-                      s);
-  return 0;
+  return prefixed(w, value, path, spec_parse_block_hash(s, &w->spec->block_hash, w->err));
 }
 
-static int parse_content_type(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
+HANDLER(parse_block_size)
 {
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (strcmp(s, "kubevirt") == 0)
-    w->spec->content_type = SPEC_CONTENT_KUBEVIRT;
-  else if (strcmp(s, "archive") == 0)
-    w->spec->content_type = SPEC_CONTENT_ARCHIVE;
-  else
-    return walk_error(w, value, path, "\"%.32s\" is not a content type; use kubevirt or archive",
-                      s);
-  return 0;
-}
-
-static int parse_expected_block_hash(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                     const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (spec_parse_block_hash(s, &w->spec->block_hash, w->err) == -1)
-    return walk_prefix(w, value, path);
-  return 0;
-}
-
-static int parse_block_size(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                            const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
   uint64_t size;
   const char *s;
   if (want_scalar(w, value, path, "a quantity such as 64Ki", &s) == -1)
@@ -522,43 +477,19 @@ static int parse_block_size(struct yaml_walk *w, yaml_node_t *value, const char 
   return 0;
 }
 
-static int parse_retries(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                         const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  return parse_count(w, value, path, 0, 100, &w->spec->retries);
-}
+HANDLER(parse_retries) { return parse_count(w, value, path, 0, 100, &w->spec->retries); }
 
-static int parse_stall_timeout(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                               const struct yaml_table *children, size_t offset)
+HANDLER(parse_stall_timeout)
 {
-  (void)children, (void)offset;
   return parse_count(w, value, path, 1, 86400, &w->spec->stall_timeout_seconds);
 }
 
-static int parse_allowed_formats(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                 const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  if (want_sequence(w, value, path) == -1)
-    return -1;
-  yaml_node_item_t *item = value->data.sequence.items.start;
-  for (; item < value->data.sequence.items.top; item++) {
-    yaml_node_t *node = sequence_item(w, item);
-    const char *s;
-    if (want_string(w, node, path, &s) == -1)
-      return -1;
-    if (spec_add_allowed_format(w->spec, s, w->err) == -1)
-      return walk_prefix(w, node, path);
-  }
-  return 0;
-}
+HANDLER(parse_allowed_formats) { return each_string(w, value, path, spec_add_allowed_format); }
 
 /* ---- Trust: checksum files and signatures (pkg/trust) ------------------------------- */
 
 /* An http(s) URL, a file:// URL or an absolute path (a mounted file). */
-static int parse_url_or_path(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
+HANDLER(parse_url_or_path)
 {
   const char *s;
   if (want_string(w, value, path, &s) == -1)
@@ -566,21 +497,19 @@ static int parse_url_or_path(struct yaml_walk *w, yaml_node_t *value, const char
   if (!spec_valid_http_url(s) && s[0] != '/' && strncmp(s, "file:///", 8) != 0)
     return walk_error(w, value, path, "not an http:// or https:// URL with a host, a "
                       "file:/// URL or an absolute path");
-  return parse_string(w, value, path, children, offset);
+  return parse_string(w, value, path, k);
 }
 
-static int parse_checksum_url(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
+HANDLER(parse_checksum_url)
 {
   w->checksum_url = value;
-  return parse_url_or_path(w, value, path, children, offset);
+  return parse_url_or_path(w, value, path, k);
 }
 
-static int parse_checksum_name(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                               const struct yaml_table *children, size_t offset)
+HANDLER(parse_checksum_name)
 {
   w->checksum_name = value;
-  if (parse_string(w, value, path, children, offset) == -1)
+  if (parse_string(w, value, path, k) == -1)
     return -1;
   if (strchr(w->spec->checksum_name, '\n') != NULL)
     return walk_error(w, value, path, "a file name in a checksum file is one line");
@@ -588,65 +517,15 @@ static int parse_checksum_name(struct yaml_walk *w, yaml_node_t *value, const ch
 }
 
 /* A file the signature check reads; it must be there when the spec loads. */
-static int parse_mounted_file(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
+HANDLER(parse_mounted_file)
 {
-  if (parse_string(w, value, path, children, offset) == -1)
+  if (parse_string(w, value, path, k) == -1)
     return -1;
-  const char *file = *(char **)field(w, offset);
+  const char *file = *(char **)field(w, k->offset);
   if (access(file, R_OK) != 0)
     return walk_error(w, value, path, "cannot read %.300s (is the secret or config map "
                       "mounted there?): %s", file, strerror(errno));
   return 0;
-}
-
-static int parse_signature_format(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                  const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  static const char *const names[] = { "auto", "der", "base64", "glance" };
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(s, names[i]) == 0) {
-      w->spec->signature.format = (enum spec_signature_format)i;
-      return 0;
-    }
-  return walk_error(w, value, path, "\"%.32s\" is not a signature format; use der, base64 "
-                    "or glance (default: detect der or base64)", s);
-}
-
-static int parse_hash_method(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  static const char *const names[] = { "sha224", "sha256", "sha384", "sha512", "SHA-224",
-                                       "SHA-256", "SHA-384", "SHA-512" };
-  if (parse_string(w, value, path, children, offset) == -1)
-    return -1;
-  const char *s = w->spec->signature.hash_method;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcasecmp(s, names[i]) == 0)
-      return 0;
-  return walk_error(w, value, path, "\"%.32s\" is not a hash method; use sha224, sha256, "
-                    "sha384 or sha512 (Glance: SHA-256 ...)", s);
-}
-
-static int parse_key_type(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                          const struct yaml_table *children, size_t offset)
-{
-  static const char *const names[] = { "RSA", "RSA-PKCS1", "RSA-PSS", "ECDSA", "Ed25519",
-                                       "DSA", "ECC_SECP256R1", "ECC_SECP384R1",
-                                       "ECC_SECP521R1", "ECC_SECT409K1", "ECC_SECT409R1",
-                                       "ECC_SECT571K1", "ECC_SECT571R1" };
-  if (parse_string(w, value, path, children, offset) == -1)
-    return -1;
-  const char *s = w->spec->signature.key_type;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcasecmp(s, names[i]) == 0)
-      return 0;
-  return walk_error(w, value, path, "\"%.32s\" is not a key type; use RSA, RSA-PSS, ECDSA, "
-                    "Ed25519, DSA or Glance's ECC_SECP384R1 ...", s);
 }
 
 static int check_signature(struct yaml_walk *w, yaml_node_t *value, const char *path)
@@ -667,12 +546,10 @@ static int check_signature(struct yaml_walk *w, yaml_node_t *value, const char *
   return 0;
 }
 
-static int parse_signature(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                           const struct yaml_table *children, size_t offset)
+HANDLER(parse_signature)
 {
-  (void)offset;
   w->spec->signature.given = true;
-  if (walk_mapping(w, value, path, children) == -1)
+  if (walk_mapping(w, value, path, k->children) == -1)
     return -1;
   return check_signature(w, value, path);
 }
@@ -774,7 +651,7 @@ static int walk_pair(struct yaml_walk *w, yaml_node_pair_t *pair, const char *pa
     return walk_error(w, key, sub, "duplicate key; give it once");
   seen[i] = true;
   const struct yaml_key *k = &table->keys[i];
-  return k->parse(w, value, sub, k->children, k->offset);
+  return k->parse(w, value, sub, k);
 }
 
 static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
@@ -853,133 +730,175 @@ static int resolve_mounts(struct yaml_walk *w)
 
 #define TABLE(keys) { (keys), sizeof (keys) / sizeof (keys)[0] }
 #define AT(member) offsetof(struct import_spec, member)
+#define AT_WALK(member) offsetof(struct yaml_walk, member) /* for parse_object_ref */
 
-static const struct yaml_key ignored_keys[] = { { "", parse_ignore, NULL, 0, false } };
+_Static_assert(sizeof(enum spec_volume_mode) == sizeof(int) &&
+               sizeof(enum spec_content_type) == sizeof(int) &&
+               sizeof(enum spec_signature_format) == sizeof(int),
+               "parse_choice stores enum values as int");
+
+static const char *const api_versions[] = { "cdi.kubevirt.io/v1beta1" };
+static const struct yaml_choice api_version_choice =
+    CHOICE(api_versions, CHOICE_CHECK, 64, "supported", "use cdi.kubevirt.io/v1beta1");
+static const char *const kinds[] = { "DataVolume" };
+static const struct yaml_choice kind_choice =
+    CHOICE(kinds, CHOICE_CHECK, 64, "supported", "use DataVolume");
+static const char *const volume_modes[] = {
+  [SPEC_VOLUME_MODE_FILESYSTEM] = "Filesystem", [SPEC_VOLUME_MODE_BLOCK] = "Block",
+};
+static const struct yaml_choice volume_mode_choice =
+    CHOICE(volume_modes, CHOICE_INDEX, 32, "a volume mode", "use Filesystem or Block");
+static const char *const content_types[] = {
+  [SPEC_CONTENT_KUBEVIRT] = "kubevirt", [SPEC_CONTENT_ARCHIVE] = "archive",
+};
+static const struct yaml_choice content_type_choice =
+    CHOICE(content_types, CHOICE_INDEX, 32, "a content type", "use kubevirt or archive");
+static const char *const signature_formats[] = {
+  [SPEC_SIGNATURE_AUTO] = "auto", [SPEC_SIGNATURE_DER] = "der",
+  [SPEC_SIGNATURE_BASE64] = "base64", [SPEC_SIGNATURE_GLANCE] = "glance",
+};
+static const struct yaml_choice signature_format_choice =
+    CHOICE(signature_formats, CHOICE_INDEX, 32, "a signature format",
+           "use der, base64 or glance (default: detect der or base64)");
+static const char *const hash_methods[] = { "sha224", "sha256", "sha384", "sha512", "SHA-224",
+                                            "SHA-256", "SHA-384", "SHA-512" };
+static const struct yaml_choice hash_method_choice =
+    CHOICE(hash_methods, CHOICE_TEXT, 32, "a hash method",
+           "use sha224, sha256, sha384 or sha512 (Glance: SHA-256 ...)");
+static const char *const key_types[] = { "RSA", "RSA-PKCS1", "RSA-PSS", "ECDSA", "Ed25519",
+                                         "DSA", "ECC_SECP256R1", "ECC_SECP384R1",
+                                         "ECC_SECP521R1", "ECC_SECT409K1", "ECC_SECT409R1",
+                                         "ECC_SECT571K1", "ECC_SECT571R1" };
+static const struct yaml_choice key_type_choice =
+    CHOICE(key_types, CHOICE_TEXT, 32, "a key type",
+           "use RSA, RSA-PSS, ECDSA, Ed25519, DSA or Glance's ECC_SECP384R1 ...");
+
+static const struct yaml_key ignored_keys[] = { { "", parse_ignore, NULL, 0, false, NULL } };
 static const struct yaml_table empty_table = { ignored_keys, 0 };
 
 static const struct yaml_key metadata_keys[] = {
-  { "name",            parse_string,      NULL, AT(name), false },
-  { "namespace",       parse_ignore,      NULL, 0,        false },
-  { "labels",          parse_any_mapping, NULL, 0,        false },
-  { "annotations",     parse_any_mapping, NULL, 0,        false },
+  { "name",            parse_string,      NULL, AT(name), false, NULL },
+  { "namespace",       parse_ignore,      NULL, 0,        false, NULL },
+  { "labels",          parse_any_mapping, NULL, 0,        false, NULL },
+  { "annotations",     parse_any_mapping, NULL, 0,        false, NULL },
 };
 static const struct yaml_table metadata_table = TABLE(metadata_keys);
 
 static const struct yaml_key http_keys[] = {
-  { "url",                parse_url,                  NULL, AT(source.http.url), true },
-  { "checksum",           parse_checksum,             NULL, 0, false },
-  { "extraHeaders",       parse_extra_headers,        NULL, 0, false },
-  { "secretExtraHeaders", parse_secret_extra_headers, NULL, 0, false },
-  { "secretRef",          parse_secret_ref,           NULL, 0, false },
-  { "certConfigMap",      parse_cert_config_map,      NULL, 0, false },
-  { "insecureSkipVerify", parse_bool, NULL, AT(source.http.insecure_skip_verify), false },
+  { "url",                parse_url,                  NULL, AT(source.http.url), true, NULL },
+  { "checksum",           parse_checksum,             NULL, 0, false, NULL },
+  { "extraHeaders",       parse_extra_headers,        NULL, 0, false, NULL },
+  { "secretExtraHeaders", parse_secret_extra_headers, NULL, 0, false, NULL },
+  { "secretRef",          parse_object_ref, NULL, AT_WALK(secret_ref), false, NULL },
+  { "certConfigMap",      parse_object_ref, NULL, AT_WALK(cert_config_map), false, NULL },
+  { "insecureSkipVerify", parse_bool, NULL, AT(source.http.insecure_skip_verify), false, NULL },
 };
 static const struct yaml_table http_table = TABLE(http_keys);
 
 static const struct yaml_key file_keys[] = {
-  { "path", parse_string, NULL, AT(source.file_path), true },
+  { "path", parse_string, NULL, AT(source.file_path), true, NULL },
 };
 static const struct yaml_table file_table = TABLE(file_keys);
 
 static const struct yaml_key nbd_keys[] = {
-  { "uri", parse_string, NULL, AT(source.nbd_uri), true },
+  { "uri", parse_string, NULL, AT(source.nbd_uri), true, NULL },
 };
 static const struct yaml_table nbd_table = TABLE(nbd_keys);
 
 static const struct yaml_key source_keys[] = {
-  { "http",     parse_source_kind,        &http_table,  SPEC_SOURCE_HTTP,  false },
-  { "blank",    parse_source_kind,        &empty_table, SPEC_SOURCE_BLANK, false },
-  { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false },
-  { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false },
-  { "s3",       parse_source_unsupported, NULL,         0, false },
-  { "gcs",      parse_source_unsupported, NULL,         0, false },
-  { "registry", parse_source_unsupported, NULL,         0, false },
-  { "imageio",  parse_source_unsupported, NULL,         0, false },
-  { "vddk",     parse_source_unsupported, NULL,         0, false },
-  { "pvc",      parse_source_unsupported, NULL,         0, false },
-  { "snapshot", parse_source_unsupported, NULL,         0, false },
-  { "upload",   parse_source_unsupported, NULL,         0, false },
+  { "http",     parse_source_kind,        &http_table,  SPEC_SOURCE_HTTP,  false, NULL },
+  { "blank",    parse_source_kind,        &empty_table, SPEC_SOURCE_BLANK, false, NULL },
+  { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false, NULL },
+  { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false, NULL },
+  { "s3",       parse_source_unsupported, NULL,         0, false, NULL },
+  { "gcs",      parse_source_unsupported, NULL,         0, false, NULL },
+  { "registry", parse_source_unsupported, NULL,         0, false, NULL },
+  { "imageio",  parse_source_unsupported, NULL,         0, false, NULL },
+  { "vddk",     parse_source_unsupported, NULL,         0, false, NULL },
+  { "pvc",      parse_source_unsupported, NULL,         0, false, NULL },
+  { "snapshot", parse_source_unsupported, NULL,         0, false, NULL },
+  { "upload",   parse_source_unsupported, NULL,         0, false, NULL },
 };
 static const struct yaml_table source_table = TABLE(source_keys);
 
 static const struct yaml_key requests_keys[] = {
-  { "storage", parse_quantity, NULL, AT(target.requested_size), false },
+  { "storage", parse_quantity, NULL, AT(target.requested_size), false, NULL },
 };
 static const struct yaml_table requests_table = TABLE(requests_keys);
 
 static const struct yaml_key resources_keys[] = {
-  { "requests", parse_mapping,     &requests_table, 0, false },
-  { "limits",   parse_any_mapping, NULL,            0, false },
+  { "requests", parse_mapping,     &requests_table, 0, false, NULL },
+  { "limits",   parse_any_mapping, NULL,            0, false, NULL },
 };
 static const struct yaml_table resources_table = TABLE(resources_keys);
 
 static const struct yaml_key storage_keys[] = {
-  { "volumeMode",       parse_volume_mode, NULL,             0, false },
-  { "resources",        parse_mapping,     &resources_table, 0, false },
-  { "accessModes",      parse_ignore,      NULL,             0, false },
-  { "storageClassName", parse_ignore,      NULL,             0, false },
+  { "volumeMode", parse_choice, NULL, AT(target.volume_mode), false, &volume_mode_choice },
+  { "resources",        parse_mapping, &resources_table, 0, false, NULL },
+  { "accessModes",      parse_ignore,  NULL,             0, false, NULL },
+  { "storageClassName", parse_ignore,  NULL,             0, false, NULL },
 };
 static const struct yaml_table storage_table = TABLE(storage_keys);
 
 static const struct yaml_key spec_keys[] = {
-  { "source",        parse_source,       &source_table,  0, true },
-  { "storage",       parse_storage,      &storage_table, 0, false },
-  { "pvc",           parse_storage,      &storage_table, 0, false },
-  { "preallocation", parse_bool,         NULL, AT(target.preallocation), false },
-  { "contentType",   parse_content_type, NULL, 0, false },
+  { "source",        parse_source,  &source_table,  0, true,  NULL },
+  { "storage",       parse_storage, &storage_table, 0, false, NULL },
+  { "pvc",           parse_storage, &storage_table, 0, false, NULL },
+  { "preallocation", parse_bool,    NULL, AT(target.preallocation), false, NULL },
+  { "contentType",   parse_choice,  NULL, AT(content_type), false, &content_type_choice },
 };
 static const struct yaml_table spec_table = TABLE(spec_keys);
 
 static const struct yaml_key target_keys[] = {
-  { "path",        parse_string, NULL, AT(target.path),         false },
-  { "blockDevice", parse_string, NULL, AT(target.block_device), false },
+  { "path",        parse_string, NULL, AT(target.path),         false, NULL },
+  { "blockDevice", parse_string, NULL, AT(target.block_device), false, NULL },
 };
 static const struct yaml_table target_table = TABLE(target_keys);
 
 static const struct yaml_key mounts_keys[] = {
-  { "certs",        parse_string, NULL, AT(mounts.certs),         false },
-  { "secret",       parse_string, NULL, AT(mounts.secret),        false },
-  { "extraHeaders", parse_string, NULL, AT(mounts.extra_headers), false },
+  { "certs",        parse_string, NULL, AT(mounts.certs),         false, NULL },
+  { "secret",       parse_string, NULL, AT(mounts.secret),        false, NULL },
+  { "extraHeaders", parse_string, NULL, AT(mounts.extra_headers), false, NULL },
 };
 static const struct yaml_table mounts_table = TABLE(mounts_keys);
 
 static const struct yaml_key signature_keys[] = {
-  { "url",         parse_url,              NULL, AT(signature.url),         false },
-  { "path",        parse_mounted_file,     NULL, AT(signature.path),        false },
-  { "format",      parse_signature_format, NULL, 0,                         false },
-  { "publicKey",   parse_mounted_file,     NULL, AT(signature.public_key),  false },
-  { "certificate", parse_mounted_file,     NULL, AT(signature.certificate), false },
-  { "caBundle",    parse_mounted_file,     NULL, AT(signature.ca_bundle),   false },
-  { "hashMethod",  parse_hash_method,      NULL, AT(signature.hash_method), false },
-  { "keyType",     parse_key_type,         NULL, AT(signature.key_type),    false },
+  { "url",         parse_url,          NULL, AT(signature.url),         false, NULL },
+  { "path",        parse_mounted_file, NULL, AT(signature.path),        false, NULL },
+  { "format", parse_choice, NULL, AT(signature.format), false, &signature_format_choice },
+  { "publicKey",   parse_mounted_file, NULL, AT(signature.public_key),  false, NULL },
+  { "certificate", parse_mounted_file, NULL, AT(signature.certificate), false, NULL },
+  { "caBundle",    parse_mounted_file, NULL, AT(signature.ca_bundle),   false, NULL },
+  { "hashMethod", parse_choice, NULL, AT(signature.hash_method), false, &hash_method_choice },
+  { "keyType",    parse_choice, NULL, AT(signature.key_type),    false, &key_type_choice },
 };
 static const struct yaml_table signature_table = TABLE(signature_keys);
 
 static const struct yaml_key vimport_keys[] = {
-  { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false },
-  { "blockSize",              parse_block_size,      NULL, 0, false },
-  { "target",                 parse_mapping,         &target_table, 0, false },
-  { "terminationMessagePath", parse_string,          NULL, AT(termination_message_path), false },
-  { "memoryLimit",            parse_quantity,        NULL, AT(memory_limit), false },
-  { "windowSize",             parse_quantity,        NULL, AT(window_size), false },
-  { "scratchPath",            parse_string,          NULL, AT(scratch_path), false },
-  { "mounts",                 parse_mapping,         &mounts_table, 0, false },
-  { "retries",                parse_retries,         NULL, 0, false },
-  { "stallTimeoutSeconds",    parse_stall_timeout,   NULL, 0, false },
-  { "allowedFormats",         parse_allowed_formats, NULL, 0, false },
-  { "requireKnownContent",    parse_bool,            NULL, AT(require_known_content), false },
-  { "checksumURL",            parse_checksum_url,    NULL, AT(checksum_url), false },
-  { "checksumName",           parse_checksum_name,   NULL, AT(checksum_name), false },
-  { "signature",              parse_signature,       &signature_table, 0, false },
+  { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false, NULL },
+  { "blockSize",              parse_block_size,      NULL, 0, false, NULL },
+  { "target",                 parse_mapping,         &target_table, 0, false, NULL },
+  { "terminationMessagePath", parse_string, NULL, AT(termination_message_path), false, NULL },
+  { "memoryLimit",            parse_quantity,        NULL, AT(memory_limit), false, NULL },
+  { "windowSize",             parse_quantity,        NULL, AT(window_size), false, NULL },
+  { "scratchPath",            parse_string,          NULL, AT(scratch_path), false, NULL },
+  { "mounts",                 parse_mapping,         &mounts_table, 0, false, NULL },
+  { "retries",                parse_retries,         NULL, 0, false, NULL },
+  { "stallTimeoutSeconds",    parse_stall_timeout,   NULL, 0, false, NULL },
+  { "allowedFormats",         parse_allowed_formats, NULL, 0, false, NULL },
+  { "requireKnownContent",    parse_bool, NULL, AT(require_known_content), false, NULL },
+  { "checksumURL",            parse_checksum_url,    NULL, AT(checksum_url), false, NULL },
+  { "checksumName",           parse_checksum_name,   NULL, AT(checksum_name), false, NULL },
+  { "signature",              parse_signature,       &signature_table, 0, false, NULL },
 };
 static const struct yaml_table vimport_table = TABLE(vimport_keys);
 
 static const struct yaml_key top_keys[] = {
-  { "apiVersion", parse_api_version, NULL,            0, true },
-  { "kind",       parse_kind,        NULL,            0, true },
-  { "metadata",   parse_mapping,     &metadata_table, 0, false },
-  { "spec",       parse_mapping,     &spec_table,     0, true },
-  { "vimport",    parse_mapping,     &vimport_table,  0, false },
+  { "apiVersion", parse_choice,  NULL,            0, true,  &api_version_choice },
+  { "kind",       parse_choice,  NULL,            0, true,  &kind_choice },
+  { "metadata",   parse_mapping, &metadata_table, 0, false, NULL },
+  { "spec",       parse_mapping, &spec_table,     0, true,  NULL },
+  { "vimport",    parse_mapping, &vimport_table,  0, false, NULL },
 };
 static const struct yaml_table top_table = TABLE(top_keys);
 
