@@ -10,15 +10,8 @@
  * raw image qemu-img would convert them to.
  *
  * --manifest OUT (one input only) also writes a per-block digest manifest that
- * `vimport verify --manifest` uses to name the byte ranges that changed. Its format,
- * one text line each:
- *   vimport-manifest 1
- *   digest <OpenSSL name>
- *   block-size <bytes>
- *   <block index> <hex digest>     one per block that is not all zeros, in index order
- *   length <bytes hashed>
- *   blockhash <hex of the block hash>
- * Blocks left out read as zeros. It is written to OUT.tmp and renamed when complete.
+ * `vimport verify --manifest` uses to name the byte ranges that changed (format and
+ * writer in pkg/verify).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "blkhash/blkhash.h"
 #include "commands.h"
 #include "core/cleanup.h"
 #include "core/error.h"
 #include "core/stream.h"
 #include "qcow2/qcow2.h"
+#include "verify/verify.h"
 
 /* Large enough that syscalls cost little, small enough to stay in cache while hashed. */
 
@@ -296,66 +288,6 @@ static int input_size(int fd, const struct stat *st, uint64_t *size, struct verr
   return 0;
 }
 
-/* ---- --manifest: one line per non-zero block, from blkhash's on_block ---- */
-
-struct manifest_writer {
-  FILE *f;
-  char tmp[4096];
-  unsigned char zero_md[EVP_MAX_MD_SIZE]; /* H(zeros(block_size)): blocks left out */
-  unsigned zero_md_len;
-};
-
-static void manifest_on_block(void *opaque, uint64_t index, const unsigned char *md,
-                              unsigned md_len)
-{
-  struct manifest_writer *m = opaque;
-  if (md_len == m->zero_md_len && memcmp(md, m->zero_md, md_len) == 0)
-    return;
-  char hex[2 * BLKHASH_MAX_MD_SIZE + 1];
-  blkhash_hex(md, md_len, hex);
-  fprintf(m->f, "%llu %s\n", (unsigned long long)index, hex); /* errors: see ferror() */
-}
-
-static int manifest_open(struct manifest_writer *m, const char *path, struct blkhash_opts *hash,
-                         struct verr *err)
-{
-  size_t bs = hash->block_size ? hash->block_size : BLKHASH_DEFAULT_BLOCK_SIZE;
-  CLEANUP_FREE unsigned char *zeros = calloc(1, bs);
-  const EVP_MD *type = EVP_get_digestbyname(hash->digest_name);
-  if (zeros == NULL)
-    return verr_set(err, VERR_NOMEM, "out of memory");
-  if (type == NULL || EVP_Digest(zeros, bs, m->zero_md, &m->zero_md_len, type, NULL) != 1)
-    return verr_set(err, VERR_INTERNAL, "cannot compute the digest of a zero block");
-  snprintf(m->tmp, sizeof m->tmp, "%s.tmp", path);
-  m->f = fopen(m->tmp, "w");
-  if (m->f == NULL)
-    return verr_sys(err, VERR_IO, errno, "cannot create the manifest %s", m->tmp);
-  fprintf(m->f, "vimport-manifest 1\ndigest %s\nblock-size %zu\n", hash->digest_name, bs);
-  hash->on_block = manifest_on_block;
-  hash->on_block_opaque = m;
-  return 0;
-}
-
-/* Finish the manifest with the trailer and move it into place; on failure remove it. */
-static int manifest_close(struct manifest_writer *m, const char *path, int ok, uint64_t length,
-                          const char *hex, struct verr *err)
-{
-  if (m->f == NULL)
-    return 0;
-  if (ok)
-    fprintf(m->f, "length %llu\nblockhash %s\n", (unsigned long long)length, hex);
-  int bad = fflush(m->f) != 0 || ferror(m->f) || fsync(fileno(m->f)) != 0;
-  int saved = errno;
-  fclose(m->f);
-  m->f = NULL;
-  if (ok && !bad && rename(m->tmp, path) == 0)
-    return 0;
-  unlink(m->tmp);
-  if (!ok)
-    return 0;
-  return verr_sys(err, VERR_IO, bad ? saved : errno, "cannot write the manifest %s", path);
-}
-
 /* Hash one input. On success writes the hex digest to `hex`. */
 static int sum_input(const char *name, const struct sum_opts *opts, char *hex, struct verr *err)
 {
@@ -370,13 +302,16 @@ static int sum_input(const char *name, const struct sum_opts *opts, char *hex, s
     return verr_set(err, VERR_USAGE, "is a directory; name an image file, a block device or -");
 
   struct blkhash_opts hash = opts->hash;
-  struct manifest_writer manifest = { 0 };
-  if (opts->manifest && manifest_open(&manifest, opts->manifest, &hash, err) < 0)
+  struct manifest_writer *manifest = NULL;
+  if (opts->manifest && manifest_writer_open(opts->manifest, hash.digest_name, hash.block_size,
+                                             &manifest, err) < 0)
     return -1;
+  if (manifest != NULL)
+    manifest_writer_attach(manifest, &hash);
   struct blkhash *h = NULL;
   int r = blkhash_new(&hash, &h);
   if (r != 0) {
-    manifest_close(&manifest, opts->manifest, 0, 0, NULL, err);
+    manifest_writer_close(manifest, false, 0, NULL, err);
     return verr_sys(err, VERR_USAGE, r, "cannot create the block hash");
   }
   struct progress p = { .on = opts->progress, .name = name };
@@ -404,7 +339,7 @@ static int sum_input(const char *name, const struct sum_opts *opts, char *hex, s
   blkhash_free(h);
   if (r == 0)
     blkhash_hex(md, md_len, hex);
-  if (manifest_close(&manifest, opts->manifest, r == 0, length, hex, err) < 0)
+  if (manifest_writer_close(manifest, r == 0, length, hex, err) < 0)
     r = -1;
   return r;
 }

@@ -2,7 +2,8 @@
  *
  * This file holds the lifecycle (start: certificate, socket, thread; stop), the two
  * counters the pipeline bumps, the text exposition the server thread sends, and the
- * progress reader filter. tls.c makes the certificate, server.c answers requests.
+ * metric as an observer of the progress counter (progress.c). tls.c makes the
+ * certificate, server.c answers requests.
  */
 #include "internal.h"
 
@@ -249,66 +250,22 @@ void metrics_stop(struct metrics *m)
   metrics_free(m);
 }
 
-/* ---- the progress reader ---- */
+/* ---- the metric as an observer of the progress counter ---- */
 
-struct progress_reader {
-  struct vreader *lower; /* owned */
-  struct metrics *m;     /* not owned */
-};
-
-static ssize_t progress_count(struct progress_reader *p, ssize_t n)
+static void metrics_on_count(void *opaque, uint64_t added, uint64_t done)
 {
-  if (n > 0)
-    metrics_add_done(p->m, (uint64_t)n);
-  return n;
+  (void)done;
+  metrics_add_done(opaque, added);
 }
 
-static ssize_t progress_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+struct progress_observer metrics_progress_observer(struct metrics *m)
 {
-  struct progress_reader *p = r->state;
-  return progress_count(p, p->lower->ops->read(p->lower, buf, len, err));
+  return (struct progress_observer){ .on_count = metrics_on_count, .opaque = m };
 }
-
-static ssize_t progress_view(struct vreader *r, const void **view, size_t len, void *scratch,
-                             struct verr *err)
-{
-  struct progress_reader *p = r->state;
-  return progress_count(p, vreader_view(p->lower, view, len, scratch, err));
-}
-
-static void progress_close(struct vreader *r)
-{
-  struct progress_reader *p = r->state;
-  if (p != NULL) {
-    vreader_close(p->lower);
-    free(p);
-  }
-  free(r);
-}
-
-static const struct vreader_ops progress_reader_ops = {
-  .name  = "progress",
-  .read  = progress_read,
-  .view  = progress_view,
-  .close = progress_close,
-};
 
 int metrics_progress_reader_new(struct vreader *lower, struct metrics *m, struct vreader **out,
                                 struct verr *err)
 {
-  *out = NULL;
-  struct vreader *r = calloc(1, sizeof *r);
-  struct progress_reader *p = calloc(1, sizeof *p);
-  if (r == NULL || p == NULL) {
-    free(r);
-    free(p);
-    vreader_close(lower);
-    return verr_set(err, VERR_NOMEM, "out of memory creating the progress reader");
-  }
-  p->lower = lower;
-  p->m = m;
-  r->ops = &progress_reader_ops;
-  r->state = p;
-  *out = r;
-  return 0;
+  struct progress_observer o = metrics_progress_observer(m);
+  return progress_counter_new(lower, &o, m != NULL ? 1 : 0, out, err);
 }

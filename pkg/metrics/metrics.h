@@ -24,10 +24,16 @@
  *   ... import ...
  *   metrics_finish(m);
  *   metrics_stop(m);
+ *
+ * The progress counter (progress.c) is the one place that counts the source bytes read:
+ * a vreader filter with observers. The metric is one observer; a terminal progress line
+ * (pkg/pipeline) is another, so both show the same count and the hot path pays for one
+ * filter: a plain add and one call per observer per read, no locks.
  */
 #ifndef VIMPORT_METRICS_METRICS_H
 #define VIMPORT_METRICS_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -68,10 +74,34 @@ void metrics_finish(struct metrics *m);
 /* The value the server would expose now, in hundredths of a percent (0..10000). */
 unsigned metrics_progress_hundredths(struct metrics *m);
 
-/* A vreader filter that passes `lower`'s bytes through unchanged and calls
- * metrics_add_done(m, n) for each read. Owns `lower` from the call on: it is closed with
- * the filter, and also when this fails. `m` is not owned and must outlive the filter;
- * NULL makes a plain pass-through. */
+/* ---- the progress counter ---- */
+
+/* One consumer of the count of source bytes read. */
+struct progress_observer {
+  /* After each read or view of the filter that returned bytes, in the reading thread:
+   * `added` bytes more, `done` in all. Runs once per read: keep it cheap and lock-free. */
+  void (*on_count)(void *opaque, uint64_t added, uint64_t done);
+  /* When the filter closes, or when progress_counter_new() fails; may be NULL. An
+   * observer that owns `opaque` frees it here. */
+  void (*on_close)(void *opaque);
+  void *opaque;
+};
+
+#define PROGRESS_MAX_OBSERVERS 4
+
+/* A vreader filter that passes `lower`'s bytes through unchanged and tells each of the
+ * `n` `observers` (copied; at most PROGRESS_MAX_OBSERVERS) how many were read. Owns
+ * `lower` and the observers from the call on: they are closed with the filter, and also
+ * when this fails (VERR_NOMEM). */
+int progress_counter_new(struct vreader *lower, const struct progress_observer *observers,
+                         size_t n, struct vreader **out, struct verr *err);
+
+/* The metric as an observer: each count goes to metrics_add_done(m, added). `m` is not
+ * owned and must outlive the filter. */
+struct progress_observer metrics_progress_observer(struct metrics *m);
+
+/* progress_counter_new() with the metric as the one observer; NULL `m` makes a plain
+ * pass-through. */
 int metrics_progress_reader_new(struct vreader *lower, struct metrics *m, struct vreader **out,
                                 struct verr *err);
 

@@ -178,17 +178,20 @@ static int load_expected_checksum(struct import_run *run, struct verr *err)
 }
 
 /* Progress, for people (a terminal line) and for CDI (the metric): the share of the
- * source read, counted right above the source. */
+ * source read, counted once right above the source and shown by both. */
 static int open_progress(struct import_run *run, struct verr *err)
 {
   int64_t length = source_info(run->source)->content_length;
   uint64_t total = length > 0 ? (uint64_t)length : 0;
-  if (run->opts.progress_line && progress_reader_new(run->chain, total, &run->chain, err) < 0)
+  struct progress_observer observers[2];
+  size_t n = 0;
+  if (run->opts.metrics != NULL) {
+    metrics_set_total(run->opts.metrics, total);
+    observers[n++] = metrics_progress_observer(run->opts.metrics);
+  }
+  if (run->opts.progress_line && progress_line_new(total, &observers[n++], err) < 0)
     return -1;
-  if (run->opts.metrics == NULL)
-    return 0;
-  metrics_set_total(run->opts.metrics, total);
-  return metrics_progress_reader_new(run->chain, run->opts.metrics, &run->chain, err);
+  return n == 0 ? 0 : progress_counter_new(run->chain, observers, n, &run->chain, err);
 }
 
 /* ---- the signature ----------------------------------------------------------------------- */

@@ -70,10 +70,12 @@ struct pipeline_opts {
 int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *opts,
                     struct pipeline_result *result, struct verr *err);
 
-/* The terminal progress line: a reader over `lower` (owned, also on failure) that
+/* The terminal progress line: an observer of pkg/metrics' progress counter that
  * rewrites one stderr line with the share of `total` bytes read (0: unknown), and
- * clears it when closed. */
-int progress_reader_new(struct vreader *lower, uint64_t total, struct vreader **out, struct verr *err);
+ * clears it when the counter closes. *out owns the line's state until it is given to
+ * progress_counter_new(), which frees it on close (or on failure). */
+struct progress_observer;
+int progress_line_new(uint64_t total, struct progress_observer *out, struct verr *err);
 
 /* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
  * every byte it passes in an unnamed file under `dir` (freed on close), so that

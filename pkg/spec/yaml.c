@@ -1,13 +1,9 @@
 /* vimport spec: the DataVolume-style YAML loader.
  *
- * libyaml builds the document tree; a schema of key tables (at the bottom of this file,
- * one table per YAML mapping) walks it. Each key names a handler and, for plain values,
- * the offset of the field it fills, so a new key is one table line. Unknown keys,
- * duplicate keys, missing required keys and wrong types are errors that name the file,
- * the line and the dotted key path.
- *
- * Mounted secrets are read after the walk, because the mount directories they live in
- * (vimport.mounts) may come later in the file than the secret names.
+ * libyaml builds the document tree; the key tables of yaml_schema.c (one table per YAML
+ * mapping) walk it, with the handlers for plain values here. Unknown keys, duplicate
+ * keys, missing required keys and wrong types are errors that name the file, the line
+ * and the dotted key path. The interface between the two files is in spec-internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,60 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
-
-#include <yaml.h>
 
 #include "core/cleanup.h"
 #include "spec-internal.h"
 #include "spec.h"
 
-struct yaml_walk;
-struct yaml_table;
-
-typedef int (*yaml_key_fn)(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                           const struct yaml_table *children, size_t offset);
-
-struct yaml_key {
-  const char *name;
-  yaml_key_fn parse;
-  const struct yaml_table *children; /* for parse_mapping and source kinds */
-  size_t offset;                     /* field in struct import_spec, for plain values */
-  bool required;
-};
-
-struct yaml_table {
-  const struct yaml_key *keys;
-  size_t n_keys;
-};
-
-#define YAML_TABLE_MAX_KEYS 32
-
-struct yaml_walk {
-  yaml_document_t *doc;
-  struct import_spec *spec;
-  struct verr *err;
-  const char *source_kind;         /* the source kind seen, for "more than one" */
-  bool has_storage;                /* storage or pvc seen: only one may be */
-  yaml_node_t *secret_ref;         /* spec.source.http.secretRef */
-  yaml_node_t *cert_config_map;    /* spec.source.http.certConfigMap */
-  yaml_node_t *secret_headers;     /* spec.source.http.secretExtraHeaders */
-  yaml_node_t *checksum_url;       /* vimport.checksumURL */
-  yaml_node_t *checksum_name;      /* vimport.checksumName */
-};
-
 /* ---- Errors ------------------------------------------------------------------------ */
 
-static unsigned long node_line(const yaml_node_t *node)
+unsigned long yaml_node_line(const yaml_node_t *node)
 {
   return (unsigned long)node->start_mark.line + 1;
 }
 
-static int walk_error(struct yaml_walk *w, const yaml_node_t *node, const char *path,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int walk_error(struct yaml_walk *w, const yaml_node_t *node, const char *path,
+int yaml_walk_error(struct yaml_walk *w, const yaml_node_t *node, const char *path,
                       const char *fmt, ...)
 {
   char what[768];
@@ -77,21 +33,21 @@ static int walk_error(struct yaml_walk *w, const yaml_node_t *node, const char *
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  return verr_set(w->err, VERR_USAGE, "%s:%lu: %s: %s", w->spec->origin, node_line(node),
+  return verr_set(w->err, VERR_USAGE, "%s:%lu: %s: %s", w->spec->origin, yaml_node_line(node),
                   path[0] != '\0' ? path : "(document)", what);
 }
 
 /* Put "origin:line: path" before a message a value parser already wrote. */
-static int walk_prefix(struct yaml_walk *w, const yaml_node_t *node, const char *path)
+int yaml_walk_prefix(struct yaml_walk *w, const yaml_node_t *node, const char *path)
 {
-  return verr_prefix(w->err, "%s:%lu: %s", w->spec->origin, node_line(node), path);
+  return verr_prefix(w->err, "%s:%lu: %s", w->spec->origin, yaml_node_line(node), path);
 }
 
 /* ---- Scalars ------------------------------------------------------------------------ */
 
 enum scalar_kind { SCALAR_STRING, SCALAR_NULL, SCALAR_BOOL, SCALAR_NUMBER };
 
-static const char *scalar_text(const yaml_node_t *node)
+const char *yaml_scalar_text(const yaml_node_t *node)
 {
   return (const char *)node->data.scalar.value;
 }
@@ -138,7 +94,7 @@ static enum scalar_kind scalar_kind(const yaml_node_t *node)
 {
   if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
     return SCALAR_STRING;
-  const char *s = scalar_text(node);
+  const char *s = yaml_scalar_text(node);
   static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
   if (text_in(s, nulls, sizeof nulls / sizeof nulls[0]))
     return SCALAR_NULL;
@@ -169,99 +125,92 @@ static const char *node_type_name(const yaml_node_t *node)
 
 static bool scalar_has_nul(const yaml_node_t *node)
 {
-  return strlen(scalar_text(node)) != node->data.scalar.length;
+  return strlen(yaml_scalar_text(node)) != node->data.scalar.length;
 }
 
 /* A scalar of any YAML type except null (quantities may be numbers or strings). */
-static int want_scalar(struct yaml_walk *w, yaml_node_t *node, const char *path,
+int yaml_want_scalar(struct yaml_walk *w, yaml_node_t *node, const char *path,
                        const char *what, const char **out)
 {
   if (node->type != YAML_SCALAR_NODE || scalar_kind(node) == SCALAR_NULL)
-    return walk_error(w, node, path, "expected %s, got %s", what, node_type_name(node));
+    return yaml_walk_error(w, node, path, "expected %s, got %s", what, node_type_name(node));
   if (scalar_has_nul(node))
-    return walk_error(w, node, path, "the value holds a NUL byte; remove it");
-  *out = scalar_text(node);
+    return yaml_walk_error(w, node, path, "the value holds a NUL byte; remove it");
+  *out = yaml_scalar_text(node);
   return 0;
 }
 
-static int want_string(struct yaml_walk *w, yaml_node_t *node, const char *path,
+int yaml_want_string(struct yaml_walk *w, yaml_node_t *node, const char *path,
                        const char **out)
 {
   if (node->type == YAML_SCALAR_NODE && scalar_kind(node) != SCALAR_STRING &&
       scalar_kind(node) != SCALAR_NULL)
-    return walk_error(w, node, path, "expected a string, got %s; put it in quotes",
-                      node_type_name(node));
-  if (want_scalar(w, node, path, "a string", out) == -1)
+    return yaml_walk_error(w, node, path, "expected a string, got %s; put it in quotes",
+                           node_type_name(node));
+  if (yaml_want_scalar(w, node, path, "a string", out) == -1)
     return -1;
   if (**out == '\0')
-    return walk_error(w, node, path, "empty string; give a value or drop the key");
+    return yaml_walk_error(w, node, path, "empty string; give a value or drop the key");
   return 0;
 }
 
-static void *field(struct yaml_walk *w, size_t offset)
+void *yaml_field(struct yaml_walk *w, size_t offset)
 {
   return (char *)w->spec + offset;
 }
 
 /* ---- Generic handlers --------------------------------------------------------------- */
 
-static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
-                        const struct yaml_table *table);
+YAML_HANDLER(yaml_parse_ignore) { return 0; }
 
-static int parse_ignore(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                        const struct yaml_table *children, size_t offset)
+YAML_HANDLER(yaml_parse_mapping) { return yaml_walk_mapping(w, value, path, k->children); }
+
+YAML_HANDLER(yaml_parse_any_mapping)
 {
-  (void)w, (void)value, (void)path, (void)children, (void)offset;
+  if (value->type != YAML_MAPPING_NODE)
+    return yaml_walk_error(w, value, path, "expected a mapping, got %s", node_type_name(value));
   return 0;
 }
 
-static int parse_mapping(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                         const struct yaml_table *children, size_t offset)
+YAML_HANDLER(yaml_parse_string)
 {
-  (void)offset;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_string(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                        const struct yaml_table *children, size_t offset)
-{
-  (void)children;
   const char *s;
-  if (want_string(w, value, path, &s) == -1)
+  if (yaml_want_string(w, value, path, &s) == -1)
     return -1;
-  return spec_set_string(field(w, offset), s, strlen(s), w->err);
+  return spec_set_string(yaml_field(w, k->offset), s, strlen(s), w->err);
 }
 
-static int parse_bool(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                      const struct yaml_table *children, size_t offset)
+YAML_HANDLER(yaml_parse_bool)
 {
-  (void)children;
   if (value->type != YAML_SCALAR_NODE || scalar_kind(value) != SCALAR_BOOL)
-    return walk_error(w, value, path, "expected true or false, got %s", node_type_name(value));
-  *(bool *)field(w, offset) =
-      text_in(scalar_text(value), yaml_true, sizeof yaml_true / sizeof yaml_true[0]);
+    return yaml_walk_error(w, value, path, "expected true or false, got %s", node_type_name(value));
+  *(bool *)yaml_field(w, k->offset) =
+      text_in(yaml_scalar_text(value), yaml_true, sizeof yaml_true / sizeof yaml_true[0]);
   return 0;
 }
 
-static int parse_quantity(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                          const struct yaml_table *children, size_t offset)
+/* A value parser's result: its message gets "origin:line: path" in front. */
+int yaml_prefixed(struct yaml_walk *w, yaml_node_t *value, const char *path, int r)
 {
-  (void)children;
+  return r == -1 ? yaml_walk_prefix(w, value, path) : 0;
+}
+
+YAML_HANDLER(yaml_parse_quantity)
+{
   const char *s;
-  if (want_scalar(w, value, path, "a quantity such as 10Gi", &s) == -1)
+  if (yaml_want_scalar(w, value, path, "a quantity such as 10Gi", &s) == -1)
     return -1;
-  if (spec_parse_quantity(s, field(w, offset), w->err) == -1)
-    return walk_prefix(w, value, path);
-  return 0;
+  return yaml_prefixed(w, value, path, spec_parse_quantity(s, yaml_field(w, k->offset), w->err));
 }
 
 /* A whole number within [min, max], stored as unsigned. */
-static int parse_count(struct yaml_walk *w, yaml_node_t *value, const char *path,
+int yaml_parse_count(struct yaml_walk *w, yaml_node_t *value, const char *path,
                        unsigned min, unsigned max, unsigned *out)
 {
   if (value->type != YAML_SCALAR_NODE || scalar_kind(value) != SCALAR_NUMBER)
-    return walk_error(w, value, path, "expected a whole number, got %s", node_type_name(value));
-  const char *s = scalar_text(value);
+    return yaml_walk_error(w, value, path, "expected a whole number, got %s",
+                           node_type_name(value));
+  const char *s = yaml_scalar_text(value);
   unsigned long long n = 0;
   bool ok = *s != '\0';
   for (; ok && *s; s++) {
@@ -269,433 +218,63 @@ static int parse_count(struct yaml_walk *w, yaml_node_t *value, const char *path
     n = n * 10 + (unsigned)(*s - '0');
   }
   if (!ok || n < min || n > max)
-    return walk_error(w, value, path, "expected a whole number from %u to %u", min, max);
+    return yaml_walk_error(w, value, path, "expected a whole number from %u to %u", min, max);
   *out = (unsigned)n;
   return 0;
 }
 
-/* ---- Specific handlers -------------------------------------------------------------- */
-
-static int parse_api_version(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
+static void set_enum(void *slot, size_t value)
 {
-  (void)children, (void)offset;
+  int v = (int)value;
+  memcpy(slot, &v, sizeof v);
+}
+
+YAML_HANDLER(yaml_parse_choice)
+{
+  const struct yaml_choice *c = k->choice;
   const char *s;
-  if (want_string(w, value, path, &s) == -1)
+  if (c->store == CHOICE_TEXT ? yaml_parse_string(w, value, path, k) == -1
+                              : yaml_want_string(w, value, path, &s) == -1)
     return -1;
-  if (strcmp(s, "cdi.kubevirt.io/v1beta1") != 0)
-    return walk_error(w, value, path, "\"%.64s\" is not supported; use cdi.kubevirt.io/v1beta1",
-                      s);
-  return 0;
+  if (c->store == CHOICE_TEXT)
+    s = *(char **)yaml_field(w, k->offset);
+  for (size_t i = 0; i < c->n_names; i++) {
+    if (c->names[i] == NULL ||
+        (c->store == CHOICE_TEXT ? strcasecmp(s, c->names[i]) : strcmp(s, c->names[i])) != 0)
+      continue;
+    if (c->store == CHOICE_INDEX)
+      set_enum(yaml_field(w, k->offset), i);
+    return 0;
+  }
+  return yaml_walk_error(w, value, path, "\"%.*s\" is not %s; %s", c->quote, s, c->what, c->hint);
 }
 
-static int parse_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                      const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (strcmp(s, "DataVolume") != 0)
-    return walk_error(w, value, path, "\"%.64s\" is not supported; use DataVolume", s);
-  return 0;
-}
-
-static int parse_any_mapping(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  if (value->type != YAML_MAPPING_NODE)
-    return walk_error(w, value, path, "expected a mapping, got %s", node_type_name(value));
-  return 0;
-}
-
-static int parse_object_name(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const char **out)
-{
-  if (want_string(w, value, path, out) == -1)
-    return -1;
-  if (!spec_valid_object_name(*out))
-    return walk_error(w, value, path, "\"%.64s\" is not a Kubernetes object name; use lowercase "
-                      "letters, digits, '-' and '.'", *out);
-  return 0;
-}
-
-static int parse_url(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                     const struct yaml_table *children, size_t offset)
-{
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (!spec_valid_http_url(s))
-    return walk_error(w, value, path, "not an http:// or https:// URL with a host (spaces must "
-                      "be percent-encoded)");
-  return parse_string(w, value, path, children, offset);
-}
-
-static int parse_checksum(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                          const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (spec_parse_checksum(s, &w->spec->source.http.checksum, w->err) == -1)
-    return walk_prefix(w, value, path);
-  return 0;
-}
-
-static int want_sequence(struct yaml_walk *w, yaml_node_t *value, const char *path)
+int yaml_want_sequence(struct yaml_walk *w, yaml_node_t *value, const char *path)
 {
   if (value->type != YAML_SEQUENCE_NODE)
-    return walk_error(w, value, path, "expected a list, got %s", node_type_name(value));
+    return yaml_walk_error(w, value, path, "expected a list, got %s", node_type_name(value));
   return 0;
 }
 
-static yaml_node_t *sequence_item(struct yaml_walk *w, yaml_node_item_t *item)
+yaml_node_t *yaml_sequence_item(struct yaml_walk *w, yaml_node_item_t *item)
 {
   return yaml_document_get_node(w->doc, *item);
 }
 
-static int parse_extra_headers(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                               const struct yaml_table *children, size_t offset)
+/* A list of strings, each given to `add`. */
+int yaml_each_string(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                       int (*add)(struct import_spec *spec, const char *s, struct verr *err))
 {
-  (void)children, (void)offset;
-  if (want_sequence(w, value, path) == -1)
+  if (yaml_want_sequence(w, value, path) == -1)
     return -1;
   yaml_node_item_t *item = value->data.sequence.items.start;
   for (; item < value->data.sequence.items.top; item++) {
-    yaml_node_t *node = sequence_item(w, item);
+    yaml_node_t *node = yaml_sequence_item(w, item);
     const char *s;
-    if (want_string(w, node, path, &s) == -1)
-      return -1;
-    if (spec_add_header_line(w->spec, s, strlen(s), false, w->err) == -1)
-      return walk_prefix(w, node, path);
-  }
-  return 0;
-}
-
-static int parse_secret_extra_headers(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                      const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  if (want_sequence(w, value, path) == -1)
-    return -1;
-  yaml_node_item_t *item = value->data.sequence.items.start;
-  for (; item < value->data.sequence.items.top; item++) {
-    const char *name;
-    if (parse_object_name(w, sequence_item(w, item), path, &name) == -1)
+    if (yaml_want_string(w, node, path, &s) == -1 ||
+        yaml_prefixed(w, node, path, add(w->spec, s, w->err)) == -1)
       return -1;
   }
-  w->secret_headers = value;
-  return 0;
-}
-
-static int parse_secret_ref(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                            const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *name;
-  if (parse_object_name(w, value, path, &name) == -1)
-    return -1;
-  w->secret_ref = value;
-  return 0;
-}
-
-static int parse_cert_config_map(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                 const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *name;
-  if (parse_object_name(w, value, path, &name) == -1)
-    return -1;
-  w->cert_config_map = value;
-  return 0;
-}
-
-/* spec.source.<kind>: the table entry's `offset` carries the enum spec_source_kind. */
-static int parse_source_kind(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t kind)
-{
-  static const char *const names[] = {
-    [SPEC_SOURCE_HTTP] = "http", [SPEC_SOURCE_BLANK] = "blank",
-    [SPEC_SOURCE_FILE] = "file", [SPEC_SOURCE_NBD] = "nbd",
-  };
-  const char *name = kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
-  if (w->source_kind != NULL)
-    return walk_error(w, value, path, "a second source kind after %s; give exactly one source",
-                      w->source_kind);
-  w->source_kind = name;
-  w->spec->source.kind = (enum spec_source_kind)kind;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_source_unsupported(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                    const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  return walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
-                    "http, blank, file or nbd, or CDI's own importer");
-}
-
-static int parse_source(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                        const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  if (walk_mapping(w, value, path, children) == -1)
-    return -1;
-  if (w->spec->source.kind == SPEC_SOURCE_NONE)
-    return walk_error(w, value, path, "no source kind; give one of http, blank, file or nbd");
-  return 0;
-}
-
-static int parse_storage(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                         const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  if (w->has_storage)
-    return walk_error(w, value, path, "both storage and pvc are given; keep one");
-  w->has_storage = true;
-  return walk_mapping(w, value, path, children);
-}
-
-static int parse_volume_mode(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (strcmp(s, "Filesystem") == 0)
-    w->spec->target.volume_mode = SPEC_VOLUME_MODE_FILESYSTEM;
-  else if (strcmp(s, "Block") == 0)
-    w->spec->target.volume_mode = SPEC_VOLUME_MODE_BLOCK;
-  else
-    return walk_error(w, value, path, "\"%.32s\" is not a volume mode; use Filesystem or Block",
-                      s);
-  return 0;
-}
-
-static int parse_content_type(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (strcmp(s, "kubevirt") == 0)
-    w->spec->content_type = SPEC_CONTENT_KUBEVIRT;
-  else if (strcmp(s, "archive") == 0)
-    w->spec->content_type = SPEC_CONTENT_ARCHIVE;
-  else
-    return walk_error(w, value, path, "\"%.32s\" is not a content type; use kubevirt or archive",
-                      s);
-  return 0;
-}
-
-static int parse_expected_block_hash(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                     const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (spec_parse_block_hash(s, &w->spec->block_hash, w->err) == -1)
-    return walk_prefix(w, value, path);
-  return 0;
-}
-
-static int parse_block_size(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                            const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  uint64_t size;
-  const char *s;
-  if (want_scalar(w, value, path, "a quantity such as 64Ki", &s) == -1)
-    return -1;
-  if (spec_parse_quantity(s, &size, w->err) == -1)
-    return walk_prefix(w, value, path);
-  if (!spec_valid_block_size(size))
-    return walk_error(w, value, path, "%llu is not a power of two from 512 to 64Mi; the "
-                      "default is 64Ki", (unsigned long long)size);
-  w->spec->block_hash.block_size = (uint32_t)size;
-  return 0;
-}
-
-static int parse_retries(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                         const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  return parse_count(w, value, path, 0, 100, &w->spec->retries);
-}
-
-static int parse_stall_timeout(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                               const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  return parse_count(w, value, path, 1, 86400, &w->spec->stall_timeout_seconds);
-}
-
-static int parse_allowed_formats(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                 const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  if (want_sequence(w, value, path) == -1)
-    return -1;
-  yaml_node_item_t *item = value->data.sequence.items.start;
-  for (; item < value->data.sequence.items.top; item++) {
-    yaml_node_t *node = sequence_item(w, item);
-    const char *s;
-    if (want_string(w, node, path, &s) == -1)
-      return -1;
-    if (spec_add_allowed_format(w->spec, s, w->err) == -1)
-      return walk_prefix(w, node, path);
-  }
-  return 0;
-}
-
-/* ---- Trust: checksum files and signatures (pkg/trust) ------------------------------- */
-
-/* An http(s) URL, a file:// URL or an absolute path (a mounted file). */
-static int parse_url_or_path(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  if (!spec_valid_http_url(s) && s[0] != '/' && strncmp(s, "file:///", 8) != 0)
-    return walk_error(w, value, path, "not an http:// or https:// URL with a host, a "
-                      "file:/// URL or an absolute path");
-  return parse_string(w, value, path, children, offset);
-}
-
-static int parse_checksum_url(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
-{
-  w->checksum_url = value;
-  return parse_url_or_path(w, value, path, children, offset);
-}
-
-static int parse_checksum_name(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                               const struct yaml_table *children, size_t offset)
-{
-  w->checksum_name = value;
-  if (parse_string(w, value, path, children, offset) == -1)
-    return -1;
-  if (strchr(w->spec->checksum_name, '\n') != NULL)
-    return walk_error(w, value, path, "a file name in a checksum file is one line");
-  return 0;
-}
-
-/* A file the signature check reads; it must be there when the spec loads. */
-static int parse_mounted_file(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                              const struct yaml_table *children, size_t offset)
-{
-  if (parse_string(w, value, path, children, offset) == -1)
-    return -1;
-  const char *file = *(char **)field(w, offset);
-  if (access(file, R_OK) != 0)
-    return walk_error(w, value, path, "cannot read %.300s (is the secret or config map "
-                      "mounted there?): %s", file, strerror(errno));
-  return 0;
-}
-
-static int parse_signature_format(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                                  const struct yaml_table *children, size_t offset)
-{
-  (void)children, (void)offset;
-  static const char *const names[] = { "auto", "der", "base64", "glance" };
-  const char *s;
-  if (want_string(w, value, path, &s) == -1)
-    return -1;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(s, names[i]) == 0) {
-      w->spec->signature.format = (enum spec_signature_format)i;
-      return 0;
-    }
-  return walk_error(w, value, path, "\"%.32s\" is not a signature format; use der, base64 "
-                    "or glance (default: detect der or base64)", s);
-}
-
-static int parse_hash_method(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                             const struct yaml_table *children, size_t offset)
-{
-  static const char *const names[] = { "sha224", "sha256", "sha384", "sha512", "SHA-224",
-                                       "SHA-256", "SHA-384", "SHA-512" };
-  if (parse_string(w, value, path, children, offset) == -1)
-    return -1;
-  const char *s = w->spec->signature.hash_method;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcasecmp(s, names[i]) == 0)
-      return 0;
-  return walk_error(w, value, path, "\"%.32s\" is not a hash method; use sha224, sha256, "
-                    "sha384 or sha512 (Glance: SHA-256 ...)", s);
-}
-
-static int parse_key_type(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                          const struct yaml_table *children, size_t offset)
-{
-  static const char *const names[] = { "RSA", "RSA-PKCS1", "RSA-PSS", "ECDSA", "Ed25519",
-                                       "DSA", "ECC_SECP256R1", "ECC_SECP384R1",
-                                       "ECC_SECP521R1", "ECC_SECT409K1", "ECC_SECT409R1",
-                                       "ECC_SECT571K1", "ECC_SECT571R1" };
-  if (parse_string(w, value, path, children, offset) == -1)
-    return -1;
-  const char *s = w->spec->signature.key_type;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcasecmp(s, names[i]) == 0)
-      return 0;
-  return walk_error(w, value, path, "\"%.32s\" is not a key type; use RSA, RSA-PSS, ECDSA, "
-                    "Ed25519, DSA or Glance's ECC_SECP384R1 ...", s);
-}
-
-static int check_signature(struct yaml_walk *w, yaml_node_t *value, const char *path)
-{
-  const struct spec_signature *sig = &w->spec->signature;
-  if ((sig->url == NULL) == (sig->path == NULL))
-    return walk_error(w, value, path, "give exactly one of url or path (where the "
-                      "signature is)");
-  if ((sig->public_key == NULL) == (sig->certificate == NULL))
-    return walk_error(w, value, path, "give exactly one of publicKey or certificate");
-  if ((sig->certificate == NULL) != (sig->ca_bundle == NULL))
-    return walk_error(w, value, path, sig->certificate != NULL
-                      ? "certificate needs caBundle, the CA certificates it must chain to"
-                      : "caBundle applies only with certificate");
-  if (sig->format == SPEC_SIGNATURE_GLANCE && (sig->hash_method == NULL || sig->key_type == NULL))
-    return walk_error(w, value, path, "format glance needs hashMethod and keyType (Glance's "
-                      "img_signature_hash_method and img_signature_key_type)");
-  return 0;
-}
-
-static int parse_signature(struct yaml_walk *w, yaml_node_t *value, const char *path,
-                           const struct yaml_table *children, size_t offset)
-{
-  (void)offset;
-  w->spec->signature.given = true;
-  if (walk_mapping(w, value, path, children) == -1)
-    return -1;
-  return check_signature(w, value, path);
-}
-
-/* Cross-field rules of checksumURL, checked after the whole document was walked. */
-static int check_trust(struct yaml_walk *w)
-{
-  const struct import_spec *spec = w->spec;
-  if (w->checksum_name != NULL && w->checksum_url == NULL)
-    return walk_error(w, w->checksum_name, "vimport.checksumName", "applies only with "
-                      "checksumURL");
-  if (w->checksum_url == NULL)
-    return 0;
-  if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
-    return walk_error(w, w->checksum_url, "vimport.checksumURL", "a blank or nbd source has no "
-                      "served bytes to check; drop it");
-  if (spec->source.http.checksum.alg != SPEC_CHECKSUM_NONE)
-    return walk_error(w, w->checksum_url, "vimport.checksumURL", "give either "
-                      "spec.source.http.checksum or checksumURL, not both");
-  if (spec->source.kind == SPEC_SOURCE_FILE && spec->source.file_path != NULL &&
-      strcmp(spec->source.file_path, "-") == 0 && spec->checksum_name == NULL)
-    return walk_error(w, w->checksum_url, "vimport.checksumURL", "stdin has no file name to "
-                      "look up; set checksumName");
   return 0;
 }
 
@@ -727,7 +306,7 @@ static size_t edit_distance(const char *a, const char *b)
 static int unknown_key(struct yaml_walk *w, const yaml_node_t *key, const char *path,
                        const struct yaml_table *table)
 {
-  const char *name = scalar_text(key);
+  const char *name = yaml_scalar_text(key);
   const char *best = NULL;
   size_t best_distance = 3; /* suggest only close spellings */
   for (size_t i = 0; i < table->n_keys; i++) {
@@ -738,8 +317,8 @@ static int unknown_key(struct yaml_walk *w, const yaml_node_t *key, const char *
     }
   }
   if (best != NULL)
-    return walk_error(w, key, path, "unknown key; did you mean \"%s\"?", best);
-  return walk_error(w, key, path, "unknown key; see docs/spec.md for the keys allowed here");
+    return yaml_walk_error(w, key, path, "unknown key; did you mean \"%s\"?", best);
+  return yaml_walk_error(w, key, path, "unknown key; see docs/spec.md for the keys allowed here");
 }
 
 static int find_key(const struct yaml_table *table, const char *name)
@@ -764,24 +343,24 @@ static int walk_pair(struct yaml_walk *w, yaml_node_pair_t *pair, const char *pa
     return verr_set(w->err, VERR_INTERNAL, "%s: libyaml returned a pair without a node",
                     w->spec->origin);
   if (key->type != YAML_SCALAR_NODE || scalar_has_nul(key))
-    return walk_error(w, key, path, "keys must be plain names, got %s", node_type_name(key));
+    return yaml_walk_error(w, key, path, "keys must be plain names, got %s", node_type_name(key));
   char sub[256];
-  child_path(sub, sizeof sub, path, scalar_text(key));
-  int i = find_key(table, scalar_text(key));
+  child_path(sub, sizeof sub, path, yaml_scalar_text(key));
+  int i = find_key(table, yaml_scalar_text(key));
   if (i == -1)
     return unknown_key(w, key, sub, table);
   if (seen[i])
-    return walk_error(w, key, sub, "duplicate key; give it once");
+    return yaml_walk_error(w, key, sub, "duplicate key; give it once");
   seen[i] = true;
   const struct yaml_key *k = &table->keys[i];
-  return k->parse(w, value, sub, k->children, k->offset);
+  return k->parse(w, value, sub, k);
 }
 
-static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
+int yaml_walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path,
                         const struct yaml_table *table)
 {
   if (node->type != YAML_MAPPING_NODE)
-    return walk_error(w, node, path, "expected a mapping, got %s", node_type_name(node));
+    return yaml_walk_error(w, node, path, "expected a mapping, got %s", node_type_name(node));
   bool seen[YAML_TABLE_MAX_KEYS] = { false };
   yaml_node_pair_t *pair = node->data.mapping.pairs.start;
   for (; pair < node->data.mapping.pairs.top; pair++)
@@ -789,204 +368,10 @@ static int walk_mapping(struct yaml_walk *w, yaml_node_t *node, const char *path
       return -1;
   for (size_t i = 0; i < table->n_keys; i++)
     if (table->keys[i].required && !seen[i])
-      return walk_error(w, node, path, "the required key \"%s\" is missing",
-                        table->keys[i].name);
+      return yaml_walk_error(w, node, path, "the required key \"%s\" is missing",
+                             table->keys[i].name);
   return 0;
 }
-
-/* ---- Secrets named by the document -------------------------------------------------- */
-
-static int mount_subdir(struct yaml_walk *w, const char *mount, const yaml_node_t *name_node,
-                        char **out)
-{
-  if (asprintf(out, "%s/%s", mount, scalar_text(name_node)) == -1) {
-    *out = NULL;
-    return verr_sys(w->err, VERR_NOMEM, errno, "cannot build a mount path");
-  }
-  return 0;
-}
-
-/* "origin:line: path: secret \"name\": " before a message about a mounted object. */
-static int mount_prefix(struct yaml_walk *w, const yaml_node_t *name_node, const char *path,
-                        const char *what)
-{
-  return verr_prefix(w->err, "%s:%lu: %s: %s \"%s\"", w->spec->origin, node_line(name_node),
-                     path, what, scalar_text(name_node));
-}
-
-static int resolve_secret_headers(struct yaml_walk *w)
-{
-  yaml_node_t *list = w->secret_headers;
-  const char *path = "spec.source.http.secretExtraHeaders";
-  yaml_node_item_t *item = list->data.sequence.items.start;
-  for (; item < list->data.sequence.items.top; item++) {
-    yaml_node_t *node = sequence_item(w, item);
-    CLEANUP_FREE char *dir = NULL;
-    if (mount_subdir(w, w->spec->mounts.extra_headers, node, &dir) == -1)
-      return -1;
-    if (spec_read_secret_header_dir(w->spec, dir, w->err) == -1)
-      return mount_prefix(w, node, path, "secret");
-  }
-  return 0;
-}
-
-static int resolve_mounts(struct yaml_walk *w)
-{
-  struct import_spec *spec = w->spec;
-  if (w->secret_ref != NULL &&
-      spec_read_basic_auth(spec, spec->mounts.secret, w->err) == -1)
-    return mount_prefix(w, w->secret_ref, "spec.source.http.secretRef", "secret");
-  if (w->cert_config_map != NULL) {
-    if (spec_check_dir(spec->mounts.certs, w->err) == -1)
-      return mount_prefix(w, w->cert_config_map, "spec.source.http.certConfigMap",
-                          "config map");
-    if (spec_set_string(&spec->source.http.cert_dir, spec->mounts.certs,
-                        strlen(spec->mounts.certs), w->err) == -1)
-      return -1;
-  }
-  if (w->secret_headers != NULL)
-    return resolve_secret_headers(w);
-  return 0;
-}
-
-/* ---- The schema --------------------------------------------------------------------- */
-
-#define TABLE(keys) { (keys), sizeof (keys) / sizeof (keys)[0] }
-#define AT(member) offsetof(struct import_spec, member)
-
-static const struct yaml_key ignored_keys[] = { { "", parse_ignore, NULL, 0, false } };
-static const struct yaml_table empty_table = { ignored_keys, 0 };
-
-static const struct yaml_key metadata_keys[] = {
-  { "name",            parse_string,      NULL, AT(name), false },
-  { "namespace",       parse_ignore,      NULL, 0,        false },
-  { "labels",          parse_any_mapping, NULL, 0,        false },
-  { "annotations",     parse_any_mapping, NULL, 0,        false },
-};
-static const struct yaml_table metadata_table = TABLE(metadata_keys);
-
-static const struct yaml_key http_keys[] = {
-  { "url",                parse_url,                  NULL, AT(source.http.url), true },
-  { "checksum",           parse_checksum,             NULL, 0, false },
-  { "extraHeaders",       parse_extra_headers,        NULL, 0, false },
-  { "secretExtraHeaders", parse_secret_extra_headers, NULL, 0, false },
-  { "secretRef",          parse_secret_ref,           NULL, 0, false },
-  { "certConfigMap",      parse_cert_config_map,      NULL, 0, false },
-  { "insecureSkipVerify", parse_bool, NULL, AT(source.http.insecure_skip_verify), false },
-};
-static const struct yaml_table http_table = TABLE(http_keys);
-
-static const struct yaml_key file_keys[] = {
-  { "path", parse_string, NULL, AT(source.file_path), true },
-};
-static const struct yaml_table file_table = TABLE(file_keys);
-
-static const struct yaml_key nbd_keys[] = {
-  { "uri", parse_string, NULL, AT(source.nbd_uri), true },
-};
-static const struct yaml_table nbd_table = TABLE(nbd_keys);
-
-static const struct yaml_key source_keys[] = {
-  { "http",     parse_source_kind,        &http_table,  SPEC_SOURCE_HTTP,  false },
-  { "blank",    parse_source_kind,        &empty_table, SPEC_SOURCE_BLANK, false },
-  { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false },
-  { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false },
-  { "s3",       parse_source_unsupported, NULL,         0, false },
-  { "gcs",      parse_source_unsupported, NULL,         0, false },
-  { "registry", parse_source_unsupported, NULL,         0, false },
-  { "imageio",  parse_source_unsupported, NULL,         0, false },
-  { "vddk",     parse_source_unsupported, NULL,         0, false },
-  { "pvc",      parse_source_unsupported, NULL,         0, false },
-  { "snapshot", parse_source_unsupported, NULL,         0, false },
-  { "upload",   parse_source_unsupported, NULL,         0, false },
-};
-static const struct yaml_table source_table = TABLE(source_keys);
-
-static const struct yaml_key requests_keys[] = {
-  { "storage", parse_quantity, NULL, AT(target.requested_size), false },
-};
-static const struct yaml_table requests_table = TABLE(requests_keys);
-
-static const struct yaml_key resources_keys[] = {
-  { "requests", parse_mapping,     &requests_table, 0, false },
-  { "limits",   parse_any_mapping, NULL,            0, false },
-};
-static const struct yaml_table resources_table = TABLE(resources_keys);
-
-static const struct yaml_key storage_keys[] = {
-  { "volumeMode",       parse_volume_mode, NULL,             0, false },
-  { "resources",        parse_mapping,     &resources_table, 0, false },
-  { "accessModes",      parse_ignore,      NULL,             0, false },
-  { "storageClassName", parse_ignore,      NULL,             0, false },
-};
-static const struct yaml_table storage_table = TABLE(storage_keys);
-
-static const struct yaml_key spec_keys[] = {
-  { "source",        parse_source,       &source_table,  0, true },
-  { "storage",       parse_storage,      &storage_table, 0, false },
-  { "pvc",           parse_storage,      &storage_table, 0, false },
-  { "preallocation", parse_bool,         NULL, AT(target.preallocation), false },
-  { "contentType",   parse_content_type, NULL, 0, false },
-};
-static const struct yaml_table spec_table = TABLE(spec_keys);
-
-static const struct yaml_key target_keys[] = {
-  { "path",        parse_string, NULL, AT(target.path),         false },
-  { "blockDevice", parse_string, NULL, AT(target.block_device), false },
-};
-static const struct yaml_table target_table = TABLE(target_keys);
-
-static const struct yaml_key mounts_keys[] = {
-  { "certs",        parse_string, NULL, AT(mounts.certs),         false },
-  { "secret",       parse_string, NULL, AT(mounts.secret),        false },
-  { "extraHeaders", parse_string, NULL, AT(mounts.extra_headers), false },
-};
-static const struct yaml_table mounts_table = TABLE(mounts_keys);
-
-static const struct yaml_key signature_keys[] = {
-  { "url",         parse_url,              NULL, AT(signature.url),         false },
-  { "path",        parse_mounted_file,     NULL, AT(signature.path),        false },
-  { "format",      parse_signature_format, NULL, 0,                         false },
-  { "publicKey",   parse_mounted_file,     NULL, AT(signature.public_key),  false },
-  { "certificate", parse_mounted_file,     NULL, AT(signature.certificate), false },
-  { "caBundle",    parse_mounted_file,     NULL, AT(signature.ca_bundle),   false },
-  { "hashMethod",  parse_hash_method,      NULL, AT(signature.hash_method), false },
-  { "keyType",     parse_key_type,         NULL, AT(signature.key_type),    false },
-};
-static const struct yaml_table signature_table = TABLE(signature_keys);
-
-static const struct yaml_key vimport_keys[] = {
-  { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false },
-  { "blockSize",              parse_block_size,      NULL, 0, false },
-  { "target",                 parse_mapping,         &target_table, 0, false },
-  { "terminationMessagePath", parse_string,          NULL, AT(termination_message_path), false },
-  { "memoryLimit",            parse_quantity,        NULL, AT(memory_limit), false },
-  { "windowSize",             parse_quantity,        NULL, AT(window_size), false },
-  { "scratchPath",            parse_string,          NULL, AT(scratch_path), false },
-  { "mounts",                 parse_mapping,         &mounts_table, 0, false },
-  { "retries",                parse_retries,         NULL, 0, false },
-  { "stallTimeoutSeconds",    parse_stall_timeout,   NULL, 0, false },
-  { "allowedFormats",         parse_allowed_formats, NULL, 0, false },
-  { "requireKnownContent",    parse_bool,            NULL, AT(require_known_content), false },
-  { "checksumURL",            parse_checksum_url,    NULL, AT(checksum_url), false },
-  { "checksumName",           parse_checksum_name,   NULL, AT(checksum_name), false },
-  { "signature",              parse_signature,       &signature_table, 0, false },
-};
-static const struct yaml_table vimport_table = TABLE(vimport_keys);
-
-static const struct yaml_key top_keys[] = {
-  { "apiVersion", parse_api_version, NULL,            0, true },
-  { "kind",       parse_kind,        NULL,            0, true },
-  { "metadata",   parse_mapping,     &metadata_table, 0, false },
-  { "spec",       parse_mapping,     &spec_table,     0, true },
-  { "vimport",    parse_mapping,     &vimport_table,  0, false },
-};
-static const struct yaml_table top_table = TABLE(top_keys);
-
-_Static_assert(sizeof vimport_keys / sizeof vimport_keys[0] <= YAML_TABLE_MAX_KEYS,
-               "walk_mapping's seen[] is too small for the largest table");
-_Static_assert(sizeof source_keys / sizeof source_keys[0] <= YAML_TABLE_MAX_KEYS,
-               "walk_mapping's seen[] is too small for the largest table");
 
 /* ---- Loading ------------------------------------------------------------------------ */
 
@@ -1049,8 +434,8 @@ int spec_load_yaml_buffer(const char *buf, size_t len, const char *name,
   if (spec_new_defaults(name, &spec, err) == -1)
     return -1;
   struct yaml_walk w = { .doc = &doc, .spec = spec, .err = err };
-  if (walk_mapping(&w, yaml_document_get_root_node(&doc), "", &top_table) == -1 ||
-      resolve_mounts(&w) == -1 || check_trust(&w) == -1 ||
+  if (yaml_walk_mapping(&w, yaml_document_get_root_node(&doc), "", &yaml_top_table) == -1 ||
+      yaml_schema_finish(&w) == -1 ||
       spec_check_complete(spec, err) == -1)
     return -1;
   *out = TAKE_PTR(spec);

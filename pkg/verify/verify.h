@@ -12,6 +12,11 @@
  * `max_entries`: past it, neighbouring blocks are folded into granules of 2, 4, 8...
  * blocks, so a mismatch is still localised, only more coarsely.
  * verify_compare() turns two manifests into a message naming the differing byte ranges.
+ *
+ * A manifest file (manifest.c, the one place that writes or reads the format) keeps the
+ * per-block digests of an image on disk: `vimport sum --manifest` writes one,
+ * `vimport verify --manifest` compares a volume with it to name the byte ranges that
+ * changed. See "Manifest files" below for the format.
  */
 #ifndef VIMPORT_VERIFY_H
 #define VIMPORT_VERIFY_H
@@ -19,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "blkhash/blkhash.h"
 #include "core/error.h"
@@ -81,5 +87,69 @@ void blockmap_free(struct blockmap *m);
 int verify_compare(const unsigned char *written_md, const unsigned char *readback_md,
                    unsigned md_len, const struct blockmap *written,
                    const struct blockmap *readback, uint64_t length, struct verr *err);
+
+/* ---- Manifest files ----------------------------------------------------------------------
+ *
+ * Text, one line each, in this order:
+ *   vimport-manifest 1
+ *   digest <OpenSSL name>
+ *   block-size <bytes>
+ *   <block index> <hex digest>     one per block that is not all zeros, in index order
+ *   length <bytes hashed>
+ *   blockhash <hex of the block hash>
+ * Blocks left out read as zeros (a short last block: zeros of its length). */
+
+struct manifest_writer;
+
+/* Start writing a manifest of blocks of `block_size` bytes (0 = the default) hashed with
+ * `digest_name` to `path`.tmp; manifest_writer_close() renames it to `path` once it is
+ * complete, so `path` never holds half a manifest. On success *out owns the writer.
+ * Errors: VERR_IO (cannot create the file), VERR_INTERNAL (unknown digest), VERR_NOMEM. */
+int manifest_writer_open(const char *path, const char *digest_name, size_t block_size,
+                         struct manifest_writer **out, struct verr *err);
+
+/* Point opts->on_block at the writer: one line per non-zero block the hasher reports. */
+void manifest_writer_attach(struct manifest_writer *m, struct blkhash_opts *opts);
+
+/* `ok`: the hash completed over `length` bytes with block hash `hex`; write the trailer
+ * and move the file into place. Not `ok`: remove the partial file and return 0. Frees the
+ * writer either way (NULL is fine). Errors (only when `ok`): VERR_IO, the file removed. */
+int manifest_writer_close(struct manifest_writer *m, bool ok, uint64_t length, const char *hex,
+                          struct verr *err);
+
+struct manifest_reader;
+
+/* Open the manifest at `path` to compare a hash of `length` bytes with it, streaming
+ * (memory does not grow with the manifest). The header must name `digest_name` and
+ * `block_size` (what the spec asks for), else VERR_USAGE says how to make a matching one.
+ * Lines after the header are read as the hasher reaches them: a malformed one does not
+ * fail here but is reported by manifest_reader_finish(). On success *out owns the reader.
+ * Errors: VERR_USAGE (cannot open, not a manifest, other digest or block size),
+ * VERR_INTERNAL, VERR_NOMEM. */
+int manifest_reader_open(const char *path, const char *digest_name, size_t block_size,
+                         uint64_t length, struct manifest_reader **out, struct verr *err);
+
+/* The same over an open stream `f` (owned from the call on, closed also on failure),
+ * called `name` in messages: for tests and the fuzzer. */
+int manifest_reader_open_stream(FILE *f, const char *name, const char *digest_name,
+                                size_t block_size, uint64_t length,
+                                struct manifest_reader **out, struct verr *err);
+
+/* Point opts->on_block at the reader: each block is compared with its manifest line. */
+void manifest_reader_attach(struct manifest_reader *m, struct blkhash_opts *opts);
+
+/* The callback itself. `opaque` is the reader. */
+void manifest_reader_on_block(void *opaque, uint64_t index, const unsigned char *md,
+                              unsigned md_len);
+
+/* After the hash: read the rest of the manifest and append to the string `out` (`size`
+ * bytes in all) what the comparison found: the byte ranges that changed, or why the
+ * manifest could not be used, or that it covers another length or another image than the
+ * one whose block hash is `expected_hex`. */
+void manifest_reader_finish(struct manifest_reader *m, const char *expected_hex, char *out,
+                            size_t size);
+
+/* Close and free (NULL is fine). */
+void manifest_reader_free(struct manifest_reader *m);
 
 #endif

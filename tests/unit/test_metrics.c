@@ -625,3 +625,100 @@ Test(metrics, progress_reader_without_metrics_is_a_pass_through)
   cr_assert_eq(r->ops->read(r, buf, sizeof buf, &err), -1);
   vreader_close(r);
 }
+
+/* ---- the progress counter with more than one observer ---- */
+
+/* A lower reader handing out `left` bytes of 'x', at most 1000 per read. */
+static ssize_t counted_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  (void)err;
+  size_t *left = r->state;
+  size_t n = len < *left ? len : *left;
+  n = n < 1000 ? n : 1000;
+  memset(buf, 'x', n);
+  *left -= n;
+  return (ssize_t)n;
+}
+
+static void counted_close(struct vreader *r)
+{
+  failing_closed = true;
+  free(r);
+}
+
+static const struct vreader_ops counted_ops = {
+  .name = "counted", .read = counted_read, .close = counted_close,
+};
+
+struct seen {
+  uint64_t added, done, calls;
+  unsigned closed;
+};
+
+static void seen_count(void *opaque, uint64_t added, uint64_t done)
+{
+  struct seen *s = opaque;
+  s->added += added;
+  s->done = done;
+  s->calls++;
+}
+
+static void seen_close(void *opaque)
+{
+  ((struct seen *)opaque)->closed++;
+}
+
+Test(metrics, progress_counter_tells_every_observer_the_same_count)
+{
+  static size_t left = 10500;
+  struct vreader *lower = calloc(1, sizeof *lower);
+  *lower = (struct vreader){ .ops = &counted_ops, .state = &left };
+  struct metrics *m = start("two", 0);
+  metrics_set_total(m, 10500);
+  struct seen a = { 0 }, b = { 0 };
+  struct progress_observer obs[] = {
+    { .on_count = seen_count, .on_close = seen_close, .opaque = &a },
+    metrics_progress_observer(m),
+    { .on_count = seen_count, .on_close = seen_close, .opaque = &b },
+  };
+  struct vreader *r = NULL;
+  struct verr err = { 0 };
+  cr_assert_eq(progress_counter_new(lower, obs, 3, &r, &err), 0, "%s", err.message);
+  char buf[4096];
+  ssize_t n;
+  while ((n = r->ops->read(r, buf, sizeof buf, &err)) > 0)
+    ;
+  cr_assert_eq(n, 0);
+  cr_assert_eq(a.added, 10500);
+  cr_assert_eq(a.done, 10500);
+  cr_assert_eq(a.calls, 11);
+  cr_assert_eq(b.added, a.added);
+  cr_assert_eq(b.calls, a.calls);
+  cr_assert_eq(metrics_progress_hundredths(m), 10000);
+  cr_assert_eq(a.closed + b.closed, 0);
+  failing_closed = false;
+  vreader_close(r);
+  cr_assert_eq(a.closed, 1);
+  cr_assert_eq(b.closed, 1);
+  cr_assert(failing_closed, "closing the counter did not close the reader below");
+  metrics_stop(m);
+}
+
+Test(metrics, progress_counter_failing_closes_lower_and_observers)
+{
+  struct vreader *lower = calloc(1, sizeof *lower);
+  lower->ops = &failing_ops;
+  struct seen a = { 0 };
+  struct progress_observer obs[PROGRESS_MAX_OBSERVERS + 1];
+  for (size_t i = 0; i < PROGRESS_MAX_OBSERVERS + 1; i++)
+    obs[i] = (struct progress_observer){ .on_count = seen_count, .on_close = seen_close,
+                                         .opaque = &a };
+  struct vreader *r = NULL;
+  struct verr err = { 0 };
+  failing_closed = false;
+  cr_assert_eq(progress_counter_new(lower, obs, PROGRESS_MAX_OBSERVERS + 1, &r, &err), -1);
+  cr_assert_null(r);
+  cr_assert_eq(err.code, VERR_INTERNAL);
+  cr_assert_eq(a.closed, PROGRESS_MAX_OBSERVERS + 1);
+  cr_assert(failing_closed);
+}
