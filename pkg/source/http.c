@@ -31,7 +31,7 @@
 #include "core/cleanup.h"
 #include "core/hugebuf.h"
 #include "core/log.h"
-#include "blkhash/blkhash.h"
+#include "core/zero.h"
 
 /* Zero granules of the ring (ring_fill) and the run of zeros lent for them at most. */
 #define RING_GRANULE ((size_t)64 << 10)
@@ -244,7 +244,7 @@ static void ring_fill(struct http_source *src, size_t at, const char *buf, size_
     size_t g = at / src->gran, in = at % src->gran;
     size_t n = src->gran - in < len ? src->gran - in : len;
     int zero = in == 0 || atomic_load_explicit(&src->gran_zero[g], memory_order_relaxed);
-    zero = zero && blkhash_is_zero(buf, n);
+    zero = zero && mem_is_zero(buf, n);
     if (in == 0)
       atomic_store_explicit(&src->gran_zero[g], (unsigned char)zero, memory_order_relaxed);
     if (!zero) {
