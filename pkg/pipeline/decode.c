@@ -87,7 +87,7 @@ static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struc
 /* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can. */
 static bool can_reread(const struct import_run *run)
 {
-  return run->res->compression[0] == '\0' && strcmp(source_info(run->source)->kind, "stdin") != 0;
+  return run->res->compression[0] == '\0' && source_can_pread(run->source);
 }
 
 static int decode_qcow2(struct import_run *run, struct verr *err)
