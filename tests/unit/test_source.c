@@ -521,7 +521,7 @@ Test(source, http_view_lends_ring_bytes_intact)
   vreader_close(r);
 }
 
-/* An object of zero runs, for the ring's zero granules (64 KiB; pkg/source/http.c
+/* An object of zero runs, for the ring's zero granules (64 KiB; pkg/source/ring.c
  * ring_fill): 4 MiB through a 1 MiB ring, the first MiB random so that every later lap
  * finds the ring's memory dirty. Then granules that are whole zeros, zeros with one byte
  * last or first, half and half either way, zero runs that start and end inside granules,
