@@ -38,6 +38,7 @@
 struct sniff_report {
   char source[2048];       /* redacted location */
   const char *kind;        /* "file", "http", "stdin" */
+  bool local_file;         /* a path qemu-nbd can open itself (source_local_path) */
   int64_t source_size;     /* bytes of the source as served, -1 unknown */
   enum sniff_format wrappers[SNIFF_MAX_LAYERS]; /* outermost first */
   size_t n_wrappers;
@@ -141,7 +142,7 @@ static void check_vhd_footer(struct vreader *src, const struct source_info *info
 /* VHDX keeps its size in a metadata region: ask qemu-nbd, for local files only. */
 static void ask_qemu_size(struct sniff_report *rep)
 {
-  if (strcmp(rep->kind, "file") != 0 || rep->n_wrappers > 0 ||
+  if (!rep->local_file || rep->n_wrappers > 0 ||
       rep->inner.format != SNIFF_FORMAT_VHDX)
     return;
   struct nbd_guest_opts opts = { .file = rep->source, .format = "vhdx" };
@@ -287,6 +288,7 @@ static int sniff_source(const struct source_opts *sopts, struct sniff_report *re
   const struct source_info *info = source_info(src);
   snprintf(rep->source, sizeof rep->source, "%s", info->location);
   rep->kind = info->kind;
+  rep->local_file = source_local_path(src) != NULL;
   rep->source_size = info->content_length;
   char content_type[SOURCE_INFO_STR];
   snprintf(content_type, sizeof content_type, "%s", info->content_type);

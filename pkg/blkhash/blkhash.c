@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "core/hugebuf.h"
+#include "core/zero.h"
 #include "internal.h"
 
 /* A batch this large keeps lock traffic far below hashing time (16 blocks of 64 KiB). */
@@ -64,18 +65,6 @@ struct blkhash {
   unsigned nworkers_started;
 };
 
-int blkhash_is_zero(const void *buf, size_t len)
-{
-  const unsigned char *p = buf;
-  /* Check a short head byte by byte, then compare the buffer with itself shifted by 16:
-   * memcmp is vectorised, and equal shifted halves plus a zero head mean all zeros. */
-  size_t head = len < 16 ? len : 16;
-  for (size_t i = 0; i < head; i++)
-    if (p[i] != 0)
-      return 0;
-  return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
-}
-
 void blkhash_hex(const unsigned char *md, unsigned len, char *out)
 {
   static const char digits[] = "0123456789abcdef";
@@ -102,7 +91,7 @@ static int slot_hash(const struct blkhash *h, EVP_MD_CTX *ctx, struct slot *s)
     if (len > h->block_size)
       len = h->block_size;
     unsigned char *md = s->mds + i * h->md_len;
-    if (len == h->block_size && blkhash_is_zero(block, len)) {
+    if (len == h->block_size && mem_is_zero(block, len)) {
       memcpy(md, h->zero_md, h->md_len);
       continue;
     }
@@ -269,7 +258,7 @@ static int hash_inline_blocks(struct blkhash *h, const unsigned char **p, size_t
   unsigned char md[BLKHASH_MAX_MD_SIZE];
   while (*len >= h->block_size) {
     int r = 0;
-    if (blkhash_is_zero(*p, h->block_size))
+    if (mem_is_zero(*p, h->block_size))
       memcpy(md, h->zero_md, h->md_len);
     else
       r = blkhash_digest(h->inline_ctx, h->md_type, *p, h->block_size, md);

@@ -83,9 +83,6 @@ int blkhash_digest_known(const char *name);
 /* Lowercase hex of md[0..len) into out (2*len+1 bytes). */
 void blkhash_hex(const unsigned char *md, unsigned len, char *out);
 
-/* Whether `buf` holds only zero bytes. Fast: compares 16 bytes at a time. */
-int blkhash_is_zero(const void *buf, size_t len);
-
 /* A struct vsink (pkg/core/stream.h) that feeds `h`. Extents must arrive in offset
  * order with no gap (a decoder walking guest content in order); anything else is an
  * error. The sink keeps a pointer to `h` and to `state`, which the caller owns and

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "core/prefetch.h"
+#include "core/zero.h"
 #include "core/stream.h"
 #include "internal.h"
 
@@ -87,7 +88,7 @@ int blkhash_blocks_hash(struct blkhash_blocks *b, const void *buf, size_t nblock
   const unsigned char *block = buf;
   for (size_t i = 0; i < nblocks; i++, block += b->block_size) {
     unsigned char *md = mds + i * b->md_len;
-    if (blkhash_is_zero(block, b->block_size))
+    if (mem_is_zero(block, b->block_size))
       memcpy(md, b->zero_md, b->md_len);
     else if (blkhash_digest(b->ctx, b->md_type, block, b->block_size, md) != 0)
       return EIO;

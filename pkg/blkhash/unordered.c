@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "core/stream.h"
+#include "core/zero.h"
 #include "internal.h"
 #include "pool.h"
 
@@ -66,7 +67,7 @@ static uint64_t block_len(const struct blkhash_unordered *u, uint64_t block)
 
 static int digest(struct blkhash_unordered *u, const void *buf, size_t len, unsigned char *md)
 {
-  if (len == u->block_size && blkhash_is_zero(buf, len)) {
+  if (len == u->block_size && mem_is_zero(buf, len)) {
     memcpy(md, u->zero_md, u->md_len);
     return 0;
   }

@@ -17,6 +17,8 @@
 #include <openssl/evp.h>
 
 #include "core/cleanup.h"
+#include "source/ring.h"
+#include "source/source.h"
 
 static const struct {
   const char *name;
@@ -138,6 +140,8 @@ struct digest_slot {
 
 struct digest_tap {
   struct vreader *lower; /* owned */
+  struct ring *ring;     /* the source's ring, read in place; NULL: copy into slots */
+  const EVP_MD *md;
   EVP_MD_CTX *ctx;       /* owned; the hasher thread's alone while it runs */
   char algorithm[CHECKSUM_ALG_MAX];
   uint64_t bytes;
@@ -180,6 +184,33 @@ static void *digest_tap_hasher(void *arg)
   return NULL;
 }
 
+/* The hasher of a source that lends its ring: the ring's second consumer, hashing the
+ * bytes where they lie (runs of zeros from the ring's zeros), no copy. A rewind means the
+ * transfer started over from byte 0 before the reader took any: hash from scratch. */
+static void *digest_tap_ring_hasher(void *arg)
+{
+  struct digest_tap *t = arg;
+  bool ok = true;
+  for (;;) {
+    size_t at = 0;
+    ssize_t n = ring_second_claim(t->ring, &at);
+    if (n == RING_REWOUND) {
+      ok = EVP_DigestInit_ex(t->ctx, t->md, NULL) == 1;
+      continue;
+    }
+    if (n <= 0)
+      break;
+    for (size_t done = 0, len; ok && done < (size_t)n; done += len) {
+      const void *p;
+      len = ring_run(t->ring, at + done, (size_t)n - done, &p);
+      ok = EVP_DigestUpdate(t->ctx, p, len) == 1;
+    }
+    ring_second_release(t->ring, (size_t)n); /* even after a failure: never block the ring */
+  }
+  t->hash_failed = !ok;
+  return NULL;
+}
+
 /* Hand the filling slot to the hasher and wait until the next one is free. */
 static void digest_tap_submit(struct digest_tap *t)
 {
@@ -211,6 +242,11 @@ static bool digest_tap_drain(struct digest_tap *t)
 {
   if (!t->thread_started)
     return false;
+  if (t->ring != NULL) { /* the hasher stops at the ring's end */
+    pthread_join(t->thread, NULL);
+    t->thread_started = false;
+    return !t->hash_failed;
+  }
   if (t->slots[t->submitted % DIGEST_TAP_SLOTS].len > 0)
     digest_tap_submit(t);
   pthread_mutex_lock(&t->lock);
@@ -233,7 +269,8 @@ static int digest_tap_check_open(const struct digest_tap *t, struct verr *err)
 static ssize_t digest_tap_take(struct digest_tap *t, const void *p, ssize_t n)
 {
   if (n > 0) {
-    digest_tap_feed(t, p, (size_t)n);
+    if (t->ring == NULL)
+      digest_tap_feed(t, p, (size_t)n);
     t->bytes += (uint64_t)n;
   }
   return n;
@@ -261,7 +298,10 @@ static void digest_tap_close(struct vreader *r)
 {
   struct digest_tap *t = r->state;
   if (t != NULL) {
-    if (t->thread_started) {
+    if (t->thread_started && t->ring != NULL) {
+      ring_second_detach(t->ring);
+      pthread_join(t->thread, NULL);
+    } else if (t->thread_started) {
       pthread_mutex_lock(&t->lock);
       t->stopping = true;
       pthread_cond_signal(&t->work_ready);
@@ -298,6 +338,14 @@ static int digest_tap_start(struct digest_tap *t, const char *algorithm, struct 
                     "OpenSSL refuses md5 and sha1): use a sha256 or sha512 checksum",
                     algorithm);
   snprintf(t->algorithm, sizeof t->algorithm, "%s", algorithm);
+  t->md = md;
+  if (t->ring != NULL) {
+    int r = pthread_create(&t->thread, NULL, digest_tap_ring_hasher, t);
+    if (r != 0)
+      return verr_sys(err, VERR_NOMEM, r, "cannot start the %s source digest thread", algorithm);
+    t->thread_started = true;
+    return 0;
+  }
   for (size_t i = 0; i < DIGEST_TAP_SLOTS; i++)
     if ((t->slots[i].buf = malloc(DIGEST_TAP_SLOT)) == NULL)
       return verr_set(err, VERR_NOMEM, "out of memory creating the %s source digest", algorithm);
@@ -308,8 +356,8 @@ static int digest_tap_start(struct digest_tap *t, const char *algorithm, struct 
   return 0;
 }
 
-int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader **out,
-                   struct verr *err)
+static int digest_tap_make(struct vreader *lower, struct ring *ring, const char *algorithm,
+                           struct vreader **out, struct verr *err)
 {
   *out = NULL;
   if (checksum_hex_length(algorithm) == 0) {
@@ -325,6 +373,7 @@ int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader 
     return verr_set(err, VERR_NOMEM, "out of memory creating the source digest");
   }
   t->lower = lower;
+  t->ring = ring;
   pthread_mutex_init(&t->lock, NULL);
   pthread_cond_init(&t->work_ready, NULL);
   pthread_cond_init(&t->work_done, NULL);
@@ -338,6 +387,18 @@ int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader 
   return 0;
 }
 
+int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader **out,
+                   struct verr *err)
+{
+  return digest_tap_make(lower, NULL, algorithm, out, err);
+}
+
+int digest_source_tap_new(struct vreader *source, const char *algorithm, struct vreader **out,
+                          struct verr *err)
+{
+  return digest_tap_make(source, source_digest_ring(source), algorithm, out, err);
+}
+
 int digest_tap_final(struct vreader *tap, char *out, size_t out_size, struct verr *err)
 {
   if (tap == NULL || tap->ops != &digest_tap_ops)
@@ -346,6 +407,11 @@ int digest_tap_final(struct vreader *tap, char *out, size_t out_size, struct ver
   struct digest_tap *t = tap->state;
   if (t->finished)
     return verr_set(err, VERR_INTERNAL, "the source digest was already finished (a bug)");
+  /* The ring's hasher ends with the transfer, which waits for the reader: finishing
+   * before the reader took the last byte would wait forever. */
+  if (t->ring != NULL && !ring_drained(t->ring))
+    return verr_set(err, VERR_INTERNAL, "the source digest was asked for before the source "
+                    "was read to its end (a bug)");
 
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned md_len = 0;

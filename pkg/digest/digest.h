@@ -5,8 +5,10 @@
  * exactly once, in order. So the digest covers the bytes exactly as served, before
  * sniffing or decompression, and costs no second read of the source. The hashing runs
  * on a thread of the tap's own, from a copy (a ring of 8 x 512 KiB): it overlaps
- * decoding and writing instead of adding to them. An HTTP source can hash its own
- * bytes without that copy (pkg/source, opts.digest); the tap is for the others.
+ * decoding and writing instead of adding to them. A source that keeps its bytes in a
+ * ring of its own (pkg/source, source_digest_ring()) needs no copy: the tap's thread
+ * reads that ring in place as its second consumer. digest_source_tap_new() picks the
+ * way by that capability; all the hashing of the source is here, whatever its kind.
  *
  * Checksums use CDI's "<algorithm>:<hex>" form, e.g. "sha256:9f86d0...". Accepted
  * algorithms are md5, sha1, sha256 and sha512 (OpenSSL libcrypto EVP). The hex part is
@@ -71,6 +73,13 @@ int checksum_compare(const struct checksum *expected, const char *calculated, st
  * VERR_NOMEM, VERR_INTERNAL when OpenSSL refuses the digest (e.g. md5 in FIPS mode). */
 int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader **out,
                    struct verr *err);
+
+/* The same over a source reader (pkg/source) that the tap sits right above: when the
+ * source lends its ring to a digest (it was opened with opts.lend_to_digest), the tap
+ * hashes the ring's bytes in place on its thread, else it copies like digest_tap_new.
+ * digest_tap_final then needs the source read to its end (else VERR_INTERNAL). */
+int digest_source_tap_new(struct vreader *source, const char *algorithm, struct vreader **out,
+                          struct verr *err);
 
 /* Finish the digest of every byte read through `tap` so far and write it as
  * "<alg>:<hex>" to `out` (CHECKSUM_STRING_MAX bytes is always enough). Call it once,

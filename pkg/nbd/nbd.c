@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "core/cleanup.h"
 
 struct nbd_extent {
@@ -240,11 +240,11 @@ static int emit_buffer(struct nbd_guest *g, struct vsink *out, uint64_t off,
   size_t pos = 0;
   while (pos < len) {
     size_t n = len - pos < NBD_GUEST_ZERO_GRAIN ? len - pos : NBD_GUEST_ZERO_GRAIN;
-    bool zero = blkhash_is_zero(buf + pos, n);
+    bool zero = mem_is_zero(buf + pos, n);
     size_t end = pos + n;
     while (end < len) { /* extend the run while pieces stay alike */
       size_t m = len - end < NBD_GUEST_ZERO_GRAIN ? len - end : NBD_GUEST_ZERO_GRAIN;
-      if (blkhash_is_zero(buf + end, m) != zero)
+      if (mem_is_zero(buf + end, m) != zero)
         break;
       end += m;
     }

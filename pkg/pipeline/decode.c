@@ -109,7 +109,7 @@ static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struc
 static int open_reread(struct import_run *run, struct decode_ctx *ctx, struct verr *err)
 {
   ctx->pread_opaque = run;
-  if (run->res->compression[0] == '\0' && strcmp(source_info(run->source)->kind, "stdin") != 0) {
+  if (run->res->compression[0] == '\0' && source_can_pread(run->source)) {
     ctx->pread = reread_source;
     return 0;
   }

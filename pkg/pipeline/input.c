@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "core/log.h"
 #include "decompress/decompress.h"
 #include "metrics/metrics.h"
@@ -121,9 +119,10 @@ static int open_source(struct import_run *run, struct verr *err)
   char **lines;
   if (source_options(run, image_url(spec), true, &opts, &lines, err) < 0)
     return -1;
-  /* An HTTP source hashes the image on a thread of its own, in place in its ring buffer:
-   * on two cores that takes the largest single cost of an import off the decoder. */
-  opts.digest = checksum_algorithm(run);
+  /* The digest tap (open_chain) always follows: a source that keeps a ring lets it hash
+   * there in place, which on two cores takes the largest single cost of an import off
+   * the decoder without a copy. */
+  opts.lend_to_digest = 1;
   int r = source_open(&opts, &run->source, err);
   free_lines(lines, n_header_lines(spec));
   if (r < 0)
@@ -253,8 +252,8 @@ static void detect_fixed_vhd(struct import_run *run)
   struct verr ignored = { 0 };
   uint64_t size;
   if (run->sniff.format != SNIFF_FORMAT_RAW || run->res->compression[0] != '\0' ||
-      info->content_length < 2 * SNIFF_VHD_FOOTER_BYTES || strcmp(info->kind, "stdin") == 0 ||
-      (strcmp(info->kind, "http") == 0 && !info->accepts_ranges))
+      info->content_length < 2 * SNIFF_VHD_FOOTER_BYTES || !source_can_pread(run->source) ||
+      !info->accepts_ranges)
     return;
   uint64_t at = (uint64_t)info->content_length - SNIFF_VHD_FOOTER_BYTES;
   if (source_pread(run->source, footer, sizeof footer, at, &ignored) < 0 ||
@@ -307,12 +306,10 @@ int run_chain_lost(struct import_run *run)
 
 static int open_chain(struct import_run *run, struct verr *err)
 {
-  /* Sources that do not hash their own bytes (files, stdin) get a digest tap. */
-  if (strcmp(source_info(run->source)->kind, "http") != 0) {
-    if (digest_tap_new(run->chain, checksum_algorithm(run), &run->tap, err) < 0)
-      return run_chain_lost(run);
-    run->chain = run->tap;
-  }
+  /* pkg/digest hashes every kind; it reads a source's ring in place where it has one. */
+  if (digest_source_tap_new(run->chain, checksum_algorithm(run), &run->tap, err) < 0)
+    return run_chain_lost(run);
+  run->chain = run->tap;
   if (open_signature_tap(run, err) < 0 || open_progress(run, err) < 0)
     return run_chain_lost(run);
   const char *content_type = source_info(run->source)->content_type;
@@ -357,31 +354,18 @@ int input_open(struct import_run *run, struct verr *err)
   return open_chain(run, err);
 }
 
-/* The digest of the source's bytes: from the tap, or from the source that hashed them. */
+/* The digest of the source's bytes, from the tap right above the source. */
 static int source_digest_final(struct import_run *run, struct verr *err)
 {
-  char *out = run->res->source_digest;
-  size_t size = sizeof run->res->source_digest;
-  if (run->tap != NULL) {
-    run->res->bytes_transferred = digest_tap_bytes(run->tap);
-    return digest_tap_final(run->tap, out, size, err);
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned md_len = 0;
-  uint64_t bytes = 0;
-  int r = source_digest(run->source, md, &md_len, &bytes, err);
-  if (r == 0)
-    return verr_set(err, VERR_INTERNAL, "the source computed no digest and has no tap (a bug)");
-  if (r < 0)
-    return -1;
-  run->res->bytes_transferred = bytes;
-  return checksum_from_md(checksum_algorithm(run), md, md_len, out, size, err);
+  run->res->bytes_transferred = digest_tap_bytes(run->tap);
+  return digest_tap_final(run->tap, run->res->source_digest, sizeof run->res->source_digest,
+                          err);
 }
 
+/* What the source received: more than was read where a transfer ran ahead of a
+ * failure (the part a rerun would fetch again). */
 uint64_t input_bytes_read(struct import_run *run)
 {
-  if (run->tap != NULL)
-    return digest_tap_bytes(run->tap);
   const struct source_info *info = run->source != NULL ? source_info(run->source) : NULL;
   return info != NULL ? info->bytes_received : 0;
 }

@@ -33,8 +33,7 @@ struct import_run {
   struct pipeline_result *res;
   struct vreader *chain;  /* the top reader; owns every reader below it */
   struct vreader *source; /* borrowed from the chain: for source_info() */
-  struct vreader *tap;    /* borrowed from the chain: the source digest, or NULL when
-                           * the source hashes its own bytes (HTTP) */
+  struct vreader *tap;    /* borrowed from the chain: the source digest (pkg/digest) */
   struct vreader *sigtap; /* borrowed from the chain: the signature check, or NULL */
   struct checksum expected; /* the source checksum to meet, when has_expected */
   bool has_expected;

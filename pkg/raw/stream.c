@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "core/cleanup.h"
 #include "raw.h"
 #include "sniff/sniff.h"
@@ -55,7 +55,7 @@ static int raw_emit(const struct raw_decoder *d, uint64_t offset, const unsigned
     size_t n = d->block_size - (size_t)((offset + pos) % d->block_size);
     if (n > len - pos)
       n = len - pos;
-    int zero = n == d->block_size && (known_zero || blkhash_is_zero(buf + pos, n));
+    int zero = n == d->block_size && (known_zero || mem_is_zero(buf + pos, n));
     if (run_zero != -1 && zero != run_zero) {
       int r = run_zero ? vsink_zero(d->out, offset + run_start, pos - run_start, err)
                        : vsink_data(d->out, offset + run_start, buf + run_start, pos - run_start, err);

@@ -2,13 +2,20 @@
  *
  * source_open() returns a `struct vreader` (pkg/core/stream.h) whose state is the
  * source. The pipeline reads it once, in order; source_pread() re-reads exact ranges
- * of the same object for the qcow2 decoder.
+ * of the same object for the qcow2 decoder where source_can_pread() says it can.
+ *
+ * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
+ * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
+ * http_*.c (http://, https://). What only some kinds can do is asked through the
+ * capability queries below, never by the kind's name. NBD exports are not a kind: they
+ * are guest content read with block status (pkg/nbd, the pipeline's decode_nbd), not
+ * bytes as served, so nothing here (sniff, digest, re-reads) would apply to them.
  *
  * HTTP and HTTPS go through libcurl on a transfer thread that fills a bounded ring
- * buffer (opts.buffer_size) which read() drains (view() lends it, no copy), so the
- * network and the stages below overlap and memory never grows with the image. Runs of
- * zeros are not copied into the ring: view() lends them from a buffer of zeros, which
- * stays in the consumers' caches. The transfer:
+ * buffer (ring.h, opts.buffer_size) which read() drains (view() lends it, no copy), so
+ * the network and the stages below overlap and memory never grows with the image. Runs
+ * of zeros are not copied into the ring: view() lends them from a buffer of zeros,
+ * which stays in the consumers' caches. The transfer:
  *   - verifies TLS by default; opts.ca_dir adds every PEM file of a directory (CDI
  *     mounts a ConfigMap there) to the system trust; insecure_skip_verify turns
  *     verification off and logs a warning;
@@ -72,12 +79,11 @@ struct source_opts {
   unsigned connect_timeout_s;
   unsigned max_redirects;    /* 0: default */
   size_t buffer_size;        /* ring buffer bytes; 0: default; at least 64 KiB */
-  /* md5|sha1|sha256|sha512, or NULL. An HTTP source then hashes every object byte
-   * itself, exactly once and in order, on a thread of its own that reads the ring
-   * buffer in place: the reader's thread neither hashes nor copies for it. Read the
-   * result with source_digest(). Other sources ignore it: hash what read() returns
-   * (pkg/digest's tap). */
-  const char *digest;
+  /* Keep every byte until a digest (pkg/digest's tap, given source_digest_ring())
+   * has read it in place as the ring's second consumer, so the reader's thread neither
+   * hashes nor copies for it. A kind without a ring ignores it (the tap copies). Set it
+   * only when a tap will be made: otherwise the ring fills and the transfer waits. */
+  int lend_to_digest;
   /* Set to non-zero (from a signal handler) to stop: source_open() and read() stop
    * waiting for a stalled server or pipe within SOURCE_STOP_POLL_MS and fail with
    * VERR_CANCELLED. A condition wait does not return on a signal, so without this a
@@ -103,6 +109,8 @@ struct source_info {
   unsigned retries;                   /* failed attempts so far (all kinds) */
 };
 
+struct ring;
+
 /* Open the source `opts->url`. For HTTP this waits for the first response's headers,
  * so a wrong URL, bad credentials, a refused certificate or a redirect loop fail here.
  * On success *out owns the reader: close it with vreader_close(), which stops the
@@ -114,14 +122,17 @@ int source_open(const struct source_opts *opts, struct vreader **out, struct ver
  * `r` is closed. Thread-safe against the transfer thread. */
 const struct source_info *source_info(struct vreader *r);
 
-/* The digest asked for with opts.digest, once read() has returned 0 (the end): waits
- * for the digest thread to hash the last bytes, writes the raw digest to `md`
- * (EVP_MAX_MD_SIZE bytes), its length to *md_len and the bytes hashed to *bytes, and
- * returns 1. Returns 0 when `r` does not compute a digest (not HTTP, or no
- * opts.digest): hash the bytes read instead. -1 with `err`: called before the end
- * (VERR_INTERNAL), stopped by opts.stop (VERR_CANCELLED), OpenSSL failed. Call once. */
-int source_digest(struct vreader *r, unsigned char *md, unsigned *md_len, uint64_t *bytes,
-                  struct verr *err);
+/* The ring a digest may read in place as its second consumer (pkg/digest), when the
+ * kind keeps its bytes in one and `r` was opened with opts.lend_to_digest; else NULL
+ * (hash what read() returns). */
+struct ring *source_digest_ring(struct vreader *r);
+
+/* Whether source_pread() can serve `r`: a file that can seek, an HTTP object (a Range
+ * request, refused cleanly if the server ignores Range); never stdin. */
+int source_can_pread(struct vreader *r);
+
+/* The local path of `r` that another program (qemu-nbd) may open itself, or NULL. */
+const char *source_local_path(struct vreader *r);
 
 /* The buffer of zeros that view() on source reader `r` lends runs of zeros from
  * (struct vzeros), for as long as `r` is open; {NULL, 0} when it lends none (files,
@@ -131,7 +142,7 @@ struct vzeros source_zeros(struct vreader *r);
 /* Read exactly `len` bytes at `offset` of the same object: plain pread for files; for
  * HTTP a separate Range request guarded by If-Range, which fails if the object changed
  * or the server ignores Range. A stream that cannot seek (stdin from a pipe) fails
- * with VERR_SOURCE and sys_errno ENOTSUP.
+ * with VERR_SOURCE and sys_errno ENOTSUP; ask source_can_pread() first.
  * Reading past the end is an error. May be called while read() is in progress, from
  * the reader's thread. Returns 0, or -1 with `err` filled. */
 int source_pread(struct vreader *r, void *buf, size_t len, uint64_t offset, struct verr *err);

@@ -12,7 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "internal.h"
@@ -455,7 +455,7 @@ static int target_sink_data(struct vsink *s, uint64_t offset, const void *buf, s
     uint64_t boundary = round_down(offset + pos, TARGET_ZERO_CHECK_SIZE) + TARGET_ZERO_CHECK_SIZE;
     size_t piece = boundary - (offset + pos) < len - pos ? (size_t)(boundary - (offset + pos))
                                                          : len - pos;
-    bool zero = blkhash_is_zero(base + pos, piece);
+    bool zero = mem_is_zero(base + pos, piece);
     if (pos > run_start && zero != run_zero) {
       int r = run_zero ? target_write_zero_range(t, offset + run_start, pos - run_start, err)
                        : target_write_data_range(t, offset + run_start, base + run_start,

@@ -38,6 +38,7 @@ cat >"$tmp/driver.c" <<'EOF'
 #include <sys/stat.h>
 #include <unistd.h>
 #include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "target/target.h"
 #include "verify/verify.h"
 
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
       uint64_t off = c * CHUNK, n = size - off < CHUNK ? size - off : CHUNK;
       if (pread(in, buf, n, (off_t)off) != (ssize_t)n)
         return 1;
-      int r = blkhash_is_zero(buf, n) ? vsink_zero(target_sink(t), off, n, &err)
+      int r = mem_is_zero(buf, n) ? vsink_zero(target_sink(t), off, n, &err)
                                       : vsink_data(target_sink(t), off, buf, n, &err);
       if (r < 0)
         return die(&err);

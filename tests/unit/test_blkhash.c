@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "core/error.h"
 #include "core/stream.h"
 #include "patgen.h"
@@ -207,15 +208,15 @@ Test(blkhash, on_block_sees_every_block_in_order)
 Test(blkhash, is_zero)
 {
   static unsigned char buf[65536];
-  cr_expect(blkhash_is_zero(buf, sizeof buf));
-  cr_expect(blkhash_is_zero(buf, 0));
-  cr_expect(blkhash_is_zero(buf, 3));
+  cr_expect(mem_is_zero(buf, sizeof buf));
+  cr_expect(mem_is_zero(buf, 0));
+  cr_expect(mem_is_zero(buf, 3));
   buf[65535] = 1;
-  cr_expect(!blkhash_is_zero(buf, sizeof buf));
+  cr_expect(!mem_is_zero(buf, sizeof buf));
   buf[65535] = 0;
   buf[5] = 1;
-  cr_expect(!blkhash_is_zero(buf, sizeof buf));
-  cr_expect(!blkhash_is_zero(buf, 6));
+  cr_expect(!mem_is_zero(buf, sizeof buf));
+  cr_expect(!mem_is_zero(buf, 6));
 }
 
 /* ---- any order ---- */

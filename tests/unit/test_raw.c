@@ -6,7 +6,7 @@
 
 #include <sys/stat.h>
 
-#include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "raw/raw.h"
 #include "sniff/sniff.h"
 #include "lend_reader.h"
@@ -100,7 +100,7 @@ static void expect_zero_blocks_found(const struct decoded *d, const uint8_t *str
                                      const char *what)
 {
   for (size_t b = 0; (b + 1) * BLOCK <= size; b++)
-    if (blkhash_is_zero(stream + b * BLOCK, BLOCK))
+    if (mem_is_zero(stream + b * BLOCK, BLOCK))
       cr_expect(d->zero_block[b], "%s: zero block %zu was emitted as data", what, b);
 }
 
@@ -147,7 +147,7 @@ struct zero_lender {
 static bool granule_is_zero(const struct zero_lender *z, size_t at)
 {
   size_t end = at - at % GRANULE + GRANULE;
-  return blkhash_is_zero(z->data + at, (end < z->size ? end : z->size) - at);
+  return mem_is_zero(z->data + at, (end < z->size ? end : z->size) - at);
 }
 
 static ssize_t zero_lender_view(struct vreader *r, const void **view, size_t len, void *scratch,

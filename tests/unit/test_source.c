@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "core/cleanup.h"
+#include "digest/digest.h"
 #include "source/source.h"
 
 #define DATA_SIZE (2u << 20)
@@ -414,20 +415,34 @@ Test(source, http_200_to_range_restarts_when_nothing_was_read)
   vreader_close(r);
 }
 
-/* ---- the object's digest, computed by the source (opts.digest) ---- */
+/* ---- the object's digest, read in place from the source's ring (opts.lend_to_digest) ---- */
 
-/* The digest the source reports equals SHA-256 of want[0..size), over exactly size bytes. */
+/* The source with pkg/digest's tap right above it, as the pipeline builds it. *src is
+ * the source (borrowed from the tap, which is returned and owns it). */
+static struct vreader *open_digested(struct source_opts *o, struct vreader **src)
+{
+  struct vreader *tap = NULL;
+  struct verr err = { 0 };
+  o->lend_to_digest = 1;
+  *src = open_ok(o);
+  cr_assert_not_null(source_digest_ring(*src), "an http source lends its ring");
+  cr_assert_eq(digest_source_tap_new(*src, "sha256", &tap, &err), 0, "%s", err.message);
+  return tap;
+}
+
+/* The digest the tap reports equals SHA-256 of want[0..size), over exactly size bytes. */
 static void expect_digest_of(struct vreader *r, const unsigned char *want_data, size_t size)
 {
-  unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
-  unsigned want_len = 0, got_len = 0;
-  uint64_t bytes = 0;
+  unsigned char want[EVP_MAX_MD_SIZE];
+  unsigned want_len = 0;
+  char got[CHECKSUM_STRING_MAX], want_hex[CHECKSUM_STRING_MAX];
   struct verr err = { 0 };
   cr_assert(EVP_Digest(want_data, size, want, &want_len, EVP_sha256(), NULL) == 1);
-  cr_assert_eq(source_digest(r, got, &got_len, &bytes, &err), 1, "%s", err.message);
-  cr_assert_eq(bytes, size, "hashed %llu bytes", (unsigned long long)bytes);
-  cr_assert_eq(got_len, want_len);
-  cr_assert(memcmp(got, want, want_len) == 0, "the digest is not SHA-256 of the object");
+  cr_assert_eq(checksum_from_md("sha256", want, want_len, want_hex, sizeof want_hex, &err), 0);
+  cr_assert_eq(digest_tap_final(r, got, sizeof got, &err), 0, "%s", err.message);
+  cr_assert_eq(digest_tap_bytes(r), size, "hashed %llu bytes",
+               (unsigned long long)digest_tap_bytes(r));
+  cr_assert_str_eq(got, want_hex, "the digest is not SHA-256 of the object");
 }
 
 /* The same for the fixture's file. */
@@ -481,9 +496,8 @@ Test(source, http_digest_of_the_object)
   char u[256];
   url(u, sizeof u, "");
   struct source_opts o = test_opts(u);
-  o.digest = "sha256";
   o.buffer_size = 256u << 10; /* a small ring: the digest and the reader both wrap it */
-  struct vreader *r = open_ok(&o);
+  struct vreader *src, *r = open_digested(&o, &src);
   expect_whole_object(r);
   expect_source_digest(r);
   vreader_close(r);
@@ -498,17 +512,16 @@ Test(source, http_view_lends_ring_bytes_intact)
   char u[256];
   url(u, sizeof u, "reset=700000");
   struct source_opts o = test_opts(u);
-  o.digest = "sha256";
   o.buffer_size = 200u << 10; /* not a multiple of the sizes asked: views stop at its end */
-  struct vreader *r = open_ok(&o);
+  struct vreader *src, *r = open_digested(&o, &src);
   size_t lent = read_mixed(r, fx.data, DATA_SIZE, 96u << 10, 7919u);
   cr_assert_gt(lent, DATA_SIZE / 2, "only %zu bytes were lent, not copied", lent);
-  cr_assert_geq(source_info(r)->resumes, 1);
+  cr_assert_geq(source_info(src)->resumes, 1);
   expect_source_digest(r);
   vreader_close(r);
 }
 
-/* An object of zero runs, for the ring's zero granules (64 KiB; pkg/source/http.c
+/* An object of zero runs, for the ring's zero granules (64 KiB; pkg/source/ring.c
  * ring_fill): 4 MiB through a 1 MiB ring, the first MiB random so that every later lap
  * finds the ring's memory dirty. Then granules that are whole zeros, zeros with one byte
  * last or first, half and half either way, zero runs that start and end inside granules,
@@ -558,11 +571,10 @@ Test(source, http_zero_runs_arrive_intact_and_digested)
   start_faultserver();
   snprintf(u, sizeof u, "http://127.0.0.1:%d/zeros.bin?reset=2500000", fx.port);
   struct source_opts o = test_opts(u);
-  o.digest = "sha256";
   o.buffer_size = 1u << 20; /* the smallest ring that has zero granules */
-  struct vreader *r = open_ok(&o);
+  struct vreader *src, *r = open_digested(&o, &src);
   read_mixed(r, d, ZDATA_SIZE, 300u << 10, 104729u);
-  cr_assert_geq(source_info(r)->resumes, 1);
+  cr_assert_geq(source_info(src)->resumes, 1);
   expect_digest_of(r, d, ZDATA_SIZE);
   vreader_close(r);
 }
@@ -573,10 +585,9 @@ Test(source, http_digest_across_resumes_counts_each_byte_once)
   char u[256];
   url(u, sizeof u, "reset=700000&times=2");
   struct source_opts o = test_opts(u);
-  o.digest = "sha256";
-  struct vreader *r = open_ok(&o);
+  struct vreader *src, *r = open_digested(&o, &src);
   expect_whole_object(r);
-  cr_assert_eq(source_info(r)->resumes, 2);
+  cr_assert_eq(source_info(src)->resumes, 2);
   expect_source_digest(r);
   vreader_close(r);
 }
@@ -587,14 +598,13 @@ Test(source, http_digest_restarts_with_the_transfer)
   char u[256];
   url(u, sizeof u, "stall=1&at=500000&reset=600000&ignore_range=1&times=1");
   struct source_opts o = test_opts(u);
-  o.digest = "sha256";
   o.buffer_size = 1u << 20; /* holds the bytes before the drop; wake mark 256 KiB */
-  struct vreader *r = open_ok(&o);
-  for (int i = 0; i < 100 && source_info(r)->retries == 0; i++)
+  struct vreader *src, *r = open_digested(&o, &src);
+  for (int i = 0; i < 100 && source_info(src)->retries == 0; i++)
     usleep(20000);
   usleep(200000);
   expect_whole_object(r);
-  cr_assert_eq(source_info(r)->retries, 1);
+  cr_assert_eq(source_info(src)->retries, 1);
   /* a 1 s stall at 500000 lets the digest thread hash what came (past its 256 KiB wake
    * mark) before the drop at 600000 and the restart: those bytes must be forgotten */
   expect_source_digest(r);
@@ -607,25 +617,23 @@ Test(source, digest_before_the_end_or_without_asking)
   char u[256];
   url(u, sizeof u, "");
   struct source_opts o = test_opts(u);
-  o.digest = "sha256";
-  struct vreader *r = open_ok(&o);
-  unsigned char md[EVP_MAX_MD_SIZE], buf[4096];
-  unsigned md_len;
-  uint64_t bytes;
+  struct vreader *src, *r = open_digested(&o, &src);
+  unsigned char buf[4096];
+  char md[CHECKSUM_STRING_MAX];
   struct verr err = { 0 };
   cr_assert_gt(r->ops->read(r, buf, sizeof buf, &err), 0);
-  cr_expect_eq(source_digest(r, md, &md_len, &bytes, &err), -1);
+  cr_expect_eq(digest_tap_final(r, md, sizeof md, &err), -1);
   cr_expect_eq(err.code, VERR_INTERNAL, "%s", err.message);
   vreader_close(r);
 
-  o.digest = NULL; /* not asked for: the caller hashes */
+  o.lend_to_digest = 0; /* not asked for: a digest copies what it reads */
   r = open_ok(&o);
   expect_whole_object(r);
-  cr_expect_eq(source_digest(r, md, &md_len, &bytes, &err), 0);
+  cr_expect_null(source_digest_ring(r));
   vreader_close(r);
 
-  o.digest = "no-such-digest";
-  cr_expect_eq(source_open(&o, &r, &err), -1);
+  o.lend_to_digest = 1;
+  cr_expect_eq(digest_source_tap_new(open_ok(&o), "no-such-digest", &r, &err), -1);
   cr_expect_eq(err.code, VERR_USAGE, "%s", err.message);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "target/target.h"
 #include "verify/verify.h"
 
@@ -182,7 +183,7 @@ Test(target, fresh_file_stays_sparse)
                 (long long)st.st_blocks * 512);
   unsigned char *got = read_all(path, vsize);
   cr_expect_eq(memcmp(got, data, 64 * KiB), 0);
-  cr_expect(blkhash_is_zero(got + 64 * KiB, vsize - 64 * KiB));
+  cr_expect(mem_is_zero(got + 64 * KiB, vsize - 64 * KiB));
   free(got);
   free(data);
   free(zeros);
@@ -281,7 +282,7 @@ Test(target, preallocation)
                 (long long)st.st_blocks * 512);
   unsigned char *got = read_all(path, 16 * MiB);
   cr_expect_eq(memcmp(got + 4 * MiB, block, sizeof block), 0);
-  cr_expect(blkhash_is_zero(got, 4 * MiB));
+  cr_expect(mem_is_zero(got, 4 * MiB));
   free(got);
 }
 
@@ -298,7 +299,7 @@ Test(target, existing_preallocated_file_zeroed_in_place)
   struct stat st = stat_path(path);
   cr_expect_geq((uint64_t)st.st_blocks * 512, 4 * MiB, "zeroing must keep the allocation");
   unsigned char *got = read_all(path, 4 * MiB);
-  cr_expect(blkhash_is_zero(got, 4 * MiB));
+  cr_expect(mem_is_zero(got, 4 * MiB));
   free(got);
 }
 

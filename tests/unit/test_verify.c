@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "blkhash/blkhash.h"
+#include "core/zero.h"
 #include "target/target.h"
 #include "verify/verify.h"
 
@@ -80,7 +81,7 @@ static void write_image(const unsigned char *buf, uint64_t len, struct blkhash_o
   cr_assert_eq(blkhash_new(opts, &h), 0);
   for (uint64_t off = 0; off < len; off += BS) {
     size_t n = len - off < BS ? (size_t)(len - off) : BS;
-    if (blkhash_is_zero(buf + off, n)) {
+    if (mem_is_zero(buf + off, n)) {
       CHECK(vsink_zero(target_sink(t), off, n, &err_));
       cr_assert_eq(blkhash_zero(h, n), 0);
     } else {

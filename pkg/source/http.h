@@ -1,0 +1,109 @@
+/* vimport source, the http kind: what its files share. Internal to pkg/source.
+ *
+ *   http.c           the reader side: open, read/view from the ring, pread, info, close
+ *   http_transfer.c  the streaming transfer and its policy: attempts, resume with
+ *                    Range/If-Range and the checks of each answer, retries, backoff
+ *   http_curl.c      libcurl: options, the request, the callbacks, error classification
+ *   ring.c           the buffer between the transfer thread and the readers
+ *
+ * The transfer thread owns ring.produced: the count of distinct object bytes put in the
+ * ring. Each attempt asks for bytes [produced, end). When an attempt fails after the
+ * first response was accepted, the next one sends "Range: bytes=<produced>-" with
+ * "If-Range: <validator>" and accepts only a 206 starting exactly there, so every byte
+ * reaches the reader once and all of them come from the same object.
+ */
+#ifndef VIMPORT_SOURCE_HTTP_H
+#define VIMPORT_SOURCE_HTTP_H
+
+#include <curl/curl.h>
+#include <time.h>
+
+#include "source/internal.h"
+
+enum attempt_outcome {
+  ATTEMPT_DONE,      /* the whole object (or range) arrived */
+  ATTEMPT_RETRY,     /* transient: try again (resume) after a backoff */
+  ATTEMPT_FATAL,     /* give up with the attempt's error */
+  ATTEMPT_CANCELLED, /* the reader was closed */
+};
+
+/* Options copied at open; read-only afterwards, shared by the thread and pread. */
+struct http_config {
+  char *url;
+  char redacted[2048];
+  char *user;
+  char *password;
+  struct curl_slist *headers; /* opts.extra_headers */
+  char *ca_blob;              /* NULL: libcurl's default trust */
+  size_t ca_blob_len;
+  int insecure;
+  unsigned retries;
+  unsigned retry_delay_ms;
+  unsigned stall_timeout_s;
+  unsigned connect_timeout_s;
+  unsigned max_redirects;
+};
+
+struct http_source {
+  struct http_config cfg;
+  struct ring ring; /* its lock also guards the fields marked (ring lock) */
+  pthread_t thread;
+  int thread_started;
+  int opened;                      /* (ring lock) the first response was accepted */
+  struct source_info info;         /* (ring lock) */
+  char validator[SOURCE_INFO_STR]; /* (ring lock) If-Range value, "" if none */
+  int64_t total;                   /* (ring lock) object size, -1 if unknown */
+  CURL *pread_handle;              /* reader's thread only */
+};
+
+struct http_attempt;
+
+/* What an attempt does with the response: accept or refuse it once its headers are
+ * complete, and take its body bytes. Both return 0, or -1 having set the verdict. */
+struct attempt_ops {
+  int (*check)(struct http_attempt *a);
+  int (*deliver)(struct http_attempt *a, const char *buf, size_t len);
+};
+
+/* One request and its response. */
+struct http_attempt {
+  struct http_source *src;
+  const struct attempt_ops *ops;
+  CURL *h;
+  uint64_t first;             /* first object byte asked for */
+  int64_t last;               /* last byte asked for, -1: to the end */
+  int ranged;                 /* sent Range (and If-Range when there is a validator) */
+  void *sink;                 /* pread's buffer */
+  struct source_http_response resp;
+  int checked;
+  enum attempt_outcome verdict;
+  int has_verdict;
+  struct verr err;
+  uint64_t body_bytes;
+  int stalled;
+  curl_off_t last_dlnow;
+  struct timespec last_byte;
+  char curl_error[CURL_ERROR_SIZE];
+};
+
+/* http_curl.c */
+int http_config_init(struct http_config *c, const struct source_opts *o, struct verr *err);
+void http_config_free(struct http_config *c);
+int http_setup_handle(struct http_source *src, CURL *h, struct verr *err);
+/* Run one request for bytes [a->first, a->last] on a->h. */
+CURLcode http_perform(struct http_attempt *a);
+/* The URL the attempt ended at, redacted. */
+void http_effective_url(struct http_attempt *a, char *out, size_t out_size);
+/* Set the attempt's verdict; returns -1. */
+int http_verdict(struct http_attempt *a, enum attempt_outcome v);
+/* Refuse a non-2xx status with a message that says what to do about it. */
+int http_check_status(struct http_attempt *a);
+/* What an attempt that ended with `rc` means. */
+enum attempt_outcome http_classify(struct http_attempt *a, CURLcode rc);
+
+/* http_transfer.c */
+void *http_transfer_main(void *src);
+/* Sleep before retry number `failures` (1, 2, ...); -1 if the reader was closed. */
+int http_backoff(struct http_source *src, unsigned failures);
+
+#endif
