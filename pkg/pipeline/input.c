@@ -245,23 +245,29 @@ static const char *checksum_algorithm(const struct import_run *run)
 
 /* A fixed VHD starts like any raw disk; its footer is in the last 512 bytes. Where the
  * source can be read by range, look there before anything is written. */
-static void detect_fixed_vhd(struct import_run *run)
+/* Raw bytes can still be a fixed VHD or a DMG: each signs only its last 512 bytes. */
+static void detect_trailer(struct import_run *run)
 {
   const struct source_info *info = source_info(run->source);
-  unsigned char footer[SNIFF_VHD_FOOTER_BYTES];
+  unsigned char tail[SNIFF_VHD_FOOTER_BYTES];
   struct verr ignored = { 0 };
   uint64_t size;
   if (run->sniff.format != SNIFF_FORMAT_RAW || run->res->compression[0] != '\0' ||
       info->content_length < 2 * SNIFF_VHD_FOOTER_BYTES || !source_can_pread(run->source) ||
       !info->accepts_ranges)
     return;
-  uint64_t at = (uint64_t)info->content_length - SNIFF_VHD_FOOTER_BYTES;
-  if (source_pread(run->source, footer, sizeof footer, at, &ignored) < 0 ||
-      !sniff_vhd_fixed_footer(footer, (uint64_t)info->content_length, &size))
+  uint64_t length = (uint64_t)info->content_length;
+  if (source_pread(run->source, tail, sizeof tail, length - sizeof tail, &ignored) < 0)
     return;
-  run->sniff.format = SNIFF_FORMAT_VHD;
+  if (sniff_vhd_fixed_footer(tail, length, &size)) {
+    run->sniff.format = SNIFF_FORMAT_VHD;
+    snprintf(run->sniff.subformat, sizeof run->sniff.subformat, "fixed");
+  } else if (sniff_dmg_trailer(tail, length, &size)) {
+    run->sniff.format = SNIFF_FORMAT_DMG; /* refused by the decoder table */
+  } else {
+    return;
+  }
   run->sniff.virtual_size = size;
-  snprintf(run->sniff.subformat, sizeof run->sniff.subformat, "fixed");
 }
 
 /* The spec's allowedFormats (empty: every disk format CDI imports), and a warning for
@@ -277,6 +283,12 @@ static int check_policy(struct import_run *run, struct verr *err)
     return verr_set(err, VERR_FORMAT, "the source is a %s image and vimport.allowedFormats does "
                     "not allow it: add \"%s\" to the list or import another image", format, format);
   enum sniff_content c = run->sniff.content;
+  /* qemu-img info names a LUKS volume "luks", which CDI refuses (qemu.go checkIfURLIsValid) */
+  if (run->sniff.format == SNIFF_FORMAT_RAW && c == SNIFF_CONTENT_LUKS)
+    return verr_set(err, VERR_FORMAT, "Invalid format luks for image %s: like CDI, vimport "
+                    "does not import a LUKS volume as a disk; import the image inside it, or "
+                    "the whole volume after converting it (qemu-img convert -O qcow2)",
+                    source_info(run->source)->location);
   bool unknown = run->sniff.format == SNIFF_FORMAT_RAW &&
                  (c == SNIFF_CONTENT_UNKNOWN || c == SNIFF_CONTENT_ZEROS);
   if (unknown && spec->require_known_content)
@@ -335,7 +347,7 @@ static int open_chain(struct import_run *run, struct verr *err)
     if (sniff_reader_new(plain, NULL, &run->chain, &run->sniff, err) < 0)
       return run_chain_lost(run);
   }
-  detect_fixed_vhd(run);
+  detect_trailer(run);
   snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
   if (check_policy(run, err) < 0)
     return -1;
