@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "blocktable/blocktable.h"
+#include "sniff/sniff.h"
 
 #define SECTOR 512u
 #define DYN_HEADER_BYTES 1024u
@@ -19,7 +20,6 @@
 #define DISK_DYNAMIC 3
 #define DISK_DIFFERENCING 4
 #define BAT_UNUSED 0xffffffffu
-#define MAX_GEOMETRY (65535ull * 16 * 255)
 #define MAX_SECTORS 0xff000000ull /* qemu's limit: 2040 GiB */
 
 struct footer {
@@ -55,19 +55,6 @@ static uint32_t footer_checksum(const uint8_t *f)
   return ~sum;
 }
 
-/* qemu's rule for the size: CHS geometry unless the creator uses current_size. */
-static uint64_t footer_total_sectors(const uint8_t *f, const struct footer *ft)
-{
-  static const char *const size_creators[] = { "win ", "qem2", "d2v ", "CTXS" };
-  uint64_t chs = (uint64_t)(f[56] << 8 | f[57]) * f[58] * f[59];
-  int use_chs = memcmp(ft->creator, "tap", 4) != 0; /* "tap\0" */
-  for (size_t i = 0; i < sizeof size_creators / sizeof size_creators[0]; i++)
-    use_chs &= memcmp(ft->creator, size_creators[i], 4) != 0;
-  if (!use_chs || chs == MAX_GEOMETRY)
-    return ft->current_size / SECTOR;
-  return chs;
-}
-
 static int check_disk_type(uint32_t type, struct verr *err)
 {
   if (type == DISK_DYNAMIC)
@@ -101,7 +88,7 @@ static int parse_footer(const uint8_t *f, size_t len, struct footer *ft, struct 
   ft->creator[4] = '\0';
   if (check_disk_type(ft->disk_type, err) < 0)
     return -1;
-  ft->total_sectors = footer_total_sectors(f, ft);
+  ft->total_sectors = sniff_vhd_virtual_size(f) / SECTOR; /* qemu's CHS rule */
   if (ft->total_sectors > MAX_SECTORS)
     return verr_set(err, VERR_FORMAT,
                     "the VHD says %" PRIu64 " sectors, more than the 2040 GiB qemu reads: the "
