@@ -109,14 +109,16 @@ run_pod -v "$tmp/data:/data:ro" --entrypoint /usr/bin/cdi-image-size-detection "
 [ "$rc" -eq 0 ] || fail "size detection: exit $rc: $(cat "$tmp/stderr")"
 assert_eq "$size" "$(cat "$tmp/termination-log")" "size detection: termination message"
 # ... and the init container of a registry node pull runs sh and cp from it
-# (import-controller.go: sh -c "cp /usr/bin/cdi-containerimage-server /shared/server").
-mkdir "$tmp/shared"
-chown 107 "$tmp/shared"
-run_pod -v "$tmp/shared:/shared" --entrypoint /bin/sh "$image" \
-  -c "cp /usr/bin/cdi-image-size-detection /shared/server"
+# (import-controller.go: sh -c "cp /usr/bin/cdi-containerimage-server <its volume>/server",
+# the volume mounted at CDI's /shared).
+vol=/shared
+mkdir "$tmp/initvol"
+chown 107 "$tmp/initvol"
+run_pod -v "$tmp/initvol:$vol" --entrypoint /bin/sh "$image" \
+  -c "cp /usr/bin/cdi-image-size-detection $vol/server"
 [ "$rc" -eq 0 ] || fail "sh -c cp in the image: exit $rc: $(cat "$tmp/stderr")"
-cmp "$tmp/shared/server" "$VIMPORT_TOP/build/image-context/vimport-static" ||
-  fail "sh -c cp in the image: /shared/server is not the binary"
+cmp "$tmp/initvol/server" "$VIMPORT_TOP/build/image-context/vimport-static" ||
+  fail "sh -c cp in the image: the copied server is not the binary"
 
 # 2. vimport verify of the volume, read-only, as deploy/verify-job.yaml runs it.
 if "${PODMAN_RUN[@]}" "$image" verify --help >/dev/null 2>&1; then
