@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nginx-fixture.sh: a throwaway nginx on 127.0.0.1 serving a directory over HTTP and
 # HTTPS, with its own test CA. Used by tests/e2e/lib.sh (nginx_start) and by unit tests
-# that need a real TLS server (tests/unit/test_source.c).
+# that need a real TLS server (tests/unit/test_source_tls.c).
 #
 #   nginx-fixture.sh start STATE_DIR SERVE_DIR    start; write STATE_DIR/env
 #   nginx-fixture.sh stop STATE_DIR               stop (idempotent)
