@@ -308,6 +308,23 @@ hashes 1.88 GB/s per core, 3.6 GB/s on both), measured with `hack/bench-ab.sh`
 | the qcow2 decoder lets go of a kept chunk once inflated compressed clusters used every byte of it, by the exact end of each stream (libdeflate, zlib and zstd report it; the tables' lengths round up to sectors and can reach into the next cluster) | W2 wall 2.11 -> 2.01 s, CPU 3.56 -> 3.42 s, peak RSS 117 -> 65 MiB (5 runs each). On W2 the decoder now keeps at most 14 MiB (chunks holding clusters of the late tables, and chunks whose clusters are still with the workers), drops none and re-reads none; it kept 64 MiB, dropped 3387 chunks with a SHA-256 each and re-read 11 |
 | *tried, not kept:* the data path's buffers on small pages instead of transparent huge pages | `perf` of W3 put 0.4 CPU-s in zeroing huge pages on their first touch, which this VM's host makes dear (by hand, 64 MiB took 0.3-0.5 s to touch on huge pages, 0.02 s on small ones); but on small pages the read-back lost more: W3 5.02 vs 5.24 s (read-back 0.59 vs 0.79 s; 7 runs each), W1 1.99 vs 2.17 s (5 each) |
 
+Then the refactor of issue 20 (sources and decoders behind one table each, the source
+digest in pkg/digest, the ring in its own file), which must not cost speed: `make bench`
+on b3a5856 ran on a machine where everything took longer than in the run before, the
+parts vimport does not own too (W1's limit: openssl 1.36 s against 0.79 s; O_DIRECT read
+0.91 against 0.78 s; read-back 1.35 against 0.46 s), while the page-cache probe read 9 s
+instead of 53 s, so the baselines were 2-2.5x faster. So that run's W1-W3 ratios (0.37,
+0.34, 0.15) say what the machine did. The same hour, the binaries of 4c7cd10 (before) and
+b3a5856 (after) side by side (`hack/bench-ab.sh`, 5 interleaved runs each, medians):
+
+| image | before: wall, stream, read-back, CPU | after: wall, stream, read-back, CPU |
+|---|---|---|
+| W1 | 2.54 s, 1.54, 1.04, 3.51 s | 2.61 s, 1.53, 1.05, 3.53 s |
+| W2 | 3.12 s, 1.99, 1.09, 4.58 s | 3.05 s, 2.01, 1.08, 4.65 s |
+| W3 | 6.03 s, 5.46, 0.56, 9.26 s | 5.92 s, 5.37, 0.54, 9.09 s |
+
+Peak RSS the same (46, 65, 47 MiB): the refactor is speed-neutral within noise.
+
 What is still tight, and why:
 - **The baseline never waits for the disk; vimport must.** `curl | tee | sha256sum` and
   `qemu-img convert -t writeback` write to the page cache, and the baseline's block hash
