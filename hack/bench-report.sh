@@ -310,7 +310,7 @@ hashes 1.88 GB/s per core, 3.6 GB/s on both), measured with `hack/bench-ab.sh`
 
 Then the refactor of issue 20 (sources and decoders behind one table each, the source
 digest in pkg/digest, the ring in its own file), which must not cost speed: `make bench`
-on b3a5856 ran on a machine where everything took longer than in the run before, the
+on ff8a2ea ran on a machine where everything took longer than in the run before, the
 parts vimport does not own too (W1's limit: openssl 1.36 s against 0.79 s; O_DIRECT read
 0.91 against 0.78 s; read-back 1.35 against 0.46 s), while the page-cache probe read 9 s
 instead of 53 s, so the baselines were 2-2.5x faster. So that run's W1-W3 ratios (0.37,
