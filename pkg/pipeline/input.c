@@ -243,22 +243,25 @@ static const char *checksum_algorithm(const struct import_run *run)
   return run->has_expected ? run->expected.algorithm : "sha256"; /* reported even if unchecked */
 }
 
-/* A fixed VHD starts like any raw disk; its footer is in the last 512 bytes. Where the
- * source can be read by range, look there before anything is written. */
-/* Raw bytes can still be a fixed VHD or a DMG: each signs only its last 512 bytes. */
+/* Raw bytes can still be a fixed VHD or a DMG: each signs only its last 512 bytes. Where
+ * the source can be read by range, look there before anything is written. */
 static void detect_trailer(struct import_run *run)
 {
   const struct source_info *info = source_info(run->source);
   unsigned char tail[SNIFF_VHD_FOOTER_BYTES];
-  struct verr ignored = { 0 };
+  struct verr err = { 0 };
   uint64_t size;
   if (run->sniff.format != SNIFF_FORMAT_RAW || run->res->compression[0] != '\0' ||
       info->content_length < 2 * SNIFF_VHD_FOOTER_BYTES || !source_can_pread(run->source) ||
       !info->accepts_ranges)
     return;
   uint64_t length = (uint64_t)info->content_length;
-  if (source_pread(run->source, tail, sizeof tail, length - sizeof tail, &ignored) < 0)
+  if (source_pread(run->source, tail, sizeof tail, length - sizeof tail, &err) < 0) {
+    /* not fatal: the stream is still read in full; only its end went unchecked */
+    vlog_warn("sniff", "cannot read the source's last 512 bytes, so a fixed VHD or a DMG "
+              "would be taken for raw: %s", err.message);
     return;
+  }
   if (sniff_vhd_fixed_footer(tail, length, &size)) {
     run->sniff.format = SNIFF_FORMAT_VHD;
     snprintf(run->sniff.subformat, sizeof run->sniff.subformat, "fixed");
