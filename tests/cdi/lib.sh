@@ -12,6 +12,7 @@
 #   fs_volume REQUEST [OVERHEAD]  a Filesystem PVC: an ext4 of required-space(REQUEST)
 #                                 bytes (mkfs.ext4 -F -m0, as kubelet formats it),
 #                                 loop-mounted; sets VOL_DIR, VOL_SIZE, VOL_AVAIL
+#   scratch_dir                   an empty dir for /scratch; sets SCRATCH
 #   block_volume SIZE             a Block PVC: a loop device of SIZE bytes; sets VOL_DEV
 #   run_importer [PODMAN_ARGS...] -- [ENV=VAL...]
 #                                 podman run of the image with the pod's securityContext,
@@ -59,8 +60,16 @@ cdipy() { python3 "$CDI_DIR/cdi.py" "$@"; }
 
 CASE_TMP=$(mktemp -d /var/tmp/vimport-cdi.XXXXXX) || fail "mktemp failed"
 chmod 755 "$CASE_TMP" # uid 107 in the container reaches the bind mounts below
-_podman_n=0
+_podman_n=0 _vol_n=0
 VOL_DIR= VOL_DEV=
+
+# scratch_dir: an empty /scratch for the pod (CDI's scratch PVC, owned by fsGroup 107);
+# sets SCRATCH
+scratch_dir() {
+  SCRATCH=$CASE_TMP/scratch
+  mkdir -p "$SCRATCH"
+  chown 107:107 "$SCRATCH"
+}
 
 # fs_volume REQUEST [OVERHEAD]: the controller asks for GetRequiredSpace(OVERHEAD,
 # REQUEST) (pkg/controller/common/util.go InflateSizeWithOverhead); the provisioner
@@ -69,8 +78,9 @@ VOL_DIR= VOL_DEV=
 fs_volume() {
   local request=$1 overhead=${2:-0.055} img mnt
   VOL_SIZE=$(cdipy required-space "$overhead" "$request")
-  img=$CASE_TMP/fs.img
-  mnt=$CASE_TMP/data
+  _vol_n=$((_vol_n + 1))
+  img=$CASE_TMP/fs$_vol_n.img
+  mnt=$CASE_TMP/data$_vol_n
   truncate -s "$VOL_SIZE" "$img"
   mkfs.ext4 -q -F -m0 "$img" >/dev/null 2>&1 || fail "mkfs.ext4 of $VOL_SIZE bytes failed"
   mkdir -p "$mnt"
