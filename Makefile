@@ -2,7 +2,8 @@
 #
 #   make          build/vimport
 #   make test     unit tests (plain and ASan+UBSan), clang warning build, e2e tests,
-#                 and every fuzz target for FUZZ_SECONDS
+#                 the CDI contract suite, and every fuzz target for FUZZ_SECONDS
+#   make cdi      the image run by podman as CDI's importer pod runs it (tests/cdi)
 #   make demo     a real import on loopback, with every verification stage
 #   make bench    benchmarks against the tools vimport replaces
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each
@@ -40,7 +41,7 @@ UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_BIN_SAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps test unit unit-asan e2e clang-check demo bench fuzz clean
+.PHONY: all deps test unit unit-asan e2e cdi clang-check demo bench fuzz clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/vimport
@@ -89,12 +90,18 @@ clang-check: deps
 e2e: deps $(BUILD)/vimport
 	@tests/e2e/run.sh
 
+# The FROM scratch image as CDI's importer pod runs it (tests/cdi/README.md); it builds
+# build/vimport-static and the image itself. Needs root, podman and loop devices.
+cdi: deps
+	@tests/cdi/run.sh
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory clang-check
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory cdi
 	@$(MAKE) --no-print-directory fuzz
 
 demo: deps $(BUILD)/vimport

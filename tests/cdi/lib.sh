@@ -12,6 +12,7 @@
 #   fs_volume REQUEST [OVERHEAD]  a Filesystem PVC: an ext4 of required-space(REQUEST)
 #                                 bytes (mkfs.ext4 -F -m0, as kubelet formats it),
 #                                 loop-mounted; sets VOL_DIR, VOL_SIZE, VOL_AVAIL
+#   fs_volume_of_size BYTES       the same, of BYTES (a provisioner that rounds up)
 #   scratch_dir                   an empty dir for /scratch; sets SCRATCH
 #   block_volume SIZE             a Block PVC: a loop device of SIZE bytes; sets VOL_DEV
 #   run_importer [PODMAN_ARGS...] -- [ENV=VAL...]
@@ -76,8 +77,14 @@ scratch_dir() {
 # makes a volume of that size and kubelet formats it (mkfs.ext4 -F -m0: no root
 # reserve); fsGroup 107 makes its root writable by the pod.
 fs_volume() {
-  local request=$1 overhead=${2:-0.055} img mnt
-  VOL_SIZE=$(cdipy required-space "$overhead" "$request")
+  local request=$1 overhead=${2:-0.055}
+  fs_volume_of_size "$(cdipy required-space "$overhead" "$request")"
+}
+
+# fs_volume_of_size BYTES: an ext4 volume of exactly BYTES (a provisioner that rounds up)
+fs_volume_of_size() {
+  local img mnt
+  VOL_SIZE=$1
   _vol_n=$((_vol_n + 1))
   img=$CASE_TMP/fs$_vol_n.img
   mnt=$CASE_TMP/data$_vol_n
