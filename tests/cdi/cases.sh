@@ -234,20 +234,21 @@ case_archive_tar_gz() {
 # A tar that reaches outside the volume or makes a device node is refused and leaves
 # nothing in /data (the safety rule; CDI's untar has no such guard, so the
 # refusal is vimport's, reported as CDI reports other failures: plain text, exit 1).
+# The message names the offending member (every such name starts "cdi-suite-").
 hostile() {
-  local kind=$1 left
+  local kind=$1 member=$2 left
   fs_volume $REQ64
   scratch_dir
   run_importer -v "$SCRATCH:/scratch" -- "IMPORTER_ENDPOINT=$NGINX_URL/hostile-$kind.tar.gz" \
     IMPORTER_CONTENTTYPE=archive IMPORTER_IMAGE_SIZE=64Mi
-  expect_plain_failure "hostile tar ($kind)" "Unable to process data: " ""
+  expect_plain_failure "hostile tar ($kind)" "Unable to process data: " "$member"
   left=$(cd "$VOL_DIR" && find . -mindepth 1 -path ./lost+found -prune -o -print | head -n 5)
   [ -z "$left" ] || fail "hostile tar ($kind): expected nothing left in /data, got: $left"
 }
-case_hostile_tar_dotdot() { hostile dotdot; }
-case_hostile_tar_absolute() { hostile absolute; }
-case_hostile_tar_symlink() { hostile symlink; }
-case_hostile_tar_device() { hostile device; }
+case_hostile_tar_dotdot() { hostile dotdot cdi-suite-dotdot-escape.txt; }
+case_hostile_tar_absolute() { hostile absolute cdi-suite-absolute-escape.txt; }
+case_hostile_tar_symlink() { hostile symlink cdi-suite-link; }
+case_hostile_tar_device() { hostile device cdi-suite-devnode; }
 
 # ---- scratch, TLS, args ----------------------------------------------------------------
 

@@ -101,7 +101,8 @@ def range_covers(msg, offset):
 
 
 def hostile_tar(kind, out):
-    """One legitimate file plus one trick; a safe extractor refuses the archive."""
+    """One legitimate file plus one trick; a safe extractor refuses the archive and
+    names the member (every trick's name starts "cdi-suite-")."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as t:
         def add_file(name, data=b"x" * 100):
@@ -111,17 +112,17 @@ def hostile_tar(kind, out):
             t.addfile(ti, io.BytesIO(data))
         add_file("ok.txt", b"fine\n")
         if kind == "dotdot":
-            add_file("../escaped.txt")
+            add_file("../cdi-suite-dotdot-escape.txt")
         elif kind == "absolute":
             add_file("/tmp/cdi-suite-absolute-escape.txt")
         elif kind == "symlink":
-            ti = tarfile.TarInfo("link")
+            ti = tarfile.TarInfo("cdi-suite-link")
             ti.type = tarfile.SYMTYPE
             ti.linkname = "/tmp"
             t.addfile(ti)
-            add_file("link/cdi-suite-symlink-escape.txt")
+            add_file("cdi-suite-link/cdi-suite-symlink-escape.txt")
         elif kind == "device":
-            ti = tarfile.TarInfo("null")
+            ti = tarfile.TarInfo("cdi-suite-devnode")
             ti.type = tarfile.CHRTYPE
             ti.devmajor, ti.devminor = 1, 3
             ti.mode = 0o666

@@ -59,7 +59,7 @@ expect_eq() {
 }
 cdipy() { python3 "$CDI_DIR/cdi.py" "$@"; }
 
-CASE_TMP=$(mktemp -d /var/tmp/vimport-cdi.XXXXXX) || fail "mktemp failed"
+CASE_TMP=$(mktemp -d "${CDI_ROOT:-/var/tmp}/case-$CASE_NAME.XXXXXX") || fail "mktemp failed"
 chmod 755 "$CASE_TMP" # uid 107 in the container reaches the bind mounts below
 _podman_n=0 _vol_n=0
 VOL_DIR= VOL_DEV=
@@ -125,13 +125,16 @@ run_image() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do pod_args+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   _podman_n=$((_podman_n + 1))
-  name=cdi-$CASE_NAME-$$-$_podman_n
+  name=cdisuite-${CDI_RUN_ID:-$$}-$CASE_NAME-$$-$_podman_n
   on_exit "podman rm -f '$name'"
   new_termlog
   RC=0
+  # In the background and waited for, so a TERM from run.sh's timeout runs the cleanup
+  # (podman rm -f, umount) at once instead of after the container ends.
   timeout --kill-after=5 "${CDI_POD_TIMEOUT:-150}" "${PODMAN_RUN[@]}" --name "$name" "${POD_FLAGS[@]}" \
     --network host -v "$CASE_TMP/termination-log:/dev/termination-log" \
-    "${pod_args[@]}" "$CDI_IMAGE" "$@" >"$CASE_TMP/stdout" 2>"$CASE_TMP/stderr" || RC=$?
+    "${pod_args[@]}" "$CDI_IMAGE" "$@" >"$CASE_TMP/stdout" 2>"$CASE_TMP/stderr" &
+  wait $! || RC=$?
   MSG=$(cat "$CASE_TMP/termination-log")
 }
 

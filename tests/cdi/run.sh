@@ -33,9 +33,20 @@ done
 
 root=$(mktemp -d /var/tmp/vimport-cdi-suite.XXXXXX) || die "mktemp failed"
 chmod 755 "$root"
-export CDI_ROOT=$root CDI_SRV=$root/srv
+export CDI_ROOT=$root CDI_SRV=$root/srv CDI_RUN_ID=$$
 image=localhost/vimport-cdi:$$
+# sweep: what a case killed by its timeout may have left (its own trap normally removes
+# these): its containers (named cdisuite-<run>-<case>-...), mounts and loop devices under $root.
+sweep() {
+  local id m l
+  for id in $(podman ps -aq --filter "name=^cdisuite-$CDI_RUN_ID-$1" 2>/dev/null); do podman rm -f "$id" >/dev/null 2>&1; done
+  for m in $(findmnt -rn -o TARGET | grep "^$root/"); do umount -l "$m" 2>/dev/null; done
+  for l in $(losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v r="$root/" 'index($2, r) == 1 {print $1}'); do
+    losetup -d "$l" 2>/dev/null
+  done
+}
 cleanup() {
+  sweep ""
   [ -n "${norange_pid:-}" ] && kill "$norange_pid" 2>/dev/null
   [ -d "$root/nginx" ] && "$top/tests/e2e/nginx-fixture.sh" stop "$root/nginx"
   podman rmi -f "$image" >/dev/null 2>&1
@@ -110,6 +121,7 @@ for c in "${cases[@]}"; do
   timeout --kill-after=15 "$limit" bash "$here/case.sh" "$c" >"$root/case.log" 2>&1
   rc=$?
   took=$(($(date +%s) - start))
+  sweep "$c"
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
     echo "PASS $c (${took}s)"
