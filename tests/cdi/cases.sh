@@ -10,9 +10,11 @@ REQ64=67108864 # "64Mi", the request of most Filesystem cases
 # ---- sizes -----------------------------------------------------------------------------
 
 # CDI's host-assisted clone runs /usr/bin/cdi-image-size-detection -image-path
-# /data/disk.img from the importer image (pkg/controller/clone/...: the size-detection
-# pod; cmd/cdi-image-size-detection/image-size-detection.go): the virtual size
-# `qemu-img info` reports, in decimal, as the termination message, exit 0.
+# /data/disk.img from the importer image (pkg/controller/datavolume/pvc-clone-controller.go,
+# the size-detection pod; tools/cdi-image-size-detection/main.go): the virtual size
+# `qemu-img info` reports, in decimal, as the termination message, exit 0; no
+# -image-path: exit 1 (ErrBadArguments), an unreadable image: exit 2 (ErrInvalidFile)
+# (pkg/controller/common/util.go).
 case_size_detection() {
   local f want
   mkdir "$CASE_TMP/sd"
@@ -25,6 +27,11 @@ case_size_detection() {
     [ "$RC" -eq 0 ] || fail "$f: expected exit 0, got $(why)"
     expect_eq "$f: termination message (qemu-img info virtual-size)" "$want" "$MSG"
   done
+  run_image -v "$CASE_TMP/sd:/data:ro" --entrypoint /usr/bin/cdi-image-size-detection --
+  expect_eq "no -image-path: exit code (ErrBadArguments)" 1 "$RC"
+  run_image -v "$CASE_TMP/sd:/data:ro" --entrypoint /usr/bin/cdi-image-size-detection -- \
+    -image-path /data/missing.img
+  expect_eq "a missing image: exit code (ErrInvalidFile)" 2 "$RC"
 }
 
 # A DataVolume whose request equals the image's virtual size. Filesystem: the PVC is

@@ -20,9 +20,10 @@
 #                                 CDI's makeImportEnv (ENV=VAL override/add), the volume
 #                                 set up above, the args ["-v=1"]; sets RC, MSG (the
 #                                 termination message), stderr in $CASE_TMP/stderr
-#   run_image ARGS...             podman run of the image with the pod's flags and the
-#                                 termination log mounted; ARGS are podman's then the
-#                                 image's (use --entrypoint to pick another program)
+#   run_image [PODMAN_ARGS...] -- [IMAGE_ARGS...]
+#                                 podman run of the image with the pod's flags and the
+#                                 termination log mounted (--entrypoint picks another
+#                                 program); sets RC, MSG
 #   msg_json EXPR                 field of the termination message (Python subscript)
 #   qemu_size IMG                 virtual size per `qemu-img info`
 #   allocated FILE                bytes allocated to FILE (st_blocks * 512)
@@ -117,9 +118,8 @@ new_termlog() {
   chmod 666 "$CASE_TMP/termination-log"
 }
 
-# run_image PODMAN_ARGS... IMAGE_ARGS: the image is inserted before the first argument
-# that does not start with "-" after the podman flags; simpler: callers pass "--" then
-# the image's arguments.
+# run_image [PODMAN_ARGS...] -- [IMAGE_ARGS...]: podman's arguments, "--", then the
+# arguments the image's entrypoint gets. Sets RC and MSG.
 run_image() {
   local pod_args=() name
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do pod_args+=("$1"); shift; done
