@@ -368,7 +368,7 @@ YAML
 verify_job() {
   local mode=$1 vol_args
   if [ "$mode" = Filesystem ]; then vol_args=(-v "$VOL_DIR:/data:ro"); else vol_args=(--device "$VOL_DEV:/dev/cdi-block-volume"); fi
-  run_image --network none "${vol_args[@]}" -v "$CASE_TMP/spec.yaml:/etc/vimport/spec.yaml:ro" \
+  POD_NETWORK=none run_image "${vol_args[@]}" -v "$CASE_TMP/spec.yaml:/etc/vimport/spec.yaml:ro" \
     -v "$CASE_TMP/manifest:/etc/vimport/manifest:ro" -- \
     verify --spec /etc/vimport/spec.yaml --manifest /etc/vimport/manifest
 }

@@ -132,7 +132,7 @@ run_image() {
   # In the background and waited for, so a TERM from run.sh's timeout runs the cleanup
   # (podman rm -f, umount) at once instead of after the container ends.
   timeout --kill-after=5 "${CDI_POD_TIMEOUT:-150}" "${PODMAN_RUN[@]}" --name "$name" "${POD_FLAGS[@]}" \
-    --network host -v "$CASE_TMP/termination-log:/dev/termination-log" \
+    --network "${POD_NETWORK:-host}" -v "$CASE_TMP/termination-log:/dev/termination-log" \
     "${pod_args[@]}" "$CDI_IMAGE" "$@" >"$CASE_TMP/stdout" 2>"$CASE_TMP/stderr" &
   wait $! || RC=$?
   MSG=$(cat "$CASE_TMP/termination-log")
