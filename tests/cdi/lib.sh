@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # VOL_* and RC/MSG are for cases.sh
 # tests/cdi/lib.sh: run the vimport image the way CDI's importer pod runs it.
 # Sourced by tests/cdi/case.sh (one case per process, bounded by run.sh).
 #
@@ -63,7 +64,7 @@ cdipy() { python3 "$CDI_DIR/cdi.py" "$@"; }
 CASE_TMP=$(mktemp -d "${CDI_ROOT:-/var/tmp}/case-$CASE_NAME.XXXXXX") || fail "mktemp failed"
 chmod 755 "$CASE_TMP" # uid 107 in the container reaches the bind mounts below
 _podman_n=0 _vol_n=0
-VOL_DIR= VOL_DEV=
+VOL_DIR='' VOL_DEV=''
 
 # scratch_dir: an empty /scratch for the pod (CDI's scratch PVC, owned by fsGroup 107);
 # sets SCRATCH
@@ -150,14 +151,14 @@ run_importer() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do pod_args+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   local -A env=(
-    [IMPORTER_SOURCE]=http [IMPORTER_ENDPOINT]= [IMPORTER_CONTENTTYPE]=kubevirt
-    [IMPORTER_IMAGE_SIZE]= [OWNER_UID]=6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f
-    [FILESYSTEM_OVERHEAD]=0.055 [INSECURE_TLS]=false [IMPORTER_DISK_ID]= [IMPORTER_UUID]=
-    [IMPORTER_PULL_METHOD]= [IMPORTER_READY_FILE]= [IMPORTER_DONE_FILE]=
-    [IMPORTER_BACKING_FILE]= [IMPORTER_THUMBPRINT]= [http_proxy]= [https_proxy]=
-    [no_proxy]= [IMPORTER_CURRENT_CHECKPOINT]= [IMPORTER_PREVIOUS_CHECKPOINT]=
-    [IMPORTER_FINAL_CHECKPOINT]= [PREALLOCATION]=false [CACHE_MODE]=
-    [IMPORTER_REGISTRY_IMAGE_ARCHITECTURE]= [IMPORTER_CHECKSUM]=
+    [IMPORTER_SOURCE]=http [IMPORTER_ENDPOINT]='' [IMPORTER_CONTENTTYPE]=kubevirt
+    [IMPORTER_IMAGE_SIZE]='' [OWNER_UID]=6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f
+    [FILESYSTEM_OVERHEAD]=0.055 [INSECURE_TLS]=false [IMPORTER_DISK_ID]='' [IMPORTER_UUID]=''
+    [IMPORTER_PULL_METHOD]='' [IMPORTER_READY_FILE]='' [IMPORTER_DONE_FILE]=''
+    [IMPORTER_BACKING_FILE]='' [IMPORTER_THUMBPRINT]='' [http_proxy]='' [https_proxy]=''
+    [no_proxy]='' [IMPORTER_CURRENT_CHECKPOINT]='' [IMPORTER_PREVIOUS_CHECKPOINT]=''
+    [IMPORTER_FINAL_CHECKPOINT]='' [PREALLOCATION]=false [CACHE_MODE]=''
+    [IMPORTER_REGISTRY_IMAGE_ARCHITECTURE]='' [IMPORTER_CHECKSUM]=''
   )
   # Block PVCs get FILESYSTEM_OVERHEAD "0" (pkg/controller/util.go GetFilesystemOverhead)
   [ -n "$VOL_DEV" ] && env[FILESYSTEM_OVERHEAD]=0

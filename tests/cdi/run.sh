@@ -109,7 +109,8 @@ python3 "$here/cdi.py" serve-norange "$CDI_SRV" "$root/norange.port" $((limit * 
 norange_pid=$!
 for _ in $(seq 100); do [ -s "$root/norange.port" ] && break; sleep 0.1; done
 [ -s "$root/norange.port" ] || die "the server without Range did not start in 10 s: $(cat "$root/norange.log")"
-export NORANGE_URL=http://127.0.0.1:$(cat "$root/norange.port")
+NORANGE_URL=http://127.0.0.1:$(cat "$root/norange.port")
+export NORANGE_URL
 
 # ---- the cases ------------------------------------------------------------------------
 cases=("$@")
