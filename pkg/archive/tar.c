@@ -6,7 +6,7 @@
 
 #include "archive.h"
 
-#define SKIP_BUFFER TAR_META_MAX /* also holds the largest metadata payload */
+#define SKIP_BUFFER (TAR_META_MAX + TAR_BLOCK) /* also the largest metadata payload, padded */
 #define MAX_SIZE ((uint64_t)INT64_MAX)
 /* Metadata headers (pax, long names) allowed before one entry: a stream of nothing but
  * them would otherwise be read without end and without a byte charged to the volume */
@@ -247,10 +247,10 @@ static int read_meta(struct tar_reader *t, char flag, uint64_t size, uint64_t at
     return verr_set(err, VERR_FORMAT, "the tar archive's %s at offset %llu is %llu bytes, "
                     "more than vimport reads (%u): the archive is corrupt or hostile",
                     flag == 'L' || flag == 'K' ? "long name" : "extended header",
-                    (unsigned long long)at, (unsigned long long)size, SKIP_BUFFER);
+                    (unsigned long long)at, (unsigned long long)size, TAR_META_MAX);
   char *s = (char *)t->buf;
-  if (read_exact(t, s, (size_t)size, "an extended header", err) < 0 ||
-      skip(t, padding_of(size), "an extended header", err) < 0)
+  /* payload and padding in one read: the buffer is also skip()'s */
+  if (read_exact(t, s, (size_t)(size + padding_of(size)), "an extended header", err) < 0)
     return -1;
   if (flag == 'L' || flag == 'K') {
     size_t len = strnlen(s, (size_t)size);
