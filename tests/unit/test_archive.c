@@ -306,6 +306,13 @@ Test(archive, symlink_escapes)
   tarb_header(&b, "s1", '2', 0, "sub/s2/../..", 0777);
   tarb_end(&b);
   expect_refused(&b, VERR_FORMAT, "points outside");
+  /* deeper: a/b/x -> .. is a; a/b/l -> x/../.. counts two '..' for two levels, but
+   * through x it is a/../.., above the root: a '..' after a name is refused */
+  b = (struct tarb){ 0 };
+  tarb_header(&b, "a/b/x", '2', 0, "..", 0777);
+  tarb_header(&b, "a/b/l", '2', 0, "x/../..", 0777);
+  tarb_end(&b);
+  expect_refused(&b, VERR_FORMAT, "points outside");
   /* an inside link, then a name through it: never followed when writing */
   b = (struct tarb){ 0 };
   tarb_header(&b, "sub/", '5', 0, NULL, 0755);
