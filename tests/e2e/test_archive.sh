@@ -74,6 +74,7 @@ expect_tree() { # VOL WHAT
   [ -z "$(find "$1" -maxdepth 1 -name '.vimport-archive-*')" ] || fail "$2: staging dir left"
   [ ! -e "$1/disk.img" ] || fail "$2: a disk.img was written"
   assert_eq 755 "$(stat -c %a "$1/run.sh")" "$2: mode of run.sh"
+  assert_eq 700 "$(stat -c %a "$1")" "$2: the volume's own mode (the tar's ./ is 755)"
   assert_eq 2 "$(stat -c %h "$1/hosts-hardlink")" "$2: hard link count"
   assert_eq ../hosts "$(readlink "$1/etc/deep/to-hosts")" "$2: symlink target"
 }
