@@ -117,6 +117,7 @@ struct archive_stage;
 
 /* Create the staging directory ".vimport-archive-XXXXXX" inside `dir` (the directory
  * that will receive the entries) and fill `limits` from dir's filesystem (statvfs).
+ * Staging directories left in `dir` by a killed import are removed first.
  * Errors: VERR_IO naming `dir`, VERR_NOMEM. */
 int archive_stage_new(const char *dir, struct archive_stage **out, struct archive_limits *limits,
                       struct verr *err);

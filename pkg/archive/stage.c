@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "core/log.h"
 
 #define STAGE_PREFIX ".vimport-archive-"
 
@@ -43,6 +44,31 @@ static int stage_limits(struct archive_stage *s, struct archive_limits *limits, 
   return 0;
 }
 
+static void remove_tree(int parent, const char *name);
+
+/* A staging directory of an import that was killed (SIGKILL, a node lost) holds a
+ * partial tree nobody will commit: remove it, so a retried import starts clean and the
+ * volume does not keep it. Only real directories with our prefix are touched. */
+static void remove_stale_stages(int dir_fd)
+{
+  int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (d == NULL) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  struct dirent *de;
+  struct stat st;
+  while ((de = readdir(d)) != NULL)
+    if (strncmp(de->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 &&
+        fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+      vlog_warn("archive", "removing %s, left by an import that was stopped", de->d_name);
+      remove_tree(dir_fd, de->d_name);
+    }
+  closedir(d);
+}
+
 int archive_stage_new(const char *dir, struct archive_stage **out, struct archive_limits *limits,
                       struct verr *err)
 {
@@ -61,6 +87,7 @@ int archive_stage_new(const char *dir, struct archive_stage **out, struct archiv
     free(s);
     return -1;
   }
+  remove_stale_stages(s->dir_fd);
   int n = snprintf(path, sizeof path, "%s/" STAGE_PREFIX "XXXXXX", dir);
   if (n < 0 || (size_t)n >= sizeof path || mkdtemp(path) == NULL) {
     verr_sys(err, VERR_IO, n < 0 || (size_t)n >= sizeof path ? ENAMETOOLONG : errno,
@@ -85,8 +112,6 @@ int archive_stage_new(const char *dir, struct archive_stage **out, struct archiv
 }
 
 /* ---- removal ---------------------------------------------------------------------------- */
-
-static void remove_tree(int parent, const char *name);
 
 static void remove_children(int fd)
 {

@@ -523,3 +523,21 @@ Test(archive, stage_refuses_a_name_that_exists)
   cr_expect_eq(count_entries(dir), 1, "nothing moved, the staging dir removed");
   free(b.p);
 }
+
+Test(archive, stage_removes_what_a_killed_import_left)
+{
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s/.vimport-archive-OLD123/sub' && "
+           "touch '%s/.vimport-archive-OLD123/sub/f' '%s/.vimport-archive-file'", dir, dir, dir);
+  cr_assert_eq(system(cmd), 0);
+  struct tarb b = { 0 };
+  tarb_file(&b, "new", "n");
+  tarb_end(&b);
+  struct archive_stats st = { 0 };
+  struct verr err = { 0 };
+  cr_assert_eq(stage_run(&b, &st, &err), 0, "%s", err.message);
+  cr_expect_not(exists(".vimport-archive-OLD123"), "the stale staging dir is removed");
+  cr_expect(exists(".vimport-archive-file"), "a file of that prefix is not ours: kept");
+  cr_expect_str_eq(slurp("new"), "n");
+  free(b.p);
+}
