@@ -68,6 +68,8 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
     return -1;
   report_set_virtual_size(rep, res->virtual_size);
   report_set_bytes_transferred(rep, res->bytes_transferred);
+  if (res->archive)
+    report_set_archive(rep, res->archive_files, res->archive_bytes);
   if (res->source_digest[0] && report_set_source_digest(rep, res->source_digest, err) < 0)
     return -1;
   if (res->block_hash[0] && report_set_block_hash(rep, res->block_hash, err) < 0)

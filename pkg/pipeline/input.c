@@ -340,10 +340,13 @@ static int open_chain(struct import_run *run, struct verr *err)
                                                        : DECOMPRESS_ZSTD;
     snprintf(run->res->compression, sizeof run->res->compression, "%s", sniff_format_name(f));
     /* Output past the target's capacity is a decompression bomb: stop there. */
-    struct target_info info;
-    target_get_info(run->target, &info);
+    struct target_info info = { .capacity = run->plain_bound };
+    if (run->target != NULL)
+      target_get_info(run->target, &info);
     struct decompress_opts opts = { .max_output = info.capacity,
-                                    .max_output_name = "the target's capacity" };
+                                    .max_output_name = run->target != NULL
+                                                         ? "the target's capacity"
+                                                         : "twice the volume's free space" };
     struct vreader *plain;
     if (decompress_reader_new_opts(run->chain, kind, &opts, &plain, err) < 0)
       return run_chain_lost(run);
@@ -352,7 +355,8 @@ static int open_chain(struct import_run *run, struct verr *err)
   }
   detect_trailer(run);
   snprintf(run->res->format, sizeof run->res->format, "%s", sniff_format_name(run->sniff.format));
-  if (check_policy(run, err) < 0)
+  /* a disk format policy; an archive's sniff is judged by archive.c */
+  if (run->spec->content_type != SPEC_CONTENT_ARCHIVE && check_policy(run, err) < 0)
     return -1;
   snprintf(run->res->content, sizeof run->res->content, "%s",
            sniff_content_name(run->sniff.content));

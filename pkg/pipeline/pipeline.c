@@ -168,7 +168,9 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
   if (opts != NULL)
     run.opts = *opts;
   int r;
-  if (spec->source.kind == SPEC_SOURCE_BLANK) {
+  if (spec->content_type == SPEC_CONTENT_ARCHIVE) {
+    r = archive_import(&run, err);
+  } else if (spec->source.kind == SPEC_SOURCE_BLANK) {
     r = import_blank(&run, err);
   } else if (spec->source.kind == SPEC_SOURCE_NBD) {
     r = open_target(&run, err);

@@ -45,6 +45,10 @@ struct pipeline_result {
   bool preallocation_applied;
   bool scratch_space_required; /* the image cannot be imported without scratch space */
   bool direct_io;              /* the read-back bypassed the page cache */
+  /* contentType archive (pkg/archive): what was unpacked into the target directory */
+  bool archive;
+  uint64_t archive_files;      /* regular files */
+  uint64_t archive_bytes;      /* the sum of their sizes */
   /* stages that passed: "checksum", "signature", "blockhash-readback",
    * "expected-blockhash" */
   const char *verified[PIPELINE_MAX_VERIFIED];

@@ -6,6 +6,7 @@
  *   decode.c    drives a row of the decoder table (pkg/decode): the row's input, the fit
  *               of the target, the write-time block hash and its tee, the guard
  *   spool.c     the scratch spool and the scratch copy (see pipeline.h)
+ *   archive.c   contentType archive: the source through input.c, unpacked by pkg/archive
  *
  * Calls run one way: pipeline.c -> input.c, decode.c -> pkg/decode; decode.c -> input.c
  * (run_chain_lost) and spool.c; nothing calls back into pipeline.c.
@@ -46,6 +47,7 @@ struct import_run {
   struct blockmap *written_map;
   struct blkhash_opts hash_opts;
   bool target_touched;   /* the target was sized or written: a failure invalidates it */
+  uint64_t plain_bound;  /* with no target (archive): the decompressor's output bound */
 };
 
 /* input.c */
@@ -64,6 +66,11 @@ int run_chain_lost(struct import_run *run);
 int decode_image(struct import_run *run, struct verr *err);
 /* Drive `row`: its input, the target's fit, the block hash and its tee, the guard. */
 int decode_run(struct import_run *run, const struct decoder *row, struct verr *err);
+
+/* archive.c */
+/* contentType archive: the source's tar unpacked into the target's directory, all or
+ * nothing, after its checksum and signature passed. */
+int archive_import(struct import_run *run, struct verr *err);
 
 static inline void run_add_verified(struct pipeline_result *res, const char *stage)
 {

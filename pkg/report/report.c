@@ -46,6 +46,8 @@ struct report {
   uint64_t virtual_size;
   bool has_bytes_transferred;
   uint64_t bytes_transferred;
+  bool has_archive;
+  uint64_t archive_files, archive_bytes;
   char *verified[REPORT_MAX_VERIFIED];
   size_t n_verified;
   enum verr_code error;
@@ -193,6 +195,13 @@ void report_set_bytes_transferred(struct report *r, uint64_t bytes)
 {
   r->has_bytes_transferred = true;
   r->bytes_transferred = bytes;
+}
+
+void report_set_archive(struct report *r, uint64_t files, uint64_t bytes)
+{
+  r->has_archive = true;
+  r->archive_files = files;
+  r->archive_bytes = bytes;
 }
 
 int report_add_verified(struct report *r, const char *stage, struct verr *err)
@@ -354,6 +363,12 @@ static void render_vimport(struct jsonw *w, const struct report *r,
   if (r->has_bytes_transferred) {
     render_key(w, &first, "bytesTransferred");
     jsonw_u64(w, r->bytes_transferred);
+  }
+  if (r->has_archive) {
+    render_key(w, &first, "archiveFiles");
+    jsonw_u64(w, r->archive_files);
+    render_key(w, &first, "archiveBytes");
+    jsonw_u64(w, r->archive_bytes);
   }
   if (r->n_verified > 0) {
     render_key(w, &first, "verified");

@@ -9,6 +9,7 @@
  *    "scratchSpaceRequired":false,"deadlinePassed":true,"labels":{"k":"v"},
  *    "vimport":{"sourceDigest":"sha256:<hex>","blockHash":"sha256:<hex>",
  *               "format":"qcow2","virtualSize":10737418240,"bytesTransferred":123,
+ *               "archiveFiles":3,"archiveBytes":4096,  (contentType archive only)
  *               "verified":["checksum","blockhash-readback"],"error":"checksum"}}
  *
  * The first keys are CDI's, spelled as its json tags; ours sit under "vimport", which
@@ -91,6 +92,10 @@ int report_set_verified_by(struct report *r, const char *who, struct verr *err);
 
 void report_set_virtual_size(struct report *r, uint64_t bytes);
 void report_set_bytes_transferred(struct report *r, uint64_t bytes);
+
+/* "vimport.archiveFiles" and "vimport.archiveBytes": what contentType archive unpacked,
+ * the regular files and the sum of their sizes. */
+void report_set_archive(struct report *r, uint64_t files, uint64_t bytes);
 
 /* Record that a verification passed (REPORT_VERIFIED_*). Adding a name twice keeps one.
  * Copied. Errors: VERR_USAGE past REPORT_MAX_VERIFIED names, VERR_NOMEM. */
