@@ -140,6 +140,9 @@ static int readback(struct import_run *run, struct verr *err)
   struct blkhash_opts opts = run->hash_opts;
   blockmap_attach(read_map, &opts);
   struct verify_result vr = { 0 };
+  struct target_info info;
+  target_get_info(run->target, &info);
+  run->res->preallocation_applied = info.preallocation_applied; /* block: known at finish */
   uint64_t image_len = run->res->virtual_size, volume_len = volume_hash_length(run);
   struct verify_span span = { .image_length = image_len,
                               .zeros_after_image = !run->res->target_is_block };
