@@ -184,6 +184,10 @@ static void record_target(struct import_run *run)
 
 static int import_blank(struct import_run *run, struct verr *err)
 {
+  /* CDI's words (cmd/cdi-importer/importer.go errorEmptyDiskWithContentTypeArchive). */
+  if (run->spec->content_type == SPEC_CONTENT_ARCHIVE)
+    return verr_set(err, VERR_USAGE, "Cannot create empty disk with content type archive: a "
+                    "blank source makes a disk; use contentType: kubevirt");
   if (run->spec->target.requested_size == 0)
     return verr_set(err, VERR_USAGE, "a blank image needs a size: set spec.storage.resources."
                                      "requests.storage (or IMPORTER_IMAGE_SIZE)");

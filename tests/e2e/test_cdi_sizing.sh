@@ -147,6 +147,14 @@ for pre in false true; do
   cmp -n "$want" "$tmp/blank$pre/disk.img" /dev/zero || fail "blank FS prealloc=$pre: not zeros"
 done
 
+# ---- blank with contentType archive: CDI's refusal (importer.go errorEmptyDiskWithContentTypeArchive)
+run_import "$tmp/t-barch" IMPORTER_SOURCE=none IMPORTER_IMAGE_SIZE=$((32 * MiB)) \
+  IMPORTER_CONTENTTYPE=archive VIMPORT_TARGET_PATH="$tmp/blankfalse/archive.img"
+assert_eq 1 "$RC" "blank archive: exit"
+grep -q "Cannot create empty disk with content type archive" "$tmp/t-barch" ||
+  fail "blank archive: $(cat "$tmp/t-barch")"
+[ ! -e "$tmp/blankfalse/archive.img" ] || fail "blank archive: a file was created"
+
 # ---- blank Block: untouched without preallocation, zeros with it ----------------------
 dev=$(new_dev 16 165) # 0xa5 everywhere
 run_import "$tmp/t-bblank" IMPORTER_SOURCE=none IMPORTER_IMAGE_SIZE=$((16 * MiB)) \
