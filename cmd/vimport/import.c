@@ -74,6 +74,10 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
     return -1;
   if (res->block_hash[0] && report_set_block_hash(rep, res->block_hash, err) < 0)
     return -1;
+  if (res->block_hash[0])
+    report_set_block_hash_length(rep, res->block_hash_length);
+  if (res->image_block_hash[0] && report_set_image_block_hash(rep, res->image_block_hash, err) < 0)
+    return -1;
   if (res->format[0] && report_set_format(rep, res->format, err) < 0)
     return -1;
   if (res->content[0] && report_set_content(rep, res->content, err) < 0)

@@ -442,6 +442,48 @@ int blkhash_final(struct blkhash *h, unsigned char *md, unsigned *md_len)
   return 0;
 }
 
+/* The digests of the filling slot's bytes folded into `outer` (a copy), the last block
+ * short: what blkhash_final() would fold, without submitting the slot. */
+static int fold_filling_copy(struct blkhash *h, EVP_MD_CTX *outer)
+{
+  const struct slot *s = filling_slot(h);
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  for (size_t off = 0; off < s->len; off += h->block_size) {
+    size_t len = s->len - off < h->block_size ? s->len - off : h->block_size;
+    int r = 0;
+    if (len == h->block_size && mem_is_zero(s->buf + off, len))
+      memcpy(md, h->zero_md, h->md_len);
+    else
+      r = blkhash_digest(h->inline_ctx, h->md_type, s->buf + off, len, md);
+    if (r != 0)
+      return r;
+    if (EVP_DigestUpdate(outer, md, h->md_len) != 1)
+      return EIO;
+  }
+  return 0;
+}
+
+int blkhash_snapshot(struct blkhash *h, unsigned char *md, unsigned *md_len)
+{
+  if (h->finalized)
+    return EINVAL;
+  int r = blkhash_settle(h);
+  if (r != 0)
+    return r;
+  EVP_MD_CTX *outer = EVP_MD_CTX_new();
+  if (outer == NULL)
+    return ENOMEM;
+  r = EVP_MD_CTX_copy_ex(outer, h->outer) == 1 ? fold_filling_copy(h, outer) : EIO;
+  unsigned char le[8];
+  for (int i = 0; i < 8; i++)
+    le[i] = (unsigned char)(h->length >> (8 * i));
+  if (r == 0 && (EVP_DigestUpdate(outer, le, sizeof le) != 1 ||
+                 EVP_DigestFinal_ex(outer, md, md_len) != 1))
+    r = EIO;
+  EVP_MD_CTX_free(outer);
+  return r;
+}
+
 uint64_t blkhash_length(const struct blkhash *h)
 {
   return h->length;

@@ -71,6 +71,13 @@ int blkhash_zero(struct blkhash *h, uint64_t len);
  * to *md_len. After this only blkhash_free() is allowed. */
 int blkhash_final(struct blkhash *h, unsigned char *md, unsigned *md_len);
 
+/* The digest blkhash_final() would give now, over the blkhash_length() bytes hashed so
+ * far, while hashing goes on: a volume larger than its image is hashed once, and both
+ * the image's hash (its first V bytes) and the volume's come out. Waits for the
+ * workers; the bytes of a partly filled batch (under 1 MiB) are hashed a second time.
+ * EINVAL after blkhash_final(). */
+int blkhash_snapshot(struct blkhash *h, unsigned char *md, unsigned *md_len);
+
 /* Bytes hashed so far (data and zeros). */
 uint64_t blkhash_length(const struct blkhash *h);
 

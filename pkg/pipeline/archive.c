@@ -30,7 +30,8 @@ static void target_dir(const struct import_spec *spec, char *out, size_t size)
 static int archive_refusals(const struct import_spec *spec, struct verr *err)
 {
   if (spec->source.kind == SPEC_SOURCE_BLANK) /* CDI's words: cmd/cdi-importer/importer.go */
-    return verr_set(err, VERR_USAGE, "Cannot create empty disk with content type archive");
+    return verr_set(err, VERR_USAGE, "Cannot create empty disk with content type archive: a "
+                    "blank source makes a disk; use contentType kubevirt");
   if (spec->source.kind == SPEC_SOURCE_NBD)
     return verr_set(err, VERR_USAGE, "contentType archive needs an http or file source, not an "
                     "NBD export: import the export as a disk (contentType kubevirt)");

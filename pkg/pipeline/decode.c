@@ -157,7 +157,7 @@ static void init_ctx(struct import_run *run, struct decode_ctx *ctx)
     .capacity = target.capacity,
     .sniff = &run->sniff,
     .nbd_uri = run->spec->source.nbd_uri,
-    .blank_size = run->spec->target.requested_size,
+    .blank_size = target_blank_size(run->target),
     .window_bytes = run->spec->window_size,
     .block_hash = &run->hash_opts,
     .fit = fit_target,

@@ -80,7 +80,53 @@ static void format_hash(const char *digest, const unsigned char *md, unsigned le
   snprintf(out, size, "%s:%s", digest, hex);
 }
 
-/* Read the target back from storage and compare with what was written (and expected). */
+/* The expected block hash (vimport.expectedBlockHash) names the image's bytes or the
+ * volume's: it matches either, or the one of vimport.blockHashLength when that is given. */
+static int check_expected(struct import_run *run, const unsigned char *image_md,
+                          const unsigned char *volume_md, unsigned md_len, uint64_t volume_len,
+                          struct verr *err)
+{
+  const struct spec_block_hash *bh = &run->spec->block_hash;
+  uint64_t image_len = run->res->virtual_size;
+  if (!bh->has_expected)
+    return 0;
+  if (bh->length != 0 && bh->length != image_len && bh->length != volume_len)
+    return verr_set(err, VERR_VERIFY,
+                    "vimport.blockHashLength is %llu bytes, but the import hashes the %llu "
+                    "bytes of the image and the %llu bytes of the volume: the expected block "
+                    "hash was computed over another length; take blockHash and "
+                    "blockHashLength from an earlier import's termination message",
+                    (unsigned long long)bh->length, (unsigned long long)image_len,
+                    (unsigned long long)volume_len);
+  bool image_ok = (bh->length == 0 || bh->length == image_len) && bh->expected_len == md_len &&
+                  memcmp(bh->expected, image_md, md_len) == 0;
+  bool volume_ok = (bh->length == 0 || bh->length == volume_len) &&
+                   bh->expected_len == md_len && memcmp(bh->expected, volume_md, md_len) == 0;
+  if (!image_ok && !volume_ok)
+    return verr_set(err, VERR_VERIFY,
+                    "block hash mismatch: expected %s:%s, calculated %s over the %llu bytes of "
+                    "the volume (%s over the %llu bytes of the image): the image is not the "
+                    "one the spec expects; check the URL and vimport.expectedBlockHash",
+                    bh->digest, bh->expected_hex, run->res->block_hash,
+                    (unsigned long long)volume_len,
+                    run->res->image_block_hash[0] ? run->res->image_block_hash
+                                                  : run->res->block_hash,
+                    (unsigned long long)image_len);
+  run_add_verified(run->res, "expected-blockhash");
+  return 0;
+}
+
+/* The length a later `vimport verify` hashes on the untouched volume: a file's whole size
+ * after CDI's growth; on a block device the image (the device past it is not ours). */
+static uint64_t volume_hash_length(struct import_run *run)
+{
+  struct target_info info;
+  target_get_info(run->target, &info);
+  return info.kind == TARGET_KIND_FILE ? info.size : run->res->virtual_size;
+}
+
+/* Read the target back from storage and compare with what was written (and expected).
+ * One pass hashes the volume's bytes and, on the way, the image's (verify_span). */
 static int readback(struct import_run *run, struct verr *err)
 {
   unsigned char written[BLKHASH_MAX_MD_SIZE], read[BLKHASH_MAX_MD_SIZE];
@@ -94,32 +140,33 @@ static int readback(struct import_run *run, struct verr *err)
   struct blkhash_opts opts = run->hash_opts;
   blockmap_attach(read_map, &opts);
   struct verify_result vr = { 0 };
-  uint64_t length = run->res->virtual_size;
-  int r = verify_readback(run->res->target_path, length, &opts, read, &read_len, &vr, err);
+  struct target_info info;
+  target_get_info(run->target, &info);
+  run->res->preallocation_applied = info.preallocation_applied; /* block: known at finish */
+  uint64_t image_len = run->res->virtual_size, volume_len = volume_hash_length(run);
+  struct verify_span span = { .image_length = image_len,
+                              .zeros_after_image = !run->res->target_is_block };
+  int r = verify_readback_span(run->res->target_path, volume_len, &opts, &span, read, &read_len,
+                               &vr, err);
   if (r == 0)
-    r = verify_compare(written, read, written_len, run->written_map, read_map, length, err);
+    r = verify_compare(written, span.image_md, written_len, run->written_map, read_map,
+                       image_len, err);
   blockmap_free(read_map);
   if (r < 0)
     return verr_prefix(err, "read-back of %s", run->res->target_path);
   run->res->direct_io = vr.direct_io;
+  run->res->block_hash_length = volume_len;
   format_hash(run->hash_opts.digest_name, read, read_len, run->res->block_hash,
               sizeof run->res->block_hash);
+  if (volume_len != image_len)
+    format_hash(run->hash_opts.digest_name, span.image_md, span.image_md_len,
+                run->res->image_block_hash, sizeof run->res->image_block_hash);
   run_add_verified(run->res, "blockhash-readback");
-  vlog_info("verify", "read back %llu bytes (%llu in holes)%s: block hash %s",
+  vlog_info("verify", "read back %llu bytes (%llu in holes)%s: block hash %s of %llu bytes",
             (unsigned long long)vr.bytes_read, (unsigned long long)vr.hole_bytes,
             vr.direct_io ? " with O_DIRECT" : " (page cache dropped; no O_DIRECT)",
-            run->res->block_hash);
-
-  const struct spec_block_hash *bh = &run->spec->block_hash;
-  if (!bh->has_expected)
-    return 0;
-  if (bh->expected_len != read_len || memcmp(bh->expected, read, read_len) != 0)
-    return verr_set(err, VERR_VERIFY,
-                    "block hash mismatch: expected %s:%s, calculated %s: the image is not the "
-                    "one the spec expects; check the URL and vimport.expectedBlockHash",
-                    bh->digest, bh->expected_hex, run->res->block_hash);
-  run_add_verified(run->res, "expected-blockhash");
-  return 0;
+            run->res->block_hash, (unsigned long long)volume_len);
+  return check_expected(run, span.image_md, read, read_len, volume_len, err);
 }
 
 static void record_target(struct import_run *run)
@@ -141,7 +188,16 @@ static int import_blank(struct import_run *run, struct verr *err)
     return verr_set(err, VERR_USAGE, "a blank image needs a size: set spec.storage.resources."
                                      "requests.storage (or IMPORTER_IMAGE_SIZE)");
   snprintf(run->res->format, sizeof run->res->format, "raw");
-  if (open_target(run, err) < 0 || decode_run(run, &blank_decoder, err) < 0)
+  if (open_target(run, err) < 0)
+    return -1;
+  /* CDI: "Blank block without preallocation is exactly an empty PVC" - nothing is
+   * written and nothing read back, so there is no block hash to report. */
+  if (run->res->target_is_block && !run->spec->target.preallocation) {
+    vlog_info("target", "blank block volume without preallocation: %s left as it is",
+              run->res->target_path);
+    return 0;
+  }
+  if (decode_run(run, &blank_decoder, err) < 0)
     return -1;
   record_target(run);
   return readback(run, err);

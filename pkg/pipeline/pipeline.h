@@ -30,7 +30,11 @@
 
 struct pipeline_result {
   char source_digest[160];   /* "<alg>:<hex>" of the bytes as served; "" if none */
-  char block_hash[160];      /* "<digest>:<hex>" of the guest content read back; "" */
+  char block_hash[160];      /* "<digest>:<hex>" of the volume's first block_hash_length
+                              * bytes read back (what `vimport verify` computes); "" */
+  char image_block_hash[160];/* the same of the image's virtual_size bytes, when the
+                              * volume's hashed length differs; else "" */
+  uint64_t block_hash_length;/* file: its size after growth; block: virtual_size */
   char format[16];           /* "raw", "qcow2", ... ("" before sniffing) */
   char compression[16];      /* "gzip", "xz", "zstd" or "" */
   char content[16];          /* what raw bytes hold: "gpt", "mbr", "ext", ... */

@@ -38,6 +38,9 @@ struct report {
 
   char *source_digest;
   char *block_hash;
+  char *image_block_hash; /* the image's bytes, when blockHashLength covers more */
+  bool has_block_hash_length;
+  uint64_t block_hash_length;
   char *format;
   char *content;       /* what raw bytes hold: "gpt", "mbr", "ext", ... */
   char *warning;       /* a finding that did not fail the import */
@@ -75,6 +78,7 @@ void report_free(struct report *r)
   }
   free(r->source_digest);
   free(r->block_hash);
+  free(r->image_block_hash);
   free(r->format);
   free(r->content);
   free(r->warning);
@@ -158,6 +162,17 @@ int report_set_label(struct report *r, const char *key, const char *value, struc
 int report_set_source_digest(struct report *r, const char *digest, struct verr *err)
 {
   return report_copy(&r->source_digest, digest, "source digest", err);
+}
+
+int report_set_image_block_hash(struct report *r, const char *hash, struct verr *err)
+{
+  return report_copy(&r->image_block_hash, hash, "image block hash", err);
+}
+
+void report_set_block_hash_length(struct report *r, uint64_t length)
+{
+  r->has_block_hash_length = true;
+  r->block_hash_length = length;
 }
 
 int report_set_block_hash(struct report *r, const char *block_hash, struct verr *err)
@@ -262,6 +277,7 @@ enum {
   FIELD_MESSAGE,
   FIELD_SOURCE_DIGEST,
   FIELD_BLOCK_HASH,
+  FIELD_IMAGE_BLOCK_HASH,
   FIELD_FORMAT,
   FIELD_CONTENT,
   FIELD_WARNING,
@@ -292,6 +308,7 @@ static void report_fields(const struct report *r, struct field f[FIELD_COUNT])
   field_init(&f[FIELD_MESSAGE], r->message);
   field_init(&f[FIELD_SOURCE_DIGEST], r->source_digest);
   field_init(&f[FIELD_BLOCK_HASH], r->block_hash);
+  field_init(&f[FIELD_IMAGE_BLOCK_HASH], r->image_block_hash);
   field_init(&f[FIELD_FORMAT], r->format);
   field_init(&f[FIELD_CONTENT], r->content);
   field_init(&f[FIELD_WARNING], r->warning);
@@ -354,6 +371,11 @@ static void render_vimport(struct jsonw *w, const struct report *r,
   jsonw_raw(w, "{");
   render_optional(w, &first, "sourceDigest", &f[FIELD_SOURCE_DIGEST]);
   render_optional(w, &first, "blockHash", &f[FIELD_BLOCK_HASH]);
+  if (r->has_block_hash_length) {
+    render_key(w, &first, "blockHashLength");
+    jsonw_u64(w, r->block_hash_length);
+  }
+  render_optional(w, &first, "imageBlockHash", &f[FIELD_IMAGE_BLOCK_HASH]);
   render_optional(w, &first, "format", &f[FIELD_FORMAT]);
   render_optional(w, &first, "content", &f[FIELD_CONTENT]);
   if (r->has_virtual_size) {

@@ -8,6 +8,7 @@
  *   {"message":"Import Complete","preallocationApplied":false,
  *    "scratchSpaceRequired":false,"deadlinePassed":true,"labels":{"k":"v"},
  *    "vimport":{"sourceDigest":"sha256:<hex>","blockHash":"sha256:<hex>",
+ *               "blockHashLength":8388608,"imageBlockHash":"sha256:<hex>",
  *               "format":"qcow2","virtualSize":10737418240,"bytesTransferred":123,
  *               "archiveFiles":3,"archiveBytes":4096,  (contentType archive only)
  *               "verified":["checksum","blockhash-readback"],"error":"checksum"}}
@@ -75,6 +76,12 @@ int report_set_source_digest(struct report *r, const char *digest, struct verr *
 
 /* Block hash of the guest-visible content, "sha256:<hex>". Copied. Errors: VERR_NOMEM. */
 int report_set_block_hash(struct report *r, const char *block_hash, struct verr *err);
+/* vimport.blockHashLength: the bytes blockHash covers (what `vimport verify` must hash:
+ * a file's size after CDI's growth, or the image on a block device). */
+void report_set_block_hash_length(struct report *r, uint64_t length);
+/* vimport.imageBlockHash: the block hash of the image's own bytes, when blockHashLength
+ * covers more than the image. Copied. Errors: VERR_NOMEM. */
+int report_set_image_block_hash(struct report *r, const char *hash, struct verr *err);
 
 /* Source format as detected ("raw", "qcow2", ...). Copied. Errors: VERR_NOMEM. */
 int report_set_format(struct report *r, const char *format, struct verr *err);

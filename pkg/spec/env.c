@@ -289,6 +289,9 @@ static int env_vimport(char *const envp[], struct import_spec *spec, struct verr
   const char *hash = env_value(envp, "VIMPORT_EXPECTED_BLOCK_HASH");
   if (hash != NULL && spec_parse_block_hash(hash, &spec->block_hash, err) == -1)
     return env_prefix(err, "VIMPORT_EXPECTED_BLOCK_HASH");
+  const char *length = env_value(envp, "VIMPORT_BLOCK_HASH_LENGTH");
+  if (length != NULL && spec_parse_quantity(length, &spec->block_hash.length, err) == -1)
+    return env_prefix(err, "VIMPORT_BLOCK_HASH_LENGTH");
   if (env_string(envp, "VIMPORT_TERMINATION_MESSAGE_PATH", &spec->termination_message_path,
                  err) == -1 ||
       env_string(envp, "VIMPORT_EXTRA_HEADERS_DIR", &spec->mounts.extra_headers, err) == -1)

@@ -194,6 +194,12 @@ int spec_add_allowed_format(struct import_spec *spec, const char *name, struct v
 
 int spec_check_complete(const struct import_spec *spec, struct verr *err)
 {
+  if (spec->block_hash.length != 0 && !spec->block_hash.has_expected)
+    return verr_set(err, VERR_USAGE,
+                    "%s: blockHashLength says how many bytes the expected block hash covers, "
+                    "but no expectedBlockHash is given; add vimport.expectedBlockHash (the "
+                    "blockHash of the import's termination message) or drop blockHashLength",
+                    spec->origin);
   if (spec->memory_limit != 0 && spec->window_size > spec->memory_limit)
     return verr_set(err, VERR_USAGE,
                     "%s: the qcow2 window (%llu bytes) exceeds the memory limit (%llu bytes); "
@@ -296,6 +302,8 @@ static void describe_vimport(FILE *f, const struct import_spec *spec)
   fprintf(f, " blockHash=%s/%u", bh->digest, bh->block_size);
   if (bh->has_expected)
     fprintf(f, " expectedBlockHash=%s:%s", bh->digest, bh->expected_hex);
+  if (bh->length != 0)
+    fprintf(f, " blockHashLength=%llu", (unsigned long long)bh->length);
   fprintf(f, " terminationMessagePath=%s window=%llu", spec->termination_message_path,
           (unsigned long long)spec->window_size);
   if (spec->memory_limit != 0)

@@ -137,6 +137,10 @@ struct spec_block_hash {
   unsigned char expected[64];  /* its bytes when has_expected */
   unsigned expected_len;       /* digest size in bytes when has_expected, else 0 */
   char expected_hex[129];      /* its lowercase hex when has_expected, else "" */
+  uint64_t length;             /* vimport.blockHashLength: bytes the expected hash covers;
+                                * 0: not given (verify hashes the whole file or device,
+                                * import accepts the image's or the volume's length).
+                                * Refused without expectedBlockHash */
 };
 
 /* Directories where Kubernetes mounts what the spec refers to by name. */

@@ -144,6 +144,23 @@ static YAML_HANDLER(parse_block_size)
   return 0;
 }
 
+/* The bytes expectedBlockHash covers: the import's blockHashLength (a file's size after
+ * CDI's growth, or the image on a block device). */
+static YAML_HANDLER(parse_block_hash_length)
+{
+  uint64_t length;
+  const char *s;
+  if (yaml_want_scalar(w, value, path, "a byte count such as 8388608", &s) == -1)
+    return -1;
+  if (spec_parse_quantity(s, &length, w->err) == -1)
+    return yaml_walk_prefix(w, value, path);
+  if (length == 0)
+    return yaml_walk_error(w, value, path, "0 bytes: give the blockHashLength of the "
+                           "import's termination message, or leave the key out");
+  w->spec->block_hash.length = length;
+  return 0;
+}
+
 static YAML_HANDLER(parse_retries)
 {
   return yaml_parse_count(w, value, path, 0, 100, &w->spec->retries);
@@ -469,6 +486,7 @@ static const struct yaml_table signature_table = TABLE(signature_keys);
 static const struct yaml_key vimport_keys[] = {
   { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false, NULL },
   { "blockSize",              parse_block_size,          NULL, 0, false, NULL },
+  { "blockHashLength",        parse_block_hash_length,   NULL, 0, false, NULL },
   { "target",                 yaml_parse_mapping,        &target_table, 0, false, NULL },
   { "terminationMessagePath", yaml_parse_string,         NULL, AT(termination_message_path),
     false, NULL },

@@ -34,7 +34,8 @@ struct target {
   uint64_t requested;
   uint64_t free_bytes;
   double overhead;
-  uint64_t capacity;
+  uint64_t capacity; /* CDI's available space: what an image may need at most */
+  uint64_t usable;   /* files: capacity less the overhead (CDI's GetUsableSpace) */
 
   bool existed;
   bool preallocate;
@@ -78,20 +79,31 @@ static uint64_t ceil_u64(double x)
   return (double)i < x ? i + 1 : i;
 }
 
-int target_file_capacity(uint64_t requested, uint64_t free_bytes, double fs_overhead,
-                         uint64_t *capacity)
+bool target_overhead_valid(double fs_overhead)
 {
-  if (!(fs_overhead >= 0.0 && fs_overhead < 1.0))
-    return -1;
-  /* The import contract: usable = free / (1 + overhead), rounded down to 1 MiB (qemu-img
-   * rounds sizes up, so an unaligned size could overshoot). CDI's own GetUsableSpace
-   * multiplies by (1 - overhead) instead; the two differ by overhead^2, under 0.3 %
-   * at CDI's default 0.055, and this one is the more conservative of the two. */
-  double usable_f = (double)free_bytes / (1.0 + fs_overhead);
-  uint64_t usable = usable_f >= (double)free_bytes ? free_bytes : (uint64_t)usable_f;
-  usable = round_down(usable, MiB);
-  *capacity = requested != 0 && requested < usable ? requested : usable;
-  return 0;
+  /* CDI's filesystemOverhead is a percentage string validated to [0, 1]. */
+  return fs_overhead >= 0.0 && fs_overhead <= 1.0;
+}
+
+uint64_t target_available(uint64_t requested, uint64_t free_bytes)
+{
+  return requested != 0 && requested < free_bytes ? requested : free_bytes;
+}
+
+uint64_t target_usable_space(uint64_t available, double fs_overhead)
+{
+  /* CDI's arithmetic to the bit (float64 division, math.Ceil, then RoundDown): a
+   * different rounding could size a disk one MiB off CDI's. */
+  uint64_t without_overhead = ceil_u64((double)available / (1.0 + fs_overhead));
+  return round_down(without_overhead, MiB);
+}
+
+uint64_t target_grown_size(uint64_t virtual_size, uint64_t requested, uint64_t usable)
+{
+  if (requested == 0)
+    return virtual_size;
+  uint64_t want = usable < requested ? usable : requested;
+  return want > virtual_size ? want : virtual_size;
 }
 
 /* ---- opening ---------------------------------------------------------------------- */
@@ -116,11 +128,13 @@ static int target_open_file(struct target *t, const struct stat *st, struct verr
   /* The existing file is overwritten, so the blocks it holds count as free. */
   t->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize + (uint64_t)st->st_blocks * 512;
   t->existed = st->st_size > 0 || st->st_blocks > 0;
-  if (target_file_capacity(t->requested, t->free_bytes, t->overhead, &t->capacity) == -1)
+  if (!target_overhead_valid(t->overhead))
     return verr_set(err, VERR_USAGE,
-                    "filesystem overhead %g is not a fraction in [0, 1): set it like CDI's "
+                    "filesystem overhead %g is not a fraction in [0, 1]: set it like CDI's "
                     "filesystemOverhead, e.g. 0.055",
                     t->overhead);
+  t->capacity = target_available(t->requested, t->free_bytes);
+  t->usable = target_usable_space(t->capacity, t->overhead);
   t->limit = t->capacity;
   return 0;
 }
@@ -195,39 +209,33 @@ static void format_size(uint64_t bytes, char *out, size_t out_size)
            (double)bytes / (double)(gib ? GiB : MiB), gib ? "GiB" : "MiB");
 }
 
+/* CDI's sentence first (pkg/image/qemu.go checkIfURLIsValid, with ErrLargerPVCRequired):
+ * the controller maps "is larger than the reported available" to "DataVolume too small
+ * to contain image" (pkg/controller/util.go simplifyKnownMessage). */
+#define CDI_TOO_BIG "virtual image size %llu is larger than the reported available storage " \
+                    "%llu. A larger PVC is required."
+
 static int target_refuse_file(const struct target *t, uint64_t virtual_size, struct verr *err)
 {
-  char vs[64], cap[64], free_s[64], usable_s[64], req_s[64], need_s[64];
-  uint64_t usable = 0;
-  (void)target_file_capacity(0, t->free_bytes, t->overhead, &usable);
-  /* The PVC size whose usable space (see target_file_capacity) holds the image. */
-  uint64_t need = round_up(ceil_u64((double)virtual_size * (1.0 + t->overhead)), MiB);
-  format_size(virtual_size, vs, sizeof vs);
-  format_size(t->capacity, cap, sizeof cap);
+  char free_s[64], req_s[64];
   format_size(t->free_bytes, free_s, sizeof free_s);
-  format_size(usable, usable_s, sizeof usable_s);
   format_size(t->requested, req_s, sizeof req_s);
-  format_size(need, need_s, sizeof need_s);
   return verr_set(err, VERR_TARGET_TOO_SMALL,
-                  "Virtual image size %s is larger than the reported available storage %s. "
-                  "A larger PVC is required. (The available storage is the smaller of the "
-                  "requested size, %s, and the usable space, %s: the %s free on the "
-                  "filesystem of %s less %.1f%% filesystem overhead, rounded down to 1 MiB.) "
-                  "Request a PVC of at least %s, or lower the filesystem overhead in the CDI "
-                  "config if the filesystem needs less",
-                  vs, cap, t->requested ? req_s : "not given", usable_s, free_s, t->path,
-                  t->overhead * 100.0, need_s);
+                  CDI_TOO_BIG " (The available storage is the smaller of the requested size, "
+                  "%s, and the %s free on the filesystem of %s.) Request a PVC of at least "
+                  "%llu bytes",
+                  (unsigned long long)virtual_size, (unsigned long long)t->capacity,
+                  t->requested ? req_s : "not given", free_s, t->path,
+                  (unsigned long long)virtual_size);
 }
 
 static int target_refuse_block(const struct target *t, uint64_t virtual_size, struct verr *err)
 {
-  char vs[64], cap[64];
-  format_size(virtual_size, vs, sizeof vs);
-  format_size(t->capacity, cap, sizeof cap);
   return verr_set(err, VERR_TARGET_TOO_SMALL,
-                  "Virtual image size %s is larger than the block device %s (%s). A larger "
-                  "PVC is required: request a block volume of at least %s",
-                  vs, t->path, cap, vs);
+                  CDI_TOO_BIG " (The available storage is the size of the block device %s.) "
+                  "Request a block volume of at least %llu bytes",
+                  (unsigned long long)virtual_size, (unsigned long long)t->capacity, t->path,
+                  (unsigned long long)virtual_size);
 }
 
 static int target_preallocate(struct target *t, struct verr *err)
@@ -255,9 +263,9 @@ int target_check_fits(struct target *t, uint64_t virtual_size, struct verr *err)
   t->limit = virtual_size;
   if (t->kind == TARGET_KIND_BLOCK)
     return 0;
-  /* CDI resizes the image to the requested size; with no request, the image's own size
-   * (filling the whole filesystem would surprise whoever shares it). */
-  t->size = t->requested != 0 && t->capacity > virtual_size ? t->capacity : virtual_size;
+  /* CDI's resize: the disk grows to min(usable, requested), never shrinks, and keeps
+   * the image's size when no size was requested. Sized now, so preallocation covers it. */
+  t->size = target_grown_size(virtual_size, t->requested, t->usable);
   if (ftruncate(t->fd, (off_t)t->size) == -1)
     return verr_sys(err, VERR_IO, errno, "cannot size %s to %llu bytes", t->path,
                     (unsigned long long)t->size);
@@ -328,15 +336,15 @@ static bool fallocate_unsupported(int e) { return e == EOPNOTSUPP || e == EINVAL
 
 static int target_zero_file(struct target *t, uint64_t offset, uint64_t len, struct verr *err)
 {
-  /* With preallocation the zeroed range must stay allocated, so zero it in place. */
+  /* With preallocation the zeroed range must stay allocated: zero it in place, or
+   * write zeros, never punch a hole. */
   int first = t->preallocate ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-  int second = t->preallocate ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE;
   if (fallocate(t->fd, first, (off_t)offset, (off_t)len) == 0)
     return 0;
   if (!fallocate_unsupported(errno))
     return verr_sys(err, VERR_IO, errno, "cannot zero %llu bytes at offset %llu of %s",
                     (unsigned long long)len, (unsigned long long)offset, t->path);
-  if (fallocate(t->fd, second, (off_t)offset, (off_t)len) == 0)
+  if (!t->preallocate && fallocate(t->fd, FALLOC_FL_ZERO_RANGE, (off_t)offset, (off_t)len) == 0)
     return 0;
   return target_write_zeros(t, offset, len, err);
 }
@@ -487,6 +495,13 @@ int target_finish(struct target *t, struct verr *err)
     if (ftruncate(t->fd, (off_t)t->size) == -1)
       return verr_sys(err, VERR_IO, errno, "cannot size %s to %llu bytes", t->path,
                       (unsigned long long)t->size);
+    /* CDI leaves disk.img rw for the pod's group (the qemu user in virt-launcher). */
+    if (fchmod(t->fd, 0660) == -1)
+      return verr_sys(err, VERR_IO, errno, "cannot set the mode of %s to 0660", t->path);
+  } else if (t->preallocate && t->size_known) {
+    /* Every byte of [0, virtual size) was written: data, or zeros through BLKZEROOUT
+     * (which never unmaps) or pwrite. */
+    t->preallocation_applied = true;
   }
   if (fsync(t->fd) == -1)
     return verr_sys(err, VERR_IO, errno,
@@ -531,6 +546,13 @@ void target_get_info(const struct target *t, struct target_info *info)
     .existed = t->existed,
     .preallocation_applied = t->preallocation_applied,
   };
+}
+
+uint64_t target_blank_size(const struct target *t)
+{
+  if (t->kind == TARGET_KIND_FILE)
+    return t->usable;
+  return t->requested != 0 && t->requested < t->capacity ? t->requested : t->capacity;
 }
 
 const char *target_path(const struct target *t) { return t->path; }

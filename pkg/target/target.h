@@ -58,46 +58,59 @@ struct target_opts {
   const char *path;        /* file or block device; a file is created if missing */
   uint64_t requested_size; /* PVC requested size in bytes; 0 means unknown (files only) */
   double fs_overhead;      /* CDI filesystem overhead fraction, e.g. 0.055 (files only) */
-  bool preallocate;        /* fallocate the whole file (CDI's preallocation; files only) */
+  bool preallocate;        /* CDI's preallocation: fallocate the whole file; on a block
+                            * device, zeros written where the image has holes */
   uint64_t flush_interval; /* bytes between page cache write-back; 0 = 64 MiB */
 };
 
 struct target_info {
   enum target_kind kind;
-  uint64_t capacity;          /* most guest bytes this target can hold */
+  uint64_t capacity;          /* most guest bytes this target can hold: CDI's available
+                               * space (file) or the device size (block) */
   uint64_t size;              /* file: its size after target_finish; block: device size */
   uint64_t bytes_written;     /* data bytes written with pwrite */
   uint64_t bytes_direct;      /* of those, written with O_DIRECT (the rest: page cache) */
   uint64_t zero_bytes_skipped;/* zero bytes not touched at all (already read as zeros) */
   uint64_t zero_bytes_zeroed; /* zero bytes punched, BLKZEROOUT'd or written as zeros */
   bool existed;               /* file held data before (zeros are punched, not skipped) */
-  bool preallocation_applied; /* the whole file was fallocated */
+  bool preallocation_applied; /* file: the whole file was fallocated; block: every byte
+                               * of the image was written (after target_finish) */
 };
 
 struct target;
 
-/* The usable space of a filesystem PVC: usable = floor(free_bytes / (1 + fs_overhead)),
- * rounded DOWN to 1 MiB (qemu-img rounds up, so an unaligned size could overshoot).
- * capacity = min(requested, usable); requested 0 (unknown) gives usable.
- * Returns 0, or -1 (with *capacity untouched) when fs_overhead is outside [0, 1).
- * Pure: no I/O. */
-int target_file_capacity(uint64_t requested, uint64_t free_bytes, double fs_overhead,
-                         uint64_t *capacity);
+/* CDI's sizing of a filesystem PVC, pure, no I/O (kubevirt/containerized-data-importer):
+ *   available = min(free bytes, requested); requested 0 (unknown) gives the free bytes
+ *               (pkg/importer/data-processor.go calculateTargetSize). An image fits when
+ *               its virtual size <= available: no overhead in that check
+ *               (pkg/image/qemu.go Validate).
+ *   usable    = ceil(available / (1 + overhead)) rounded down to 1 MiB
+ *               (pkg/util/util.go GetUsableSpace, float64 arithmetic as in Go).
+ *   grown     = the file size after conversion: max(virtual size, min(usable, requested)),
+ *               or the virtual size when no size was requested (data-processor.go resize,
+ *               ResizeImage: grow, never shrink).
+ * An overhead is valid in [0, 1] (CDI's filesystemOverhead). */
+bool target_overhead_valid(double fs_overhead);
+uint64_t target_available(uint64_t requested, uint64_t free_bytes);
+uint64_t target_usable_space(uint64_t available, double fs_overhead);
+uint64_t target_grown_size(uint64_t virtual_size, uint64_t requested, uint64_t usable);
 
 /* Open the target at opts->path. A block device is sized with BLKGETSIZE64; a file is
  * created if missing (never truncated here) and its capacity computed from the free
  * space of its filesystem (statvfs, plus the space the existing file already holds,
- * since it is overwritten) with target_file_capacity(). Nothing is written yet.
+ * since it is overwritten) and the requested size with target_available(). Nothing is
+ * written yet.
  * On success *out owns the target (free with target_free).
  * Errors: VERR_USAGE (bad options, path is neither a file nor a block device),
  * VERR_IO (open, stat, ioctl), VERR_NOMEM. */
 int target_open(const struct target_opts *opts, struct target **out, struct verr *err);
 
 /* Refuse, before any write, an image whose virtual size exceeds the capacity:
- * VERR_TARGET_TOO_SMALL with CDI's meaning ("A larger PVC is required"), naming the
- * virtual size, the capacity and how the overhead was applied. On success records the
- * virtual size; for files this sizes the file now (ftruncate to
- * max(virtual size, requested capacity)) and, if asked, preallocates it (fallocate).
+ * VERR_TARGET_TOO_SMALL, the message starting with CDI's own sentence ("virtual image
+ * size V is larger than the reported available storage A. A larger PVC is required.").
+ * On success records the virtual size; a file is sized now to target_grown_size() and,
+ * with preallocation, fallocated over that whole size (holes are never punched in it
+ * afterwards). A block device keeps its size.
  * Errors: VERR_TARGET_TOO_SMALL, VERR_IO (ftruncate, fallocate). */
 int target_check_fits(struct target *t, uint64_t virtual_size, struct verr *err);
 
@@ -107,7 +120,9 @@ int target_check_fits(struct target *t, uint64_t virtual_size, struct verr *err)
 struct vsink *target_sink(struct target *t);
 
 /* Make the content durable: a file is sized (ftruncate) to its final size, which is
- * never smaller than the image; then fdatasync. After this the target may be read
+ * never smaller than the image, and given mode 0660 (as CDI leaves disk.img); then
+ * fsync. A block device with preallocation had every byte of the image written (zeros
+ * with BLKZEROOUT, which never unmaps), so preallocation_applied becomes true. After this the target may be read
  * back (pkg/verify). Errors: VERR_IO. */
 int target_finish(struct target *t, struct verr *err);
 
@@ -119,6 +134,10 @@ int target_invalidate(struct target *t, struct verr *err);
 
 /* Counters and facts for the report. Always succeeds. */
 void target_get_info(const struct target *t, struct target_info *info);
+
+/* The size of a blank disk (CDI: cmd/cdi-importer/importer.go createBlankImage): a file,
+ * target_usable_space(available); a block device, min(device size, requested size). */
+uint64_t target_blank_size(const struct target *t);
 
 /* Path given at open (owned by `t`). */
 const char *target_path(const struct target *t);

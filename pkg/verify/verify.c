@@ -46,6 +46,8 @@ struct readback {
   unsigned char *buf; /* VERIFY_READ_SIZE bytes, VERIFY_ALIGN aligned */
   struct blkhash *h;
   struct verify_result *result;
+  uint64_t zeros_from; /* bytes at and past this offset must be zeros; UINT64_MAX: none */
+  size_t block_size;   /* to name the block of a non-zero byte */
 };
 
 static int readback_open(struct readback *rb, struct verr *err)
@@ -140,6 +142,28 @@ static int readback_dest(struct readback *rb, uint64_t left, void **dst, size_t 
   return 0;
 }
 
+/* Past the image the volume must read as zeros: the import grew the file with a hole. */
+static int readback_check_zeros(const struct readback *rb, uint64_t pos, const void *buf,
+                                size_t len, struct verr *err)
+{
+  if (pos + len <= rb->zeros_from)
+    return 0;
+  size_t skip = pos >= rb->zeros_from ? 0 : (size_t)(rb->zeros_from - pos);
+  const unsigned char *p = (const unsigned char *)buf + skip;
+  for (size_t i = 0; i < len - skip; i++) {
+    if (p[i] == 0)
+      continue;
+    uint64_t at = pos + skip + i;
+    return verr_set(err, VERR_VERIFY,
+                    "byte %llu of %s (block %llu of %zu bytes) is not zero, past the end of "
+                    "the %llu-byte image: the volume was written after the import, or the "
+                    "storage returned other bytes; re-run the import",
+                    (unsigned long long)at, rb->path, (unsigned long long)(at / rb->block_size),
+                    rb->block_size, (unsigned long long)rb->zeros_from);
+  }
+  return 0;
+}
+
 static int readback_read_range(struct readback *rb, uint64_t start, uint64_t end,
                                struct verr *err)
 {
@@ -167,6 +191,8 @@ static int readback_read_range(struct readback *rb, uint64_t start, uint64_t end
                                     "the target was truncated; re-run the import",
                       rb->path, (unsigned long long)pos, (unsigned long long)end);
     size_t take = (size_t)n < want ? (size_t)n : want;
+    if (readback_check_zeros(rb, pos, dst, take, err) == -1)
+      return -1;
     int e = into_hash ? blkhash_commit(rb->h, take) : blkhash_update(rb->h, rb->buf, take);
     if (e != 0)
       return verify_blkhash_error(err, e, "hashing read-back data");
@@ -209,17 +235,19 @@ static int readback_next_hole(struct readback *rb, uint64_t data, uint64_t lengt
   return 0;
 }
 
-/* Walk [0, length) as alternating holes and data. Boundaries are kept VERIFY_ALIGN
+/* Walk [start, length) as alternating holes and data. Boundaries are kept VERIFY_ALIGN
  * aligned for O_DIRECT: a partial page of hole next to data is read as data. */
-static int readback_walk(struct readback *rb, uint64_t length, bool is_file, struct verr *err)
+static int readback_walk(struct readback *rb, uint64_t start, uint64_t length, bool is_file,
+                         struct verr *err)
 {
   bool seek_works = is_file;
-  uint64_t pos = 0;
+  uint64_t pos = start;
   while (pos < length) {
     uint64_t data = pos, data_end = length;
     if (seek_works && readback_next_data(rb, pos, length, &data, &seek_works, err) == -1)
       return -1;
     uint64_t hole_end = data >= length ? length : round_down(data, VERIFY_ALIGN);
+    hole_end = hole_end > pos ? hole_end : pos;
     if (hole_end > pos) {
       if (readback_hash_zeros(rb, hole_end - pos, err) == -1)
         return -1;
@@ -238,9 +266,25 @@ static int readback_walk(struct readback *rb, uint64_t length, bool is_file, str
   return 0;
 }
 
-int verify_readback(const char *path, uint64_t length, const struct blkhash_opts *opts,
-                    unsigned char *md, unsigned *md_len, struct verify_result *result,
-                    struct verr *err)
+/* Hash [0, V) and take its digest, then the rest; or [0, length) in one walk. */
+static int readback_hash_all(struct readback *rb, uint64_t length, bool is_file,
+                             struct verify_span *span, struct verr *err)
+{
+  if (span == NULL || span->image_length >= length)
+    return readback_walk(rb, 0, length, is_file, err);
+  if (readback_walk(rb, 0, span->image_length, is_file, err) == -1)
+    return -1;
+  int e = blkhash_snapshot(rb->h, span->image_md, &span->image_md_len);
+  if (e != 0)
+    return verify_blkhash_error(err, e, "hashing the image's bytes");
+  if (span->zeros_after_image)
+    rb->zeros_from = span->image_length;
+  return readback_walk(rb, span->image_length, length, is_file, err);
+}
+
+int verify_readback_span(const char *path, uint64_t length, const struct blkhash_opts *opts,
+                         struct verify_span *span, unsigned char *md, unsigned *md_len,
+                         struct verify_result *result, struct verr *err)
 {
   if (result)
     *result = (struct verify_result){0};
@@ -252,7 +296,10 @@ int verify_readback(const char *path, uint64_t length, const struct blkhash_opts
   if (posix_memalign((void **)&buf, VERIFY_ALIGN, VERIFY_READ_SIZE) != 0)
     return verr_set(err, VERR_NOMEM, "out of memory for the read-back buffer");
 
-  struct readback rb = {.path = path, .fd = -1, .buf = buf, .h = h, .result = result};
+  struct readback rb = {.path = path, .fd = -1, .buf = buf, .h = h, .result = result,
+                        .zeros_from = UINT64_MAX,
+                        .block_size = opts && opts->block_size ? opts->block_size
+                                                               : BLKHASH_DEFAULT_BLOCK_SIZE};
   if (readback_open(&rb, err) == -1)
     return -1;
   CLEANUP_CLOSE int fd_owner = rb.fd; /* readback_go_buffered() may swap rb.fd */
@@ -261,7 +308,7 @@ int verify_readback(const char *path, uint64_t length, const struct blkhash_opts
   if (r == 0)
     r = readback_drop_cache(&rb, err);
   if (r == 0)
-    r = readback_walk(&rb, length, is_file, err);
+    r = readback_hash_all(&rb, length, is_file, span, err);
   if (rb.fd != fd_owner)
     close(rb.fd);
   if (result)
@@ -271,7 +318,18 @@ int verify_readback(const char *path, uint64_t length, const struct blkhash_opts
   e = blkhash_final(h, md, md_len);
   if (e != 0)
     return verify_blkhash_error(err, e, "finishing the read-back hash");
+  if (span != NULL && span->image_length >= length) {
+    memcpy(span->image_md, md, *md_len);
+    span->image_md_len = *md_len;
+  }
   return 0;
+}
+
+int verify_readback(const char *path, uint64_t length, const struct blkhash_opts *opts,
+                    unsigned char *md, unsigned *md_len, struct verify_result *result,
+                    struct verr *err)
+{
+  return verify_readback_span(path, length, opts, NULL, md, md_len, result, err);
 }
 
 /* ---- block manifest --------------------------------------------------------------- */

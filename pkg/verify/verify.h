@@ -52,6 +52,23 @@ int verify_readback(const char *path, uint64_t length, const struct blkhash_opts
                     unsigned char *md, unsigned *md_len, struct verify_result *result,
                     struct verr *err);
 
+/* A volume larger than the image written to it (CDI grows a file to the requested size;
+ * a block device is what it is): the image's hash over its first `image_length` bytes
+ * comes out of the same pass as the volume's. */
+struct verify_span {
+  uint64_t image_length;   /* V; V >= length: the image is the whole length */
+  bool zeros_after_image;  /* [V, length) must read as zeros, else VERR_VERIFY naming the
+                            * first non-zero byte and its block (a file grown with a hole) */
+  unsigned char image_md[BLKHASH_MAX_MD_SIZE]; /* out: the block hash of [0, V) */
+  unsigned image_md_len;
+};
+
+/* verify_readback() that also fills `span` (NULL: the same as verify_readback()).
+ * Holes past V are hashed as zeros without being read. */
+int verify_readback_span(const char *path, uint64_t length, const struct blkhash_opts *opts,
+                         struct verify_span *span, unsigned char *md, unsigned *md_len,
+                         struct verify_result *result, struct verr *err);
+
 struct blockmap;
 
 /* A manifest for blocks of `block_size` bytes (0 = BLKHASH_DEFAULT_BLOCK_SIZE) hashed

@@ -71,13 +71,23 @@ rc=0
 assert_eq 1 "$rc" "verify without manifest: exit status"
 case $(message "$tmp/term-block") in *"expected sha256:$hex"*) ;; *) fail "no-manifest message" ;; esac
 
-# ---- a Filesystem volume: a file, hashed over the requested size -------------------
-truncate -s 40M "$tmp/vol.img" # the file is larger than the image: requests.storage bounds it
+# ---- a Filesystem volume: a file, hashed over blockHashLength -------------------------
+truncate -s 40M "$tmp/vol.img" # the file is larger than the image: blockHashLength bounds it
 write_spec "$tmp/file.yaml" "  storage:" "    volumeMode: Filesystem" "    resources:" \
   "      requests:" "        storage: 32Mi" "vimport:" "  expectedBlockHash: \"sha256:$hex\"" \
+  "  blockHashLength: 33554432" \
   "  target:" "    path: $tmp/vol.img" "  terminationMessagePath: $tmp/term-file"
 "$VIMPORT" verify --spec "$tmp/file.yaml" 2>"$tmp/log" || fail "file verify: $(cat "$tmp/log")"
 assert_eq "Verification Complete" "$(message "$tmp/term-file")" "file volume"
+grep -q '"blockHashLength":33554432' "$tmp/term-file" || fail "blockHashLength in $(cat "$tmp/term-file")"
+# the requested size plays no part: without blockHashLength the whole 40 MiB file is hashed
+write_spec "$tmp/file-all.yaml" "  storage:" "    volumeMode: Filesystem" "    resources:" \
+  "      requests:" "        storage: 32Mi" "vimport:" "  expectedBlockHash: \"sha256:$hex\"" \
+  "  target:" "    path: $tmp/vol.img" "  terminationMessagePath: $tmp/term-all"
+rc=0
+"$VIMPORT" verify --spec "$tmp/file-all.yaml" 2>/dev/null || rc=$?
+assert_eq 1 "$rc" "whole file against the 32 MiB hash"
+grep -q '"blockHashLength":41943040' "$tmp/term-all" || fail "whole-file length in $(cat "$tmp/term-all")"
 
 # ---- errors that say what to do ----------------------------------------------------
 write_spec "$tmp/nohash.yaml" "vimport:" "  target:" "    path: $tmp/vol.img" \

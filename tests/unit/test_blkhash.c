@@ -433,3 +433,55 @@ Test(blkhash, unordered_refuses_twice_missing_and_overflow)
   cr_expect_eq(blkhash_unordered_data(u, 65536 * 2, data, 65536), EFBIG);
   blkhash_unordered_free(u);
 }
+
+/* Hash `len` bytes of `data` then `zeros` zero bytes in one go: the reference. */
+static void hash_whole(const unsigned char *data, size_t len, uint64_t zeros, unsigned threads,
+                       unsigned char *md, unsigned *md_len)
+{
+  struct blkhash_opts opts = { .threads = threads };
+  struct blkhash *h;
+  cr_assert_eq(blkhash_new(&opts, &h), 0);
+  cr_assert_eq(blkhash_update(h, data, len), 0);
+  cr_assert_eq(blkhash_zero(h, zeros), 0);
+  cr_assert_eq(blkhash_final(h, md, md_len), 0);
+  blkhash_free(h);
+}
+
+/* A volume larger than its image: one pass gives the image's hash (snapshot at V) and
+ * the volume's (final at F), each equal to a hash of exactly those bytes. */
+Test(blkhash, snapshot_is_the_hash_of_the_bytes_so_far)
+{
+  static const size_t lengths[] = { 7u << 20, (7u << 20) + 512, 3 * 65536 + 1, 100, 0 };
+  size_t max = (7u << 20) + 512;
+  unsigned char *data = malloc(max);
+  cr_assert_not_null(data);
+  for (size_t i = 0; i < max; i++)
+    data[i] = (unsigned char)(i * 131 + (i >> 16));
+  memset(data + (1u << 20), 0, 3u << 16); /* some zero blocks inside */
+  for (unsigned threads = 0; threads <= 4; threads += 4) {
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+      size_t v = lengths[k];
+      uint64_t tail = (1u << 20) + 4096; /* F - V */
+      unsigned char want_v[BLKHASH_MAX_MD_SIZE], want_f[BLKHASH_MAX_MD_SIZE];
+      unsigned char got_v[BLKHASH_MAX_MD_SIZE], got_f[BLKHASH_MAX_MD_SIZE];
+      unsigned lv, lf, gv, gf;
+      hash_whole(data, v, 0, threads, want_v, &lv);
+      hash_whole(data, v, tail, threads, want_f, &lf);
+      struct blkhash_opts opts = { .threads = threads };
+      struct blkhash *h;
+      cr_assert_eq(blkhash_new(&opts, &h), 0);
+      cr_assert_eq(blkhash_update(h, data, v), 0);
+      cr_assert_eq(blkhash_snapshot(h, got_v, &gv), 0);
+      cr_assert_eq(blkhash_zero(h, tail), 0);
+      cr_assert_eq(blkhash_final(h, got_f, &gf), 0);
+      cr_expect(gv == lv && memcmp(got_v, want_v, lv) == 0, "V=%zu threads=%u: snapshot", v,
+                threads);
+      cr_expect(gf == lf && memcmp(got_f, want_f, lf) == 0, "V=%zu threads=%u: final", v,
+                threads);
+      cr_expect_neq(memcmp(got_v, got_f, lv), 0, "the two lengths hash differently");
+      cr_expect_eq(blkhash_snapshot(h, got_v, &gv), EINVAL, "no snapshot after final");
+      blkhash_free(h);
+    }
+  }
+  free(data);
+}

@@ -70,6 +70,7 @@ static char *full_yaml(void)
       "vimport:\n"
       "  expectedBlockHash: \"SHA256:%s\"\n"
       "  blockSize: 128Ki\n"
+      "  blockHashLength: 7Mi\n"
       "  target:\n"
       "    path: /tmp/x/disk.img\n"
       "    blockDevice: /dev/loop7\n"
@@ -137,6 +138,7 @@ Test(yaml_good, every_key)
   cr_expect_eq(s->block_hash.expected[31], 0x08);
   cr_expect_str_eq(s->block_hash.expected_hex, SHA256_HEX);
   cr_expect_eq(s->block_hash.block_size, 128 * 1024);
+  cr_expect_eq(s->block_hash.length, 7 * 1024 * 1024);
   cr_expect_str_eq(s->termination_message_path, "/tmp/x/term");
   cr_expect_eq(s->memory_limit, 512ull << 20);
   cr_expect_eq(s->window_size, 32ull << 20);
@@ -318,6 +320,13 @@ static const struct yaml_error_case yaml_errors[] = {
     "spec.yaml:5: vimport.retries: expected a whole number from 0 to 100" },
   { HEAD "spec: {source: {blank: {}}}\nvimport:\n  stallTimeoutSeconds: 0\n",
     "vimport.stallTimeoutSeconds: expected a whole number from 1 to 86400" },
+  { HEAD "spec: {source: {blank: {}}}\nvimport:\n  blockHashLength: 8388608\n",
+    "spec.yaml: blockHashLength says how many bytes the expected block hash covers, but no "
+    "expectedBlockHash is given" },
+  { HEAD "spec: {source: {blank: {}}}\nvimport:\n  blockHashLength: 0\n",
+    "spec.yaml:5: vimport.blockHashLength: 0 bytes" },
+  { HEAD "spec: {source: {blank: {}}}\nvimport:\n  blockHashLength: [1]\n",
+    "spec.yaml:5: vimport.blockHashLength: expected a byte count" },
   { HEAD "spec: {source: {blank: {}}}\nvimport:\n  blockSize: 1000\n",
     "spec.yaml:5: vimport.blockSize: 1000 is not a power of two" },
   { HEAD "spec: {source: {blank: {}}}\nvimport:\n  expectedBlockHash: sha256:abcd\n",

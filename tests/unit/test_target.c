@@ -110,42 +110,68 @@ static struct target *open_file_target(const char *path, uint64_t requested, boo
     cr_assert_eq((call), 0, "%s: %s", #call, err_.message);                              \
   } while (0)
 
-/* ---- capacity arithmetic --------------------------------------------------------- */
+/* ---- CDI's sizing arithmetic -------------------------------------------------------
+ * Pinned values: computed with CDI's own formulas in IEEE double arithmetic, as Go's
+ * float64 does them (kubevirt/containerized-data-importer v1.66):
+ *   usable:    pkg/util/util.go GetUsableSpace:
+ *              RoundDown(int64(math.Ceil(float64(available) / (1 + overhead))), 1 MiB)
+ *   available: pkg/importer/data-processor.go calculateTargetSize: min(free, requested)
+ *   grown:     pkg/importer/data-processor.go resize / ResizeImage:
+ *              min(usable, requested) when larger than the virtual size, never smaller */
 
-Test(target, capacity_table)
+Test(target, usable_space_is_cdis_get_usable_space)
 {
   static const struct {
-    uint64_t requested, free_bytes;
+    uint64_t available;
     double overhead;
     uint64_t want;
   } rows[] = {
-    {0, 10 * GiB, 0.0, 10 * GiB},                  /* no overhead, aligned */
-    {0, 10 * GiB, 0.055, UINT64_C(10177478656)},   /* free / 1.055 down to MiB */
-    {1 * GiB, 10 * GiB, 0.055, 1 * GiB},           /* requested smaller than usable */
-    {20 * GiB, 10 * GiB, 0.055, UINT64_C(10177478656)}, /* requested larger: usable */
-    {0, 5 * MiB + 123, 0.0, 5 * MiB},              /* rounded down to MiB */
-    {0, MiB - 1, 0.0, 0},                          /* less than a MiB: nothing usable */
-    {0, 100 * GiB + 7, 0.2, UINT64_C(89478135808)},
-    {3 * MiB + 5, 100 * MiB, 0.055, 3 * MiB + 5},  /* a request is taken as is */
-    {0, 0, 0.055, 0},
+    {10 * GiB, 0.0, 10 * GiB},                        /* no overhead, aligned */
+    {10 * GiB, 0.055, UINT64_C(10177478656)},         /* CDI's default overhead */
+    {8 * MiB, 0.055, 7 * MiB},                        /* ceil(7951287.2) -> 7 MiB */
+    {64 * MiB, 0.055, 60 * MiB},
+    {7 * MiB, 0.055, 6 * MiB},
+    {5 * MiB + 123, 0.0, 5 * MiB},                    /* rounded down to MiB */
+    {MiB - 1, 0.0, 0},                                /* less than a MiB: nothing */
+    {100 * GiB + 7, 0.2, UINT64_C(89478135808)},
+    {1024 * GiB, 0.055, UINT64_C(1042190172160)},
+    {2 * GiB, 1.0, 1 * GiB},                          /* overhead 1: half */
+    {0, 0.055, 0},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-    uint64_t cap = 1;
-    cr_assert_eq(target_file_capacity(rows[i].requested, rows[i].free_bytes, rows[i].overhead,
-                                      &cap),
-                 0, "row %zu", i);
-    cr_expect_eq(cap, rows[i].want, "row %zu: capacity %llu, want %llu", i,
-                 (unsigned long long)cap, (unsigned long long)rows[i].want);
+    uint64_t got = target_usable_space(rows[i].available, rows[i].overhead);
+    cr_expect_eq(got, rows[i].want, "row %zu: usable %llu, want %llu", i,
+                 (unsigned long long)got, (unsigned long long)rows[i].want);
   }
 }
 
-Test(target, capacity_rejects_bad_overhead)
+Test(target, available_is_min_of_free_and_requested)
 {
-  uint64_t cap = 42;
-  cr_expect_eq(target_file_capacity(0, GiB, -0.1, &cap), -1);
-  cr_expect_eq(target_file_capacity(0, GiB, 1.0, &cap), -1);
-  cr_expect_eq(target_file_capacity(0, GiB, 0.0 / 0.0, &cap), -1);
-  cr_expect_eq(cap, 42);
+  cr_expect_eq(target_available(0, 10 * GiB), 10 * GiB, "no request: the free bytes");
+  cr_expect_eq(target_available(1 * GiB, 10 * GiB), 1 * GiB);
+  cr_expect_eq(target_available(20 * GiB, 10 * GiB), 10 * GiB);
+  cr_expect_eq(target_available(3 * MiB + 5, 100 * MiB), 3 * MiB + 5, "taken as is");
+}
+
+Test(target, grown_size_is_cdis_resize)
+{
+  /* requested 8 MiB on a roomy filesystem, overhead 0.055: usable(8 MiB) = 7 MiB */
+  uint64_t usable = target_usable_space(target_available(8 * MiB, 1 * GiB), 0.055);
+  cr_expect_eq(target_grown_size(4 * MiB, 8 * MiB, usable), 7 * MiB, "grown to usable");
+  cr_expect_eq(target_grown_size(8 * MiB, 8 * MiB, usable), 8 * MiB, "never shrunk");
+  cr_expect_eq(target_grown_size(7 * MiB + 512, 8 * MiB, usable), 7 * MiB + 512);
+  cr_expect_eq(target_grown_size(4 * MiB, 0, 50 * MiB), 4 * MiB, "no request: no growth");
+  cr_expect_eq(target_grown_size(4 * MiB, 6 * MiB, 50 * MiB), 6 * MiB, "min(usable, req)");
+}
+
+Test(target, overhead_range)
+{
+  cr_expect(target_overhead_valid(0.0));
+  cr_expect(target_overhead_valid(0.055));
+  cr_expect(target_overhead_valid(1.0));
+  cr_expect_not(target_overhead_valid(-0.1));
+  cr_expect_not(target_overhead_valid(1.01));
+  cr_expect_not(target_overhead_valid(0.0 / 0.0));
 }
 
 /* ---- file targets ----------------------------------------------------------------- */
@@ -274,13 +300,15 @@ Test(target, preallocation)
   struct target_info info;
   target_get_info(t, &info);
   cr_expect(info.preallocation_applied);
-  cr_expect_eq(info.size, 16 * MiB, "a file ends at the requested size when it is larger");
+  /* grown to usable(16 MiB) = 15 MiB at overhead 0.055 (CDI's resize) */
+  cr_expect_eq(info.size, 15 * MiB, "a file grows to min(usable, requested)");
   target_free(t);
   struct stat st = stat_path(path);
-  cr_expect_eq((uint64_t)st.st_size, 16 * MiB);
-  cr_expect_geq((uint64_t)st.st_blocks * 512, 16 * MiB, "only %lld bytes allocated",
+  cr_expect_eq((uint64_t)st.st_size, 15 * MiB);
+  cr_expect_eq(st.st_mode & 07777, 0660, "mode %o", st.st_mode & 07777);
+  cr_expect_geq((uint64_t)st.st_blocks * 512, 15 * MiB, "only %lld bytes allocated",
                 (long long)st.st_blocks * 512);
-  unsigned char *got = read_all(path, 16 * MiB);
+  unsigned char *got = read_all(path, 15 * MiB);
   cr_expect_eq(memcmp(got + 4 * MiB, block, sizeof block), 0);
   cr_expect(mem_is_zero(got, 4 * MiB));
   free(got);
@@ -311,12 +339,11 @@ Test(target, too_small_is_refused_before_any_write)
   struct verr err = {0};
   cr_assert_eq(target_check_fits(t, 10 * MiB, &err), -1);
   cr_expect_eq(err.code, VERR_TARGET_TOO_SMALL);
-  cr_expect_not_null(strstr(err.message, "A larger PVC is required"), "%s", err.message);
-  cr_expect_not_null(strstr(err.message, "10485760 bytes"), "%s", err.message);
-  cr_expect_not_null(strstr(err.message, "2097152 bytes"), "%s", err.message);
-  cr_expect_not_null(strstr(err.message, "5.5%"), "%s", err.message);
-  /* 10 MiB / 0.945 rounded up to a MiB */
-  cr_expect_not_null(strstr(err.message, "at least 11534336 bytes"), "%s", err.message);
+  /* CDI's sentence (pkg/image/qemu.go checkIfURLIsValid), first: no overhead applied */
+  cr_expect_eq(strncmp(err.message, "virtual image size 10485760 is larger than the reported "
+                       "available storage 2097152. A larger PVC is required.", 99), 0,
+               "%s", err.message);
+  cr_expect_not_null(strstr(err.message, "at least 10485760 bytes"), "%s", err.message);
   target_free(t);
   cr_expect_eq(stat_path(path).st_size, 0, "nothing may be written before the refusal");
 }

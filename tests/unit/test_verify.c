@@ -378,3 +378,43 @@ Test(verify, readback_on_tmpfs)
   cr_log_info("tmpfs read-back direct_io=%d", res.direct_io);
   free(buf);
 }
+
+/* A file grown past its image (CDI's resize): one read-back gives the image's hash and
+ * the volume's, the grown part is a hole hashed unread, and a non-zero byte past the
+ * image fails naming it. */
+Test(verify, span_hashes_image_and_volume_and_wants_zeros_past_the_image)
+{
+  uint64_t v = 3 * MiB + 4096, f = 7 * MiB;
+  unsigned char *buf = make_image(v);
+  unsigned char wmd[BLKHASH_MAX_MD_SIZE], md[BLKHASH_MAX_MD_SIZE];
+  unsigned wlen, md_len;
+  write_image(buf, v, NULL, wmd, &wlen);
+  cr_assert_eq(truncate(img, (off_t)f), 0);
+
+  unsigned char want_f[BLKHASH_MAX_MD_SIZE];
+  unsigned want_f_len;
+  struct blkhash *h = NULL;
+  cr_assert_eq(blkhash_new(NULL, &h), 0);
+  cr_assert_eq(blkhash_update(h, buf, v), 0);
+  cr_assert_eq(blkhash_zero(h, f - v), 0);
+  cr_assert_eq(blkhash_final(h, want_f, &want_f_len), 0);
+  blkhash_free(h);
+
+  struct blkhash_opts opts = {.threads = 2};
+  struct verify_span span = {.image_length = v, .zeros_after_image = true};
+  struct verify_result res;
+  CHECK(verify_readback_span(img, f, &opts, &span, md, &md_len, &res, &err_));
+  cr_expect(span.image_md_len == wlen && memcmp(span.image_md, wmd, wlen) == 0,
+            "the image's hash differs from the write-time hash");
+  cr_expect(md_len == want_f_len && memcmp(md, want_f, md_len) == 0,
+            "the volume's hash differs from blkhash of image + zeros");
+  cr_expect_geq(res.hole_bytes, f - v - 4096, "the grown part must not be read");
+
+  poke(5 * MiB + 3, 0x01);
+  struct verr err = {0};
+  cr_expect_eq(verify_readback_span(img, f, &opts, &span, md, &md_len, NULL, &err), -1);
+  cr_expect_eq(err.code, VERR_VERIFY);
+  cr_expect_not_null(strstr(err.message, "byte 5242883"), "%s", err.message);
+  cr_expect_not_null(strstr(err.message, "block 80 "), "%s", err.message);
+  free(buf);
+}
