@@ -126,7 +126,7 @@ static int open_source(struct import_run *run, struct verr *err)
   int r = source_open(&opts, &run->source, err);
   free_lines(lines, n_header_lines(spec));
   if (r < 0)
-    return -1;
+    return run->res->source_unreachable = true, -1;
   run->chain = run->source;
   const struct source_info *info = source_info(run->source);
   vlog_info("source", "opened %s %s: content type '%s', length %lld", info->kind, info->location,
@@ -153,8 +153,9 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
     return -1;
   int r = checksum_file_load(&opts, wanted, &run->expected, err);
   free_lines(lines, creds ? n_header_lines(spec) : 0);
+  /* CDI has no checksum file; its nearest case is a source it cannot reach */
   if (r < 0)
-    return -1;
+    return run->res->source_unreachable = err->code == VERR_SOURCE, -1;
   char redacted[1024];
   verr_redact_url(spec->checksum_url, redacted, sizeof redacted);
   vlog_info("trust", "checksum file %s lists %s:%s for %s", redacted, run->expected.algorithm,

@@ -99,6 +99,9 @@ static int readback(struct import_run *run, struct verr *err)
   if (r == 0)
     r = verify_compare(written, read, written_len, run->written_map, read_map, length, err);
   blockmap_free(read_map);
+  /* "checksum mismatch" is the phrase CDI's controller treats as fatal */
+  if (r < 0 && err->code == VERR_VERIFY)
+    return verr_prefix(err, "checksum mismatch on the read-back of %s", run->res->target_path);
   if (r < 0)
     return verr_prefix(err, "read-back of %s", run->res->target_path);
   run->res->direct_io = vr.direct_io;
@@ -115,8 +118,9 @@ static int readback(struct import_run *run, struct verr *err)
     return 0;
   if (bh->expected_len != read_len || memcmp(bh->expected, read, read_len) != 0)
     return verr_set(err, VERR_VERIFY,
-                    "block hash mismatch: expected %s:%s, calculated %s: the image is not the "
-                    "one the spec expects; check the URL and vimport.expectedBlockHash",
+                    "checksum mismatch: block hash expected %s:%s, calculated %s: the image "
+                    "is not the one the spec expects; check the URL and "
+                    "vimport.expectedBlockHash",
                     bh->digest, bh->expected_hex, run->res->block_hash);
   run_add_verified(run->res, "expected-blockhash");
   return 0;

@@ -44,6 +44,9 @@ struct pipeline_result {
   unsigned resumes;           /* HTTP Range resumes */
   bool preallocation_applied;
   bool scratch_space_required; /* the image cannot be imported without scratch space */
+  bool source_unreachable;     /* the source (or its checksum file) failed to open, before
+                                * any byte of the image was read: CDI's "Unable to connect
+                                * to <kind> data source" */
   bool direct_io;              /* the read-back bypassed the page cache */
   /* stages that passed: "checksum", "signature", "blockhash-readback",
    * "expected-blockhash" */

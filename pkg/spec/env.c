@@ -91,9 +91,10 @@ static int env_source_kind(char *const envp[], struct import_spec *spec, struct 
     if (strcmp(v, unsupported[i]) == 0)
       return env_error(err, "IMPORTER_SOURCE", "the %s source is not supported by vimport; use "
                        "CDI's own importer for it", unsupported[i]);
+  /* CDI's words (importer.go newDataSource), then the variable and what vimport takes */
   if (spec->source.kind == SPEC_SOURCE_NONE)
-    return env_error(err, "IMPORTER_SOURCE", "unknown source \"%.32s\"; vimport imports http, "
-                     "none (blank) and file", v);
+    return verr_set(err, VERR_USAGE, "Unknown data source: %.32s (IMPORTER_SOURCE); vimport "
+                    "imports http, none (blank) and file", v);
   return 0;
 }
 

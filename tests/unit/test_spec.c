@@ -296,7 +296,7 @@ Test(env, errors)
 {
   struct { char *envp[4]; const char *expect; } cases[] = {
     { { "PATH=/bin", NULL }, "environment: IMPORTER_SOURCE: not set" },
-    { { "IMPORTER_SOURCE=ftp", NULL }, "environment: IMPORTER_SOURCE: unknown source \"ftp\"" },
+    { { "IMPORTER_SOURCE=ftp", NULL }, "Unknown data source: ftp (IMPORTER_SOURCE)" },
     { { "IMPORTER_SOURCE=s3", NULL }, "the s3 source is not supported by vimport" },
     { { "IMPORTER_SOURCE=registry", NULL }, "the registry source is not supported" },
     { { "IMPORTER_SOURCE=http", NULL }, "environment: IMPORTER_ENDPOINT: not set" },
