@@ -168,11 +168,12 @@ static int load_expected_checksum(struct import_run *run, struct verr *err)
   const struct import_spec *spec = run->spec;
   if (spec->checksum_url != NULL)
     return run->has_expected = true, load_checksum_file(run, err);
-  if (spec->source.kind != SPEC_SOURCE_HTTP || spec->source.http.checksum.alg == SPEC_CHECKSUM_NONE)
+  /* every streamed kind: the spec refuses a checksum where no bytes stream */
+  if (spec->source.checksum.alg == SPEC_CHECKSUM_NONE)
     return 0;
   char text[CHECKSUM_STRING_MAX];
-  snprintf(text, sizeof text, "%s:%s", spec_checksum_alg_name(spec->source.http.checksum.alg),
-           spec->source.http.checksum.hex);
+  snprintf(text, sizeof text, "%s:%s", spec_checksum_alg_name(spec->source.checksum.alg),
+           spec->source.checksum.hex);
   run->has_expected = true;
   return checksum_parse(text, &run->expected, err);
 }

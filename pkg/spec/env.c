@@ -3,7 +3,9 @@
  * The CDI controller configures its importer pod through IMPORTER_* variables (and a few
  * unprefixed ones). vimport reads the same names so it can stand in for the importer,
  * plus VIMPORT_* overrides that let tests and Jobs move the paths. Variables that only
- * apply to http sources are ignored for other sources, as CDI's importer does.
+ * apply to http sources are ignored for other sources, as CDI's importer does, except
+ * IMPORTER_CHECKSUM: it is checked for every source that streams bytes and refused for
+ * a blank one, so that no checksum is ever silently dropped.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -113,6 +115,20 @@ static int env_endpoint(char *const envp[], struct import_spec *spec, struct ver
   return spec_set_string(&spec->source.http.url, v, strlen(v), err);
 }
 
+/* Every source that streams bytes can be checked; a blank one has none. */
+static int env_checksum(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *checksum = env_value(envp, "IMPORTER_CHECKSUM");
+  if (checksum == NULL)
+    return 0;
+  if (spec->source.kind == SPEC_SOURCE_BLANK)
+    return env_error(err, "IMPORTER_CHECKSUM", "a blank image (IMPORTER_SOURCE=none) has no "
+                     "source bytes to check; unset it");
+  if (spec_parse_checksum(checksum, &spec->source.checksum, err) == -1)
+    return env_prefix(err, "IMPORTER_CHECKSUM");
+  return 0;
+}
+
 /* ---- http details --------------------------------------------------------------------- */
 
 static int env_basic_auth(char *const envp[], struct spec_http *http, struct verr *err)
@@ -186,9 +202,6 @@ static int env_proxy(char *const envp[], const char *lower, const char *upper, c
 static int env_http(char *const envp[], struct import_spec *spec, struct verr *err)
 {
   struct spec_http *http = &spec->source.http;
-  const char *checksum = env_value(envp, "IMPORTER_CHECKSUM");
-  if (checksum != NULL && spec_parse_checksum(checksum, &http->checksum, err) == -1)
-    return env_prefix(err, "IMPORTER_CHECKSUM");
   const char *cert_dir = env_value(envp, "IMPORTER_CERT_DIR");
   if (cert_dir != NULL) {
     if (spec_check_dir(cert_dir, err) == -1)
@@ -307,6 +320,7 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
   if (env_vimport(envp, spec, err) == -1 ||
       env_source_kind(envp, spec, err) == -1 ||
       env_endpoint(envp, spec, err) == -1 ||
+      env_checksum(envp, spec, err) == -1 ||
       (spec->source.kind == SPEC_SOURCE_HTTP && env_http(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||

@@ -250,9 +250,6 @@ static void describe_url(FILE *f, const char *label, const char *url)
 static void describe_http(FILE *f, const struct spec_http *http)
 {
   describe_url(f, "url", http->url);
-  if (http->checksum.alg != SPEC_CHECKSUM_NONE)
-    fprintf(f, " checksum=%s:%s", spec_checksum_alg_name(http->checksum.alg),
-            http->checksum.hex);
   for (size_t i = 0; i < http->n_headers; i++) {
     const struct spec_header *h = &http->headers[i];
     bool hide = h->secret || header_looks_sensitive(h->name);
@@ -326,6 +323,9 @@ char *spec_describe(const struct import_spec *spec)
     describe_http(f, &spec->source.http);
   if (spec->source.file_path != NULL)
     fprintf(f, " path=%s", spec->source.file_path);
+  if (spec->source.checksum.alg != SPEC_CHECKSUM_NONE)
+    fprintf(f, " checksum=%s:%s", spec_checksum_alg_name(spec->source.checksum.alg),
+            spec->source.checksum.hex);
   describe_url(f, "uri", spec->source.nbd_uri);
   fprintf(f, " contentType=%s volumeMode=%s",
           spec->content_type == SPEC_CONTENT_ARCHIVE ? "archive" : "kubevirt",

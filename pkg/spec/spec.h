@@ -93,7 +93,6 @@ struct spec_header {
 
 struct spec_http {
   char *url;                    /* owned; http:// or https:// (may hold userinfo: redact) */
-  struct spec_checksum checksum;
   struct spec_header *headers;  /* owned array of n_headers, in the order given */
   size_t n_headers;
   char *basic_auth_user;        /* owned; NULL: no basic auth. Secret (an access key id) */
@@ -107,6 +106,10 @@ struct spec_http {
 
 struct spec_source {
   enum spec_source_kind kind;
+  /* The expected checksum of the bytes as served, for every streamed kind (http, file,
+   * stdin): spec.source.<kind>.checksum / IMPORTER_CHECKSUM. A blank or nbd source has
+   * no byte stream to check and refuses one. */
+  struct spec_checksum checksum;
   struct spec_http http;  /* meaningful when kind == SPEC_SOURCE_HTTP, else zeroed */
   char *file_path;        /* owned; kind == SPEC_SOURCE_FILE: a path, "-" means stdin */
   char *nbd_uri;          /* owned; kind == SPEC_SOURCE_NBD: nbd://, nbds://, nbd+unix://
@@ -191,7 +194,7 @@ struct import_spec {
                                    * (default false: only a warning in the message) */
   char *checksum_url;             /* owned; vimport.checksumURL: a SHA256SUMS / CHECKSUM file
                                    * (http(s) URL or local path, may hold userinfo: redact);
-                                   * NULL: none. Excludes spec.source.http.checksum */
+                                   * NULL: none. Excludes spec.source.<kind>.checksum */
   char *checksum_name;            /* owned; vimport.checksumName: the name to look up in it;
                                    * NULL: the last path segment of the source URL or path */
   struct spec_signature signature; /* vimport.signature */
