@@ -60,6 +60,7 @@ static int source_options(const struct import_run *run, const char *url, bool wi
   if (spec->source.kind != SPEC_SOURCE_HTTP)
     return 0;
   const struct spec_http *http = &spec->source.http;
+  opts->proxy_ca_dir = spec->mounts.proxy_certs;
   opts->ca_dir = http->cert_dir;
   opts->insecure_skip_verify = http->insecure_skip_verify;
   if (!with_credentials)

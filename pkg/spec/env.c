@@ -305,7 +305,9 @@ static int env_vimport(char *const envp[], struct import_spec *spec, struct verr
     return env_prefix(err, "VIMPORT_EXPECTED_BLOCK_HASH");
   if (env_string(envp, "VIMPORT_TERMINATION_MESSAGE_PATH", &spec->termination_message_path,
                  err) == -1 ||
-      env_string(envp, "VIMPORT_EXTRA_HEADERS_DIR", &spec->mounts.extra_headers, err) == -1)
+      env_string(envp, "VIMPORT_EXTRA_HEADERS_DIR", &spec->mounts.extra_headers, err) == -1 ||
+      /* CDI's controller names the mount it made; its importer reads /proxycerts anyway */
+      env_string(envp, "IMPORTER_PROXY_CERT_DIR", &spec->mounts.proxy_certs, err) == -1)
     return -1;
   return 0;
 }

@@ -45,7 +45,8 @@ int spec_new_defaults(const char *origin, struct import_spec **out, struct verr 
       set_default(&spec->block_hash.digest, SPEC_DEFAULT_BLOCK_HASH_DIGEST, err) == -1 ||
       set_default(&spec->mounts.certs, SPEC_DEFAULT_MOUNT_CERTS, err) == -1 ||
       set_default(&spec->mounts.secret, SPEC_DEFAULT_MOUNT_SECRET, err) == -1 ||
-      set_default(&spec->mounts.extra_headers, SPEC_DEFAULT_MOUNT_EXTRA_HEADERS, err) == -1) {
+      set_default(&spec->mounts.extra_headers, SPEC_DEFAULT_MOUNT_EXTRA_HEADERS, err) == -1 ||
+      set_default(&spec->mounts.proxy_certs, SPEC_DEFAULT_MOUNT_PROXY_CERTS, err) == -1) {
     spec_free(spec);
     return -1;
   }
@@ -104,6 +105,7 @@ void spec_free(struct import_spec *spec)
   free(spec->mounts.certs);
   free(spec->mounts.secret);
   free(spec->mounts.extra_headers);
+  free(spec->mounts.proxy_certs);
   free(spec->termination_message_path);
   free(spec->scratch_path);
   for (size_t i = 0; i < spec->n_allowed_formats; i++)

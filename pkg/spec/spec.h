@@ -45,6 +45,7 @@
 #define SPEC_DEFAULT_MOUNT_CERTS "/certs"
 #define SPEC_DEFAULT_MOUNT_SECRET "/etc/vimport/secret"
 #define SPEC_DEFAULT_MOUNT_EXTRA_HEADERS "/extraheaders"
+#define SPEC_DEFAULT_MOUNT_PROXY_CERTS "/proxycerts" /* CDI: common.ImporterProxyCertDir */
 #define SPEC_DEFAULT_BLOCK_HASH_DIGEST "sha256"
 #define SPEC_DEFAULT_BLOCK_SIZE (64u * 1024u)
 #define SPEC_DEFAULT_WINDOW_SIZE (64ull * 1024 * 1024)
@@ -147,6 +148,8 @@ struct spec_mounts {
   char *certs;         /* owned; CA bundles of certConfigMap (CDI: /certs) */
   char *secret;        /* owned; files accessKeyId and secretKey of secretRef */
   char *extra_headers; /* owned; one subdirectory per secretExtraHeaders secret */
+  char *proxy_certs;   /* owned; the cluster-wide proxy CA bundle (CDI: /proxycerts),
+                        * trusted for every https fetch when the directory exists */
 };
 
 /* vimport.signature: a detached signature over the source bytes as served, checked by

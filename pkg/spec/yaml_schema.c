@@ -459,6 +459,7 @@ static const struct yaml_key mounts_keys[] = {
   { "certs",        yaml_parse_string, NULL, AT(mounts.certs),         false, NULL },
   { "secret",       yaml_parse_string, NULL, AT(mounts.secret),        false, NULL },
   { "extraHeaders", yaml_parse_string, NULL, AT(mounts.extra_headers), false, NULL },
+  { "proxyCerts",   yaml_parse_string, NULL, AT(mounts.proxy_certs),   false, NULL },
 };
 static const struct yaml_table mounts_table = TABLE(mounts_keys);
 
