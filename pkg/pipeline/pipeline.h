@@ -82,15 +82,15 @@ int progress_line_new(uint64_t total, struct progress_observer *out, struct verr
 
 /* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
  * every byte it passes in an unnamed file under `dir` (freed on close), so that
- * spool_pread() can re-read any byte already passed. VERR_SCRATCH_REQUIRED when the
- * scratch volume fills up. */
+ * spool_pread() can re-read any byte already passed. A full scratch volume is VERR_IO
+ * with "no space left on device" in the message (CDI's controller maps that phrase). */
 int spool_reader_new(struct vreader *lower, const char *dir, struct vreader **out, struct verr *err);
 int spool_pread(struct vreader *spool, void *buf, size_t len, uint64_t offset, struct verr *err);
 /* Read `in` to its end, keeping nothing (a digest above still sees every byte). */
 int spool_drain(struct vreader *in, struct verr *err);
 /* Copy the rest of `in` into a new file "vimport-<name>-XXXXXX" under `dir`, named in
- * `path` (`size` bytes) on success; the caller unlinks it. VERR_SCRATCH_REQUIRED when
- * the scratch volume fills up. */
+ * `path` (`size` bytes) on success; the caller unlinks it. A full scratch volume fails
+ * as in spool_reader_new(). */
 int spool_to_file(struct vreader *in, const char *dir, const char *name, char *path, size_t size,
                   struct verr *err);
 

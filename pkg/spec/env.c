@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/cleanup.h"
 #include "core/log.h"
@@ -296,6 +297,23 @@ static int env_content_type(char *const envp[], struct import_spec *spec, struct
   return 0;
 }
 
+/* ---- scratch space ---------------------------------------------------------------------- */
+
+/* CDI mounts a scratch volume at /scratch only after the importer asked for one
+ * (scratchSpaceRequired). So it is used when it is there, and asked for when it is not:
+ * asking while it is mounted would restart the pod forever. VIMPORT_SCRATCH_DIR moves
+ * the path (tests); it too counts as mounted only when it is a directory. */
+static int env_scratch(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *dir = env_value(envp, "VIMPORT_SCRATCH_DIR");
+  if (dir == NULL)
+    dir = SPEC_DEFAULT_SCRATCH_DIR;
+  struct stat st;
+  if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+    return 0;
+  return spec_set_string(&spec->scratch_path, dir, strlen(dir), err);
+}
+
 /* ---- vimport extensions --------------------------------------------------------------- */
 
 static int env_vimport(char *const envp[], struct import_spec *spec, struct verr *err)
@@ -326,6 +344,7 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
       (spec->source.kind == SPEC_SOURCE_HTTP && env_http(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||
+      env_scratch(envp, spec, err) == -1 ||
       spec_check_complete(spec, err) == -1)
     return -1;
   *out = TAKE_PTR(spec);

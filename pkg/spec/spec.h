@@ -46,6 +46,7 @@
 #define SPEC_DEFAULT_MOUNT_SECRET "/etc/vimport/secret"
 #define SPEC_DEFAULT_MOUNT_EXTRA_HEADERS "/extraheaders"
 #define SPEC_DEFAULT_MOUNT_PROXY_CERTS "/proxycerts" /* CDI: common.ImporterProxyCertDir */
+#define SPEC_DEFAULT_SCRATCH_DIR "/scratch" /* CDI: common.ScratchDataDir */
 #define SPEC_DEFAULT_BLOCK_HASH_DIGEST "sha256"
 #define SPEC_DEFAULT_BLOCK_SIZE (64u * 1024u)
 #define SPEC_DEFAULT_WINDOW_SIZE (64ull * 1024 * 1024)

@@ -307,6 +307,25 @@ Test(env, checksum_applies_to_a_file_source)
   spec_free(s);
 }
 
+/* CDI mounts /scratch only after scratchSpaceRequired: use it when it is there */
+Test(env, scratch_is_used_when_mounted)
+{
+  make_dir("scratch");
+  char *dir = format("VIMPORT_SCRATCH_DIR=%s/scratch", tmp_root);
+  char *mounted[] = { "IMPORTER_SOURCE=none", dir, NULL };
+  struct import_spec *s = env_ok(mounted);
+  cr_assert_not_null(s->scratch_path);
+  cr_expect(strstr(s->scratch_path, "/scratch") != NULL, "%s", s->scratch_path);
+  spec_free(s);
+  char *absent = format("VIMPORT_SCRATCH_DIR=%s/not-mounted", tmp_root);
+  char *unmounted[] = { "IMPORTER_SOURCE=none", absent, NULL };
+  s = env_ok(unmounted);
+  cr_expect_null(s->scratch_path, "no scratch volume: the import asks for one");
+  spec_free(s);
+  free(dir);
+  free(absent);
+}
+
 Test(env, errors)
 {
   struct { char *envp[4]; const char *expect; } cases[] = {
