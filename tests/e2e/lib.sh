@@ -35,6 +35,16 @@
 #                              stderr in $E2E_TMP/import.stderr
 #   import_json EXPR           print field EXPR (Python subscripts, e.g. '["vimport"]["blockHash"]')
 #                              of the last termination message
+#   import_message             print the last message's text: "message" of a JSON one, else
+#                              the plain text (CDI's importer writes plain text on failure)
+#   expect_text_failure WHAT [ERE]
+#                              fail unless the last import exited 1 with CDI's plain-text
+#                              message: one line under 4096 bytes, not JSON, that starts with
+#                              "Unable to process data: " (or matches ERE when given)
+#   expect_checksum_verdict WHAT
+#                              fail unless the last import exited 0 with CDI's fatal verdict:
+#                              JSON whose message starts "Unable to process data: " and holds
+#                              "checksum mismatch"
 #
 # Environment from tests/e2e/run.sh: VIMPORT (the binary), VIMPORT_TOP (repo root).
 
@@ -184,4 +194,36 @@ import_run() {
 import_json() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' \
     "$E2E_TMP/termination-log" "$1"
+}
+
+import_message() {
+  python3 - "$E2E_TMP/termination-log" <<'EOF'
+import json, sys
+raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+try:
+    print(json.loads(raw)["message"])
+except ValueError:
+    print(raw.rstrip("\n"))
+EOF
+}
+
+# The shape of CDI's plain-text failure message (cmd/cdi-importer/importer.go handleImport).
+expect_text_failure() {
+  local what=$1 ere=${2:-^Unable to process data: } f=$E2E_TMP/termination-log
+  [ "$IMPORT_RC" -eq 1 ] || fail "$what: exit $IMPORT_RC, want 1: $IMPORT_MSG"
+  [ -s "$f" ] || fail "$what: no termination message"
+  [ "$(wc -c <"$f")" -lt 4096 ] || fail "$what: message of $(wc -c <"$f") bytes"
+  [ "$(wc -l <"$f")" -eq 1 ] || fail "$what: message is not one line: $IMPORT_MSG"
+  ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$f" 2>/dev/null ||
+    fail "$what: the failure message is JSON, CDI writes plain text: $IMPORT_MSG"
+  grep -qE -- "$ere" "$f" || fail "$what: message does not match /$ere/: $IMPORT_MSG"
+}
+
+# CDI's fatal checksum verdict (pkg/controller/import-controller.go updatePvcFromPod).
+expect_checksum_verdict() {
+  local what=$1 msg
+  [ "$IMPORT_RC" -eq 0 ] || fail "$what: exit $IMPORT_RC, CDI's contract is 0: $IMPORT_MSG"
+  msg=$(import_json '["message"]') || fail "$what: the verdict is not JSON: $IMPORT_MSG"
+  [[ $msg == "Unable to process data: "* ]] || fail "$what: message: $msg"
+  [[ $msg == *"checksum mismatch"* ]] || fail "$what: no 'checksum mismatch' in: $msg"
 }
