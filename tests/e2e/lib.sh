@@ -39,8 +39,14 @@
 #                              the plain text (CDI's importer writes plain text on failure)
 #   expect_text_failure WHAT [ERE]
 #                              fail unless the last import exited 1 with CDI's plain-text
-#                              message: one line under 4096 bytes, not JSON, that starts with
-#                              "Unable to process data: " (or matches ERE when given)
+#                              message: one line under 4096 bytes without control characters,
+#                              not JSON, that starts with "Unable to process data: " (or
+#                              matches ERE when given)
+#   expect_message_shape WHAT [RC]
+#                              fail unless the last message has CDI's shape for exit RC
+#                              (default IMPORT_RC): after 1, expect_text_failure with
+#                              CDI_FAILURE_ERE; after 0, one line of JSON of at most 4096
+#                              bytes with a non-empty "message"
 #   expect_checksum_verdict WHAT
 #                              fail unless the last import exited 0 with CDI's fatal verdict:
 #                              JSON whose message starts "Unable to process data: " and holds
@@ -212,10 +218,19 @@ expect_text_failure() {
   local what=$1 ere=${2:-^Unable to process data: } f=$E2E_TMP/termination-log
   [ "$IMPORT_RC" -eq 1 ] || fail "$what: exit $IMPORT_RC, want 1: $IMPORT_MSG"
   [ -s "$f" ] || fail "$what: no termination message"
-  [ "$(wc -c <"$f")" -lt 4096 ] || fail "$what: message of $(wc -c <"$f") bytes"
-  [ "$(wc -l <"$f")" -eq 1 ] || fail "$what: message is not one line: $IMPORT_MSG"
-  ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$f" 2>/dev/null ||
-    fail "$what: the failure message is JSON, CDI writes plain text: $IMPORT_MSG"
+  python3 - "$f" <<'EOF' || fail "$what: not CDI's plain-text message: $(head -c 600 "$f" | cat -v)"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+assert len(raw) < 4096, "%d bytes" % len(raw)
+assert raw.endswith(b"\n") and b"\n" not in raw[:-1], "not one line"
+assert not any(c < 0x20 or c == 0x7f for c in raw[:-1]), "control characters"
+try:
+    json.loads(raw)
+except ValueError:
+    pass
+else:
+    raise AssertionError("JSON: CDI writes plain text after a failure")
+EOF
   grep -qE -- "$ere" "$f" || fail "$what: message does not match /$ere/: $IMPORT_MSG"
 }
 
@@ -226,4 +241,24 @@ expect_checksum_verdict() {
   msg=$(import_json '["message"]') || fail "$what: the verdict is not JSON: $IMPORT_MSG"
   [[ $msg == "Unable to process data: "* ]] || fail "$what: message: $msg"
   [[ $msg == *"checksum mismatch"* ]] || fail "$what: no 'checksum mismatch' in: $msg"
+}
+
+# Every plain-text failure of an import starts with one of CDI's two phrases.
+CDI_FAILURE_ERE='^Unable to (process data|connect to [a-z]+ data source): '
+
+expect_message_shape() {
+  local what=$1 rc=${2:-$IMPORT_RC}
+  IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null) || fail "$what: no termination message"
+  if [ "$rc" -eq 1 ]; then
+    IMPORT_RC=1 expect_text_failure "$what" "$CDI_FAILURE_ERE"
+    return
+  fi
+  python3 - "$E2E_TMP/termination-log" <<'EOF' || fail "$what: bad termination message: $IMPORT_MSG"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+assert len(raw) <= 4096, "longer than 4096 bytes"
+assert raw.count(b"\n") <= 1 and b"\n" not in raw.rstrip(b"\n"), "not one line"
+d = json.loads(raw)
+assert isinstance(d.get("message"), str) and d["message"], "no message"
+EOF
 }

@@ -67,15 +67,9 @@ check_rc() {
     124 | 137) fail "$what: the import hung" ;;
     *) fail "$what: exit $rc (crash?): $(tail -3 "$tmp/stderr")" ;;
   esac
-  msg=$(cat "$E2E_TMP/termination-log" 2>/dev/null) || fail "$what: no termination message"
   # CDI's importer: JSON after exit 0 (success, a verdict), one line of plain text after exit 1
-  if [ "$rc" -eq 1 ]; then
-    IMPORT_RC=$rc IMPORT_MSG=$msg expect_text_failure "$what" \
-      '^Unable to (process data|connect to [a-z]+ data source): '
-  else
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["message"]' \
-      "$E2E_TMP/termination-log" || fail "$what: termination message is not JSON: $msg"
-  fi
+  expect_message_shape "$what" "$rc"
+  msg=$IMPORT_MSG
 }
 
 expect_error() { # REGEX
