@@ -3,17 +3,23 @@
  *   vimport import --spec FILE    a DataVolume-style YAML spec (see docs/spec.md)
  *   vimport import                CDI's IMPORTER_* environment contract
  *
- * Exit codes follow CDI's importer: 0 on success, and also on a checksum mismatch and
- * when scratch space is required (the controller reads the termination message of a
- * pod that exited 0 and marks the import failed or retries with scratch space instead
- * of restart-looping); 1 on every other failure, with the reason on stderr and in the
- * message. 2 for a bad command line.
+ * The termination message and exit code follow CDI's importer (cmd/cdi-importer/
+ * importer.go handleImport, newDataSource), case by case in docs/cdi.md:
+ *   success, scratch space required   JSON, exit 0
+ *   a verification verdict            JSON whose message is "Unable to process data: ..."
+ *                                     and holds "checksum mismatch", exit 0: the
+ *                                     controller marks that fatal; the image file is removed
+ *   the source cannot be reached      "Unable to connect to <kind> data source: <cause>", exit 1
+ *   a bad spec or environment         the plain cause, exit 1
+ *   every other failure               "Unable to process data: <cause>", exit 1
+ * 2 for a bad command line.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -64,7 +70,11 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
   /* report_set_error() sets scratchSpaceRequired itself for VERR_SCRATCH_REQUIRED */
   if (failure == NULL && report_set_message(rep, "Import Complete", err) < 0)
     return -1;
-  if (failure != NULL && report_set_error(rep, failure, err) < 0)
+  if (failure != NULL && report_is_verdict(failure->code) &&
+      report_set_verdict(rep, failure, err) < 0)
+    return -1;
+  if (failure != NULL && !report_is_verdict(failure->code) &&
+      report_set_error(rep, failure, err) < 0)
     return -1;
   report_set_virtual_size(rep, res->virtual_size);
   report_set_bytes_transferred(rep, res->bytes_transferred);
@@ -92,8 +102,9 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
   return 0;
 }
 
-/* Write the termination message and return the exit code. Failing to write the message
- * is logged and makes the import fail: the controller could not learn the outcome. */
+/* Write the JSON termination message and return the exit code. Failing to write the
+ * message is logged and makes the import fail: the controller could not learn the
+ * outcome. */
 static int write_report(const char *path, const struct pipeline_result *res,
                         const struct verr *failure)
 {
@@ -107,6 +118,64 @@ static int write_report(const char *path, const struct pipeline_result *res,
     code = report_exit_code(rep);
   report_free(rep);
   return code;
+}
+
+/* CDI's plain-text message of a failure that is no verdict; always exit 1. */
+static int write_text(const char *path, const char *prefix, const char *cause)
+{
+  struct verr err = { 0 };
+  if (report_write_text(prefix, cause, path, &err) < 0)
+    vlog_error("report", "cannot write the termination message: %s", err.message);
+  return 1;
+}
+
+/* CDI's name of the data source in "Unable to connect to <kind> data source". */
+static const char *source_kind_name(enum spec_source_kind kind)
+{
+  switch (kind) {
+  case SPEC_SOURCE_HTTP:
+    return "http";
+  case SPEC_SOURCE_FILE:
+    return "file";
+  case SPEC_SOURCE_NBD:
+    return "nbd";
+  default:
+    return "blank";
+  }
+}
+
+/* CDI's removeDownloadedFileOnChecksumFailure: after a verdict, no image file is left
+ * on a Filesystem volume. The pipeline already invalidated it; removing it also frees
+ * the space. A block device is left invalidated, as CDI leaves it. */
+static void remove_image_file(const struct import_spec *spec, const struct pipeline_result *res)
+{
+  struct stat st;
+  if (res->target_is_block || spec->content_type != SPEC_CONTENT_KUBEVIRT ||
+      res->target_path[0] == '\0' || lstat(res->target_path, &st) < 0 || !S_ISREG(st.st_mode))
+    return;
+  if (unlink(res->target_path) < 0)
+    vlog_warn("target", "cannot remove %s after the verification failed: %m", res->target_path);
+  else
+    vlog_warn("target", "removed %s: the image failed verification", res->target_path);
+}
+
+/* The termination message and exit code of a finished import (see the top comment). */
+static int write_outcome(const struct import_spec *spec, const struct pipeline_result *res,
+                         const struct verr *failure)
+{
+  const char *path = spec->termination_message_path;
+  if (failure == NULL || failure->code == VERR_SCRATCH_REQUIRED)
+    return write_report(path, res, failure);
+  if (report_is_verdict(failure->code)) {
+    remove_image_file(spec, res);
+    return write_report(path, res, failure);
+  }
+  if (!res->source_unreachable)
+    return write_text(path, REPORT_PROCESS_PREFIX, failure->message);
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "Unable to connect to %s data source: ",
+           source_kind_name(spec->source.kind));
+  return write_text(path, prefix, failure->message);
 }
 
 /* CDI's importer always serves its progress on 8443; a workstation run does not open a
@@ -180,8 +249,8 @@ int cmd_import(int argc, char **argv)
     vlog_error("spec", "%s", err.message);
     /* The spec names the message path; without one, CDI's default is all we know. */
     const char *path = getenv("VIMPORT_TERMINATION_MESSAGE_PATH");
-    write_report(path ? path : REPORT_DEFAULT_PATH, &res, &err);
-    return 1; /* a bad spec is never a checksum verdict */
+    /* a bad spec is never a verdict: the plain cause, as CDI's own checks write it */
+    return write_text(path ? path : REPORT_DEFAULT_PATH, NULL, err.message);
   }
   char *summary = spec_describe(spec);
   vlog_info("spec", "%s", summary ? summary : "(out of memory)");
@@ -198,7 +267,7 @@ int cmd_import(int argc, char **argv)
     vlog_error("import", "%s", err.message);
   else
     vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
-  int code = write_report(spec->termination_message_path, &res, r < 0 ? &err : NULL);
+  int code = write_outcome(spec, &res, r < 0 ? &err : NULL);
   spec_free(spec);
   return code;
 }

@@ -140,7 +140,8 @@ static int open_file(struct import_run *run, char *path, size_t size, bool *copi
   if (spec->scratch_path == NULL)
     return verr_set(err, VERR_SCRATCH_REQUIRED,
                     "a %s image cannot be converted while it streams: it needs scratch space for "
-                    "a complete copy; give the import a scratch volume (vimport.scratchPath)",
+                    "a complete copy; give the import a scratch volume (CDI mounts one at /scratch; "
+                    "with --spec: vimport.scratchPath)",
                     run->res->format);
   if (spool_to_file(run->chain, spec->scratch_path, run->res->format, path, size, err) < 0)
     return -1;

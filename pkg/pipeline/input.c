@@ -60,6 +60,7 @@ static int source_options(const struct import_run *run, const char *url, bool wi
   if (spec->source.kind != SPEC_SOURCE_HTTP)
     return 0;
   const struct spec_http *http = &spec->source.http;
+  opts->proxy_ca_dir = spec->mounts.proxy_certs;
   opts->ca_dir = http->cert_dir;
   opts->insecure_skip_verify = http->insecure_skip_verify;
   if (!with_credentials)
@@ -126,7 +127,7 @@ static int open_source(struct import_run *run, struct verr *err)
   int r = source_open(&opts, &run->source, err);
   free_lines(lines, n_header_lines(spec));
   if (r < 0)
-    return -1;
+    return run->res->source_unreachable = true, -1;
   run->chain = run->source;
   const struct source_info *info = source_info(run->source);
   vlog_info("source", "opened %s %s: content type '%s', length %lld", info->kind, info->location,
@@ -153,8 +154,9 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
     return -1;
   int r = checksum_file_load(&opts, wanted, &run->expected, err);
   free_lines(lines, creds ? n_header_lines(spec) : 0);
+  /* CDI has no checksum file; its nearest case is a source it cannot reach */
   if (r < 0)
-    return -1;
+    return run->res->source_unreachable = err->code == VERR_SOURCE, -1;
   char redacted[1024];
   verr_redact_url(spec->checksum_url, redacted, sizeof redacted);
   vlog_info("trust", "checksum file %s lists %s:%s for %s", redacted, run->expected.algorithm,
@@ -167,11 +169,12 @@ static int load_expected_checksum(struct import_run *run, struct verr *err)
   const struct import_spec *spec = run->spec;
   if (spec->checksum_url != NULL)
     return run->has_expected = true, load_checksum_file(run, err);
-  if (spec->source.kind != SPEC_SOURCE_HTTP || spec->source.http.checksum.alg == SPEC_CHECKSUM_NONE)
+  /* every streamed kind: the spec refuses a checksum where no bytes stream */
+  if (spec->source.checksum.alg == SPEC_CHECKSUM_NONE)
     return 0;
   char text[CHECKSUM_STRING_MAX];
-  snprintf(text, sizeof text, "%s:%s", spec_checksum_alg_name(spec->source.http.checksum.alg),
-           spec->source.http.checksum.hex);
+  snprintf(text, sizeof text, "%s:%s", spec_checksum_alg_name(spec->source.checksum.alg),
+           spec->source.checksum.hex);
   run->has_expected = true;
   return checksum_parse(text, &run->expected, err);
 }

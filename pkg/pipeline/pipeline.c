@@ -104,7 +104,7 @@ static int check_expected(struct import_run *run, const unsigned char *image_md,
                    bh->expected_len == md_len && memcmp(bh->expected, volume_md, md_len) == 0;
   if (!image_ok && !volume_ok)
     return verr_set(err, VERR_VERIFY,
-                    "block hash mismatch: expected %s:%s, calculated %s over the %llu bytes of "
+                    "checksum mismatch: block hash expected %s:%s, calculated %s over the %llu bytes of "
                     "the volume (%s over the %llu bytes of the image): the image is not the "
                     "one the spec expects; check the URL and vimport.expectedBlockHash",
                     bh->digest, bh->expected_hex, run->res->block_hash,
@@ -152,6 +152,9 @@ static int readback(struct import_run *run, struct verr *err)
     r = verify_compare(written, span.image_md, written_len, run->written_map, read_map,
                        image_len, err);
   blockmap_free(read_map);
+  /* "checksum mismatch" is the phrase CDI's controller treats as fatal */
+  if (r < 0 && err->code == VERR_VERIFY)
+    return verr_prefix(err, "checksum mismatch on the read-back of %s", run->res->target_path);
   if (r < 0)
     return verr_prefix(err, "read-back of %s", run->res->target_path);
   run->res->direct_io = vr.direct_io;

@@ -48,6 +48,9 @@ struct pipeline_result {
   unsigned resumes;           /* HTTP Range resumes */
   bool preallocation_applied;
   bool scratch_space_required; /* the image cannot be imported without scratch space */
+  bool source_unreachable;     /* the source (or its checksum file) failed to open, before
+                                * any byte of the image was read: CDI's "Unable to connect
+                                * to <kind> data source" */
   bool direct_io;              /* the read-back bypassed the page cache */
   /* contentType archive (pkg/archive): what was unpacked into the target directory */
   bool archive;
@@ -87,15 +90,15 @@ int progress_line_new(uint64_t total, struct progress_observer *out, struct verr
 
 /* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
  * every byte it passes in an unnamed file under `dir` (freed on close), so that
- * spool_pread() can re-read any byte already passed. VERR_SCRATCH_REQUIRED when the
- * scratch volume fills up. */
+ * spool_pread() can re-read any byte already passed. A full scratch volume is VERR_IO
+ * with "no space left on device" in the message (CDI's controller maps that phrase). */
 int spool_reader_new(struct vreader *lower, const char *dir, struct vreader **out, struct verr *err);
 int spool_pread(struct vreader *spool, void *buf, size_t len, uint64_t offset, struct verr *err);
 /* Read `in` to its end, keeping nothing (a digest above still sees every byte). */
 int spool_drain(struct vreader *in, struct verr *err);
 /* Copy the rest of `in` into a new file "vimport-<name>-XXXXXX" under `dir`, named in
- * `path` (`size` bytes) on success; the caller unlinks it. VERR_SCRATCH_REQUIRED when
- * the scratch volume fills up. */
+ * `path` (`size` bytes) on success; the caller unlinks it. A full scratch volume fails
+ * as in spool_reader_new(). */
 int spool_to_file(struct vreader *in, const char *dir, const char *name, char *path, size_t size,
                   struct verr *err);
 

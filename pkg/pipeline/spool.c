@@ -12,6 +12,19 @@
 #include "core/cleanup.h"
 #include "pipeline.h"
 
+/* A full scratch volume is not "scratch required": it is there, and asking again would
+ * restart the pod with the same volume. CDI's controller shows a message holding "no
+ * space left on device" (lower case) as "DataVolume too small to contain image"
+ * (pkg/controller/util.go simplifyKnownMessage). */
+static int scratch_full(const char *dir, struct verr *err)
+{
+  verr_set(err, VERR_IO, "cannot write the scratch copy in %s: no space left on device; the "
+           "scratch volume is smaller than the image: give the DataVolume (and so its "
+           "scratch volume) more space, or a storage class with more room", dir);
+  err->sys_errno = ENOSPC;
+  return -1;
+}
+
 struct spool {
   struct vreader *lower;
   int fd;
@@ -27,9 +40,10 @@ static ssize_t spool_read(struct vreader *r, void *buf, size_t len, struct verr 
     ssize_t w = pwrite(s->fd, (char *)buf + done, (size_t)(n - done), (off_t)(s->size + (uint64_t)done));
     if (w < 0 && errno == EINTR)
       continue;
+    if (w < 0 && errno == ENOSPC)
+      return scratch_full(s->dir, err);
     if (w < 0)
-      return verr_sys(err, errno == ENOSPC ? VERR_SCRATCH_REQUIRED : VERR_IO, errno,
-                      "cannot write the scratch copy in %s (request more scratch space)", s->dir);
+      return verr_sys(err, VERR_IO, errno, "cannot write the scratch copy in %s", s->dir);
     done += w;
   }
   if (n > 0)
@@ -121,9 +135,9 @@ int spool_to_file(struct vreader *in, const char *dir, const char *name, char *p
   while (n >= 0 && (n = in->ops->read(in, buf, 1u << 20, err)) > 0)
     for (ssize_t done = 0, w; n > 0 && done < n; done += w)
       if ((w = write(fd, buf + done, (size_t)(n - done))) < 0)
-        return unlink(path), verr_sys(err, errno == ENOSPC ? VERR_SCRATCH_REQUIRED : VERR_IO, errno,
-                                      "cannot write the scratch copy in %s (request more scratch "
-                                      "space)", dir);
+        return unlink(path), errno == ENOSPC ? scratch_full(dir, err)
+                                             : verr_sys(err, VERR_IO, errno, "cannot write "
+                                                        "the scratch copy in %s", dir);
   if (n < 0)
     unlink(path);
   return n < 0 ? -1 : 0;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@ struct report {
   char *verified[REPORT_MAX_VERIFIED];
   size_t n_verified;
   enum verr_code error;
+  bool verdict; /* report_set_verdict(): CDI's fatal checksum mismatch, exit 0 */
 };
 
 /* ---- building ---- */
@@ -242,6 +244,7 @@ int report_set_error(struct report *r, const struct verr *e, struct verr *err)
 {
   if (e == NULL || e->code == VERR_OK) {
     r->error = VERR_OK;
+    r->verdict = false;
     return 0;
   }
   char message[sizeof e->message + 1];
@@ -250,13 +253,40 @@ int report_set_error(struct report *r, const struct verr *e, struct verr *err)
   if (report_set_message(r, message, err) < 0)
     return -1;
   r->error = e->code;
+  r->verdict = false;
   if (e->code == VERR_SCRATCH_REQUIRED)
     r->scratch_space_required = true;
   return 0;
 }
 
+bool report_is_verdict(enum verr_code code)
+{
+  return code == VERR_CHECKSUM || code == VERR_VERIFY;
+}
+
+int report_set_verdict(struct report *r, const struct verr *e, struct verr *err)
+{
+  if (e == NULL || !report_is_verdict(e->code))
+    return verr_set(err, VERR_USAGE, "report_set_verdict with a failure that is no "
+                    "verification verdict: this is a bug");
+  char cause[sizeof e->message + 1];
+  memcpy(cause, e->message, sizeof e->message);
+  cause[sizeof e->message] = '\0';
+  bool named = strstr(cause, REPORT_MISMATCH_PHRASE) != NULL;
+  char message[sizeof REPORT_PROCESS_PREFIX + sizeof REPORT_MISMATCH_PHRASE + sizeof cause + 2];
+  snprintf(message, sizeof message, "%s%s%s", REPORT_PROCESS_PREFIX,
+           named ? "" : REPORT_MISMATCH_PHRASE ": ", cause);
+  if (report_set_message(r, message, err) < 0)
+    return -1;
+  r->error = e->code;
+  r->verdict = true;
+  return 0;
+}
+
 int report_exit_code(const struct report *r)
 {
+  if (r->verdict)
+    return 0;
   /* CDI's importer contract: the controller reads the message of a pod that exited 0,
    * so a checksum mismatch (fatal, not worth a restart) and scratch space (retried
    * with scratch) exit 0; everything else exits 1 and the pod's restart policy decides. */
@@ -519,22 +549,16 @@ static int write_all(int fd, const char *p, size_t len)
   return 0;
 }
 
-int report_write_file(const struct report *r, const char *path, struct verr *err)
+/* Replace the content of `path` with `len` bytes and fsync: not via rename, since the
+ * kubelet bind-mounts the file itself. */
+static int write_message_file(const char *path, const char *data, size_t len, struct verr *err)
 {
-  char line[REPORT_MAX_JSON + 1];
-  ssize_t len = report_to_json(r, line, REPORT_MAX_JSON);
-  if (len < 0)
-    return verr_set(err, VERR_INTERNAL,
-                    "the termination message does not fit in %d bytes: this is a bug",
-                    REPORT_MAX_JSON);
-  line[len++] = '\n';
-
   CLEANUP_CLOSE int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return verr_sys(err, VERR_IO, errno,
                     "cannot open the termination message file %s: check the pod's "
                     "terminationMessagePath and that the path is writable", path);
-  if (write_all(fd, line, (size_t)len) < 0)
+  if (write_all(fd, data, len) < 0)
     return verr_sys(err, VERR_IO, errno,
                     "writing the termination message to %s failed: check free space and "
                     "permissions there", path);
@@ -547,4 +571,77 @@ int report_write_file(const struct report *r, const char *path, struct verr *err
     return verr_sys(err, VERR_IO, errno, "closing the termination message file %s failed",
                     path);
   return 0;
+}
+
+int report_write_file(const struct report *r, const char *path, struct verr *err)
+{
+  char line[REPORT_MAX_JSON + 1];
+  ssize_t len = report_to_json(r, line, REPORT_MAX_JSON);
+  if (len < 0)
+    return verr_set(err, VERR_INTERNAL,
+                    "the termination message does not fit in %d bytes: this is a bug",
+                    REPORT_MAX_JSON);
+  line[len++] = '\n';
+  return write_message_file(path, line, (size_t)len, err);
+}
+
+/* ---- plain text ---- */
+
+#define TEXT_CUT_MARK "..."
+
+/* Where to cut s so that no character is split: `len`, moved back over the
+ * continuation bytes of a character that s[len] is inside of. s[len] must exist. */
+static size_t utf8_boundary(const char *s, size_t len)
+{
+  size_t i = len;
+  while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80 && len - i < 3)
+    i--;
+  return ((unsigned char)s[i] & 0xC0) == 0x80 ? len : i;
+}
+
+/* Append `s` to buf[*pos..limit), control characters as spaces. Returns whether all of
+ * it fitted; when not, stops before a character that would cross `limit`. */
+static bool text_append(char *buf, size_t *pos, size_t limit, const char *s)
+{
+  size_t len = strlen(s);
+  size_t room = limit - *pos;
+  size_t take = len <= room ? len : utf8_boundary(s, room);
+  for (size_t i = 0; i < take; i++) {
+    unsigned char c = (unsigned char)s[i];
+    buf[(*pos)++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+  }
+  return take == len;
+}
+
+ssize_t report_text_line(const char *prefix, const char *cause, char *buf, size_t size)
+{
+  if (size > REPORT_MAX_JSON)
+    size = REPORT_MAX_JSON;
+  if (size < 16)
+    return -1;
+  /* room for the newline and the NUL; a cut also needs the marker */
+  size_t limit = size - 2, pos = 0;
+  bool whole = text_append(buf, &pos, limit, prefix ? prefix : "");
+  if (whole)
+    whole = text_append(buf, &pos, limit, cause ? cause : "");
+  if (!whole) {
+    size_t keep = limit - (sizeof TEXT_CUT_MARK - 1);
+    if (pos > keep)
+      pos = utf8_boundary(buf, keep);
+    memcpy(buf + pos, TEXT_CUT_MARK, sizeof TEXT_CUT_MARK - 1);
+    pos += sizeof TEXT_CUT_MARK - 1;
+  }
+  buf[pos++] = '\n';
+  buf[pos] = '\0';
+  return (ssize_t)pos;
+}
+
+int report_write_text(const char *prefix, const char *cause, const char *path,
+                      struct verr *err)
+{
+  char line[REPORT_MAX_JSON];
+  ssize_t len = report_text_line(prefix, cause, line, sizeof line);
+  if (len < 0)
+    return verr_set(err, VERR_INTERNAL, "the termination message does not fit: this is a bug");
+  return write_message_file(path, line, (size_t)len, err);
 }

@@ -21,9 +21,11 @@
  * the head and the tail of a string around a "..." marker, between whole escapes and
  * whole characters. Label keys cut that way may, in theory, come out equal.
  *
- * CDI reads the JSON only from an importer that exits 0; after a failure it shows the
- * raw text as the condition message. A failed report is still JSON, with the error's
- * sentence in "message" first, so that text reads well either way.
+ * CDI reads the JSON only from an importer that exits 0; after a failure (exit 1) it
+ * shows the raw text as the condition message, and CDI's importer writes plain text
+ * there (cmd/cdi-importer/importer.go handleImport): report_write_text() writes that
+ * line. A verification verdict (report_set_verdict) is JSON and exits 0, as CDI's
+ * checksum mismatch is, so the controller reads it and marks the import fatal.
  *
  * Memory: each string is copied, and of one longer than REPORT_MAX_JSON only the head
  * and tail that any cut would keep; at most REPORT_MAX_LABELS labels and
@@ -114,6 +116,22 @@ int report_add_verified(struct report *r, const char *stage, struct verr *err);
  * Errors: VERR_NOMEM (the report is unchanged). */
 int report_set_error(struct report *r, const struct verr *e, struct verr *err);
 
+/* CDI's words, which its controller matches (pkg/controller/import-controller.go
+ * updatePvcFromPod: a message that contains "checksum mismatch" is fatal, no retry). */
+#define REPORT_PROCESS_PREFIX "Unable to process data: "
+#define REPORT_MISMATCH_PHRASE "checksum mismatch"
+
+/* Whether a failure is a permanent verification verdict: the source checksum
+ * (VERR_CHECKSUM), a signature, an expected or read-back block hash (VERR_VERIFY). A
+ * rerun fetches the same bytes and fails the same way. */
+bool report_is_verdict(enum verr_code code);
+
+/* Record a verdict failure the way CDI's importer reports ErrChecksumMismatch: the
+ * message becomes "Unable to process data: <cause>", with "checksum mismatch: " put
+ * before the cause when the cause lacks that phrase, "vimport.error" the code's name,
+ * and report_exit_code() 0. Errors: VERR_USAGE when `e` is not a verdict, VERR_NOMEM. */
+int report_set_verdict(struct report *r, const struct verr *e, struct verr *err);
+
 /* Render the report into buf as one NUL-terminated line of JSON without a newline, at
  * most min(size, REPORT_MAX_JSON) - 1 bytes long, shortening strings as described
  * above. Returns the length (without the NUL), or -1 if `size` is too small even with
@@ -125,9 +143,22 @@ ssize_t report_to_json(const struct report *r, char *buf, size_t size);
  * Errors: VERR_IO naming the path, VERR_INTERNAL if rendering fails. */
 int report_write_file(const struct report *r, const char *path, struct verr *err);
 
+/* One line of plain text, CDI's message for every other failure: `prefix` (NULL for
+ * none, e.g. REPORT_PROCESS_PREFIX) then `cause`, control characters turned into
+ * spaces so that the first line is the whole cause, then a newline and a NUL. When
+ * longer than min(size, REPORT_MAX_JSON) - 1 bytes the cause is cut at a character
+ * boundary and ends in "...". Returns the length without the NUL, or -1 when `size` is
+ * smaller than 16. */
+ssize_t report_text_line(const char *prefix, const char *cause, char *buf, size_t size);
+
+/* Write report_text_line(prefix, cause) to `path` as report_write_file() writes. */
+int report_write_text(const char *prefix, const char *cause, const char *path,
+                      struct verr *err);
+
 /* The process exit code for this report, CDI's importer contract: 0 on success, on a
- * checksum mismatch and when scratch space is required (the controller reads the
- * message only from a pod that exited 0), 1 for every other failure. */
+ * checksum mismatch, after report_set_verdict() and when scratch space is required
+ * (the controller reads the message only from a pod that exited 0), 1 for every other
+ * failure. */
 int report_exit_code(const struct report *r);
 
 #endif

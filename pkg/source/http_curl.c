@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/log.h"
 
@@ -378,13 +379,17 @@ int http_config_init(struct http_config *c, const struct source_opts *o,
               "other bytes; use only for tests", c->redacted);
     return 0;
   }
-  if (o->ca_dir == NULL && o->ca_file == NULL)
+  /* CDI builds its own pool only when one of these is given (createHTTPClient) */
+  struct stat st;
+  const char *proxy = o->proxy_ca_dir != NULL && stat(o->proxy_ca_dir, &st) == 0 &&
+                      S_ISDIR(st.st_mode) ? o->proxy_ca_dir : NULL;
+  if (o->ca_dir == NULL && o->ca_file == NULL && proxy == NULL)
     return 0;
   char *default_bundle = NULL;
   CURL *probe = curl_easy_init();
   if (probe != NULL)
     curl_easy_getinfo(probe, CURLINFO_CAINFO, &default_bundle);
-  int rc = source_tls_load_cas(default_bundle, o->ca_dir, o->ca_file, &c->ca_blob,
+  int rc = source_tls_load_cas(default_bundle, proxy, o->ca_dir, o->ca_file, &c->ca_blob,
                                &c->ca_blob_len, err);
   curl_easy_cleanup(probe);
   return rc;

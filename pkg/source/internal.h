@@ -45,10 +45,11 @@ extern const struct source_kind source_file_kind;  /* file.c: a path or file:///
 extern const struct source_kind source_stdin_kind; /* file.c: "-" */
 extern const struct source_kind source_http_kind;  /* http.c: http:// and https:// */
 
-/* tls.c: the CA bundle for opts->ca_dir / opts->ca_file, as one PEM blob for
+/* tls.c: the CA bundle for opts->proxy_ca_dir / ca_dir / ca_file, as one PEM blob for
  * CURLOPT_CAINFO_BLOB: libcurl's default bundle (so custom CAs add to the system trust,
- * as CDI does) followed by every PEM file of the directory. *blob is malloc'd. */
-int source_tls_load_cas(const char *default_bundle, const char *ca_dir, const char *ca_file,
-                        char **blob, size_t *blob_len, struct verr *err);
+ * as CDI does) followed by the PEM files of the proxy directory (what it cannot read is
+ * skipped) and of the others. *blob is malloc'd. */
+int source_tls_load_cas(const char *default_bundle, const char *proxy_dir, const char *ca_dir,
+                        const char *ca_file, char **blob, size_t *blob_len, struct verr *err);
 
 #endif

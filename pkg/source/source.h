@@ -66,6 +66,10 @@ struct source_opts {
   const char *url;          /* http://, https://, file:///path, a plain path, or "-" (stdin) */
   const char *ca_dir;       /* directory of PEM CA files added to the system trust, or NULL */
   const char *ca_file;      /* one PEM CA bundle file added the same way, or NULL */
+  const char *proxy_ca_dir; /* CDI's cluster-wide proxy CA directory (/proxycerts), or NULL:
+                             * its PEM files are added the same way when it exists; a
+                             * missing directory or an unreadable or certificate-less file
+                             * in it is skipped, as CDI's createCertPool does */
   int insecure_skip_verify; /* no TLS verification at all (logged as a warning) */
   const char *basic_user;   /* HTTP basic auth, or NULL */
   const char *basic_password;

@@ -4,7 +4,9 @@
  * and CURLOPT_CAPATH needs c_rehash'd names the mount does not have, so every file is
  * concatenated into one memory blob for CURLOPT_CAINFO_BLOB. The blob starts with
  * libcurl's default bundle because the blob replaces CURLOPT_CAINFO: CDI adds the
- * ConfigMap to the system pool rather than replacing it, and so do we.
+ * ConfigMap to the system pool rather than replacing it, and so do we. CDI also adds
+ * the cluster-wide proxy CA bundle it mounts at /proxycerts, skipping what it cannot
+ * read there (http-datasource.go createCertPool); so does the proxy directory here.
  */
 #include "source/internal.h"
 
@@ -103,8 +105,9 @@ static int entry_cmp(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* `lenient`: a file that cannot be read is logged and skipped (the proxy directory). */
 static int ca_blob_add_dir_entry(struct ca_blob *b, const char *dir, const char *name,
-                                 struct verr *err)
+                                 bool lenient, struct verr *err)
 {
   char path[4096];
   struct stat st;
@@ -112,6 +115,10 @@ static int ca_blob_add_dir_entry(struct ca_blob *b, const char *dir, const char 
   if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
     return 0;
   int added = ca_blob_add_file(b, path, err);
+  if (added < 0 && lenient) {
+    vlog_warn("source", "CA directory %s: %s skipped: %s", dir, name, err->message);
+    return 0;
+  }
   if (added == 0)
     vlog_info("source", "CA directory %s: %s holds no PEM certificate, skipped", dir, name);
   return added < 0 ? -1 : 0;
@@ -120,7 +127,7 @@ static int ca_blob_add_dir_entry(struct ca_blob *b, const char *dir, const char 
 /* Every regular file of `dir` (following symlinks: a ConfigMap mount's files are links
  * into "..data/"), in name order so the result does not depend on readdir. Hidden
  * entries ("..data", "..2024_...") are skipped: they are the same files again. */
-static int ca_blob_add_dir(struct ca_blob *b, const char *dir, struct verr *err)
+static int ca_blob_add_dir(struct ca_blob *b, const char *dir, bool lenient, struct verr *err)
 {
   DIR *d = opendir(dir);
   if (d == NULL)
@@ -140,20 +147,22 @@ static int ca_blob_add_dir(struct ca_blob *b, const char *dir, struct verr *err)
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     if (rc == 0)
-      rc = ca_blob_add_dir_entry(b, dir, names[i], err);
+      rc = ca_blob_add_dir_entry(b, dir, names[i], lenient, err);
     free(names[i]);
   }
   return rc;
 }
 
-int source_tls_load_cas(const char *default_bundle, const char *ca_dir, const char *ca_file,
-                        char **blob, size_t *blob_len, struct verr *err)
+int source_tls_load_cas(const char *default_bundle, const char *proxy_dir, const char *ca_dir,
+                        const char *ca_file, char **blob, size_t *blob_len, struct verr *err)
 {
   __attribute__((cleanup(ca_blob_cleanup))) struct ca_blob b = { 0 };
   if (default_bundle != NULL && access(default_bundle, R_OK) == 0 &&
       ca_blob_add_file(&b, default_bundle, err) < 0)
     return -1;
   unsigned system_files = b.n_files;
+  if (proxy_dir != NULL && ca_blob_add_dir(&b, proxy_dir, true, err) < 0)
+    vlog_warn("source", "the proxy CA directory %s is skipped: %s", proxy_dir, err->message);
   if (ca_file != NULL) {
     int added = ca_blob_add_file(&b, ca_file, err);
     if (added < 0)
@@ -166,7 +175,7 @@ int source_tls_load_cas(const char *default_bundle, const char *ca_dir, const ch
   }
   if (ca_dir != NULL) {
     unsigned before = b.n_files;
-    if (ca_blob_add_dir(&b, ca_dir, err) < 0)
+    if (ca_blob_add_dir(&b, ca_dir, false, err) < 0)
       return -1;
     if (b.n_files == before)
       return verr_set(err, VERR_USAGE,

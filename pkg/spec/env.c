@@ -3,13 +3,16 @@
  * The CDI controller configures its importer pod through IMPORTER_* variables (and a few
  * unprefixed ones). vimport reads the same names so it can stand in for the importer,
  * plus VIMPORT_* overrides that let tests and Jobs move the paths. Variables that only
- * apply to http sources are ignored for other sources, as CDI's importer does.
+ * apply to http sources are ignored for other sources, as CDI's importer does, except
+ * IMPORTER_CHECKSUM: it is checked for every source that streams bytes and refused for
+ * a blank one, so that no checksum is ever silently dropped.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/cleanup.h"
 #include "core/log.h"
@@ -91,9 +94,10 @@ static int env_source_kind(char *const envp[], struct import_spec *spec, struct 
     if (strcmp(v, unsupported[i]) == 0)
       return env_error(err, "IMPORTER_SOURCE", "the %s source is not supported by vimport; use "
                        "CDI's own importer for it", unsupported[i]);
+  /* CDI's words (importer.go newDataSource), then the variable and what vimport takes */
   if (spec->source.kind == SPEC_SOURCE_NONE)
-    return env_error(err, "IMPORTER_SOURCE", "unknown source \"%.32s\"; vimport imports http, "
-                     "none (blank) and file", v);
+    return verr_set(err, VERR_USAGE, "Unknown data source: %.32s (IMPORTER_SOURCE); vimport "
+                    "imports http, none (blank) and file", v);
   return 0;
 }
 
@@ -110,6 +114,20 @@ static int env_endpoint(char *const envp[], struct import_spec *spec, struct ver
   if (!spec_valid_http_url(v))
     return env_error(err, "IMPORTER_ENDPOINT", "not an http:// or https:// URL with a host");
   return spec_set_string(&spec->source.http.url, v, strlen(v), err);
+}
+
+/* Every source that streams bytes can be checked; a blank one has none. */
+static int env_checksum(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *checksum = env_value(envp, "IMPORTER_CHECKSUM");
+  if (checksum == NULL)
+    return 0;
+  if (spec->source.kind == SPEC_SOURCE_BLANK)
+    return env_error(err, "IMPORTER_CHECKSUM", "a blank image (IMPORTER_SOURCE=none) has no "
+                     "source bytes to check; unset it");
+  if (spec_parse_checksum(checksum, &spec->source.checksum, err) == -1)
+    return env_prefix(err, "IMPORTER_CHECKSUM");
+  return 0;
 }
 
 /* ---- http details --------------------------------------------------------------------- */
@@ -185,9 +203,6 @@ static int env_proxy(char *const envp[], const char *lower, const char *upper, c
 static int env_http(char *const envp[], struct import_spec *spec, struct verr *err)
 {
   struct spec_http *http = &spec->source.http;
-  const char *checksum = env_value(envp, "IMPORTER_CHECKSUM");
-  if (checksum != NULL && spec_parse_checksum(checksum, &http->checksum, err) == -1)
-    return env_prefix(err, "IMPORTER_CHECKSUM");
   const char *cert_dir = env_value(envp, "IMPORTER_CERT_DIR");
   if (cert_dir != NULL) {
     if (spec_check_dir(cert_dir, err) == -1)
@@ -282,6 +297,23 @@ static int env_content_type(char *const envp[], struct import_spec *spec, struct
   return 0;
 }
 
+/* ---- scratch space ---------------------------------------------------------------------- */
+
+/* CDI mounts a scratch volume at /scratch only after the importer asked for one
+ * (scratchSpaceRequired). So it is used when it is there, and asked for when it is not:
+ * asking while it is mounted would restart the pod forever. VIMPORT_SCRATCH_DIR moves
+ * the path (tests); it too counts as mounted only when it is a directory. */
+static int env_scratch(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *dir = env_value(envp, "VIMPORT_SCRATCH_DIR");
+  if (dir == NULL)
+    dir = SPEC_DEFAULT_SCRATCH_DIR;
+  struct stat st;
+  if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+    return 0;
+  return spec_set_string(&spec->scratch_path, dir, strlen(dir), err);
+}
+
 /* ---- vimport extensions --------------------------------------------------------------- */
 
 static int env_vimport(char *const envp[], struct import_spec *spec, struct verr *err)
@@ -294,7 +326,9 @@ static int env_vimport(char *const envp[], struct import_spec *spec, struct verr
     return env_prefix(err, "VIMPORT_BLOCK_HASH_LENGTH");
   if (env_string(envp, "VIMPORT_TERMINATION_MESSAGE_PATH", &spec->termination_message_path,
                  err) == -1 ||
-      env_string(envp, "VIMPORT_EXTRA_HEADERS_DIR", &spec->mounts.extra_headers, err) == -1)
+      env_string(envp, "VIMPORT_EXTRA_HEADERS_DIR", &spec->mounts.extra_headers, err) == -1 ||
+      /* CDI's controller names the mount it made; its importer reads /proxycerts anyway */
+      env_string(envp, "IMPORTER_PROXY_CERT_DIR", &spec->mounts.proxy_certs, err) == -1)
     return -1;
   return 0;
 }
@@ -309,9 +343,11 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
   if (env_vimport(envp, spec, err) == -1 ||
       env_source_kind(envp, spec, err) == -1 ||
       env_endpoint(envp, spec, err) == -1 ||
+      env_checksum(envp, spec, err) == -1 ||
       (spec->source.kind == SPEC_SOURCE_HTTP && env_http(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||
+      env_scratch(envp, spec, err) == -1 ||
       spec_check_complete(spec, err) == -1)
     return -1;
   *out = TAKE_PTR(spec);

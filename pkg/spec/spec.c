@@ -45,7 +45,8 @@ int spec_new_defaults(const char *origin, struct import_spec **out, struct verr 
       set_default(&spec->block_hash.digest, SPEC_DEFAULT_BLOCK_HASH_DIGEST, err) == -1 ||
       set_default(&spec->mounts.certs, SPEC_DEFAULT_MOUNT_CERTS, err) == -1 ||
       set_default(&spec->mounts.secret, SPEC_DEFAULT_MOUNT_SECRET, err) == -1 ||
-      set_default(&spec->mounts.extra_headers, SPEC_DEFAULT_MOUNT_EXTRA_HEADERS, err) == -1) {
+      set_default(&spec->mounts.extra_headers, SPEC_DEFAULT_MOUNT_EXTRA_HEADERS, err) == -1 ||
+      set_default(&spec->mounts.proxy_certs, SPEC_DEFAULT_MOUNT_PROXY_CERTS, err) == -1) {
     spec_free(spec);
     return -1;
   }
@@ -104,6 +105,7 @@ void spec_free(struct import_spec *spec)
   free(spec->mounts.certs);
   free(spec->mounts.secret);
   free(spec->mounts.extra_headers);
+  free(spec->mounts.proxy_certs);
   free(spec->termination_message_path);
   free(spec->scratch_path);
   for (size_t i = 0; i < spec->n_allowed_formats; i++)
@@ -256,9 +258,6 @@ static void describe_url(FILE *f, const char *label, const char *url)
 static void describe_http(FILE *f, const struct spec_http *http)
 {
   describe_url(f, "url", http->url);
-  if (http->checksum.alg != SPEC_CHECKSUM_NONE)
-    fprintf(f, " checksum=%s:%s", spec_checksum_alg_name(http->checksum.alg),
-            http->checksum.hex);
   for (size_t i = 0; i < http->n_headers; i++) {
     const struct spec_header *h = &http->headers[i];
     bool hide = h->secret || header_looks_sensitive(h->name);
@@ -334,6 +333,9 @@ char *spec_describe(const struct import_spec *spec)
     describe_http(f, &spec->source.http);
   if (spec->source.file_path != NULL)
     fprintf(f, " path=%s", spec->source.file_path);
+  if (spec->source.checksum.alg != SPEC_CHECKSUM_NONE)
+    fprintf(f, " checksum=%s:%s", spec_checksum_alg_name(spec->source.checksum.alg),
+            spec->source.checksum.hex);
   describe_url(f, "uri", spec->source.nbd_uri);
   fprintf(f, " contentType=%s volumeMode=%s",
           spec->content_type == SPEC_CONTENT_ARCHIVE ? "archive" : "kubevirt",

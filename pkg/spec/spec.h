@@ -45,6 +45,8 @@
 #define SPEC_DEFAULT_MOUNT_CERTS "/certs"
 #define SPEC_DEFAULT_MOUNT_SECRET "/etc/vimport/secret"
 #define SPEC_DEFAULT_MOUNT_EXTRA_HEADERS "/extraheaders"
+#define SPEC_DEFAULT_MOUNT_PROXY_CERTS "/proxycerts" /* CDI: common.ImporterProxyCertDir */
+#define SPEC_DEFAULT_SCRATCH_DIR "/scratch" /* CDI: common.ScratchDataDir */
 #define SPEC_DEFAULT_BLOCK_HASH_DIGEST "sha256"
 #define SPEC_DEFAULT_BLOCK_SIZE (64u * 1024u)
 #define SPEC_DEFAULT_WINDOW_SIZE (64ull * 1024 * 1024)
@@ -93,7 +95,6 @@ struct spec_header {
 
 struct spec_http {
   char *url;                    /* owned; http:// or https:// (may hold userinfo: redact) */
-  struct spec_checksum checksum;
   struct spec_header *headers;  /* owned array of n_headers, in the order given */
   size_t n_headers;
   char *basic_auth_user;        /* owned; NULL: no basic auth. Secret (an access key id) */
@@ -107,6 +108,10 @@ struct spec_http {
 
 struct spec_source {
   enum spec_source_kind kind;
+  /* The expected checksum of the bytes as served, for every streamed kind (http, file,
+   * stdin): spec.source.<kind>.checksum / IMPORTER_CHECKSUM. A blank or nbd source has
+   * no byte stream to check and refuses one. */
+  struct spec_checksum checksum;
   struct spec_http http;  /* meaningful when kind == SPEC_SOURCE_HTTP, else zeroed */
   char *file_path;        /* owned; kind == SPEC_SOURCE_FILE: a path, "-" means stdin */
   char *nbd_uri;          /* owned; kind == SPEC_SOURCE_NBD: nbd://, nbds://, nbd+unix://
@@ -148,6 +153,8 @@ struct spec_mounts {
   char *certs;         /* owned; CA bundles of certConfigMap (CDI: /certs) */
   char *secret;        /* owned; files accessKeyId and secretKey of secretRef */
   char *extra_headers; /* owned; one subdirectory per secretExtraHeaders secret */
+  char *proxy_certs;   /* owned; the cluster-wide proxy CA bundle (CDI: /proxycerts),
+                        * trusted for every https fetch when the directory exists */
 };
 
 /* vimport.signature: a detached signature over the source bytes as served, checked by
@@ -195,7 +202,7 @@ struct import_spec {
                                    * (default false: only a warning in the message) */
   char *checksum_url;             /* owned; vimport.checksumURL: a SHA256SUMS / CHECKSUM file
                                    * (http(s) URL or local path, may hold userinfo: redact);
-                                   * NULL: none. Excludes spec.source.http.checksum */
+                                   * NULL: none. Excludes spec.source.<kind>.checksum */
   char *checksum_name;            /* owned; vimport.checksumName: the name to look up in it;
                                    * NULL: the last path segment of the source URL or path */
   struct spec_signature signature; /* vimport.signature */

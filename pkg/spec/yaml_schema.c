@@ -46,7 +46,16 @@ static YAML_HANDLER(parse_checksum)
   if (yaml_want_string(w, value, path, &s) == -1)
     return -1;
   return yaml_prefixed(w, value, path,
-                       spec_parse_checksum(s, &w->spec->source.http.checksum, w->err));
+                       spec_parse_checksum(s, &w->spec->source.checksum, w->err));
+}
+
+/* Named, not just unknown: a user who sets a checksum must learn why it cannot apply. */
+static YAML_HANDLER(parse_checksum_refused)
+{
+  (void)k;
+  return yaml_walk_error(w, value, path, "a %s source has no served bytes to check (vimport "
+                         "checks the block hash it writes); drop the checksum, or give "
+                         "vimport.expectedBlockHash", w->source_kind ? w->source_kind : "?");
 }
 
 static int add_header_line(struct import_spec *spec, const char *s, struct verr *err)
@@ -256,9 +265,9 @@ static int check_trust(struct yaml_walk *w)
   if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
     return yaml_walk_error(w, w->checksum_url, "vimport.checksumURL", "a blank or nbd source "
                            "has no served bytes to check; drop it");
-  if (spec->source.http.checksum.alg != SPEC_CHECKSUM_NONE)
+  if (spec->source.checksum.alg != SPEC_CHECKSUM_NONE)
     return yaml_walk_error(w, w->checksum_url, "vimport.checksumURL", "give either "
-                           "spec.source.http.checksum or checksumURL, not both");
+                           "spec.source.%s.checksum or checksumURL, not both", w->source_kind);
   if (spec->source.kind == SPEC_SOURCE_FILE && spec->source.file_path != NULL &&
       strcmp(spec->source.file_path, "-") == 0 && spec->checksum_name == NULL)
     return yaml_walk_error(w, w->checksum_url, "vimport.checksumURL", "stdin has no file name to "
@@ -374,11 +383,6 @@ static const struct yaml_choice key_type_choice =
     CHOICE(key_types, CHOICE_TEXT, 32, "a key type",
            "use RSA, RSA-PSS, ECDSA, Ed25519, DSA or Glance's ECC_SECP384R1 ...");
 
-static const struct yaml_key ignored_keys[] = {
-  { "", yaml_parse_ignore, NULL, 0, false, NULL },
-};
-static const struct yaml_table empty_table = { ignored_keys, 0 };
-
 static const struct yaml_key metadata_keys[] = {
   { "name",        yaml_parse_string,      NULL, AT(name), false, NULL },
   { "namespace",   yaml_parse_ignore,      NULL, 0,        false, NULL },
@@ -401,18 +405,25 @@ static const struct yaml_key http_keys[] = {
 static const struct yaml_table http_table = TABLE(http_keys);
 
 static const struct yaml_key file_keys[] = {
-  { "path", yaml_parse_string, NULL, AT(source.file_path), true, NULL },
+  { "path",     yaml_parse_string, NULL, AT(source.file_path), true, NULL },
+  { "checksum", parse_checksum,    NULL, 0, false, NULL },
 };
 static const struct yaml_table file_table = TABLE(file_keys);
 
+static const struct yaml_key blank_keys[] = {
+  { "checksum", parse_checksum_refused, NULL, 0, false, NULL },
+};
+static const struct yaml_table blank_table = TABLE(blank_keys);
+
 static const struct yaml_key nbd_keys[] = {
-  { "uri", yaml_parse_string, NULL, AT(source.nbd_uri), true, NULL },
+  { "uri",      yaml_parse_string,      NULL, AT(source.nbd_uri), true, NULL },
+  { "checksum", parse_checksum_refused, NULL, 0, false, NULL },
 };
 static const struct yaml_table nbd_table = TABLE(nbd_keys);
 
 static const struct yaml_key source_keys[] = {
   { "http",     parse_source_kind,        &http_table,  SPEC_SOURCE_HTTP,  false, NULL },
-  { "blank",    parse_source_kind,        &empty_table, SPEC_SOURCE_BLANK, false, NULL },
+  { "blank",    parse_source_kind,        &blank_table, SPEC_SOURCE_BLANK, false, NULL },
   { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false, NULL },
   { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false, NULL },
   { "s3",       parse_source_unsupported, NULL,         0,                 false, NULL },
@@ -465,6 +476,7 @@ static const struct yaml_key mounts_keys[] = {
   { "certs",        yaml_parse_string, NULL, AT(mounts.certs),         false, NULL },
   { "secret",       yaml_parse_string, NULL, AT(mounts.secret),        false, NULL },
   { "extraHeaders", yaml_parse_string, NULL, AT(mounts.extra_headers), false, NULL },
+  { "proxyCerts",   yaml_parse_string, NULL, AT(mounts.proxy_certs),   false, NULL },
 };
 static const struct yaml_table mounts_table = TABLE(mounts_keys);
 

@@ -329,7 +329,8 @@ static int mismatch(struct signature_tap *t, struct verr *err)
   unsigned long e = ERR_peek_error();
   const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
   ERR_clear_error();
-  return verr_set(err, VERR_VERIFY, "signature does not match the image: %s was not made "
+  return verr_set(err, VERR_VERIFY, "checksum mismatch: the signature does not match the "
+                  "image: %s was not made "
                   "by %s%s%s%s (key %s) over these %llu bytes%s%s; the image or the signature "
                   "was changed, or it was made with another key or hash",
                   t->where, t->key.description, t->scheme, t->key.subject[0] ? ", " : "",

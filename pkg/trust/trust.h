@@ -161,8 +161,8 @@ int signature_tap_new(struct vreader *lower, const struct signature_opts *opts,
 /* Finish verification of every byte read through `tap` (call it once, after the stream
  * ended). `res` is cleared first and res->verified is set only on success. On success
  * returns 0 with the key described in `res`. On a mismatch returns -1 with VERR_VERIFY:
- *   "signature does not match the image: <key>; the image (N bytes) or the signature
- *    was changed, or it was made with another key"
+ *   "checksum mismatch: the signature does not match the image: <key>; the image
+ *    (N bytes) or the signature was changed, or it was made with another key"
  * After it, reading from `tap` fails with VERR_INTERNAL. `tap` must come from
  * signature_tap_new (else VERR_INTERNAL). Still close `tap` with vreader_close(). */
 int signature_tap_final(struct vreader *tap, struct signature_result *res,

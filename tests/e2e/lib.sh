@@ -35,6 +35,22 @@
 #                              stderr in $E2E_TMP/import.stderr
 #   import_json EXPR           print field EXPR (Python subscripts, e.g. '["vimport"]["blockHash"]')
 #                              of the last termination message
+#   import_message             print the last message's text: "message" of a JSON one, else
+#                              the plain text (CDI's importer writes plain text on failure)
+#   expect_text_failure WHAT [ERE]
+#                              fail unless the last import exited 1 with CDI's plain-text
+#                              message: one line under 4096 bytes without control characters,
+#                              not JSON, that starts with "Unable to process data: " (or
+#                              matches ERE when given)
+#   expect_message_shape WHAT [RC]
+#                              fail unless the last message has CDI's shape for exit RC
+#                              (default IMPORT_RC): after 1, expect_text_failure with
+#                              CDI_FAILURE_ERE; after 0, one line of JSON of at most 4096
+#                              bytes with a non-empty "message"
+#   expect_checksum_verdict WHAT
+#                              fail unless the last import exited 0 with CDI's fatal verdict:
+#                              JSON whose message starts "Unable to process data: " and holds
+#                              "checksum mismatch"
 #
 # Environment from tests/e2e/run.sh: VIMPORT (the binary), VIMPORT_TOP (repo root).
 
@@ -184,4 +200,65 @@ import_run() {
 import_json() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' \
     "$E2E_TMP/termination-log" "$1"
+}
+
+import_message() {
+  python3 - "$E2E_TMP/termination-log" <<'EOF'
+import json, sys
+raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+try:
+    print(json.loads(raw)["message"])
+except ValueError:
+    print(raw.rstrip("\n"))
+EOF
+}
+
+# The shape of CDI's plain-text failure message (cmd/cdi-importer/importer.go handleImport).
+expect_text_failure() {
+  local what=$1 ere=${2:-^Unable to process data: } f=$E2E_TMP/termination-log
+  [ "$IMPORT_RC" -eq 1 ] || fail "$what: exit $IMPORT_RC, want 1: $IMPORT_MSG"
+  [ -s "$f" ] || fail "$what: no termination message"
+  python3 - "$f" <<'EOF' || fail "$what: not CDI's plain-text message: $(head -c 600 "$f" | cat -v)"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+assert len(raw) < 4096, "%d bytes" % len(raw)
+assert raw.endswith(b"\n") and b"\n" not in raw[:-1], "not one line"
+assert not any(c < 0x20 or c == 0x7f for c in raw[:-1]), "control characters"
+try:
+    json.loads(raw)
+except ValueError:
+    pass
+else:
+    raise AssertionError("JSON: CDI writes plain text after a failure")
+EOF
+  grep -qE -- "$ere" "$f" || fail "$what: message does not match /$ere/: $IMPORT_MSG"
+}
+
+# CDI's fatal checksum verdict (pkg/controller/import-controller.go updatePvcFromPod).
+expect_checksum_verdict() {
+  local what=$1 msg
+  [ "$IMPORT_RC" -eq 0 ] || fail "$what: exit $IMPORT_RC, CDI's contract is 0: $IMPORT_MSG"
+  msg=$(import_json '["message"]') || fail "$what: the verdict is not JSON: $IMPORT_MSG"
+  [[ $msg == "Unable to process data: "* ]] || fail "$what: message: $msg"
+  [[ $msg == *"checksum mismatch"* ]] || fail "$what: no 'checksum mismatch' in: $msg"
+}
+
+# Every plain-text failure of an import starts with one of CDI's two phrases.
+CDI_FAILURE_ERE='^Unable to (process data|connect to [a-z]+ data source): '
+
+expect_message_shape() {
+  local what=$1 rc=${2:-$IMPORT_RC}
+  IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null) || fail "$what: no termination message"
+  if [ "$rc" -eq 1 ]; then
+    IMPORT_RC=1 expect_text_failure "$what" "$CDI_FAILURE_ERE"
+    return
+  fi
+  python3 - "$E2E_TMP/termination-log" <<'EOF' || fail "$what: bad termination message: $IMPORT_MSG"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+assert len(raw) <= 4096, "longer than 4096 bytes"
+assert raw.count(b"\n") <= 1 and b"\n" not in raw.rstrip(b"\n"), "not one line"
+d = json.loads(raw)
+assert isinstance(d.get("message"), str) and d["message"], "no message"
+EOF
 }

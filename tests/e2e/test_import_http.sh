@@ -88,7 +88,9 @@ write_spec "$tmp/spec.yaml" "$NGINX_URL/disk.raw.xz" "$bad" "$tmp/bad.target"
 import "$tmp/spec.yaml"
 assert_eq 0 "$rc" "exit code of a checksum mismatch"
 real=sha256:$(sha256sum "$srv/disk.raw.xz" | cut -d' ' -f1)
-assert_eq "checksum mismatch: expected $bad, calculated $real" "$(json '["message"]')" "mismatch message"
+assert_eq "Unable to process data: checksum mismatch: expected $bad, calculated $real" \
+  "$(json '["message"]')" "mismatch message"
+[ ! -e "$tmp/bad.target" ] || fail "the image file is left after a checksum mismatch (CDI removes it)"
 
 # md5 and sha512 checksums work the same way
 for alg in md5 sha512; do

@@ -62,5 +62,6 @@ import_spec "$tmp/spec.yaml" "$NGINX_URL/zstd.qcow2" "$bad" "$tmp/bad.target"
 import_run "$tmp/spec.yaml"
 assert_eq 0 "$IMPORT_RC" "exit code of a checksum mismatch"
 real=sha256:$(sha256sum "$srv/zstd.qcow2" | cut -d' ' -f1)
-assert_eq "checksum mismatch: expected $bad, calculated $real" "$(import_json '["message"]')" "mismatch message"
+assert_eq "Unable to process data: checksum mismatch: expected $bad, calculated $real" \
+  "$(import_json '["message"]')" "mismatch message"
 pass "$count qcow2 images imported from a pipe and from nginx"

@@ -23,13 +23,7 @@ expect_refused() {
   else
     import_run "$tmp/spec.yaml"
   fi
-  [ "$IMPORT_RC" -eq 1 ] || fail "$what: exit $IMPORT_RC, want 1: $IMPORT_MSG"
-  local msg
-  msg=$(import_json '["message"]')
-  case $msg in
-    *"Invalid format $format for image "*) ;;
-    *) fail "$what: message: $msg" ;;
-  esac
+  expect_text_failure "$what" "^Unable to process data: Invalid format $format for image "
   [ ! -s "$tmp/target.img" ] || fail "$what: a target of $(stat -c %s "$tmp/target.img") bytes was left"
 }
 

@@ -123,12 +123,12 @@ expect_ok "CDI env contract IMPORTER_ACCESS_KEY_ID/IMPORTER_SECRET_KEY"
 printf '%s\n' "$wrong_pass" >"$tmp/secret/secretKey"
 spec "$FAULT_URL/disk.raw?token=$query_token"
 run
-expect_fail "401 with a wrong password" "\"message\":\"HTTP 401 from"
+expect_fail "401 with a wrong password" "^Unable to connect to http data source: HTTP 401 from"
 printf '%s\n' "$pass" >"$tmp/secret/secretKey"
 
 spec "http://$user:$pass@127.0.0.1:$FAULT_PORT/no-such-disk.raw?token=$query_token"
 run
-expect_fail "404 with userinfo, query token and secrets" "\"message\":\"HTTP 404 from"
+expect_fail "404 with userinfo, query token and secrets" "^Unable to connect to http data source: HTTP 404 from"
 
 # nginx's TLS port with no trusted CA: the certificate is refused before any credential
 # is sent, and the message must not echo any of them
@@ -139,7 +139,7 @@ expect_fail "TLS unknown CA with secrets" "certificate"
 
 spec "$FAULT_URL/disk.raw?reset=100000&times=5&token=$query_token"
 run
-expect_fail "resets past the retry budget with secrets" "giving up"
+expect_fail "resets past the retry budget with secrets" "^Unable to process data: giving up"
 
 spec "$FAULT_URL/disk.raw"
 sed -i "s|extraHeaders: $tmp/extraheaders|extraHeaders: $tmp/bad-secret|; s|\[hdr-secret\]|[hdr-bad]|" "$tmp/spec.yaml"

@@ -384,3 +384,82 @@ Test(report, random_bytes_always_render_valid_json)
   expect_json(lines, used, "'labels' in d and 'message' in d");
   free(lines);
 }
+
+/* ---- CDI's importer contract: verdicts as JSON, everything else as one line of text ---- */
+
+Test(report, verdict_is_json_with_cdi_fatal_phrase_and_exits_0)
+{
+  struct report *r = new_report();
+  struct verr err, failure;
+  verr_set(&failure, VERR_CHECKSUM, "checksum mismatch: expected sha256:aa, calculated sha256:bb");
+  cr_assert(report_set_verdict(r, &failure, &err) == 0, "%s", err.message);
+  expect_report(r, "d['message'] == 'Unable to process data: checksum mismatch: expected "
+                   "sha256:aa, calculated sha256:bb' and d['vimport']['error'] == 'checksum'");
+  cr_assert(report_exit_code(r) == 0);
+
+  /* a verdict whose cause lacks the phrase gets it, so the controller still sees it */
+  verr_set(&failure, VERR_VERIFY, "the signing certificate \"x\" is not trusted");
+  cr_assert(report_set_verdict(r, &failure, &err) == 0);
+  expect_report(r, "d['message'] == 'Unable to process data: checksum mismatch: the signing "
+                   "certificate \"x\" is not trusted' and d['vimport']['error'] == 'verify'");
+  cr_assert(report_exit_code(r) == 0, "a verification verdict exits 0, as CDI's mismatch");
+
+  /* the same code through report_set_error (vimport verify) still exits 1 */
+  cr_assert(report_set_error(r, &failure, &err) == 0);
+  cr_assert(report_exit_code(r) == 1);
+
+  verr_set(&failure, VERR_SOURCE, "HTTP 404");
+  cr_assert(report_set_verdict(r, &failure, &err) == -1, "a 404 is no verdict");
+  cr_assert(err.code == VERR_USAGE);
+  cr_assert(!report_is_verdict(VERR_SCRATCH_REQUIRED) && !report_is_verdict(VERR_IO));
+  report_free(r);
+}
+
+Test(report, text_line_is_one_line_with_prefix)
+{
+  char buf[REPORT_MAX_JSON];
+  ssize_t n = report_text_line(REPORT_PROCESS_PREFIX, "HTTP 500 from x\nretry\tlater", buf,
+                               sizeof buf);
+  cr_assert_str_eq(buf, "Unable to process data: HTTP 500 from x retry later\n");
+  cr_assert(n == (ssize_t)strlen(buf));
+  n = report_text_line(NULL, "environment: IMPORTER_SOURCE: not set", buf, sizeof buf);
+  cr_assert_str_eq(buf, "environment: IMPORTER_SOURCE: not set\n");
+  cr_assert(report_text_line("p", "c", buf, 15) == -1, "too small a buffer is refused");
+}
+
+Test(report, text_line_is_cut_under_4096_at_a_character)
+{
+  /* 3000 two-byte characters: 6000 bytes, cut with "..." between whole characters */
+  char *cause = malloc(6001);
+  cr_assert(cause);
+  for (int i = 0; i < 3000; i++)
+    memcpy(cause + 2 * i, "\xc3\xa9", 2);
+  cause[6000] = '\0';
+  char buf[8192];
+  ssize_t n = report_text_line(REPORT_PROCESS_PREFIX, cause, buf, sizeof buf);
+  cr_assert(n > 4000 && n <= REPORT_MAX_JSON - 1, "length %zd", n);
+  cr_assert(buf[n - 1] == '\n' && memchr(buf, '\n', (size_t)n - 1) == NULL);
+  cr_assert(memcmp(buf + n - 4, "...", 3) == 0);
+  cr_assert(strncmp(buf, REPORT_PROCESS_PREFIX, strlen(REPORT_PROCESS_PREFIX)) == 0);
+  /* every byte between the prefix and the marker belongs to a whole "é" */
+  size_t body = (size_t)n - 4 - strlen(REPORT_PROCESS_PREFIX);
+  cr_assert(body % 2 == 0, "a character was split: %zu bytes", body);
+  /* every smaller buffer too */
+  for (size_t size = 16; size < 200; size++) {
+    n = report_text_line(REPORT_PROCESS_PREFIX, cause, buf, size);
+    cr_assert(n >= 0 && (size_t)n < size && buf[n] == '\0' && buf[n - 1] == '\n');
+  }
+  free(cause);
+
+  char path[128];
+  snprintf(path, sizeof path, "%s/termination-log", tmpdir);
+  struct verr err;
+  cr_assert(report_write_text("Unable to connect to http data source: ", "HTTP 404 from u",
+                              path, &err) == 0, "%s", err.message);
+  FILE *f = fopen(path, "r");
+  cr_assert(f);
+  char line[256] = "";
+  cr_assert(fgets(line, sizeof line, f) != NULL);
+  fclose(f);
+  cr_assert_str_eq(line, "Unable to connect to http data source: HTTP 404 from u\n");
+}

@@ -105,6 +105,34 @@ Test(source, tls_refuses_an_unknown_ca)
   cr_assert(strstr(err.message, "localhost") != NULL, "%s", err.message);
 }
 
+/* CDI's /proxycerts: trusted as well, and what cannot be used there is skipped, not
+ * fatal (http-datasource.go createCertPool). */
+Test(source, tls_trusts_the_proxy_ca_directory_and_skips_its_junk)
+{
+  start_nginx();
+  char proxy[600], cmd[8192];
+  snprintf(proxy, sizeof proxy, "%s/proxycerts", fx.dir);
+  snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s' '%s/ca-bundle.crt' && echo junk > '%s/junk' "
+           "&& ln -s /nonexistent '%s/dangling' && mkdir '%s/subdir'",
+           proxy, fx.ca_pem, proxy, proxy, proxy, proxy);
+  cr_assert_eq(system(cmd), 0);
+  char u[256];
+  tls_url(u, sizeof u, "localhost");
+  struct source_opts o = test_opts(u);
+  o.proxy_ca_dir = proxy;
+  struct vreader *r = open_ok(&o);
+  expect_whole_object(r);
+  vreader_close(r);
+
+  /* a proxy directory that is absent changes nothing: the unknown CA is still refused */
+  snprintf(proxy, sizeof proxy, "%s/absent", fx.dir);
+  o.proxy_ca_dir = proxy;
+  struct verr err = { 0 };
+  r = NULL;
+  cr_assert_eq(source_open(&o, &r, &err), -1);
+  cr_assert(strstr(err.message, "not trusted") != NULL, "%s", err.message);
+}
+
 Test(source, tls_ca_dir_without_pem_is_a_usage_error)
 {
   start_nginx();

@@ -221,7 +221,7 @@ Test(env, full_http_contract)
   cr_expect_str_eq(h->url, "https://images.example.com/disk.img.xz");
   cr_expect_eq(s->content_type, SPEC_CONTENT_KUBEVIRT);
   cr_expect_eq(s->target.requested_size, 10ull << 30);
-  cr_expect_eq(h->checksum.alg, SPEC_CHECKSUM_SHA1);
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA1);
   cr_expect_str_eq(h->cert_dir, certs);
   cr_expect_str_eq(h->basic_auth_user, "ak");
   cr_expect_str_eq(h->basic_auth_password, "sk-secret");
@@ -269,12 +269,13 @@ Test(env, blank_and_file_and_defaults)
   spec_free(s);
   char *file[] = { "IMPORTER_SOURCE=file", "IMPORTER_ENDPOINT=/tmp/img.qcow2",
                    "IMPORTER_CONTENTTYPE=archive", "IMPORTER_IMAGE_SIZE=", "INSECURE_TLS=",
-                   "IMPORTER_CHECKSUM=ignored-for-non-http", NULL };
+                   "IMPORTER_CHECKSUM=", NULL };
   s = env_ok(file);
   cr_expect_eq(s->source.kind, SPEC_SOURCE_FILE);
   cr_expect_str_eq(s->source.file_path, "/tmp/img.qcow2");
   cr_expect_eq(s->content_type, SPEC_CONTENT_ARCHIVE);
   cr_expect_eq(s->target.requested_size, 0);
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_NONE, "an empty IMPORTER_CHECKSUM is unset");
   spec_free(s);
 }
 
@@ -292,11 +293,44 @@ Test(env, missing_extra_headers_dir_is_fine_but_bad_secret_is_not)
   free(dir);
 }
 
+#define SHA256_ZERO_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* IMPORTER_CHECKSUM is checked for every streamed source, not only http */
+Test(env, checksum_applies_to_a_file_source)
+{
+  char *envp[] = { "IMPORTER_SOURCE=file", "IMPORTER_ENDPOINT=/images/disk.img",
+                   "IMPORTER_CHECKSUM=sha256:" SHA256_ZERO_HEX, NULL };
+  struct import_spec *s = env_ok(envp);
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_FILE);
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA256);
+  cr_expect_str_eq(s->source.checksum.hex, SHA256_ZERO_HEX);
+  spec_free(s);
+}
+
+/* CDI mounts /scratch only after scratchSpaceRequired: use it when it is there */
+Test(env, scratch_is_used_when_mounted)
+{
+  make_dir("scratch");
+  char *dir = format("VIMPORT_SCRATCH_DIR=%s/scratch", tmp_root);
+  char *mounted[] = { "IMPORTER_SOURCE=none", dir, NULL };
+  struct import_spec *s = env_ok(mounted);
+  cr_assert_not_null(s->scratch_path);
+  cr_expect(strstr(s->scratch_path, "/scratch") != NULL, "%s", s->scratch_path);
+  spec_free(s);
+  char *absent = format("VIMPORT_SCRATCH_DIR=%s/not-mounted", tmp_root);
+  char *unmounted[] = { "IMPORTER_SOURCE=none", absent, NULL };
+  s = env_ok(unmounted);
+  cr_expect_null(s->scratch_path, "no scratch volume: the import asks for one");
+  spec_free(s);
+  free(dir);
+  free(absent);
+}
+
 Test(env, errors)
 {
   struct { char *envp[4]; const char *expect; } cases[] = {
     { { "PATH=/bin", NULL }, "environment: IMPORTER_SOURCE: not set" },
-    { { "IMPORTER_SOURCE=ftp", NULL }, "environment: IMPORTER_SOURCE: unknown source \"ftp\"" },
+    { { "IMPORTER_SOURCE=ftp", NULL }, "Unknown data source: ftp (IMPORTER_SOURCE)" },
     { { "IMPORTER_SOURCE=s3", NULL }, "the s3 source is not supported by vimport" },
     { { "IMPORTER_SOURCE=registry", NULL }, "the registry source is not supported" },
     { { "IMPORTER_SOURCE=http", NULL }, "environment: IMPORTER_ENDPOINT: not set" },
@@ -325,6 +359,10 @@ Test(env, errors)
       "environment: IMPORTER_EXTRA_HEADER_0: a header is not of the form" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/", "IMPORTER_CERT_DIR=/nonexistent" },
       "environment: IMPORTER_CERT_DIR: cannot find /nonexistent" },
+    { { "IMPORTER_SOURCE=none", "IMPORTER_CHECKSUM=sha256:" SHA256_ZERO_HEX, NULL },
+      "environment: IMPORTER_CHECKSUM: a blank image (IMPORTER_SOURCE=none) has no source bytes" },
+    { { "IMPORTER_SOURCE=file", "IMPORTER_ENDPOINT=/x", "IMPORTER_CHECKSUM=md5:1" },
+      "environment: IMPORTER_CHECKSUM: checksum md5: expected 32" },
     { { "IMPORTER_SOURCE=none", "VIMPORT_EXPECTED_BLOCK_HASH=sha256:ab", NULL },
       "environment: VIMPORT_EXPECTED_BLOCK_HASH: block hash sha256: expected 64" },
   };

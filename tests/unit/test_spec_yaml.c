@@ -102,8 +102,8 @@ Test(yaml_good, every_key)
   cr_expect_eq(s->source.kind, SPEC_SOURCE_HTTP);
   const struct spec_http *h = &s->source.http;
   cr_expect_str_eq(h->url, "https://user:pw@images.example.com/fedora.qcow2?token=abc");
-  cr_expect_eq(h->checksum.alg, SPEC_CHECKSUM_SHA256);
-  cr_expect_str_eq(h->checksum.hex, SHA256_HEX);
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA256);
+  cr_expect_str_eq(s->source.checksum.hex, SHA256_HEX);
   cr_assert_eq(h->n_headers, 5);
   cr_expect_str_eq(h->headers[0].name, "X-Plain");
   cr_expect_str_eq(h->headers[0].value, "visible");
@@ -206,7 +206,7 @@ Test(yaml_good, file_source_pvc_archive_and_other_digest)
   struct import_spec *s = load_ok(HEAD
                                   "spec:\n"
                                   "  source:\n"
-                                  "    file: {path: \"-\"}\n"
+                                  "    file: {path: \"-\", checksum: \"sha256:" SHA256_HEX "\"}\n"
                                   "  pvc:\n"
                                   "    volumeMode: Filesystem\n"
                                   "    resources: {requests: {storage: 1073741824}}\n"
@@ -217,6 +217,7 @@ Test(yaml_good, file_source_pvc_archive_and_other_digest)
                                   "  blockSize: 4096\n");
   cr_expect_eq(s->source.kind, SPEC_SOURCE_FILE);
   cr_expect_str_eq(s->source.file_path, "-");
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA256, "a file source is checked too");
   cr_expect_eq(s->target.volume_mode, SPEC_VOLUME_MODE_FILESYSTEM);
   cr_expect_eq(s->target.requested_size, 1073741824ull);
   cr_expect_eq(s->content_type, SPEC_CONTENT_ARCHIVE);
@@ -265,6 +266,12 @@ struct yaml_error_case {
 };
 
 static const struct yaml_error_case yaml_errors[] = {
+  { HEAD "spec:\n  source:\n    blank: {checksum: \"sha256:" SHA256_HEX "\"}\n",
+    "spec.yaml:5: spec.source.blank.checksum: a blank source has no served bytes to check" },
+  { HEAD "spec:\n  source:\n    nbd: {uri: \"nbd://x/\", checksum: \"sha256:" SHA256_HEX "\"}\n",
+    "spec.yaml:5: spec.source.nbd.checksum: a nbd source has no served bytes to check" },
+  { HEAD "spec:\n  source:\n    file: {path: /x, checksum: \"sha1:ab\"}\n",
+    "spec.yaml:5: spec.source.file.checksum: checksum sha1: expected 40 hex digits" },
   { HEAD "spec:\n  source:\n    http:\n      urll: http://x/\n",
     "spec.yaml:6: spec.source.http.urll: unknown key; did you mean \"url\"?" },
   { HEAD "spec:\n  source:\n    http:\n      checksum: sha256:" SHA256_HEX "\n",
