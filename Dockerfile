@@ -1,4 +1,5 @@
-# vimport's container image: a fully static binary, CA certificates and nothing else.
+# vimport's container image: a fully static binary, CA certificates, busybox as sh and cp,
+# and Debian's qemu-nbd with exactly the libraries it needs.
 #
 #   podman build -t vimport .           (or docker build; needs Debian's registry mirror)
 #
@@ -16,6 +17,7 @@ RUN hack/install-deps.sh
 COPY cmd/ cmd/
 COPY pkg/ pkg/
 RUN make static
+RUN mkdir /qemu-nbd && hack/image-qemu-nbd-files.sh /qemu-nbd
 
 # The final stage is the same as Containerfile.scratch: keep them in step.
 FROM scratch
@@ -28,6 +30,11 @@ COPY --from=build /src/build/vimport-static /usr/bin/cdi-image-size-detection
 # in an init container of this image: Debian's static busybox, as sh and cp only.
 COPY --from=build /bin/busybox /bin/sh
 COPY --from=build /bin/busybox /bin/cp
+# vimport reads vhdx and sparse vmdk through qemu-nbd, which libnbd starts from PATH
+# (pkg/nbd/nbd.c): Debian's, with its ldd closure and its loader at its PT_INTERP path,
+# as hack/image-qemu-nbd-files.sh lists them. Its vhdx and vmdk drivers are built in, so
+# no module directory is needed.
+COPY --from=build /qemu-nbd/ /
 ENV PATH=/usr/bin:/bin
 # CDI's importer runs as uid 107; no passwd file is needed for a numeric user.
 USER 107

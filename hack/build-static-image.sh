@@ -5,9 +5,10 @@
 #   hack/build-static-image.sh [BUILD] [TAG]     (defaults: build localhost/vimport:latest;
 #                                                  `make image` calls it)
 #
-# The context is a directory holding only those files (and Debian's static busybox, for
-# the sh and cp CDI runs from the importer image), so nothing else of the tree can end
-# up in the image.
+# The context is a directory holding only those files, Debian's static busybox (for the
+# sh and cp CDI runs from the importer image) and Debian's qemu-nbd with the libraries
+# and loader it needs (hack/image-qemu-nbd-files.sh: vimport reads vhdx and sparse vmdk
+# through it), so nothing else of the tree can end up in the image.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,8 @@ ca=/etc/ssl/certs/ca-certificates.crt
 busybox=/bin/busybox
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
   die "$busybox is missing or not static; apt-get install busybox-static"
+[[ -x /usr/bin/qemu-nbd ]] ||
+  die "/usr/bin/qemu-nbd is missing; the image needs it for vhdx and sparse vmdk: run hack/install-deps.sh (qemu-utils)"
 
 ctx=$build/image-context
 rm -rf "$ctx"
@@ -36,6 +39,8 @@ cp "$ca" "$ctx/ca-certificates.crt"
 cp "$busybox" "$ctx/busybox"
 chmod 755 "$ctx/vimport-static" "$ctx/busybox"
 chmod 644 "$ctx/ca-certificates.crt"
+mkdir "$ctx/qemu-nbd"
+hack/image-qemu-nbd-files.sh "$ctx/qemu-nbd" || die "copying qemu-nbd and its libraries failed"
 podman build -q -f Containerfile.scratch -t "$tag" "$ctx" >/dev/null ||
   die "podman build of $tag failed"
 if [[ $tag == localhost/vimport:latest && -n $version ]]; then

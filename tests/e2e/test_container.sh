@@ -9,6 +9,9 @@
 #      target a directory at /data; cmp and block hash checked
 #   1b. cdi-image-size-detection of that volume, by that name, as CDI's clone runs it;
 #       sh -c "cp ..." as CDI's node-pull init container runs it
+#   1c. the image's qemu-nbd: cdi-image-size-detection of a vhdx; a vhdx and a
+#       monolithicSparse vmdk imported from a file (the vhdx also over http with a
+#       scratch directory), each byte-identical to qemu-img convert -O raw
 #   2. `vimport verify` of that volume in the container, then of a corrupted copy
 #   3. CDI's own invocation: only "-v=1" and the IMPORTER_* environment, HTTPS with a
 #      test CA at /certs, target a loop device at /dev/cdi-block-volume
@@ -27,7 +30,7 @@ read -ra PODMAN_RUN <<<"${VIMPORT_PODMAN_RUN:-podman --runtime runc --cgroup-man
 POD=(--user 107 --read-only --cap-drop ALL --security-opt no-new-privileges --memory 600m)
 
 [ "$(id -u)" -eq 0 ] || skip "podman runs here as root only (loop devices and rootful podman)"
-require_cmd podman python3 losetup cmp xz zstd
+require_cmd podman python3 losetup cmp xz zstd qemu-img
 tmp=$(e2e_tmpdir)
 chmod 755 "$tmp" # uid 107 in the container reaches the bind mounts below
 
@@ -120,6 +123,48 @@ run_pod -v "$tmp/initvol:$vol" --entrypoint /bin/sh "$image" \
 cmp "$tmp/initvol/server" "$VIMPORT_TOP/build/image-context/vimport-static" ||
   fail "sh -c cp in the image: the copied server is not the binary"
 
+# 1c. vhdx and sparse vmdk go through qemu-nbd, which the image carries (Debian's, with its
+# libraries; libnbd finds it on the image's PATH): the size detection of a vhdx, as
+# qemu-img info gives it, and imports from a file mounted in the container and, for the
+# vhdx, over http through a scratch directory, each the bytes qemu-img convert makes.
+qn=$tmp/qemu-nbd
+mkdir -p "$qn/images" "$qn/scratch"
+qemu-img convert -O vhdx "$srv/disk.raw" "$qn/images/disk.vhdx"
+qemu-img convert -O vmdk -o subformat=monolithicSparse "$srv/disk.raw" "$qn/images/disk.vmdk"
+cp "$qn/images/disk.vhdx" "$srv/disk.vhdx"
+chmod -R a+rX "$qn/images" "$srv"
+chown 107 "$qn/scratch"
+vhdx_size=$(qemu-img info --output=json "$qn/images/disk.vhdx" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+new_termlog
+run_pod -v "$qn/images:/data:ro" --entrypoint /usr/bin/cdi-image-size-detection "$image" \
+  -image-path /data/disk.vhdx
+[ "$rc" -eq 0 ] || fail "size detection of a vhdx in the image: exit $rc: $(cat "$tmp/stderr")"
+assert_eq "$vhdx_size" "$(cat "$tmp/termination-log")" "size detection of a vhdx: termination message"
+# qemu_import NAME SOURCE-YAML [EXTRA-VIMPORT-YAML]: import that source into a fresh /data
+# directory and compare the disk with `qemu-img convert -O raw` of $qn/images/NAME.
+qemu_import() {
+  local name=$1 source=$2 extra=${3:-}
+  local out
+  out=$(mktemp -d "$qn/out.XXXXXX")
+  chown 107:107 "$out"
+  printf 'apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata: {name: qemu-nbd}\n%s\n%s\n%s\n' \
+    "spec:" "  source: $source" "vimport: {target: {path: /data/disk.img}$extra}" >"$out.yaml"
+  chmod 644 "$out.yaml"
+  qemu-img convert -O raw "$qn/images/$name" "$out.want"
+  new_termlog
+  run_pod -v "$qn/images:/images:ro" -v "$qn/scratch:/scratch" -v "$out:/data" \
+    -v "$out.yaml:/etc/vimport/spec.yaml:ro" "$image" import --spec /etc/vimport/spec.yaml
+  expect_message "$name import ($source)" "Import Complete"
+  cmp "$out/disk.img" "$out.want" ||
+    fail "$name import ($source): /data/disk.img differs from qemu-img convert -O raw"
+  [ -z "$(ls -A "$qn/scratch")" ] || fail "$name import: left files in the scratch directory: $(ls -A "$qn/scratch")"
+}
+qemu_import disk.vhdx "{file: {path: /images/disk.vhdx}}"
+qemu_import disk.vmdk "{file: {path: /images/disk.vmdk}}"
+grep -q "qemu-nbd" "$tmp/stderr" || fail "vmdk import: the log does not name qemu-nbd: $(cat "$tmp/stderr")"
+qemu_import disk.vhdx "{http: {url: \"http://127.0.0.1:$NGINX_PORT/disk.vhdx\"}}" ", scratchPath: /scratch"
+
 # 2. vimport verify of the volume, read-only, as deploy/verify-job.yaml runs it.
 if "${PODMAN_RUN[@]}" "$image" verify --help >/dev/null 2>&1; then
   new_termlog
@@ -201,4 +246,4 @@ run_pod --device "$loop:/dev/cdi-block-volume" -v "$TEST_CA_DIR:/certs:ro" "${cd
   -e "IMPORTER_ENDPOINT=$NGINX_TLS_URL/disk.raw.zst" -e OWNER_UID=6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f \
   "$image" -v=1
 [ "$rc" -eq 0 ] || fail "CDI env with OWNER_UID=<PVC uid>: exit $rc: $(msg '["message"]') -- CDI sets OWNER_UID to the owner's metadata.uid (a UUID, the progress metric's ownerUID label), not a numeric user id"
-pass "container: spec/hosts/dir, verify, CDI env/TLS/block, checksum contract, workstation"
+pass "container: spec/hosts/dir, qemu-nbd vhdx/vmdk, verify, CDI env/TLS/block, checksum contract, workstation"

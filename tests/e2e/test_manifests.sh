@@ -10,7 +10,7 @@
 #     binary itself accepts it (`vimport import --spec` with the target and the
 #     certificate mount pointed into a scratch dir, against an unreachable URL)
 #   - Dockerfile's last stage and Containerfile.scratch: FROM scratch, USER 107,
-#     ENTRYPOINT ["/vimport"], the CA bundle path
+#     ENTRYPOINT ["/vimport"], the CA bundle path, qemu-nbd's files
 # kubectl, when installed and a cluster answers (client dry runs still need the API
 # server's resource list), also checks them with --dry-run=client --validate=false.
 set -euo pipefail
@@ -224,6 +224,12 @@ for path in ("Dockerfile", "Containerfile.scratch"):
         err(path, "the final stage must copy the CA bundle to /etc/ssl/certs/ca-certificates.crt")
     if any(l.upper().startswith("RUN") for l in st):
         err(path, "the final stage has no shell: no RUN")
+    # vhdx and sparse vmdk go through qemu-nbd: both images carry the files
+    # hack/image-qemu-nbd-files.sh copies into a qemu-nbd directory
+    if not any(l.startswith("COPY") and l.endswith("qemu-nbd/ /") for l in st):
+        err(path, "the final stage must COPY the qemu-nbd/ directory of hack/image-qemu-nbd-files.sh to /")
+if "hack/image-qemu-nbd-files.sh /qemu-nbd" not in open(os.path.join(top, "Dockerfile")).read():
+    err("Dockerfile", "the build stage must run hack/image-qemu-nbd-files.sh /qemu-nbd")
 
 for e in errors:
     print("  " + e, file=sys.stderr)
