@@ -246,7 +246,9 @@ if [ -x "$VIMPORT" ]; then
     fail "vimport's spec loader rejects the ConfigMap's spec: $(cat "$tmp/out")"
   fi
   [ -s "$tmp/termination-log" ] || fail "no termination message from the spec check: $(cat "$tmp/out")"
-  grep -q '"message"' "$tmp/termination-log" || fail "bad termination message: $(cat "$tmp/termination-log")"
+  # JSON on success or a verdict, CDI's plain text for any other failure (docs/cdi.md)
+  grep -Eq '"message"|^Unable to (process data|connect to [a-z]+ data source): ' \
+    "$tmp/termination-log" || fail "bad termination message: $(cat "$tmp/termination-log")"
 fi
 
 if command -v kubectl >/dev/null 2>&1 &&
