@@ -10,7 +10,8 @@
  *                                     and holds "checksum mismatch", exit 0: the
  *                                     controller marks that fatal; the image file is removed
  *   the source cannot be reached      "Unable to connect to <kind> data source: <cause>", exit 1
- *   a bad spec or environment         the plain cause, exit 1
+ *   a bad spec or environment         the plain cause, exit 1 (also a setting the
+ *                                     pipeline refuses, e.g. blank with contentType archive)
  *   every other failure               "Unable to process data: <cause>", exit 1
  * 2 for a bad command line.
  */
@@ -170,12 +171,17 @@ static int write_outcome(const struct import_spec *spec, const struct pipeline_r
     remove_image_file(spec, res);
     return write_report(path, res, failure);
   }
-  if (!res->source_unreachable)
-    return write_text(path, REPORT_PROCESS_PREFIX, failure->message);
-  char prefix[64];
-  snprintf(prefix, sizeof prefix, "Unable to connect to %s data source: ",
-           source_kind_name(spec->source.kind));
-  return write_text(path, prefix, failure->message);
+  if (res->source_unreachable) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "Unable to connect to %s data source: ",
+             source_kind_name(spec->source.kind));
+    return write_text(path, prefix, failure->message);
+  }
+  /* a setting the pipeline refuses is a bad spec, found late: CDI's own checks of its
+   * settings (errorEmptyDiskWithContentTypeArchive) write the plain cause */
+  if (failure->code == VERR_USAGE)
+    return write_text(path, NULL, failure->message);
+  return write_text(path, REPORT_PROCESS_PREFIX, failure->message);
 }
 
 /* CDI's importer always serves its progress on 8443; a workstation run does not open a

@@ -329,7 +329,7 @@ verify_flow() {
   chmod 644 "$CASE_TMP/manifest"
   expect_eq "$mode: reported blockHash vs vimport sum of the volume's first $len bytes" \
     "${hash#sha256:}" "$(cut -d' ' -f1 "$CASE_TMP/sum")"
-  write_verify_spec "$mode" "$hash"
+  write_verify_spec "$mode" "$hash" "$len"
   verify_job "$mode"
   [ "$RC" -eq 0 ] || fail "$mode: verify of the untouched volume: expected exit 0 \"Verification Complete\", got $(why)"
   expect_eq "$mode: verify of the untouched volume" "Verification Complete" "$(msg_json '["message"]' || echo "$MSG")"
@@ -347,8 +347,10 @@ verify_flow() {
     fail "$mode: verify of a corrupted volume: expected the message to name the block holding byte $off (\"bytes A-B\"), got: ${m:0:600}"
 }
 
+# The documented flow (deploy/README.md): the import's blockHash and blockHashLength
+# become the verify spec's expectedBlockHash and blockHashLength.
 write_verify_spec() {
-  local mode=$1 hash=$2
+  local mode=$1 hash=$2 len=$3
   cat >"$CASE_TMP/spec.yaml" <<YAML
 apiVersion: cdi.kubevirt.io/v1beta1
 kind: DataVolume
@@ -361,6 +363,7 @@ spec:
     resources: {requests: {storage: $VERIFY_REQUEST}}
 vimport:
   expectedBlockHash: "$hash"
+  blockHashLength: $len
   target: {path: /data/disk.img, blockDevice: /dev/cdi-block-volume}
 YAML
   chmod 644 "$CASE_TMP/spec.yaml"
