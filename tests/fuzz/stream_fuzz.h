@@ -19,22 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct mem_source {
-  const uint8_t *data;
-  size_t size, at;
-};
-
-static ssize_t mem_read(struct vreader *r, void *buf, size_t len, struct verr *err)
-{
-  (void)err;
-  struct mem_source *m = r->state;
-  size_t n = m->size - m->at < len ? m->size - m->at : len;
-  if (n > 777) /* short reads, as a network source gives */
-    n = 777;
-  memcpy(buf, m->data + m->at, n);
-  m->at += n;
-  return (ssize_t)n;
-}
+#include "mem_reader.h"
 
 struct extent {
   uint64_t off, len;
