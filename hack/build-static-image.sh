@@ -15,8 +15,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 tag=${2:-${VIMPORT_IMAGE:-localhost/vimport:latest}}
 # deploy/ refers to the version tag, so a cluster that loads this image finds it.
-version=$(sed -n 's/^#define VIMPORT_VERSION "\(.*\)"/\1/p' cmd/vimport/commands.h)
 cd "$top"
+version=$(sed -n 's/^#define VIMPORT_VERSION "\(.*\)"/\1/p' cmd/vimport/commands.h)
 
 die() { echo "build-static-image: $*" >&2; exit 1; }
 

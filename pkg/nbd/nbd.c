@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/zero.h"
 #include "core/cleanup.h"
@@ -108,6 +110,27 @@ static int nbd_guest_connect_uri(struct nbd_guest *g, const char *uri, struct ve
   return nbd_guest_connect_plain_uri(g, uri, err);
 }
 
+/* Whether execvp() would find `prog`: libnbd reports a missing program only as the
+ * connection failing, which does not say what to install. */
+static bool program_on_path(const char *prog)
+{
+  if (strchr(prog, '/') != NULL)
+    return access(prog, X_OK) == 0;
+  const char *path = getenv("PATH");
+  if (path == NULL)
+    path = "/usr/bin:/bin";
+  while (*path) {
+    size_t n = strcspn(path, ":");
+    char candidate[PATH_MAX];
+    if (n > 0 && snprintf(candidate, sizeof candidate, "%.*s/%s", (int)n, path, prog) <
+                     (int)sizeof candidate &&
+        access(candidate, X_OK) == 0)
+      return true;
+    path += n + (path[n] == ':');
+  }
+  return false;
+}
+
 /* qemu parses "proto:rest" in a file name as a protocol; "./" or "/" in front keeps a
  * name with a colon a file name. */
 static char *qemu_safe_path(const char *file)
@@ -139,6 +162,10 @@ static int nbd_guest_connect_file(struct nbd_guest *g, const struct nbd_guest_op
     (char *)(opts->qemu_nbd ? opts->qemu_nbd : "qemu-nbd"),
     "-f", (char *)opts->format, "--read-only", "--persistent", "--shared=1", path, NULL,
   };
+  if (!program_on_path(argv[0]))
+    return verr_set(err, VERR_USAGE, "%s: %s is not installed or not on PATH: "
+                    "install it (Debian: apt-get install qemu-utils; vimport's image carries "
+                    "it), or convert the image to qcow2 or raw first", g->where, argv[0]);
   if (nbd_connect_systemd_socket_activation(g->h, argv) == -1)
     return nbd_guest_fail(g, "start of qemu-nbd and connection", err);
   return 0;

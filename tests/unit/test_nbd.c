@@ -373,6 +373,13 @@ Test(nbd, errors)
   cr_assert_eq(err.code, VERR_SOURCE);
   cr_assert(strstr(err.message, "NBD connection") != NULL, "%s", err.message);
 
+  /* no qemu-nbd: the message says what to install, not only that the connection failed */
+  struct nbd_guest_opts no_qemu = { .file = "/etc/hostname", .format = "vhdx",
+                                    .qemu_nbd = "/nonexistent/qemu-nbd" };
+  cr_assert_eq(nbd_guest_open(&no_qemu, &g, &err), -1);
+  cr_assert_eq(err.code, VERR_USAGE, "%s", err.message);
+  cr_assert(strstr(err.message, "qemu-utils") != NULL, "%s", err.message);
+
   /* a file qemu cannot open as the named format */
   struct nbd_guest_opts wrong = { .file = "/etc/hostname", .format = "vmdk" };
   cr_assert_eq(nbd_guest_open(&wrong, &g, &err), -1);
