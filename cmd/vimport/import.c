@@ -271,8 +271,14 @@ int cmd_import(int argc, char **argv)
   metrics_stop(opts.metrics);
   if (r < 0)
     vlog_error("import", "%s", err.message);
-  else
+  else if (res.archive)
+    vlog_info("import", "Import Complete: %llu files, %llu bytes unpacked into %s",
+              (unsigned long long)res.archive_files, (unsigned long long)res.archive_bytes,
+              res.target_path);
+  else if (res.block_hash[0])
     vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
+  else
+    vlog_info("import", "Import Complete: %s", res.target_path); /* blank Block: nothing read back */
   int code = write_outcome(spec, &res, r < 0 ? &err : NULL);
   spec_free(spec);
   return code;
