@@ -26,6 +26,7 @@
 #include "commands.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
+#include "nodepull/nodepull.h"
 #include "pipeline/pipeline.h"
 #include "report/report.h"
 #include "spec/spec.h"
@@ -211,6 +212,41 @@ static struct metrics *start_metrics(const char *port_text, bool cdi_env,
   return m;
 }
 
+/* CDI's node pull (pkg/nodepull): before a source other than blank, wait for the
+ * server's ready file; an http endpoint then names the disk file the ready file names. */
+static int node_pull_wait(struct import_spec *spec, struct verr *err)
+{
+  const struct spec_node_pull *np = &spec->node_pull;
+  if (np->ready_file == NULL || spec->source.kind == SPEC_SOURCE_BLANK)
+    return 0;
+  vlog_info("nodepull", "waiting up to %us for %s", np->ready_timeout_seconds, np->ready_file);
+  if (nodepull_wait_ready(np->ready_file, np->ready_timeout_seconds, &import_cancelled, err) < 0)
+    return -1;
+  if (spec->source.kind != SPEC_SOURCE_HTTP)
+    return 0;
+  char *url;
+  if (nodepull_endpoint(spec->source.http.url, np->ready_file, &url, err) < 0)
+    return -1;
+  free(spec->source.http.url);
+  spec->source.http.url = url;
+  char shown[2048];
+  verr_redact_url(url, shown, sizeof shown);
+  vlog_info("nodepull", "the server is ready: reading %s", shown);
+  return 0;
+}
+
+/* CDI's touchDoneFile, after an import that succeeded or asked for scratch space and
+ * before the termination message: it tells the server it may stop. */
+static void node_pull_done(const struct import_spec *spec, const struct verr *failure)
+{
+  const char *done = spec->node_pull.done_file;
+  struct verr err = { 0 };
+  if (done == NULL || (failure != NULL && failure->code != VERR_SCRATCH_REQUIRED))
+    return;
+  if (nodepull_touch_done(done, &err) < 0)
+    vlog_error("nodepull", "%s", err.message);
+}
+
 static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
 {
   if (spec_path != NULL)
@@ -266,6 +302,14 @@ int cmd_import(int argc, char **argv)
   struct pipeline_opts opts = { .cancelled = &import_cancelled,
                                 .metrics = start_metrics(metrics_port, spec_path == NULL, spec),
                                 .progress_line = isatty(STDERR_FILENO) };
+  if (node_pull_wait(spec, &err) < 0) {
+    metrics_stop(opts.metrics);
+    vlog_error("nodepull", "%s", err.message);
+    /* CDI writes "Timeout waiting for file <path>" as it is, and exits 1 */
+    int code = write_text(spec->termination_message_path, NULL, err.message);
+    spec_free(spec);
+    return code;
+  }
   int r = pipeline_import(spec, &opts, &res, &err);
   metrics_finish(opts.metrics);
   metrics_stop(opts.metrics);
@@ -273,6 +317,7 @@ int cmd_import(int argc, char **argv)
     vlog_error("import", "%s", err.message);
   else
     vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
+  node_pull_done(spec, r < 0 ? &err : NULL);
   int code = write_outcome(spec, &res, r < 0 ? &err : NULL);
   spec_free(spec);
   return code;

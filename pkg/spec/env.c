@@ -333,6 +333,34 @@ static int env_vimport(char *const envp[], struct import_spec *spec, struct verr
   return 0;
 }
 
+/* ---- registry node pull ------------------------------------------------------------- */
+
+/* CDI's controller sets these in the importer of a node pull; the server container
+ * writes the ready file (pkg/nodepull). */
+static int env_node_pull(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  struct spec_node_pull *np = &spec->node_pull;
+  np->ready_timeout_seconds = SPEC_DEFAULT_READY_FILE_TIMEOUT_SECONDS;
+  if (env_string(envp, "IMPORTER_READY_FILE", &np->ready_file, err) == -1 ||
+      env_string(envp, "IMPORTER_DONE_FILE", &np->done_file, err) == -1)
+    return -1;
+  const char *method = env_value(envp, "IMPORTER_PULL_METHOD");
+  if (method != NULL && strcmp(method, "node") != 0 && strcmp(method, "pod") != 0)
+    return env_error(err, "IMPORTER_PULL_METHOD", "\"%.32s\" is not a pull method; CDI sets "
+                     "node or pod", method);
+  np->node = method != NULL && strcmp(method, "node") == 0;
+  const char *timeout = env_value(envp, "VIMPORT_READY_FILE_TIMEOUT");
+  if (timeout != NULL) {
+    char *end;
+    unsigned long v = strtoul(timeout, &end, 10);
+    if (*end != '\0' || v == 0 || v > 3600 || timeout[0] == '-')
+      return env_error(err, "VIMPORT_READY_FILE_TIMEOUT", "\"%.32s\" is not a number of "
+                       "seconds 1-3600", timeout);
+    np->ready_timeout_seconds = (unsigned)v;
+  }
+  return 0;
+}
+
 static void cleanup_spec(struct import_spec **s) { spec_free(*s); }
 
 int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err)
@@ -348,6 +376,7 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
       env_content_type(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||
       env_scratch(envp, spec, err) == -1 ||
+      env_node_pull(envp, spec, err) == -1 ||
       spec_check_complete(spec, err) == -1)
     return -1;
   *out = TAKE_PTR(spec);

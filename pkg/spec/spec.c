@@ -114,6 +114,8 @@ void spec_free(struct import_spec *spec)
   free_secret(spec->checksum_url); /* may hold userinfo */
   free(spec->checksum_name);
   free_signature(&spec->signature);
+  free(spec->node_pull.ready_file);
+  free(spec->node_pull.done_file);
   free(spec);
 }
 
@@ -316,6 +318,13 @@ static void describe_vimport(FILE *f, const struct import_spec *spec)
   if (spec->checksum_name != NULL)
     fprintf(f, " checksumName=%s", spec->checksum_name);
   describe_signature(f, &spec->signature);
+  const struct spec_node_pull *np = &spec->node_pull;
+  if (np->ready_file != NULL)
+    fprintf(f, " readyFile=%s (wait %us)", np->ready_file, np->ready_timeout_seconds);
+  if (np->done_file != NULL)
+    fprintf(f, " doneFile=%s", np->done_file);
+  if (np->node)
+    fprintf(f, " pullMethod=node");
 }
 
 char *spec_describe(const struct import_spec *spec)

@@ -52,6 +52,7 @@
 #define SPEC_DEFAULT_WINDOW_SIZE (64ull * 1024 * 1024)
 #define SPEC_DEFAULT_RETRIES 5u
 #define SPEC_DEFAULT_STALL_TIMEOUT_SECONDS 60u
+#define SPEC_DEFAULT_READY_FILE_TIMEOUT_SECONDS 60u /* CDI's readyFileTimeoutSeconds */
 
 enum spec_source_kind {
   SPEC_SOURCE_NONE = 0, /* never in a loaded spec: loading requires exactly one kind */
@@ -179,6 +180,17 @@ struct spec_signature {
   char *key_type;                    /* owned; as written ("RSA-PSS", "ECC_SECP384R1"), or NULL */
 };
 
+/* CDI's registry node pull (pkg/nodepull): set only from the environment, where CDI's
+ * controller sets them for `pullMethod: node` (import-controller.go
+ * setRegistryNodeImportEnvVars). The spec records them; cmd/vimport import acts. */
+struct spec_node_pull {
+  char *ready_file; /* owned; IMPORTER_READY_FILE: wait for it before a non-blank source
+                     * (and, for http, it names the disk file); NULL: none */
+  char *done_file;  /* owned; IMPORTER_DONE_FILE: created after a successful import; NULL */
+  bool node;        /* IMPORTER_PULL_METHOD=node: the labels come from the server's /info */
+  unsigned ready_timeout_seconds; /* VIMPORT_READY_FILE_TIMEOUT (tests); CDI's 60 */
+};
+
 struct import_spec {
   char *origin;                   /* owned; file name given to the loader, or "environment" */
   char *name;                     /* owned; metadata.name, NULL if not given */
@@ -206,6 +218,7 @@ struct import_spec {
   char *checksum_name;            /* owned; vimport.checksumName: the name to look up in it;
                                    * NULL: the last path segment of the source URL or path */
   struct spec_signature signature; /* vimport.signature */
+  struct spec_node_pull node_pull;   /* environment only */
 };
 
 /* Parse the YAML file at `path` (at most SPEC_MAX_YAML_BYTES). On success *out owns a
