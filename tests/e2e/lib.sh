@@ -19,6 +19,11 @@
 #                              --fault 'reset=1000'); exports FAULT_PORT, FAULT_URL and
 #                              FAULT_LOG (one JSON line per request). See faultserver.py
 #                              for the fault list (URL query: ?reset=N&times=K ...)
+#   registry_start MODE...     tests/e2e/registry-fixture.sh: Debian's docker-registry on
+#                              127.0.0.1, one per MODE (anon, basic, token, http) with a
+#                              fresh test CA; exports what its env file holds (REGISTRY_CA,
+#                              REGISTRY_CA_DIR, REGISTRY_USER, REGISTRY_PASS, REGISTRY_ANON=
+#                              127.0.0.1:PORT, REGISTRY_ANON_ROOT, ...; see the fixture)
 #   fail MSG                   print "FAIL: MSG" and exit 1
 #   skip REASON                print "SKIP: REASON" and exit 77
 #   pass [MSG]                 exit 0
@@ -145,6 +150,24 @@ faultserver_start() {
   FAULT_URL=http://127.0.0.1:$FAULT_PORT
   FAULT_LOG=$state/requests.log
   export FAULT_PORT FAULT_URL FAULT_LOG
+}
+
+registry_start() {
+  local state
+  [ -x "${DOCKER_REGISTRY:-/usr/bin/docker-registry}" ] ||
+    skip "docker-registry is not installed (hack/install-deps.sh)"
+  require_cmd openssl python3 htpasswd curl
+  /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null ||
+    skip "python3-jwt and python3-cryptography are not installed (hack/install-deps.sh)"
+  state=$(mktemp -d "$E2E_TMP/registry.XXXXXX")
+  e2e_on_exit "'$E2E_LIB_DIR/registry-fixture.sh' stop '$state'"
+  "$E2E_LIB_DIR/registry-fixture.sh" start "$state" "$@" || fail "the registry fixture did not start"
+  set -a
+  # shellcheck disable=SC1091
+  . "$state/env"
+  set +a
+  REGISTRY_STATE=$state
+  export REGISTRY_STATE
 }
 
 import_spec() {
