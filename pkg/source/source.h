@@ -191,4 +191,12 @@ int source_http_parse_content_range(const char *value, size_t len, uint64_t *fir
  * validators may guard a resume (RFC 9110 13.1.5). */
 int source_http_etag_is_strong(const char *etag);
 
+/* The CA trust of an http(s) client that is not a source (the registry's poller): the
+ * same as a source's (proxy_ca_dir when it is a directory, lenient; ca_dir strict), as
+ * one PEM blob for CURLOPT_CAINFO_BLOB that starts with libcurl's default bundle.
+ * *blob is NULL (libcurl's own trust is enough) when neither directory is given;
+ * otherwise malloc'd. */
+int source_ca_blob(const char *proxy_ca_dir, const char *ca_dir, char **blob, size_t *blob_len,
+                   struct verr *err);
+
 #endif
