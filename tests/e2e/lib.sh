@@ -27,8 +27,10 @@
 #   registry_images            build the test containerDisks once (tests/e2e/registry-images.sh,
 #                              cached in build/e2e/registry-images-KEY, KEY from the scripts
 #                              that make them); exports REGISTRY_IMAGES (that directory)
-#   registry_push MODE         push every test image to the MODE registry of registry_start
-#                              (see registry-images.sh for the repositories)
+#   registry_push MODE [REPO...]
+#                              push the test images (all, or those REPOs, e.g. disk/gzip) to
+#                              the MODE registry of registry_start (repositories: see
+#                              registry-images.sh; each is tagged v1)
 #   fail MSG                   print "FAIL: MSG" and exit 1
 #   skip REASON                print "SKIP: REASON" and exit 77
 #   pass [MSG]                 exit 0
@@ -194,6 +196,7 @@ registry_images() {
 
 registry_push() {
   local mode=$1 var host args=()
+  shift
   var=REGISTRY_$(echo "$mode" | tr a-z A-Z)
   host=${!var:?registry_push: no $mode registry (registry_start $mode)}
   [ -n "${REGISTRY_IMAGES:-}" ] || registry_images
@@ -201,7 +204,7 @@ registry_push() {
     http) args=(--dest-tls-verify=false) ;;
     *) args=(--dest-cert-dir "$REGISTRY_CA_DIR" --dest-creds "$REGISTRY_USER:$REGISTRY_PASS") ;;
   esac
-  "$E2E_LIB_DIR/registry-images.sh" push "$REGISTRY_IMAGES" "$host" "${args[@]}" \
+  REGISTRY_PUSH_ONLY="$*" "$E2E_LIB_DIR/registry-images.sh" push "$REGISTRY_IMAGES" "$host" "${args[@]}" \
     >"$E2E_TMP/registry-push-$mode.log" 2>&1 ||
     fail "pushing the test images to the $mode registry failed: $(tail -n 5 "$E2E_TMP/registry-push-$mode.log")"
 }
