@@ -198,6 +198,14 @@ static bool is_whiteout(const char *name)
   return strncmp(base != NULL ? base + 1 : name, WHITEOUT, strlen(WHITEOUT)) == 0;
 }
 
+static bool has_dotdot(const char *name)
+{
+  for (const char *p = name; (p = strstr(p, "..")) != NULL; p += 2)
+    if ((p == name || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+      return true;
+  return false;
+}
+
 /* Whether entry `e` is a disk file candidate: under disk/, no whiteout, no directory.
  * The kinds CDI would copy but a disk cannot be are refused here. */
 static int disk_candidate(const struct registry_source *s, const struct tar_entry *e,
@@ -206,6 +214,10 @@ static int disk_candidate(const struct registry_source *s, const struct tar_entr
   *name = disk_name(e->name);
   if (*name == NULL || is_whiteout(*name) || e->type == TAR_DIRECTORY)
     return 0;
+  if (has_dotdot(*name))
+    /* CDI's words (transport.go safeJoinPaths) */
+    return verr_set(err, VERR_FORMAT, "%s: Error sanitizing archive path: content filepath is "
+                    "tainted: %.200s", s->display, *name);
   if (strchr(*name + strlen(DISK_DIR), '/') != NULL)
     return verr_set(err, VERR_FORMAT, "%s: image directory contains another directory: %.200s; "
                     "a containerDisk holds exactly one file in disk/", s->display, *name);
