@@ -113,12 +113,24 @@ struct registry_source {
   struct tar_entry *entry;      /* owned (two 4 KiB names) */
   uint64_t disk_size, disk_read;
   bool finished;                /* the layer was read to its end and checked */
+  unsigned resumes, retries;    /* of the blobs already closed */
   struct source_image image;
   char display[600];
 };
 
+/* The blob's http source, under the digest check, or NULL. */
+static struct vreader *blob_source(const struct registry_source *s)
+{
+  return s->check != NULL ? s->check->lower : NULL;
+}
+
 static void close_layer(struct registry_source *s)
 {
+  const struct source_info *blob = source_info(blob_source(s));
+  if (blob != NULL) {
+    s->resumes += blob->resumes;
+    s->retries += blob->retries;
+  }
   tar_reader_free(s->tar);
   s->tar = NULL;
   vreader_close(s->plain); /* closes the blob below it */
@@ -432,7 +444,13 @@ static void registry_info(void *state, struct source_info *out)
 {
   struct registry_source *s = state;
   *out = (struct source_info){ .kind = "registry", .content_length = (int64_t)s->disk_size,
-                               .bytes_received = s->disk_read };
+                               .bytes_received = s->disk_read, .resumes = s->resumes,
+                               .retries = s->retries };
+  const struct source_info *blob = source_info(blob_source(s));
+  if (blob != NULL) {
+    out->resumes += blob->resumes;
+    out->retries += blob->retries;
+  }
   snprintf(out->location, sizeof out->location, "%s", s->display);
   snprintf(out->content_type, sizeof out->content_type, "%s",
            s->img.manifest.n_layers > s->layer ? s->img.manifest.layers[s->layer].media_type
