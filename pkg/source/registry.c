@@ -29,8 +29,6 @@
 #include "registry/registry.h"
 #include "source/http.h"
 
-#define DISK_DIR "disk/"
-#define WHITEOUT ".wh."
 
 /* ---- the digest filter: every blob byte through sha256 ------------------------------------ */
 
@@ -196,66 +194,11 @@ static int open_layer(struct registry_source *s, size_t i, struct verr *err)
   return 0;
 }
 
-/* The name without a leading "./", or NULL when it is not under disk/. */
-static const char *disk_name(const char *name)
-{
-  if (strncmp(name, "./", 2) == 0)
-    name += 2;
-  return strncmp(name, DISK_DIR, strlen(DISK_DIR)) == 0 ? name : NULL;
-}
-
-static bool is_whiteout(const char *name)
-{
-  const char *base = strrchr(name, '/');
-  return strncmp(base != NULL ? base + 1 : name, WHITEOUT, strlen(WHITEOUT)) == 0;
-}
-
-static bool has_dotdot(const char *name)
-{
-  for (const char *p = name; (p = strstr(p, "..")) != NULL; p += 2)
-    if ((p == name || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
-      return true;
-  return false;
-}
-
-/* Whether entry `e` is a disk file candidate: under disk/, no whiteout, no directory.
- * The kinds CDI would copy but a disk cannot be are refused here. */
-static int disk_candidate(const struct registry_source *s, const struct tar_entry *e,
-                          const char **name, struct verr *err)
-{
-  *name = disk_name(e->name);
-  if (*name == NULL || is_whiteout(*name) || e->type == TAR_DIRECTORY)
-    return 0;
-  if (has_dotdot(*name))
-    /* CDI's words (transport.go safeJoinPaths) */
-    return verr_set(err, VERR_FORMAT, "%s: Error sanitizing archive path: content filepath is "
-                    "tainted: %.200s", s->display, *name);
-  if (strchr(*name + strlen(DISK_DIR), '/') != NULL)
-    return verr_set(err, VERR_FORMAT, "%s: image directory contains another directory: %.200s; "
-                    "a containerDisk holds exactly one file in disk/", s->display, *name);
-  if (e->type == TAR_SYMLINK || e->type == TAR_HARDLINK)
-    return verr_set(err, VERR_FORMAT, "%s: the disk file %.200s is a %s link to %.200s; "
-                    "put the disk image itself in disk/", s->display, *name,
-                    e->type == TAR_SYMLINK ? "symbolic" : "hard", e->linkname);
-  if (e->type != TAR_REGULAR || e->sparse)
-    return verr_set(err, VERR_FORMAT, "%s: the disk file %.200s is not a regular file "
-                    "(tar type '%c'); put the disk image itself in disk/", s->display, *name,
-                    e->typeflag ? e->typeflag : '0');
-  return 1;
-}
-
 /* Read layer entries up to the disk file (1), or to the end of the layer (0). */
 static int seek_disk(struct registry_source *s, struct verr *err)
 {
-  for (;;) {
-    int r = tar_next(s->tar, s->entry, err);
-    if (r <= 0)
-      return r;
-    const char *name;
-    int c = disk_candidate(s, s->entry, &name, err);
-    if (c != 0)
-      return c;
-  }
+  int r = registry_disk_find(s->tar, s->entry, err);
+  return r < 0 ? verr_prefix(err, "%s", s->display) : r;
 }
 
 /* The layer's end: the tar's end marker, the rest of the stream, the digest. */
@@ -305,7 +248,9 @@ static int find_disk(struct registry_source *s, struct verr *err)
       return layer_failed(s, err);
     if (r == 1) {
       s->layer = i;
-      snprintf(s->image.disk_file, sizeof s->image.disk_file, "%s", disk_name(s->entry->name));
+      const char *name = s->entry->name;
+      snprintf(s->image.disk_file, sizeof s->image.disk_file, "%s",
+               strncmp(name, "./", 2) == 0 ? name + 2 : name);
       s->disk_size = s->entry->size;
       vlog_info("source", "%s: the disk is %s (%llu bytes) in layer %zu", s->display,
                 s->image.disk_file, (unsigned long long)s->disk_size, i + 1);
@@ -324,21 +269,8 @@ static int find_disk(struct registry_source *s, struct verr *err)
 /* After the disk file: the rest of its layer, refusing a second file under disk/. */
 static int finish(struct registry_source *s, struct verr *err)
 {
-  for (;;) {
-    int r = tar_next(s->tar, s->entry, err);
-    if (r < 0)
-      return -1;
-    if (r == 0)
-      break;
-    const char *name;
-    int c = disk_candidate(s, s->entry, &name, err);
-    if (c < 0)
-      return -1;
-    if (c == 1)
-      return verr_set(err, VERR_FORMAT, "%s: image directory contains more than one file: "
-                      "%.200s and %.200s; a containerDisk holds exactly one disk in disk/",
-                      s->display, s->image.disk_file, name);
-  }
+  if (registry_disk_rest(s->tar, s->entry, s->image.disk_file, err) < 0)
+    return verr_prefix(err, "%s", s->display);
   if (finish_layer(s, err) < 0)
     return -1;
   s->finished = true;
