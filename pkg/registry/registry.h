@@ -64,6 +64,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/archive.h"
 #include "core/error.h"
 
 #define REGISTRY_MAX_DOCUMENT (4u << 20)
@@ -182,6 +183,28 @@ int registry_env_label(const char *name, char *out, size_t size);
  * asked for. */
 int registry_check_architecture(const struct registry_config *config, const char *wanted,
                                 struct verr *err);
+
+/* ---- the disk rule (disk.c) ---------------------------------------------------------------
+ * CDI's: the disk is a file under disk/ or ./disk/; whiteouts (".wh." names) and
+ * directories are skipped. Refused, VERR_FORMAT: a name with a '..' component (CDI's
+ * "content filepath is tainted"), a file in a subdirectory of disk/ (CDI's "image
+ * directory contains another directory"), a symbolic or hard link, or any other
+ * non-regular type there (CDI would copy a link as an empty file: no disk can be one),
+ * and a second file under disk/ in the same layer (CDI keeps the first in tar order;
+ * two disks are ambiguous, docs/cdi.md). */
+
+/* Whether tar entry `e` is the disk (1, *name its "disk/..." name inside e), is not (0),
+ * or is refused (-1). */
+int registry_disk_entry(const struct tar_entry *e, const char **name, struct verr *err);
+
+/* Read entries of `t` up to the disk file: 1 (its data is next: tar_read), 0 at the end
+ * of the layer, -1. */
+int registry_disk_find(struct tar_reader *t, struct tar_entry *e, struct verr *err);
+
+/* After the disk file `disk_file`: the rest of the layer's entries, refusing another
+ * file under disk/. 0 at the end marker, or -1. */
+int registry_disk_rest(struct tar_reader *t, struct tar_entry *e, const char *disk_file,
+                       struct verr *err);
 
 /* ---- the client (client.c) --------------------------------------------------------------- */
 

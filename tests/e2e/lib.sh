@@ -27,8 +27,15 @@
 #   registry_images            build the test containerDisks once (tests/e2e/registry-images.sh,
 #                              cached in build/e2e/registry-images-KEY, KEY from the scripts
 #                              that make them); exports REGISTRY_IMAGES (that directory)
-#   registry_push MODE         push every test image to the MODE registry of registry_start
-#                              (see registry-images.sh for the repositories)
+#   registry_push MODE [REPO...]
+#                              push the test images (all, or those REPOs, e.g. disk/gzip) to
+#                              the MODE registry of registry_start (repositories: see
+#                              registry-images.sh; each is tagged v1)
+#   regproxy_start HOST:PORT [ARGS...]
+#                              tests/e2e/regproxy.py: HTTPS in front of that registry (of
+#                              registry_start: same CA), with faults on blob downloads (ARGS,
+#                              e.g. --reset-at 100000, --stall 30 --stall-at 0,
+#                              --redirect-blobs); exports REGPROXY (127.0.0.1:PORT), REGPROXY_LOG
 #   fail MSG                   print "FAIL: MSG" and exit 1
 #   skip REASON                print "SKIP: REASON" and exit 77
 #   pass [MSG]                 exit 0
@@ -194,6 +201,7 @@ registry_images() {
 
 registry_push() {
   local mode=$1 var host args=()
+  shift
   var=REGISTRY_$(echo "$mode" | tr a-z A-Z)
   host=${!var:?registry_push: no $mode registry (registry_start $mode)}
   [ -n "${REGISTRY_IMAGES:-}" ] || registry_images
@@ -201,9 +209,31 @@ registry_push() {
     http) args=(--dest-tls-verify=false) ;;
     *) args=(--dest-cert-dir "$REGISTRY_CA_DIR" --dest-creds "$REGISTRY_USER:$REGISTRY_PASS") ;;
   esac
-  "$E2E_LIB_DIR/registry-images.sh" push "$REGISTRY_IMAGES" "$host" "${args[@]}" \
+  REGISTRY_PUSH_ONLY="$*" "$E2E_LIB_DIR/registry-images.sh" push "$REGISTRY_IMAGES" "$host" "${args[@]}" \
     >"$E2E_TMP/registry-push-$mode.log" 2>&1 ||
     fail "pushing the test images to the $mode registry failed: $(tail -n 5 "$E2E_TMP/registry-push-$mode.log")"
+}
+
+regproxy_start() {
+  local upstream=$1 state pid
+  shift
+  state=$(mktemp -d "$E2E_TMP/regproxy.XXXXXX")
+  python3 "$E2E_LIB_DIR/regproxy.py" --upstream "https://$upstream" --ca "$REGISTRY_CA" \
+    --tls-cert "$REGISTRY_STATE/tls/server.pem" --tls-key "$REGISTRY_STATE/tls/server.key" \
+    --port-file "$state/port" --log "$state/requests.log" --timeout "${FAULTSERVER_TIMEOUT:-900}" \
+    "$@" </dev/null >"$state/out.log" 2>&1 &
+  pid=$!
+  e2e_on_exit "kill $pid"
+  local _
+  for _ in $(seq 100); do
+    [ -s "$state/port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "regproxy exited: $(cat "$state/out.log")"
+    sleep 0.1
+  done
+  [ -s "$state/port" ] || fail "regproxy did not start within 10 s"
+  REGPROXY=127.0.0.1:$(cat "$state/port")
+  REGPROXY_LOG=$state/requests.log
+  export REGPROXY REGPROXY_LOG
 }
 
 import_spec() {

@@ -126,9 +126,9 @@ start_issuer() {
   local dir=$STATE/token-issuer pid
   mkdir -p "$dir"
   rm -f "$dir/port"
-  "$debian_python" "$here/regtoken.py" --port-file "$dir/port" --key "$STATE/tls/token.key" \
+  REGTOKEN_PASSWORD=$REGISTRY_PASS "$debian_python" "$here/regtoken.py" --port-file "$dir/port" --key "$STATE/tls/token.key" \
     --cert "$STATE/tls/token.pem" --issuer vimport-test-issuer \
-    --service vimport-test-registry --user "$REGISTRY_USER" --password "$REGISTRY_PASS" \
+    --service vimport-test-registry --user "$REGISTRY_USER" \
     --tls-cert "$STATE/tls/server.pem" --tls-key "$STATE/tls/server.key" \
     --log "$dir/requests.log" --timeout "${REGISTRY_LIFETIME:-900}" \
     </dev/null >"$dir/out.log" 2>&1 &

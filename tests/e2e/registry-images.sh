@@ -6,7 +6,8 @@
 #   registry-images.sh push CACHE_DIR HOST:PORT [SKOPEO_DEST_ARGS...]
 #                                               push every image (below) to that registry;
 #                                               SKOPEO_DEST_ARGS e.g. --dest-cert-dir DIR
-#                                               --dest-creds U:P or --dest-tls-verify=false
+#                                               --dest-creds U:P or --dest-tls-verify=false;
+#                                               REGISTRY_PUSH_ONLY="disk/gzip ..." for some
 #   registry-images.sh tamper STORAGE_ROOT DIGEST
 #                                               flip one byte in the middle of that blob in
 #                                               a registry's storage (its size stays)
@@ -42,12 +43,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "registry-images: $*" >&2; exit 1; }
 
-podman_in() { # podman with a storage of its own under $cache
-  podman --root "$cache/storage" --runroot "$cache/run" --storage-driver vfs \
+podman_in() { # podman with a storage of its own under $cache (runroot: podman wants it short)
+  podman --root "$cache/storage" --runroot "$runroot" --storage-driver vfs \
     --runtime runc --cgroup-manager=cgroupfs "$@"
 }
 
-storage_ref() { echo "containers-storage:[vfs@$cache/storage+$cache/run]$1"; }
+storage_ref() { echo "containers-storage:[vfs@$cache/storage+$runroot]$1"; }
 
 make_disks() {
   local d=$cache/disks
@@ -94,6 +95,9 @@ build_all() {
   exec 9>"$cache/.lock"
   flock -w 600 9 || die "another build holds $cache/.lock for 10 minutes"
   [ -e "$cache/done" ] && return 0
+  runroot=$(mktemp -d /tmp/regimg.XXXXXX)
+  # shellcheck disable=SC2064 # $runroot is fixed now
+  trap "rm -rf '$runroot'" EXIT
   rm -rf "$cache/oci" "$cache/crafted" "$cache/index" "$cache/list"
   make_disks
   build gzip <<'EOF'
@@ -161,29 +165,39 @@ EOF
   done
   /usr/bin/python3 "$here/regcraft.py" "$cache/crafted/bomb" bomb none --bomb-bytes $((1 << 30))
   # the storage is only a step on the way: the OCI layouts are what is pushed
-  rm -rf "$cache/storage" "$cache/run" "$cache/ctx"
+  rm -rf "$cache/storage" "$runroot" "$cache/ctx"
   touch "$cache/done"
+}
+
+# push_one REPO SKOPEO_ARGS... SRC: copy SRC to $host/REPO:v1, unless $only leaves REPO out
+push_one() {
+  local repo=$1
+  shift
+  [ -z "$only" ] || [[ " $only " == *" $repo "* ]] || return 0
+  skopeo copy -q --retry-times 2 "${dest_args[@]}" "$@" "docker://$host/$repo:v1" ||
+    die "skopeo copy to $host/$repo failed"
 }
 
 push_all() {
   cache=$1 host=$2
   shift 2
+  dest_args=("$@")
+  only=${REGISTRY_PUSH_ONLY:-}
   [ -e "$cache/done" ] || die "$cache is not built (registry-images.sh build $cache)"
-  local cp=(skopeo copy -q --retry-times 2 "$@")
-  "${cp[@]}" "oci:$cache/oci:gzip" "docker://$host/disk/gzip:v1"
-  "${cp[@]}" "oci:$cache/oci:gzip" "docker://$host/public/gzip:v1"
-  "${cp[@]}" --dest-compress-format zstd "oci:$cache/oci:zstd" "docker://$host/disk/zstd:v1"
-  "${cp[@]}" --format v2s2 "oci:$cache/oci:gzip" "docker://$host/disk/docker:v1"
-  "${cp[@]}" --format v2s2 "oci:$cache/oci:multi" "docker://$host/disk/multi:v1"
-  "${cp[@]}" --all "oci:$cache/index:latest" "docker://$host/disk/index:v1"
-  "${cp[@]}" --all --format v2s2 "oci:$cache/index:latest" "docker://$host/disk/list:v1"
+  push_one disk/gzip "oci:$cache/oci:gzip"
+  push_one public/gzip "oci:$cache/oci:gzip"
+  push_one disk/zstd --dest-compress-format zstd "oci:$cache/oci:zstd"
+  push_one disk/docker --format v2s2 "oci:$cache/oci:gzip"
+  push_one disk/multi --format v2s2 "oci:$cache/oci:multi"
+  push_one disk/index --all "oci:$cache/index:latest"
+  push_one disk/list --all --format v2s2 "oci:$cache/index:latest"
   local n
   for n in nodisk twofiles env bootc ostree; do
-    "${cp[@]}" "oci:$cache/oci:$n" "docker://$host/disk/$n:v1"
+    push_one "disk/$n" "oci:$cache/oci:$n"
   done
-  "${cp[@]}" "oci:$cache/oci:tampered" "docker://$host/hostile/tampered:v1"
+  push_one hostile/tampered "oci:$cache/oci:tampered"
   for n in dotdot absolute symlink hardlink bomb; do
-    "${cp[@]}" "oci:$cache/crafted/$n:latest" "docker://$host/hostile/$n:v1"
+    push_one "hostile/$n" "oci:$cache/crafted/$n:latest"
   done
 }
 

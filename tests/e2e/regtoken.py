@@ -9,11 +9,14 @@ with `auth: token` (issuer, service, rootcertbundle); the registry itself checks
 token this program signs, so a client that skips the flow or sends a wrong token is
 refused by the real registry, not by this script.
 
-  regtoken.py --port-file F --key KEY.pem --cert CERT.pem --issuer NAME --service NAME
-              --user U --password P --tls-cert PEM --tls-key PEM [--log F] [--timeout S]
+  REGTOKEN_PASSWORD=P regtoken.py --port-file F --key KEY.pem --cert CERT.pem
+              --issuer NAME --service NAME --user U --tls-cert PEM --tls-key PEM
+              [--log F] [--timeout S]
+
+(the password comes from the environment: a command line is visible to every user)
 
 GET /token?service=S&scope=repository:NAME:ACTIONS[&scope=...] (HTTPS only):
-  - with HTTP basic credentials: 401 unless they are --user/--password; then a token
+  - with HTTP basic credentials: 401 unless they are --user/REGTOKEN_PASSWORD; then a token
     granting the requested actions (pull, push) on every requested repository
   - without credentials: a token granting pull on repositories named public/..., and
     nothing else (what Docker Hub gives anonymous clients; the registry then answers
@@ -163,12 +166,15 @@ class Server(http.server.ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("port-file", "key", "cert", "issuer", "service", "user", "password",
+    for name in ("port-file", "key", "cert", "issuer", "service", "user",
                  "tls-cert", "tls-key"):
         ap.add_argument("--" + name, required=True)
     ap.add_argument("--log")
     ap.add_argument("--timeout", type=float, default=900)
     cfg = ap.parse_args()
+    cfg.password = os.environ.get("REGTOKEN_PASSWORD")
+    if not cfg.password:
+        ap.error("REGTOKEN_PASSWORD is not set")
     srv = Server(cfg)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
