@@ -65,12 +65,21 @@ static void import_usage(FILE *out)
         out);
 }
 
-/* A registry source: CDI's labels (envsToLabels) and what the image was. */
-static int fill_image(struct report *rep, const struct source_image *img, struct verr *err)
+/* CDI's labels (envsToLabels): a registry source's, or a node pull's (res->image holds
+ * only labels then: node_pull_labels). */
+static int fill_labels(struct report *rep, const struct source_image *img, struct verr *err)
 {
   for (size_t i = 0; i < img->n_labels; i++)
     if (report_set_label(rep, img->labels[i].key, img->labels[i].value, err) < 0)
       return -1;
+  return 0;
+}
+
+/* A registry source: its labels and what the image was. */
+static int fill_image(struct report *rep, const struct source_image *img, struct verr *err)
+{
+  if (fill_labels(rep, img, err) < 0)
+    return -1;
   const char *layers[SOURCE_IMAGE_MAX_LAYERS];
   for (size_t i = 0; i < img->n_layers; i++)
     layers[i] = img->layer_digests[i];
@@ -114,7 +123,7 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
   for (unsigned i = 0; i < res->n_verified; i++)
     if (report_add_verified(rep, res->verified[i], err) < 0)
       return -1;
-  return res->has_image ? fill_image(rep, &res->image, err) : 0;
+  return res->has_image ? fill_image(rep, &res->image, err) : fill_labels(rep, &res->image, err);
 }
 
 /* Write the JSON termination message and return the exit code. Failing to write the
@@ -262,6 +271,30 @@ static void node_pull_done(const struct import_spec *spec, const struct verr *fa
     vlog_error("nodepull", "%s", err.message);
 }
 
+/* CDI's GetTerminationMessage for a node pull (IMPORTER_PULL_METHOD=node): the labels of
+ * the server's /info, as a registry pull has them from the image config. A failure is
+ * logged and leaves no labels, as in CDI. */
+static void node_pull_labels(const struct import_spec *spec, struct pipeline_result *res)
+{
+  if (!spec->node_pull.node || spec->source.kind != SPEC_SOURCE_HTTP || res->has_image)
+    return;
+  struct nodepull_label labels[NODEPULL_MAX_LABELS];
+  size_t n = 0;
+  struct verr err = { 0 };
+  if (nodepull_info_labels(spec->source.http.url, labels, &n, &err) < 0) {
+    vlog_error("nodepull", "%s", err.message);
+    return;
+  }
+  _Static_assert(sizeof labels[0].key == sizeof res->image.labels[0].key &&
+                 sizeof labels[0].value == sizeof res->image.labels[0].value &&
+                 NODEPULL_MAX_LABELS <= SOURCE_IMAGE_MAX_LABELS, "label sizes differ");
+  for (size_t i = 0; i < n; i++) {
+    memcpy(res->image.labels[i].key, labels[i].key, sizeof labels[i].key);
+    memcpy(res->image.labels[i].value, labels[i].value, sizeof labels[i].value);
+  }
+  res->image.n_labels = n;
+}
+
 static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
 {
   if (spec_path != NULL)
@@ -332,6 +365,8 @@ int cmd_import(int argc, char **argv)
     vlog_error("import", "%s", err.message);
   else
     vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
+  if (r == 0 || err.code == VERR_SCRATCH_REQUIRED)
+    node_pull_labels(spec, &res);
   node_pull_done(spec, r < 0 ? &err : NULL);
   int code = write_outcome(spec, &res, r < 0 ? &err : NULL);
   spec_free(spec);

@@ -138,6 +138,21 @@ int nodepull_wait_ready(const char *ready_file, unsigned timeout_seconds,
 int nodepull_endpoint(const char *endpoint, const char *ready_file, char **out,
                       struct verr *err);
 
+#define NODEPULL_MAX_LABELS 16
+#define NODEPULL_INFO_MAX (1u << 20)
+#define NODEPULL_INFO_TIMEOUT_SECONDS 30
+
+struct nodepull_label {
+  char key[256];
+  char value[512];
+};
+
+/* The labels of the server's /info for `endpoint` (http://host:port/...). *n of them are
+ * written to `labels` (at most NODEPULL_MAX_LABELS). VERR_SOURCE for the request or its
+ * status, VERR_FORMAT for an answer that is not CDI's ServerInfo JSON. */
+int nodepull_info_labels(const char *endpoint, struct nodepull_label *labels, size_t *n,
+                         struct verr *err);
+
 /* CDI's touchDoneFile: create `done_file` (O_CREAT|O_EXCL, 0666). A file that is already
  * there is an error, as CDI logs it; the caller logs and goes on. */
 int nodepull_touch_done(const char *done_file, struct verr *err);

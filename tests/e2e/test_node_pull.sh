@@ -8,7 +8,9 @@
 #      IMPORTER_READY_FILE, IMPORTER_DONE_FILE, IMPORTER_PULL_METHOD=node): it waits for
 #      the ready file, reads the file the ready file names (disk.qcow2, not disk.img),
 #      and the result is byte for byte `qemu-img convert -O raw` of it; it touches the
-#      done file, and the server removes it and its ready file and exits 0
+#      done file, and the server removes it and its ready file and exits 0; the labels
+#      come from the server's /info (its KUBEVIRT_IO_ environment), as CDI's
+#      GetTerminationMessage makes them
 #   3. a failed import (a checksum verdict) touches no done file: the server keeps
 #      serving, and the retry succeeds and stops it, as a restarted importer container
 #      does in CDI's pod
@@ -113,10 +115,13 @@ port=$(free_port)
 importer_start "$port"
 sleep 2 # the importer is waiting for the ready file now
 [ ! -e "$tmp/termination-log" ] || fail "the importer did not wait for the ready file: $(cat "$tmp/termination-log")"
-start_server "$port"
+# the containerDisk's ENV, which the server serves at /info
+INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE=u1.small OTHER=1 start_server "$port"
 importer_wait
 assert_eq 0 "$IMPORT_RC" "the node-pull import: $IMPORT_MSG; $(tail -5 "$tmp/import.stderr")"
 assert_eq "Import Complete" "$(import_json '["message"]')" "the message"
+assert_eq "{'instancetype.kubevirt.io/default-instancetype': 'u1.small'}" "$(import_json '["labels"]')" \
+  "the labels CDI's envsToLabels makes of the server's /info"
 cmp "$tmp/oracle.raw" "$tmp/disk.img" || fail "the imported disk differs from qemu-img convert -O raw"
 grep -q "reading http://localhost:$port/disk.qcow2" "$tmp/import.stderr" ||
   fail "the importer did not read the file the ready file names: $(grep nodepull "$tmp/import.stderr")"
