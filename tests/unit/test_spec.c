@@ -402,3 +402,37 @@ Test(env, secret_values_never_in_messages)
   cr_expect_null(strstr(err.message, "tok"), "%s", err.message);
   cr_expect_not_null(strstr(err.message, "spans lines"), "%s", err.message);
 }
+
+/* CDI's registry node pull: the importer's ready and done files and the pull method
+ * (import-controller.go setRegistryNodeImportEnvVars). */
+Test(env, node_pull)
+{
+  char *envp[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://localhost:8100/disk.img",
+                   "IMPORTER_READY_FILE=/shared/ready", "IMPORTER_DONE_FILE=/shared/done",
+                   "IMPORTER_PULL_METHOD=node", NULL };
+  struct import_spec *s = env_ok(envp);
+  cr_assert_str_eq(s->node_pull.ready_file, "/shared/ready");
+  cr_assert_str_eq(s->node_pull.done_file, "/shared/done");
+  cr_assert(s->node_pull.node);
+  cr_assert_eq(s->node_pull.ready_timeout_seconds, 60);
+  spec_free(s);
+  char *plain[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                    "IMPORTER_READY_FILE=", "IMPORTER_DONE_FILE=", "IMPORTER_PULL_METHOD=", NULL };
+  s = env_ok(plain);
+  cr_assert_null(s->node_pull.ready_file, "CDI sets them empty for other imports");
+  cr_assert_null(s->node_pull.done_file);
+  cr_assert_not(s->node_pull.node);
+  spec_free(s);
+  char *pod[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                  "IMPORTER_PULL_METHOD=pod", "VIMPORT_READY_FILE_TIMEOUT=2", NULL };
+  s = env_ok(pod);
+  cr_assert_not(s->node_pull.node);
+  cr_assert_eq(s->node_pull.ready_timeout_seconds, 2);
+  spec_free(s);
+  char *bad_method[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                         "IMPORTER_PULL_METHOD=Node", NULL };
+  env_fails(bad_method, "IMPORTER_PULL_METHOD");
+  char *bad_timeout[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                          "VIMPORT_READY_FILE_TIMEOUT=-1", NULL };
+  env_fails(bad_timeout, "VIMPORT_READY_FILE_TIMEOUT");
+}
