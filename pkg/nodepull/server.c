@@ -261,27 +261,35 @@ static int answer(struct server *srv, int fd, const struct nodepull_request *req
 
 /* ---- connections ---- */
 
-/* Read one request head into buf. Returns its length, 0 when the connection ended or
- * idled out (or the server stops), -1 for a head that is too large or too slow. */
+static uint64_t now_ms(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Read one request head into buf, within NODEPULL_HEADER_TIMEOUT_MS in all (a client
+ * trickling bytes gets no more). Returns its length, 0 when the connection ended, idled
+ * out or was too slow (or the server stops), -1 for a head that is too large. */
 static long read_head(struct server *srv, int fd, char *buf, size_t size, size_t *have)
 {
-  unsigned waited_ms = 0;
+  uint64_t deadline = now_ms() + NODEPULL_HEADER_TIMEOUT_MS;
   for (;;) {
     char *end = *have >= 4 ? memmem(buf, *have, "\r\n\r\n", 4) : NULL;
     if (end != NULL)
       return end + 4 - buf;
-    if (*have == size || waited_ms >= NODEPULL_HEADER_TIMEOUT_MS)
-      return *have == 0 ? 0 : -1;
+    if (*have == size)
+      return -1;
+    if (now_ms() >= deadline)
+      return 0; /* Go's ReadHeaderTimeout: the connection is closed, no answer */
     if (atomic_load(&srv->stopping) && *have == 0)
       return 0;
     struct pollfd p = { .fd = fd, .events = POLLIN };
     int ready = poll(&p, 1, 200);
     if (ready < 0 && errno != EINTR)
       return 0;
-    if (ready <= 0) {
-      waited_ms += 200;
+    if (ready <= 0)
       continue;
-    }
     ssize_t r = recv(fd, buf + *have, size - *have, 0);
     if (r < 0 && errno == EINTR)
       continue;
