@@ -21,7 +21,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/hack/bench-lib.sh"
 
 image() {
-  local dir=$1 qcow2=$2 key layout runroot ctx
+  local dir=$1 qcow2=$2 key layout runroot
   [ -s "$qcow2" ] || bench_die "no $qcow2 (hack/bench-images.sh W1)"
   key=$( { cat "$top/hack/bench-registry.sh"; stat -c '%s %Y' "$qcow2"; } | sha256sum | cut -c1-12)
   layout=$dir/registry-w1-$key

@@ -208,7 +208,7 @@ registry_images() {
 registry_push() {
   local mode=$1 var host args=()
   shift
-  var=REGISTRY_$(echo "$mode" | tr a-z A-Z)
+  var=REGISTRY_${mode^^}
   host=${!var:?registry_push: no $mode registry (registry_start $mode)}
   [ -n "${REGISTRY_IMAGES:-}" ] || registry_images
   case $mode in

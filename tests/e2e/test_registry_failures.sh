@@ -31,7 +31,6 @@ registry_push basic disk/gzip
 registry_push token disk/gzip
 registry_push http disk/gzip
 ca=(IMPORTER_CERT_DIR="$REGISTRY_CA_DIR")
-creds=(IMPORTER_ACCESS_KEY_ID="$REGISTRY_USER" IMPORTER_SECRET_KEY="$REGISTRY_PASS")
 qemu-img convert -f qcow2 -O raw "$REGISTRY_IMAGES/disks/disk.qcow2" "$tmp/oracle.raw"
 
 # no_secrets WHAT: neither the password nor a bearer token in vimport's output
