@@ -11,7 +11,9 @@
 #   2. platforms: an architecture the index lacks ("no image found in manifest list for
 #      architecture"), a single-platform image of another architecture (CDI's
 #      validateImagePlatformMatch words)
-#   3. digests: a layer altered on the registry's storage; a wrong IMPORTER_CHECKSUM
+#   3. digests: a layer altered on the registry's storage; a wrong IMPORTER_CHECKSUM;
+#      manifests from a registry gone bad (tests/e2e/regproxy.py --manifest-file): not
+#      JSON, 6 MiB, another manifest than the @sha256: reference pins
 #   4. access: a tag that does not exist, a wrong password (basic and token), no
 #      credentials for a private repository behind token auth, a CA that is not trusted,
 #      a plain-http registry without INSECURE_TLS
@@ -96,6 +98,35 @@ expect_checksum_verdict "wrong IMPORTER_CHECKSUM"
 import_message | grep -qF "expected $bad, calculated sha256:$(cat "$REGISTRY_IMAGES/disk.sha256")" ||
   fail "wrong IMPORTER_CHECKSUM: $IMPORT_MSG"
 [ ! -e "$E2E_TMP/disk.img" ] || fail "wrong IMPORTER_CHECKSUM: disk.img is left"
+
+# manifests from a registry gone bad (regproxy answers every manifest request itself)
+head -c 3000 /dev/urandom >"$tmp/garbage.manifest"
+regproxy_start "$REGISTRY_ANON" --manifest-file "$tmp/garbage.manifest"
+reg "$REGPROXY" disk/gzip "${ca[@]}"
+refused "a manifest that is not JSON" "JSON|manifest"
+python3 - "$tmp/huge.manifest" <<'EOF'
+import json, sys
+# valid JSON, 6 MiB: over containers/image's 4 MiB limit for manifests
+m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + "0" * 64, "size": 2},
+     "layers": [], "annotations": {"pad": "x" * (6 << 20)}}
+open(sys.argv[1], "w").write(json.dumps(m))
+EOF
+regproxy_start "$REGISTRY_ANON" --manifest-file "$tmp/huge.manifest"
+reg "$REGPROXY" disk/gzip "${ca[@]}"
+refused "a 6 MiB manifest" "large|big|size|limit|exceed|MiB|bytes"
+[ -z "$IMPORT_RSS_KB" ] || [ "$IMPORT_RSS_KB" -le 131072 ] || fail "huge manifest: peak RSS ${IMPORT_RSS_KB} KiB"
+# the manifest of disk/zstd served for disk/gzip's digest: valid, but not the pinned bytes
+d=$(skopeo inspect --raw --retry-times 0 --cert-dir "$REGISTRY_CA_DIR" "docker://$REGISTRY_ANON/disk/gzip:v1" | sha256sum | cut -d' ' -f1)
+skopeo inspect --raw --retry-times 0 --cert-dir "$REGISTRY_CA_DIR" "docker://$REGISTRY_ANON/disk/zstd:v1" >"$tmp/other.manifest"
+regproxy_start "$REGISTRY_ANON" --manifest-file "$tmp/other.manifest"
+reg "$REGPROXY" "disk/gzip@sha256:$d" "${ca[@]}"
+[ "$IMPORT_RC" -ne 0 ] || [[ $(import_json '["message"]' 2>/dev/null) != "Import Complete" ]] ||
+  fail "a manifest other than the @sha256: reference names was imported"
+grep -qiE "mismatch|digest" "$E2E_TMP/termination-log" ||
+  fail "a manifest other than the @sha256: pinned: the message does not say so: $IMPORT_MSG"
+[ ! -e "$E2E_TMP/disk.img" ] || fail "a manifest other than the @sha256: pinned: disk.img is left"
 
 # ---- 4. access -----------------------------------------------------------------------------------
 reg "$REGISTRY_ANON" disk/gzip:no-such-tag "${ca[@]}"
