@@ -64,6 +64,19 @@ static void import_usage(FILE *out)
         out);
 }
 
+/* A registry source: CDI's labels (envsToLabels) and what the image was. */
+static int fill_image(struct report *rep, const struct source_image *img, struct verr *err)
+{
+  for (size_t i = 0; i < img->n_labels; i++)
+    if (report_set_label(rep, img->labels[i].key, img->labels[i].value, err) < 0)
+      return -1;
+  const char *layers[SOURCE_IMAGE_MAX_LAYERS];
+  for (size_t i = 0; i < img->n_layers; i++)
+    layers[i] = img->layer_digests[i];
+  return report_set_registry(rep, img->manifest_digest, layers, img->n_layers, img->disk_file,
+                             err);
+}
+
 static int fill_report(struct report *rep, const struct pipeline_result *res, const struct verr *failure,
                        struct verr *err)
 {
@@ -100,7 +113,7 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
   for (unsigned i = 0; i < res->n_verified; i++)
     if (report_add_verified(rep, res->verified[i], err) < 0)
       return -1;
-  return 0;
+  return res->has_image ? fill_image(rep, &res->image, err) : 0;
 }
 
 /* Write the JSON termination message and return the exit code. Failing to write the
@@ -136,6 +149,8 @@ static const char *source_kind_name(enum spec_source_kind kind)
   switch (kind) {
   case SPEC_SOURCE_HTTP:
     return "http";
+  case SPEC_SOURCE_REGISTRY:
+    return "registry";
   case SPEC_SOURCE_FILE:
     return "file";
   case SPEC_SOURCE_NBD:

@@ -59,6 +59,7 @@ enum spec_source_kind {
   SPEC_SOURCE_BLANK,    /* spec.source.blank / IMPORTER_SOURCE=none|blank */
   SPEC_SOURCE_FILE,     /* spec.source.file (ours) / IMPORTER_SOURCE=file */
   SPEC_SOURCE_NBD,      /* spec.source.nbd (ours): an NBD export */
+  SPEC_SOURCE_REGISTRY, /* spec.source.registry / IMPORTER_SOURCE=registry: a containerDisk */
 };
 
 enum spec_volume_mode {
@@ -112,7 +113,11 @@ struct spec_source {
    * stdin): spec.source.<kind>.checksum / IMPORTER_CHECKSUM. A blank or nbd source has
    * no byte stream to check and refuses one. */
   struct spec_checksum checksum;
-  struct spec_http http;  /* meaningful when kind == SPEC_SOURCE_HTTP, else zeroed */
+  /* kind SPEC_SOURCE_HTTP, and SPEC_SOURCE_REGISTRY: its url is docker://..., its
+   * credentials, CAs, TLS and proxies are the registry's; it has no headers. Else zeroed */
+  struct spec_http http;
+  char *registry_architecture; /* owned; registry: IMPORTER_REGISTRY_IMAGE_ARCHITECTURE /
+                                * platform.architecture; NULL: the machine's */
   char *file_path;        /* owned; kind == SPEC_SOURCE_FILE: a path, "-" means stdin */
   char *nbd_uri;          /* owned; kind == SPEC_SOURCE_NBD: nbd://, nbds://, nbd+unix://
                            * (may hold userinfo: redact) */
@@ -256,6 +261,9 @@ int spec_parse_block_hash(const char *s, struct spec_block_hash *bh, struct verr
 
 /* Name of a checksum algorithm ("sha256"), "none" for SPEC_CHECKSUM_NONE. */
 const char *spec_checksum_alg_name(enum spec_checksum_alg alg);
+
+/* "http", "registry", "blank", "file", "nbd" ("none" for SPEC_SOURCE_NONE). */
+const char *spec_source_kind_name(enum spec_source_kind kind);
 
 /* Whether `name` is an image format allowedFormats accepts ("raw", "qcow2", ...). */
 bool spec_format_known(const char *name);
