@@ -104,7 +104,8 @@ for repo in disk/index disk/list; do
   env_import IMPORTER_SOURCE=registry IMPORTER_ENDPOINT="docker://$REGISTRY_ANON/$repo:v1" "${ca[@]}" \
     IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=arm64
   expect_disk "$repo, arm64" "$tmp/oracle-arm64.raw"
-  arm=$(digest_of "$REGISTRY_ANON" "$repo" --override-arch arm64 --override-os linux)
+  arm=$(skopeo_raw "$REGISTRY_ANON" "$repo" | python3 -c 'import json,sys
+print([m["digest"] for m in json.load(sys.stdin)["manifests"] if m["platform"]["architecture"] == "arm64"][0])')
   index=$(digest_of "$REGISTRY_ANON" "$repo")
   got=$(import_json '["vimport"]["registry"]["manifestDigest"]')
   # the reference's digest (what @sha256: pins and DataImportCron tracks) or the arm64
