@@ -73,7 +73,8 @@ done
 # ---- 2. platforms --------------------------------------------------------------------------------
 for repo in disk/index disk/list; do
   reg "$REGISTRY_ANON" "$repo" "${ca[@]}" IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=s390x
-  refused "$repo for s390x" 'no image found in manifest list for architecture "?s390x'
+  # containers/image's words: "manifest list" (Docker), "image index" (OCI)
+  refused "$repo for s390x" 'no image found in (manifest list|image index) for architecture "?s390x'
 done
 arch=$(skopeo inspect --retry-times 0 --cert-dir "$REGISTRY_CA_DIR" "docker://$REGISTRY_ANON/disk/gzip:v1" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["Architecture"])')
