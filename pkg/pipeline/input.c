@@ -138,11 +138,10 @@ static int open_source(struct import_run *run, struct verr *err)
   opts.lend_to_digest = 1;
   int r = source_open(&opts, &run->source, err);
   free_lines(lines, n_header_lines(spec));
-  /* a registry source reads its manifest and lower layers while opening: a bad image
-   * found there is no unreachable source */
+  /* CDI's registry source connects nothing when it is made (NewRegistryDataSource), so
+   * its every failure is "Unable to process data", never "Unable to connect" */
   if (r < 0)
-    return run->res->source_unreachable = err->code != VERR_FORMAT && err->code != VERR_CHECKSUM,
-           -1;
+    return run->res->source_unreachable = spec->source.kind != SPEC_SOURCE_REGISTRY, -1;
   run->chain = run->source;
   const struct source_info *info = source_info(run->source);
   vlog_info("source", "opened %s %s: content type '%s', length %lld", info->kind, info->location,

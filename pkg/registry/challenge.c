@@ -91,6 +91,12 @@ static int param(struct cursor *c, struct registry_challenge *ch)
   }
   c->pos++;
   skip_ows(c);
+  if (c->pos >= c->len || c->p[c->pos] == '=' || c->p[c->pos] == ',') {
+    /* not a param: a token68 ("abc==") after a scheme vimport does not use */
+    while (c->pos < c->len && c->p[c->pos] == '=')
+      c->pos++;
+    return 1;
+  }
   char value[1024];
   if (c->pos < c->len && c->p[c->pos] == '"') {
     if (quoted(c, value, sizeof value) < 0)

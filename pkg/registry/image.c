@@ -115,10 +115,13 @@ static int media_type(const struct json_value *doc, const char *content_type, ch
       n--;
     snprintf(out, size, "%.*s", (int)n, content_type);
   }
-  if (strcmp(out, MT_DOCKER_V2) != 0 && strcmp(out, MT_OCI_MANIFEST) != 0 &&
-      strcmp(out, MT_DOCKER_LIST) != 0 && strcmp(out, MT_OCI_INDEX) != 0)
-    snprintf(out, size, "%s", json_get(doc, "manifests") != NULL ? MT_OCI_INDEX
-                              : json_get(doc, "layers") != NULL ? MT_OCI_MANIFEST : out);
+  bool known = strcmp(out, MT_DOCKER_V2) == 0 || strcmp(out, MT_OCI_MANIFEST) == 0 ||
+               strcmp(out, MT_DOCKER_LIST) == 0 || strcmp(out, MT_OCI_INDEX) == 0 ||
+               strncmp(out, MT_DOCKER_V1, strlen(MT_DOCKER_V1)) == 0;
+  if (!known && json_get(doc, "manifests") != NULL)
+    snprintf(out, size, "%s", MT_OCI_INDEX);
+  else if (!known && json_get(doc, "layers") != NULL)
+    snprintf(out, size, "%s", MT_OCI_MANIFEST);
   return 0;
 }
 
@@ -246,7 +249,8 @@ int registry_env_label(const char *name, char *out, size_t size)
   size_t before = (size_t)(hit - name);
   if (before > 0 && name[before - 1] == '_')
     before--;
-  if (before > 0 && (append_mapped(out, size, &n, name, before, '.') < 0 ||
+  /* Go drops the whole prefix when its first element is empty (a leading '_') */
+  if (before > 0 && name[0] != '_' && (append_mapped(out, size, &n, name, before, '.') < 0 ||
                      append(out, size, &n, ".", 1) < 0))
     return -1;
   const char *after = hit + strlen(KUBEVIRT_ENV);

@@ -36,6 +36,12 @@
 #                              registry_start: same CA), with faults on blob downloads (ARGS,
 #                              e.g. --reset-at 100000, --stall 30 --stall-at 0,
 #                              --redirect-blobs); exports REGPROXY (127.0.0.1:PORT), REGPROXY_LOG
+#   env_import VAR=VALUE...    `vimport import` configured only by CDI's environment (env -i:
+#                              what the importer pod has), e.g. IMPORTER_SOURCE=registry
+#                              IMPORTER_ENDPOINT=docker://...; the target is
+#                              $E2E_TMP/disk.img unless VIMPORT_TARGET_PATH is given; bounded
+#                              by IMPORT_TIMEOUT (120 s); sets IMPORT_RC, IMPORT_MSG,
+#                              IMPORT_RSS_KB like import_run; stderr in $E2E_TMP/import.stderr
 #   fail MSG                   print "FAIL: MSG" and exit 1
 #   skip REASON                print "SKIP: REASON" and exit 77
 #   pass [MSG]                 exit 0
@@ -202,7 +208,7 @@ registry_images() {
 registry_push() {
   local mode=$1 var host args=()
   shift
-  var=REGISTRY_$(echo "$mode" | tr a-z A-Z)
+  var=REGISTRY_${mode^^}
   host=${!var:?registry_push: no $mode registry (registry_start $mode)}
   [ -n "${REGISTRY_IMAGES:-}" ] || registry_images
   case $mode in
@@ -284,6 +290,28 @@ import_run() {
   [ -z "$errexit" ] || set -e
   IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null || echo "(no termination message)")
   IMPORT_RSS_KB=$(tail -n 1 "$rss" 2>/dev/null || true)
+}
+
+# shellcheck disable=SC2034 # IMPORT_* are for the caller
+env_import() {
+  local timer=() rss=$E2E_TMP/import.rss errexit=
+  [[ $- == *e* ]] && errexit=1
+  rm -f "$E2E_TMP/termination-log" "$rss"
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$rss")
+  set +e
+  timeout --kill-after=5 "${IMPORT_TIMEOUT:-120}" "${timer[@]}" env -i PATH="$PATH" \
+    VIMPORT_METRICS_PORT=0 VIMPORT_TARGET_PATH="$E2E_TMP/disk.img" \
+    VIMPORT_TARGET_BLOCK_DEVICE="$E2E_TMP/no-block-device" \
+    VIMPORT_SCRATCH_DIR="$E2E_TMP/no-scratch" \
+    VIMPORT_TERMINATION_MESSAGE_PATH="$E2E_TMP/termination-log" "$@" \
+    "$VIMPORT" import </dev/null 2>"$E2E_TMP/import.stderr"
+  IMPORT_RC=$?
+  [ -z "$errexit" ] || set -e
+  IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null || echo "(no termination message)")
+  IMPORT_RSS_KB=$(tail -n 1 "$rss" 2>/dev/null || true)
+  case $IMPORT_RC in
+    124 | 137) fail "vimport import did not end within ${IMPORT_TIMEOUT:-120} s: $*" ;;
+  esac
 }
 
 import_json() {

@@ -169,7 +169,7 @@ start_mode() {
     echo "$pid" >"$dir/pid"
     watchdog "$dir/pid"
     if wait_ready "$mode" "$port" "$pid" "$dir/registry.log"; then
-      upper=$(echo "$mode" | tr a-z A-Z)
+      upper=${mode^^}
       {
         echo "REGISTRY_$upper=127.0.0.1:$port"
         echo "REGISTRY_${upper}_ROOT=$dir/storage"

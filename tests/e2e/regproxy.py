@@ -4,7 +4,7 @@
   regproxy.py --upstream https://127.0.0.1:PORT --ca CA.pem --tls-cert PEM --tls-key PEM
               [--port-file F] [--log F] [--timeout S]
               [--reset-at N | --stall S --stall-at N | --close-at N] [--times K]
-              [--redirect-blobs]
+              [--redirect-blobs] [--manifest-file F [--manifest-type T]]
 
 Every request is forwarded to the upstream registry (tests/e2e/registry-fixture.sh) with
 its headers (Authorization included) and the answer is sent back, so clients see the real
@@ -22,6 +22,12 @@ blob path), at body byte N of that response:
                        basic auth when set: the stand-in for a pre-signed URL), and the
                        log says whether Authorization came with it
 
+  --manifest-file F    answer every manifest request (/v2/NAME/manifests/REF) with the
+                       bytes of F (Content-Type --manifest-type, default the OCI manifest
+                       type; Docker-Content-Digest their sha256), as a broken or hostile
+                       registry would: a huge manifest, one that is not JSON, or other
+                       bytes than a @sha256: reference names
+
 Range and If-Range are forwarded, so a client that resumes gets the registry's 206.
 --log appends one JSON object per request: method, path, host, range, status, and
 whether an Authorization header came (never its value).
@@ -30,6 +36,7 @@ The server exits by itself after --timeout seconds (default 900).
 
 import argparse
 import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -71,9 +78,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(path).path.split("/")
         return len(parts) >= 5 and parts[1] == "v2" and parts[-2] == "blobs"
 
+    def is_manifest(self, path):
+        parts = urllib.parse.urlsplit(path).path.split("/")
+        return len(parts) >= 5 and parts[1] == "v2" and parts[-2] == "manifests"
+
+    def fake_manifest(self, method):
+        body = self.server.manifest
+        self.send_response(200)
+        self.send_header("Content-Type", self.server.cfg.manifest_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())
+        self.end_headers()
+        if method == "GET":
+            self.wfile.write(body)
+        self.record(200)
+
     def forward(self, method):
         cfg = self.server.cfg
         path = self.path
+        if self.server.manifest is not None and self.is_manifest(path):
+            self.fake_manifest(method)
+            return
         redirected = path.startswith("/_blob/")
         if redirected:
             path = path[len("/_blob"):]
@@ -182,6 +207,10 @@ class Server(http.server.ThreadingHTTPServer):
         self.up_ctx = ssl.create_default_context(cafile=cfg.ca)
         self.lock = threading.Lock()
         self.faults = {}
+        self.manifest = None
+        if cfg.manifest_file:
+            with open(cfg.manifest_file, "rb") as f:
+                self.manifest = f.read()
         auth = os.environ.get("REGPROXY_UPSTREAM_AUTH", "")
         self.upstream_auth = base64.b64encode(auth.encode()).decode() if auth else ""
 
@@ -216,6 +245,8 @@ def main():
     ap.add_argument("--stall-at", type=int)
     ap.add_argument("--times", type=int, default=1)
     ap.add_argument("--redirect-blobs", action="store_true")
+    ap.add_argument("--manifest-file")
+    ap.add_argument("--manifest-type", default="application/vnd.oci.image.manifest.v1+json")
     cfg = ap.parse_args()
     if cfg.stall_at is not None and cfg.stall <= 0:
         ap.error("--stall-at needs --stall SECONDS")

@@ -307,6 +307,28 @@ Test(env, checksum_applies_to_a_file_source)
   spec_free(s);
 }
 
+/* CDI's registry source: the http variables less the extra headers, plus the platform */
+Test(env, registry)
+{
+  char *envp[] = { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=docker://quay.io/containerdisks/fedora:41",
+                   "IMPORTER_ACCESS_KEY_ID=robot", "IMPORTER_SECRET_KEY=s3cret",
+                   "INSECURE_TLS=true", "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=arm64",
+                   "IMPORTER_CHECKSUM=sha256:" SHA256_ZERO_HEX, NULL };
+  struct import_spec *s = env_ok(envp);
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_REGISTRY);
+  cr_expect_str_eq(s->source.http.url, "docker://quay.io/containerdisks/fedora:41");
+  cr_expect_str_eq(s->source.http.basic_auth_user, "robot");
+  cr_expect_str_eq(s->source.http.basic_auth_password, "s3cret");
+  cr_expect(s->source.http.insecure_skip_verify);
+  cr_expect_str_eq(s->source.registry_architecture, "arm64");
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA256, "the disk file's bytes are checked");
+  char *described = spec_describe(s);
+  cr_expect(strstr(described, "source=registry") != NULL, "%s", described);
+  cr_expect(strstr(described, "s3cret") == NULL, "%s", described);
+  free(described);
+  spec_free(s);
+}
+
 /* CDI mounts /scratch only after scratchSpaceRequired: use it when it is there */
 Test(env, scratch_is_used_when_mounted)
 {
@@ -332,7 +354,15 @@ Test(env, errors)
     { { "PATH=/bin", NULL }, "environment: IMPORTER_SOURCE: not set" },
     { { "IMPORTER_SOURCE=ftp", NULL }, "Unknown data source: ftp (IMPORTER_SOURCE)" },
     { { "IMPORTER_SOURCE=s3", NULL }, "the s3 source is not supported by vimport" },
-    { { "IMPORTER_SOURCE=registry", NULL }, "the registry source is not supported" },
+    { { "IMPORTER_SOURCE=registry", NULL }, "IMPORTER_ENDPOINT: not set; a registry source" },
+    { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=https://quay.io/x", NULL },
+      "IMPORTER_ENDPOINT: a registry source needs a docker://" },
+    { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=docker://quay.io/x",
+        "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=ARM 64" },
+      "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE: \"ARM 64\" is not an architecture" },
+    { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=docker://quay.io/x",
+        "IMPORTER_CONTENTTYPE=archive" },
+      "contentType archive is for http sources" },
     { { "IMPORTER_SOURCE=http", NULL }, "environment: IMPORTER_ENDPOINT: not set" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=/x", NULL },
       "IMPORTER_ENDPOINT: not an http:// or https:// URL" },
