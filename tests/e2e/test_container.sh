@@ -156,8 +156,9 @@ np_rc=0
 timeout 20 tail --pid="$np_server" -f /dev/null || fail "node pull: the server did not stop after the done file"
 wait "$np_server" || np_rc=$?
 assert_eq 0 "$np_rc" "node pull: the server's exit code ($(tail -n 3 "$tmp/np-server.err"))"
-[ ! -e "$tmp/initvol/done" ] && [ ! -e "$tmp/initvol/ready" ] ||
+if [ -e "$tmp/initvol/done" ] || [ -e "$tmp/initvol/ready" ]; then
   fail "node pull: the server left its ready or done file"
+fi
 
 # 1c. vhdx and sparse vmdk go through qemu-nbd, which the image carries (Debian's, with its
 # libraries; libnbd finds it on the image's PATH): the size detection of a vhdx, as

@@ -49,11 +49,13 @@ for _ in $(seq 100); do [ -s "$tmp/kapi.port" ] && break; sleep 0.1; done
 [ -s "$tmp/kapi.port" ] || fail "the stand-in API server did not start: $(cat "$tmp/kapi.out")"
 kport=$(cat "$tmp/kapi.port")
 
-# run_poller ARGS...: the poller as CDI's CronJob pod runs it (env -i: the pod's env only).
+# run_poller ARGS...: the poller as CDI's CronJob pod runs it (env -i: the pod's env only,
+# plus the secret's variables in poller_env).
+poller_env=()
 run_poller() {
   set +e
   env -i PATH="$PATH" KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$kport" \
-    VIMPORT_SERVICEACCOUNT_DIR="${SA_DIR:-$sa}" ${POLLER_ENV:-} \
+    VIMPORT_SERVICEACCOUNT_DIR="${SA_DIR:-$sa}" "${poller_env[@]}" \
     "$poller" "$@" >"$tmp/poller.out" 2>"$tmp/poller.err"
   RC=$?
   set -e
@@ -89,7 +91,9 @@ assert_eq me "$(annotation keep)" "an annotation the patch does not name"
 stamp=$(annotation $TIME_KEY)
 [[ $stamp =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] || fail "lastCronTime '$stamp' is not RFC 3339"
 t=$(date -u -d "$stamp" +%s)
-[ "$t" -ge $((before - 1)) ] && [ "$t" -le $(($(date -u +%s) + 1)) ] || fail "lastCronTime $stamp is not now"
+if [ "$t" -lt $((before - 1)) ] || [ "$t" -gt $(($(date -u +%s) + 1)) ]; then
+  fail "lastCronTime $stamp is not now"
+fi
 expected_body="[{\"op\":\"add\",\"path\":\"/metadata/annotations/cdi.kubevirt.io~1storage.import.lastCronTime\",\"value\":\"$stamp\"},{\"op\":\"add\",\"path\":\"/metadata/annotations/cdi.kubevirt.io~1storage.import.sourceDesiredDigest\",\"value\":\"$want\"}]"
 assert_eq "$expected_body" "$(last_patch_body)" "the patch body"
 grep -q "Digest is $want" "$tmp/poller.err" || fail "the log does not name the digest"
@@ -113,9 +117,10 @@ assert_eq "$want" "$(annotation $DIGEST_KEY)" "the index's digest"
 want=sha256:$(skopeo inspect --raw --cert-dir "$REGISTRY_CA_DIR" --creds "$REGISTRY_USER:$REGISTRY_PASS" "docker://$REGISTRY_BASIC/disk/zstd:v1" | sha256sum | cut -d' ' -f1)
 run_poller -ns golden -cron fedora -url "docker://$REGISTRY_BASIC/disk/zstd:v1" -certdir "$REGISTRY_CA_DIR"
 assert_eq 1 "$RC" "basic registry without credentials"
-POLLER_ENV="IMPORTER_ACCESS_KEY_ID=$REGISTRY_USER IMPORTER_SECRET_KEY=$REGISTRY_PASS" \
-  run_poller -ns golden -cron fedora -url "docker://$REGISTRY_BASIC/disk/zstd:v1" -certdir "$REGISTRY_CA_DIR"
+poller_env=("IMPORTER_ACCESS_KEY_ID=$REGISTRY_USER" "IMPORTER_SECRET_KEY=$REGISTRY_PASS")
+run_poller -ns golden -cron fedora -url "docker://$REGISTRY_BASIC/disk/zstd:v1" -certdir "$REGISTRY_CA_DIR"
 assert_eq 0 "$RC" "basic registry with credentials: $(cat "$tmp/poller.err")"
+poller_env=()
 assert_eq "$want" "$(annotation $DIGEST_KEY)" "the basic registry's digest"
 ! grep -qF "$REGISTRY_PASS" "$tmp/poller.err" "$tmp/poller.out" || fail "the registry password is in the output"
 
