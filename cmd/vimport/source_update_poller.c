@@ -17,8 +17,8 @@
  * Differs: the registry client also reads the image config and picks the machine's
  * platform of an index (CDI's digest lookup reads only the top manifest), so an image
  * that vimport could not import (no platform for this architecture, a bootc image)
- * fails here already, naming why, rather than at the import. -kubeconfig and -server
- * (CDI's flags for running outside a cluster) are refused: only the in-cluster
+ * fails here already, naming why, rather than at the import. -kubeconfig, -server and
+ * KUBECONFIG (CDI's ways of running outside a cluster) are refused: only the in-cluster
  * configuration is read.
  */
 #include <stdio.h>
@@ -156,9 +156,12 @@ int cmd_source_update_poller(int argc, char **argv)
     vlog_error(STAGE, "One or more mandatory parameters are missing: give -ns, -cron and -url");
     return 1;
   }
-  if (*a.kubeconfig != '\0' || *a.server != '\0') {
-    vlog_error(STAGE, "-kubeconfig and -server are not supported: this poller reads the "
-               "in-cluster configuration (KUBERNETES_SERVICE_HOST, the service account)");
+  /* CDI's -kubeconfig defaults to $KUBECONFIG: that too would name another cluster */
+  const char *kubeconfig_env = getenv("KUBECONFIG");
+  if (*a.kubeconfig != '\0' || *a.server != '\0' || (kubeconfig_env && *kubeconfig_env)) {
+    vlog_error(STAGE, "-kubeconfig, -server and KUBECONFIG are not supported: this poller "
+               "reads the in-cluster configuration (KUBERNETES_SERVICE_HOST, the service "
+               "account); unset them");
     return 1;
   }
   if (*a.certdir == '\0')

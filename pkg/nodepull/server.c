@@ -367,7 +367,11 @@ static void hand_off(struct server *srv, int fd)
     pthread_mutex_unlock(&srv->lock);
   }
   pthread_attr_destroy(&attr);
-  vlog_warn(STAGE, "refused a connection: %u are being served already", NODEPULL_MAX_CONNECTIONS);
+  if (room)
+    vlog_warn(STAGE, "refused a connection: no thread could be started for it");
+  else
+    vlog_warn(STAGE, "refused a connection: %u are being served already (or out of memory)",
+              NODEPULL_MAX_CONNECTIONS);
   free(c);
   close(fd);
 }

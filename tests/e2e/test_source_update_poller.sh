@@ -4,7 +4,7 @@
 # a STAND-IN for the Kubernetes API: no API server can run here, so
 # tests/e2e/kubeapi_standin.py plays the DataImportCron over HTTPS with its own test CA,
 # and refuses a wrong bearer token, path, Content-Type or patch shape as the API does.
-#   1. -h exits 0; a missing -cron exits 1; -kubeconfig is refused
+#   1. -h exits 0; a missing -cron exits 1; -kubeconfig and KUBECONFIG are refused
 #   2. a cron without the digest annotation: the patch is CDI's two "add" operations,
 #      byte for byte, and the digest is the sha256 of the manifest the tag names
 #      (skopeo inspect --raw | sha256sum); lastCronTime is RFC 3339, now
@@ -80,6 +80,11 @@ assert_eq 1 "$RC" "no -cron"
 grep -q "mandatory parameters are missing" "$tmp/poller.err" || fail "no -cron: $(cat "$tmp/poller.err")"
 run_poller -ns golden -cron fedora -url "docker://$REGISTRY_ANON/disk/gzip:v1" -kubeconfig /x
 assert_eq 1 "$RC" "-kubeconfig"
+poller_env=(KUBECONFIG=/x)
+run_poller -ns golden -cron fedora -url "docker://$REGISTRY_ANON/disk/gzip:v1"
+poller_env=()
+assert_eq 1 "$RC" "KUBECONFIG"
+grep -q "KUBECONFIG are not supported" "$tmp/poller.err" || fail "KUBECONFIG: $(cat "$tmp/poller.err")"
 
 # ---- 2. a new digest: both annotations, CDI's patch -------------------------------------------
 want=sha256:$(skopeo inspect --raw --cert-dir "$REGISTRY_CA_DIR" "docker://$REGISTRY_ANON/disk/gzip:v1" | sha256sum | cut -d' ' -f1)
