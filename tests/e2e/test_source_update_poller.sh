@@ -10,16 +10,18 @@
 #      (skopeo inspect --raw | sha256sum); lastCronTime is RFC 3339, now
 #   3. the same digest again: only lastCronTime is patched
 #   4. a multi-arch image: the digest is the index's, as CDI's GetManifest(nil) gives
-#   5. basic auth (IMPORTER_ACCESS_KEY_ID / IMPORTER_SECRET_KEY) on the basic registry
+#   5. basic auth (IMPORTER_ACCESS_KEY_ID / IMPORTER_SECRET_KEY) on the basic registry;
+#      INSECURE_TLS=true on a plain-http registry
 #   6. a wrong token: exit 1 naming HTTP 401, the token in no output; a registry whose CA
 #      is not given (no -certdir): exit 1 before any request to the API
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cmd openssl python3 skopeo sha256sum
 tmp=$(e2e_tmpdir)
-registry_start anon basic
+registry_start anon basic http
 registry_push anon
 registry_push basic
+registry_push http
 ln -s "$VIMPORT" "$tmp/cdi-source-update-poller"
 poller=$tmp/cdi-source-update-poller
 
@@ -128,6 +130,18 @@ assert_eq 0 "$RC" "basic registry with credentials: $(cat "$tmp/poller.err")"
 poller_env=()
 assert_eq "$want" "$(annotation $DIGEST_KEY)" "the basic registry's digest"
 ! grep -qF "$REGISTRY_PASS" "$tmp/poller.err" "$tmp/poller.out" || fail "the registry password is in the output"
+
+# ---- 5b. an insecure registry (CDIConfig's insecureRegistries: INSECURE_TLS, plain http) ----
+want=sha256:$(skopeo inspect --raw --tls-verify=false "docker://$REGISTRY_HTTP/disk/gzip:v1" | sha256sum | cut -d' ' -f1)
+poller_env=(INSECURE_TLS=true)
+run_poller -ns golden -cron fedora -url "docker://$REGISTRY_HTTP/disk/gzip:v1"
+poller_env=()
+assert_eq 0 "$RC" "an insecure registry: $(cat "$tmp/poller.err")"
+assert_eq "$want" "$(annotation $DIGEST_KEY)" "the insecure registry's digest"
+poller_env=(INSECURE_TLS=yes)
+run_poller -ns golden -cron fedora -url "docker://$REGISTRY_HTTP/disk/gzip:v1"
+poller_env=()
+assert_eq 1 "$RC" "INSECURE_TLS=yes (not a Go boolean)"
 
 # ---- 6. refusals ------------------------------------------------------------------------------
 mkdir -p "$tmp/wrong-sa"
