@@ -17,9 +17,11 @@
 #   4. no ready file within the wait: CDI's "Timeout waiting for file <path>", exit 1
 #   5. what the server answers, read with curl: Range (206, suffix, open-ended, past the
 #      end 416), HEAD, If-Range, /info with the server's environment, 404 elsewhere
+#   6. vimport's own Range re-reads (with If-Range) from the server: a qcow2 whose L1
+#      table moved past its data, imported with a 1 MiB window, byte for byte qemu-img's
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-require_cmd qemu-img qemu-io python3 curl cmp
+require_cmd qemu-img qemu-io python3 curl cmp openssl
 tmp=$(e2e_tmpdir)
 
 free_port() {
@@ -180,6 +182,27 @@ env = json.load(sys.stdin)["env"]
 assert "KUBEVIRT_IO_TEST_LABEL=a \"quoted\" value" in env, env' || fail "/info"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/disk.img")
 assert_eq 404 "$code" "a file that is not there"
+touch "$tmp/shared/done"
+server_stops
+
+# ---- 6. Range re-reads from the server: a qcow2 whose L1 table moved past its data, with a
+# window smaller than that data, so vimport re-reads clusters with Range + If-Range ------------
+rm -f "$tmp/disk/disk.qcow2"
+head -c $((16 << 20)) < <(openssl enc -aes-128-ctr -pass pass:nodepull -nosalt -pbkdf2 </dev/zero 2>/dev/null) >"$tmp/r1"
+qemu-img create -q -f qcow2 -o cluster_size=32k "$tmp/disk/late.qcow2" 16M
+qemu-io -f qcow2 -c "write -s $tmp/r1 0 16M" "$tmp/disk/late.qcow2" >/dev/null
+qemu-img resize -q "$tmp/disk/late.qcow2" 256M
+qemu-io -f qcow2 -c "write -s $tmp/r1 100M 16M" "$tmp/disk/late.qcow2" >/dev/null
+qemu-img convert -O raw "$tmp/disk/late.qcow2" "$tmp/late.raw"
+port=$(free_port)
+start_server "$port"
+for _ in $(seq 50); do [ -e "$tmp/shared/ready" ] && break; sleep 0.1; done
+import_spec "$tmp/late.yaml" "http://127.0.0.1:$port/late.qcow2" "" "$tmp/late.img" "windowSize: 1Mi"
+import_run "$tmp/late.yaml"
+assert_eq 0 "$IMPORT_RC" "the late-table qcow2 from the server: $IMPORT_MSG"
+cmp "$tmp/late.raw" "$tmp/late.img" || fail "the late-table qcow2 differs from qemu-img convert -O raw"
+reread=$(grep ' qcow2: ' "$E2E_TMP/import.stderr" | tail -n 1 | sed -n 's/.* \([0-9]*\) bytes re-read.*/\1/p')
+[ "${reread:-0}" -gt 0 ] || fail "nothing was re-read by Range: $(grep ' qcow2: ' "$E2E_TMP/import.stderr")"
 touch "$tmp/shared/done"
 server_stops
 
