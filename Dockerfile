@@ -26,8 +26,11 @@ COPY --from=build /src/build/vimport-static /vimport
 # The other programs CDI runs from the importer image, by path: the same binary, which
 # picks the program by the name it is started by (cmd/vimport/main.c).
 COPY --from=build /src/build/vimport-static /usr/bin/cdi-image-size-detection
+COPY --from=build /src/build/vimport-static /usr/bin/cdi-containerimage-server
+COPY --from=build /src/build/vimport-static /usr/bin/cdi-source-update-poller
 # CDI's registry node pull runs `sh -c "cp /usr/bin/cdi-containerimage-server /shared/server"`
-# in an init container of this image: Debian's static busybox, as sh and cp only.
+# in an init container of this image (then /shared/server in the containerDisk, which has
+# no libc: the binary is static): Debian's static busybox, as sh and cp only.
 COPY --from=build /bin/busybox /bin/sh
 COPY --from=build /bin/busybox /bin/cp
 # vimport reads vhdx and sparse vmdk through qemu-nbd, which libnbd starts from PATH

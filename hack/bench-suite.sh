@@ -5,7 +5,7 @@
 #   usage: hack/bench-suite.sh             (make bench runs it through hack/bench.sh)
 #   env:   RUNS=3               runs of everything, interleaved (run 1 of every workload,
 #                               then run 2, ...), so drift on a noisy machine hits all
-#          BENCH_WORKLOADS="W1 W2 W3 W4 W5"
+#          BENCH_WORKLOADS="W1 W2 W3 W4 W5 R1"
 #          BENCH_QUICK=1        RUNS=1, W1 and W3 only; the report goes to
 #                               build/bench/benchmarks-quick.md, not docs/
 #          BENCH_DIR=build/bench   images (cached, hack/bench-images.sh) and scratch
@@ -28,6 +28,17 @@
 # W5: vimport sum -t 1/-t 2 and openssl dgst -sha256 of a 2 GiB random file (page
 # cache; three turns each per run), vimport sum and verify of the 6 GiB raw target,
 # vimport sum of a 100 GiB sparse file; verify against an O_DIRECT read of the same data.
+# R1 (issue 22): W1's qcow2 as a containerDisk (podman build, one gzip layer) from Debian's
+# docker-registry over TLS on 127.0.0.1 (hack/bench-registry.sh), the registry's blob
+# files in the page cache:
+#   baseline  download   skopeo copy docker://... dir:SCRATCH     (CDI: pull to scratch)
+#             extract    tar -xzf the layer disk/ into SCRATCH
+#             convert    qemu-img convert -t writeback -O raw SCRATCH/disk/w1.qcow2 target
+#             blockhash  vimport sum target
+#   ours      vimport import --spec with spec.source.registry (every blob digest-checked
+#             as it streams, no scratch), split into stream / read-back / other as above
+#   scratch   the baseline's SCRATCH after the extract (du), and vimport's scratchPath
+#             sampled every 0.2 s during the import (peak): R1.base/ours.scratch_kb
 # Every run checks that the baseline and vimport produced the same disk (block hash).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,13 +48,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 vimport=${VIMPORT:-$top/build/vimport}
 dir=${BENCH_DIR:-$top/build/bench}
 runs=${RUNS:-3}
-workloads=${BENCH_WORKLOADS:-W1 W2 W3 W4 W5}
+workloads=${BENCH_WORKLOADS:-W1 W2 W3 W4 W5 R1}
 doc=${BENCH_DOC:-$top/docs/benchmarks.md}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   runs=1 workloads=${BENCH_WORKLOADS:-W1 W3} doc=${BENCH_DOC:-$dir/benchmarks-quick.md}
 fi
 [ -x "$vimport" ] || bench_die "$vimport is missing; run 'make' first"
 bench_need curl qemu-img openssl xz zstd dd python3 sha256sum tee gnuplot /usr/bin/time /usr/sbin/nginx
+[[ " $workloads " != *" R1 "* ]] || bench_need skopeo podman tar /usr/bin/docker-registry
 mkdir -p "$dir"
 
 # ---- the machine, described before the images or anything else loads it ----------------
@@ -116,7 +128,9 @@ describe_reclaim() {
 BENCH_WORK=$(mktemp -d "$dir/run.XXXXXX")
 BENCH_RESULTS=$BENCH_WORK/results.tsv
 nginx_state=$BENCH_WORK/nginx
+registry_state=$BENCH_WORK/registry
 cleanup() {
+  [ ! -d "$registry_state" ] || "$top/hack/bench-registry.sh" stop "$registry_state" >/dev/null 2>&1 || true
   bench_nginx_stop "$nginx_state"
   rm -rf "$BENCH_WORK"
 }
@@ -126,10 +140,20 @@ describe_reclaim >>"$BENCH_WORK/machine.txt"
 reported_at_start=$(reported_kib)
 echo "page cache, 4 GiB written (dd, buffered + fsync) at the start: $(probe_page_cache)" >>"$BENCH_WORK/machine.txt"
 
+# R1 is made from W1's image
+image_workloads=$(for w in $workloads; do [ "$w" = R1 ] && echo W1 || echo "$w"; done | sort -u)
 # shellcheck disable=SC2086
-cache=$("$top/hack/bench-images.sh" $workloads)
+cache=$("$top/hack/bench-images.sh" $image_workloads)
 serve=$cache/serve
 bench_nginx_start "$serve" "$nginx_state"
+if [[ " $workloads " == *" R1 "* ]]; then
+  r1_layout=$("$top/hack/bench-registry.sh" image "$dir" "$serve/w1.qcow2")
+  # shellcheck disable=SC1090
+  . "$("$top/hack/bench-registry.sh" start "$registry_state" "$r1_layout")"
+  r1_blobs=$REGISTRY_ANON_ROOT/docker/registry/v2/blobs
+  echo "registry: $(/usr/bin/docker-registry --version 2>/dev/null | head -n 1), $(skopeo --version), $(podman --version)" \
+    >>"$BENCH_WORK/machine.txt"
+fi
 
 # Every contender reads its input from the page cache: the network is loopback and the
 # source disk is not part of the comparison. This kernel reclaims cold page cache on its
@@ -175,10 +199,16 @@ baseline_import() { # baseline_import NAME FILE KIND URL SHA256 -> prints the bl
 }
 
 ours_import() { # ours_import NAME URL SHA256 TARGET SOURCE_FILE -> prints the block hash
-  local name=$1 spec=$BENCH_WORK/$1.yaml log=$BENCH_WORK/$1-ours.log t_digest t_read total
+  local spec=$BENCH_WORK/$1.yaml
   bench_import_spec "$spec" "$2" "$3" "$4" "$BENCH_WORK/termination-log"
-  rm -f "$4" "$BENCH_WORK/termination-log"
-  warm "$5"
+  ours_run "$1" "$spec" "$4" "$5"
+}
+
+ours_run() { # ours_run NAME SPEC TARGET WARM_FILE... -> prints the block hash
+  local name=$1 spec=$2 log=$BENCH_WORK/$1-ours.log t_digest t_read total
+  rm -f "$3" "$BENCH_WORK/termination-log"
+  shift 3
+  warm "$@"
   bench_time_rss "$name.ours.total" "$vimport" import --spec "$spec" ||
     bench_die "$name: vimport import failed: $(cat "$BENCH_WORK/termination-log" 2>/dev/null)"
   cp "$BENCH_WORK/last.log" "$log"
@@ -223,6 +253,79 @@ import_workload() { # import_workload NAME FILE KIND
   limit_import "$name" "$url" "$serve/$file" "$target"
   # W5 hashes and verifies the 6 GiB raw target W3 wrote; the others are dropped
   if [ "$name" = W3 ]; then mv "$target" "$BENCH_WORK/raw6-target.img"; else rm -f "$target"; fi
+}
+
+# ---- R1: a containerDisk from a registry -------------------------------------------------
+baseline_registry() { # -> prints the block hash
+  local scratch=$BENCH_WORK/r1-scratch target=$BENCH_WORK/R1-base.img t0 t1 t2 t3 t4 layer hash
+  rm -rf "$scratch" "$target" && mkdir -p "$scratch/extracted"
+  warm "$r1_blobs"/sha256/*/*/data
+  t0=$(bench_now)
+  skopeo copy -q --src-cert-dir "$REGISTRY_CA_DIR" "docker://$REGISTRY_ANON/bench/w1:v1" "dir:$scratch/image"
+  t1=$(bench_now)
+  layer=$(json_field "$scratch/image/manifest.json" '["layers"][0]["digest"][7:]')
+  tar -xzf "$scratch/image/$layer" -C "$scratch/extracted" disk/w1.qcow2
+  t2=$(bench_now)
+  bench_record R1.base.scratch_kb "$(du -sk "$scratch" | cut -f1)"
+  qemu-img convert -t writeback -f qcow2 -O raw "$scratch/extracted/disk/w1.qcow2" "$target"
+  t3=$(bench_now)
+  hash=$("$vimport" sum "$target" | cut -d' ' -f1)
+  t4=$(bench_now)
+  rm -rf "$scratch" "$target"
+  bench_record R1.base.download "$(bench_sub "$t1" "$t0")"
+  bench_record R1.base.extract "$(bench_sub "$t2" "$t1")"
+  bench_record R1.base.convert "$(bench_sub "$t3" "$t2")"
+  bench_record R1.base.blockhash "$(bench_sub "$t4" "$t3")"
+  bench_record R1.base.total "$(bench_sub "$t4" "$t0")"
+  echo "sha256:$hash"
+}
+
+# peak_kib DIR STOPFILE: print the largest `du -sk DIR` seen every 0.2 s until STOPFILE exists
+peak_kib() {
+  local peak=0 now
+  while [ ! -e "$2" ]; do
+    now=$(du -sk "$1" 2>/dev/null | cut -f1)
+    [ "${now:-0}" -le "$peak" ] || peak=$now
+    sleep 0.2
+  done
+  echo "$peak"
+}
+
+ours_registry() { # -> prints the block hash
+  local spec=$BENCH_WORK/R1.yaml target=$BENCH_WORK/R1-ours.img scratch=$BENCH_WORK/r1-ours-scratch
+  local stop=$BENCH_WORK/r1-stop sampler hash
+  rm -rf "$scratch" "$stop" && mkdir -p "$scratch"
+  cat >"$spec" <<EOF
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: bench-registry}
+spec:
+  source:
+    registry:
+      url: "docker://$REGISTRY_ANON/bench/w1:v1"
+      certConfigMap: bench-ca
+vimport:
+  terminationMessagePath: $BENCH_WORK/termination-log
+  target: {path: $target}
+  mounts: {certs: $REGISTRY_CA_DIR}
+  scratchPath: $scratch
+EOF
+  peak_kib "$scratch" "$stop" >"$BENCH_WORK/r1-scratch-peak" &
+  sampler=$!
+  hash=$(ours_run R1 "$spec" "$target" "$r1_blobs"/sha256/*/*/data)
+  touch "$stop"
+  wait "$sampler"
+  bench_record R1.ours.scratch_kb "$(cat "$BENCH_WORK/r1-scratch-peak")"
+  rm -rf "$scratch" "$stop" "$target"
+  echo "$hash"
+}
+
+registry_workload() {
+  local base ours
+  echo "bench: run $BENCH_RUN/$runs R1 (W1 as a containerDisk from a registry)" >&2
+  base=$(baseline_registry)
+  ours=$(ours_registry)
+  [ "$ours" = "$base" ] || bench_die "R1: vimport wrote $ours, the baseline $base: not the same disk"
 }
 
 # ---- W5: sum and verify ------------------------------------------------------------------
@@ -280,7 +383,8 @@ for BENCH_RUN in $(seq "$runs"); do
       W3) import_workload W3 w3.raw raw ;;
       W4) import_workload W4xz w4.raw.xz xz && import_workload W4zst w4.raw.zst zst ;;
       W5) sum_workload ;;
-      *) bench_die "unknown workload '$w' (W1..W5)" ;;
+      R1) registry_workload ;;
+      *) bench_die "unknown workload '$w' (W1..W5, R1)" ;;
     esac
   done
   rm -f "$BENCH_WORK/raw6-target.img"

@@ -26,6 +26,7 @@
 #include "commands.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
+#include "nodepull/nodepull.h"
 #include "pipeline/pipeline.h"
 #include "report/report.h"
 #include "spec/spec.h"
@@ -64,6 +65,28 @@ static void import_usage(FILE *out)
         out);
 }
 
+/* CDI's labels (envsToLabels): a registry source's, or a node pull's (res->image holds
+ * only labels then: node_pull_labels). */
+static int fill_labels(struct report *rep, const struct source_image *img, struct verr *err)
+{
+  for (size_t i = 0; i < img->n_labels; i++)
+    if (report_set_label(rep, img->labels[i].key, img->labels[i].value, err) < 0)
+      return -1;
+  return 0;
+}
+
+/* A registry source: its labels and what the image was. */
+static int fill_image(struct report *rep, const struct source_image *img, struct verr *err)
+{
+  if (fill_labels(rep, img, err) < 0)
+    return -1;
+  const char *layers[SOURCE_IMAGE_MAX_LAYERS];
+  for (size_t i = 0; i < img->n_layers; i++)
+    layers[i] = img->layer_digests[i];
+  return report_set_registry(rep, img->manifest_digest, layers, img->n_layers, img->disk_file,
+                             err);
+}
+
 static int fill_report(struct report *rep, const struct pipeline_result *res, const struct verr *failure,
                        struct verr *err)
 {
@@ -100,7 +123,7 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
   for (unsigned i = 0; i < res->n_verified; i++)
     if (report_add_verified(rep, res->verified[i], err) < 0)
       return -1;
-  return 0;
+  return res->has_image ? fill_image(rep, &res->image, err) : fill_labels(rep, &res->image, err);
 }
 
 /* Write the JSON termination message and return the exit code. Failing to write the
@@ -136,6 +159,8 @@ static const char *source_kind_name(enum spec_source_kind kind)
   switch (kind) {
   case SPEC_SOURCE_HTTP:
     return "http";
+  case SPEC_SOURCE_REGISTRY:
+    return "registry";
   case SPEC_SOURCE_FILE:
     return "file";
   case SPEC_SOURCE_NBD:
@@ -211,6 +236,65 @@ static struct metrics *start_metrics(const char *port_text, bool cdi_env,
   return m;
 }
 
+/* CDI's node pull (pkg/nodepull): before a source other than blank, wait for the
+ * server's ready file; an http endpoint then names the disk file the ready file names. */
+static int node_pull_wait(struct import_spec *spec, struct verr *err)
+{
+  const struct spec_node_pull *np = &spec->node_pull;
+  if (np->ready_file == NULL || spec->source.kind == SPEC_SOURCE_BLANK)
+    return 0;
+  vlog_info("nodepull", "waiting up to %us for %s", np->ready_timeout_seconds, np->ready_file);
+  if (nodepull_wait_ready(np->ready_file, np->ready_timeout_seconds, &import_cancelled, err) < 0)
+    return -1;
+  if (spec->source.kind != SPEC_SOURCE_HTTP)
+    return 0;
+  char *url;
+  if (nodepull_endpoint(spec->source.http.url, np->ready_file, &url, err) < 0)
+    return -1;
+  free(spec->source.http.url);
+  spec->source.http.url = url;
+  char shown[2048];
+  verr_redact_url(url, shown, sizeof shown);
+  vlog_info("nodepull", "the server is ready: reading %s", shown);
+  return 0;
+}
+
+/* CDI's touchDoneFile, after an import that succeeded or asked for scratch space and
+ * before the termination message: it tells the server it may stop. */
+static void node_pull_done(const struct import_spec *spec, const struct verr *failure)
+{
+  const char *done = spec->node_pull.done_file;
+  struct verr err = { 0 };
+  if (done == NULL || (failure != NULL && failure->code != VERR_SCRATCH_REQUIRED))
+    return;
+  if (nodepull_touch_done(done, &err) < 0)
+    vlog_error("nodepull", "%s", err.message);
+}
+
+/* CDI's GetTerminationMessage for a node pull (IMPORTER_PULL_METHOD=node): the labels of
+ * the server's /info, as a registry pull has them from the image config. A failure is
+ * logged and leaves no labels, as in CDI. */
+static void node_pull_labels(const struct import_spec *spec, struct pipeline_result *res)
+{
+  if (!spec->node_pull.node || spec->source.kind != SPEC_SOURCE_HTTP || res->has_image)
+    return;
+  struct nodepull_label labels[NODEPULL_MAX_LABELS];
+  size_t n = 0;
+  struct verr err = { 0 };
+  if (nodepull_info_labels(spec->source.http.url, labels, &n, &err) < 0) {
+    vlog_error("nodepull", "%s", err.message);
+    return;
+  }
+  _Static_assert(sizeof labels[0].key == sizeof res->image.labels[0].key &&
+                 sizeof labels[0].value == sizeof res->image.labels[0].value &&
+                 NODEPULL_MAX_LABELS <= SOURCE_IMAGE_MAX_LABELS, "label sizes differ");
+  for (size_t i = 0; i < n; i++) {
+    memcpy(res->image.labels[i].key, labels[i].key, sizeof labels[i].key);
+    memcpy(res->image.labels[i].value, labels[i].value, sizeof labels[i].value);
+  }
+  res->image.n_labels = n;
+}
+
 static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
 {
   if (spec_path != NULL)
@@ -266,6 +350,14 @@ int cmd_import(int argc, char **argv)
   struct pipeline_opts opts = { .cancelled = &import_cancelled,
                                 .metrics = start_metrics(metrics_port, spec_path == NULL, spec),
                                 .progress_line = isatty(STDERR_FILENO) };
+  if (node_pull_wait(spec, &err) < 0) {
+    metrics_stop(opts.metrics);
+    vlog_error("nodepull", "%s", err.message);
+    /* CDI writes "Timeout waiting for file <path>" as it is, and exits 1 */
+    int code = write_text(spec->termination_message_path, NULL, err.message);
+    spec_free(spec);
+    return code;
+  }
   int r = pipeline_import(spec, &opts, &res, &err);
   metrics_finish(opts.metrics);
   metrics_stop(opts.metrics);
@@ -279,6 +371,9 @@ int cmd_import(int argc, char **argv)
     vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
   else
     vlog_info("import", "Import Complete: %s", res.target_path); /* blank Block: nothing read back */
+  if (r == 0 || err.code == VERR_SCRATCH_REQUIRED)
+    node_pull_labels(spec, &res);
+  node_pull_done(spec, r < 0 ? &err : NULL);
   int code = write_outcome(spec, &res, r < 0 ? &err : NULL);
   spec_free(spec);
   return code;

@@ -38,6 +38,11 @@ static const struct {
   int (*run)(int argc, char **argv);
 } programs[] = {
   { "cdi-image-size-detection", cmd_size_detection },
+  { "cdi-containerimage-server", cmd_containerimage_server },
+  /* CDI's init container copies that program to /shared/server, and the containerDisk
+   * runs it by this name */
+  { "server", cmd_containerimage_server },
+  { "cdi-source-update-poller", cmd_source_update_poller },
 };
 
 int main(int argc, char **argv)
@@ -67,6 +72,10 @@ int main(int argc, char **argv)
     return cmd_verify(argc - 1, argv + 1);
   if (strcmp(cmd, "size-detection") == 0)
     return cmd_size_detection(argc - 1, argv + 1);
+  if (strcmp(cmd, "containerimage-server") == 0)
+    return cmd_containerimage_server(argc - 1, argv + 1);
+  if (strcmp(cmd, "source-update-poller") == 0)
+    return cmd_source_update_poller(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("vimport %s\n", VIMPORT_VERSION);
     return 0;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "core/goflag.h"
 #include "core/log.h"
 #include "report/report.h"
 #include "sniff/sniff.h"
@@ -56,47 +57,15 @@ static void size_usage(FILE *out)
         out);
 }
 
-/* One Go flag at argv[*i]: "-name value", "--name value", "-name=value". Returns 1 when
- * it named `name` (and *value is set), 0 when it names another flag, -1 when the value
- * is missing. */
-static int go_flag(char **argv, int argc, int *i, const char *name, const char **value)
-{
-  const char *a = argv[*i];
-  a += a[1] == '-' ? 2 : 1;
-  size_t n = strlen(name);
-  if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
-    return 0;
-  if (a[n] == '=') {
-    *value = a + n + 1;
-    return 1;
-  }
-  if (*i + 1 >= argc)
-    return -1;
-  *value = argv[++*i];
-  return 1;
-}
-
-/* Returns -1 to go on, or the exit code. */
+/* Returns GOFLAG_CONTINUE to go on, or the exit code. */
 static int parse_args(int argc, char **argv, struct size_args *args)
 {
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
-      break; /* Go's flag package stops at the first non-flag */
-    if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0 || strcmp(a, "--help") == 0) {
-      size_usage(stdout);
-      return 0;
-    }
-    int r = go_flag(argv, argc, &i, "image-path", &args->image_path);
-    if (r == 0)
-      r = go_flag(argv, argc, &i, "scheme", &args->scheme);
-    if (r != 1) {
-      fprintf(stderr, r < 0 ? "flag needs an argument: %s\n" : "flag provided but not defined: %s\n", a);
-      size_usage(stderr);
-      return 2;
-    }
-  }
-  return -1;
+  const struct goflag flags[] = {
+    { .name = "image-path", .str = &args->image_path },
+    { .name = "scheme", .str = &args->scheme },
+  };
+  int next;
+  return goflag_parse(argc, argv, flags, sizeof flags / sizeof flags[0], size_usage, &next);
 }
 
 /* CDI's WriteTerminationMessageToFile: the message as the file's only content, mode 0600. */
@@ -119,7 +88,7 @@ int cmd_size_detection(int argc, char **argv)
 {
   struct size_args args = { .image_path = NULL, .scheme = "file://" };
   int code = parse_args(argc, argv, &args);
-  if (code >= 0)
+  if (code != GOFLAG_CONTINUE)
     return code;
   if (args.image_path == NULL || *args.image_path == '\0') {
     vlog_error("size-detection", "One or more mandatory parameters are missing: give "

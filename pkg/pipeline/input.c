@@ -44,6 +44,16 @@ static void free_lines(char **lines, size_t n)
   free(lines);
 }
 
+/* A registry layer's tar holds the disk file and little else: what decompresses past
+ * the target's capacity and some room for other files is a bomb. */
+static uint64_t layer_bound(const struct import_run *run)
+{
+  struct target_info info = { 0 };
+  if (run->target != NULL)
+    target_get_info(run->target, &info);
+  return info.capacity == 0 ? 0 : info.capacity + (64ull << 20);
+}
+
 /* The source options the spec gives: TLS, retries, and (for the image's own host only)
  * credentials and headers. `lines` receives the header lines to free with free_lines. */
 static int source_options(const struct import_run *run, const char *url, bool with_credentials,
@@ -57,9 +67,11 @@ static int source_options(const struct import_run *run, const char *url, bool wi
                                 .stall_timeout_s = spec->stall_timeout_seconds,
                                 .stop = run->opts.cancelled };
   *lines = NULL;
-  if (spec->source.kind != SPEC_SOURCE_HTTP)
+  if (spec->source.kind != SPEC_SOURCE_HTTP && spec->source.kind != SPEC_SOURCE_REGISTRY)
     return 0;
   const struct spec_http *http = &spec->source.http;
+  opts->registry_architecture = spec->source.registry_architecture;
+  opts->max_layer_bytes = layer_bound(run);
   opts->proxy_ca_dir = spec->mounts.proxy_certs;
   opts->ca_dir = http->cert_dir;
   opts->insecure_skip_verify = http->insecure_skip_verify;
@@ -126,8 +138,10 @@ static int open_source(struct import_run *run, struct verr *err)
   opts.lend_to_digest = 1;
   int r = source_open(&opts, &run->source, err);
   free_lines(lines, n_header_lines(spec));
+  /* CDI's registry source connects nothing when it is made (NewRegistryDataSource), so
+   * its every failure is "Unable to process data", never "Unable to connect" */
   if (r < 0)
-    return run->res->source_unreachable = true, -1;
+    return run->res->source_unreachable = spec->source.kind != SPEC_SOURCE_REGISTRY, -1;
   run->chain = run->source;
   const struct source_info *info = source_info(run->source);
   vlog_info("source", "opened %s %s: content type '%s', length %lld", info->kind, info->location,
@@ -382,6 +396,15 @@ static int source_digest_final(struct import_run *run, struct verr *err)
   run->res->bytes_transferred = digest_tap_bytes(run->tap);
   return digest_tap_final(run->tap, run->res->source_digest, sizeof run->res->source_digest,
                           err);
+}
+
+void input_record_image(struct import_run *run)
+{
+  const struct source_image *image = source_image(run->source);
+  if (image == NULL)
+    return;
+  run->res->has_image = true;
+  run->res->image = *image;
 }
 
 /* What the source received: more than was read where a transfer ran ahead of a

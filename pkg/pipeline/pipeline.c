@@ -265,6 +265,8 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
     invalidate_target(&run);
   }
   result->scratch_space_required = r < 0 && err->code == VERR_SCRATCH_REQUIRED;
+  if (run.source != NULL)
+    input_record_image(&run);
   import_run_free(&run);
   return r;
 }

@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/stream.h"
+#include "source/source.h"
 #include "spec/spec.h"
 
 #define PIPELINE_MAX_VERIFIED 5
@@ -60,6 +61,9 @@ struct pipeline_result {
    * "expected-blockhash" */
   const char *verified[PIPELINE_MAX_VERIFIED];
   unsigned n_verified;
+  /* a registry source: the image, its layers read and its disk file (source_image) */
+  bool has_image;
+  struct source_image image;
 };
 
 struct metrics;

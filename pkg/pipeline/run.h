@@ -53,6 +53,8 @@ struct import_run {
 /* input.c */
 int input_open(struct import_run *run, struct verr *err);
 int input_check_checksum(struct import_run *run, struct verr *err);
+/* What an image source (a registry) found, into the result, as far as it got. */
+void input_record_image(struct import_run *run);
 /* Source bytes read so far (for a failed import's report). */
 uint64_t input_bytes_read(struct import_run *run);
 int input_check_signature(struct import_run *run, struct verr *err);

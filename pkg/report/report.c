@@ -52,6 +52,11 @@ struct report {
   uint64_t bytes_transferred;
   bool has_archive;
   uint64_t archive_files, archive_bytes;
+  bool has_registry;
+  char *registry_manifest;
+  char *registry_disk_file;
+  char *registry_layers[REPORT_MAX_LAYERS];
+  size_t n_registry_layers;
   char *verified[REPORT_MAX_VERIFIED];
   size_t n_verified;
   enum verr_code error;
@@ -87,6 +92,10 @@ void report_free(struct report *r)
   free(r->verified_by);
   for (size_t i = 0; i < r->n_verified; i++)
     free(r->verified[i]);
+  free(r->registry_manifest);
+  free(r->registry_disk_file);
+  for (size_t i = 0; i < r->n_registry_layers; i++)
+    free(r->registry_layers[i]);
   free(r);
 }
 
@@ -214,6 +223,31 @@ void report_set_bytes_transferred(struct report *r, uint64_t bytes)
   r->bytes_transferred = bytes;
 }
 
+int report_set_registry(struct report *r, const char *manifest_digest,
+                        const char *const *layer_digests, size_t n_layers,
+                        const char *disk_file, struct verr *err)
+{
+  if (n_layers > REPORT_MAX_LAYERS)
+    return verr_set(err, VERR_USAGE, "more than %d layer digests for the report",
+                    REPORT_MAX_LAYERS);
+  if (report_copy(&r->registry_manifest, manifest_digest, "manifestDigest", err) < 0 ||
+      report_copy(&r->registry_disk_file, disk_file, "diskFile", err) < 0)
+    return -1;
+  for (size_t i = 0; i < n_layers; i++) {
+    if (i >= r->n_registry_layers)
+      r->registry_layers[r->n_registry_layers++] = NULL;
+    if (report_copy(&r->registry_layers[i], layer_digests[i], "layerDigests", err) < 0)
+      return -1;
+  }
+  for (size_t i = n_layers; i < r->n_registry_layers; i++) {
+    free(r->registry_layers[i]);
+    r->registry_layers[i] = NULL;
+  }
+  r->n_registry_layers = n_layers;
+  r->has_registry = true;
+  return 0;
+}
+
 void report_set_archive(struct report *r, uint64_t files, uint64_t bytes)
 {
   r->has_archive = true;
@@ -315,7 +349,10 @@ enum {
   FIELD_ERROR,
   FIELD_LABELS, /* key of label i at FIELD_LABELS + 2i, its value right after */
   FIELD_VERIFIED = FIELD_LABELS + 2 * REPORT_MAX_LABELS,
-  FIELD_COUNT = FIELD_VERIFIED + REPORT_MAX_VERIFIED,
+  FIELD_REGISTRY_MANIFEST = FIELD_VERIFIED + REPORT_MAX_VERIFIED,
+  FIELD_REGISTRY_DISK,
+  FIELD_REGISTRY_LAYERS,
+  FIELD_COUNT = FIELD_REGISTRY_LAYERS + REPORT_MAX_LAYERS,
 };
 
 struct field {
@@ -351,6 +388,11 @@ static void report_fields(const struct report *r, struct field f[FIELD_COUNT])
   }
   for (size_t i = 0; i < REPORT_MAX_VERIFIED; i++)
     field_init(&f[FIELD_VERIFIED + i], i < r->n_verified ? r->verified[i] : NULL);
+  field_init(&f[FIELD_REGISTRY_MANIFEST], r->registry_manifest);
+  field_init(&f[FIELD_REGISTRY_DISK], r->registry_disk_file);
+  for (size_t i = 0; i < REPORT_MAX_LAYERS; i++)
+    field_init(&f[FIELD_REGISTRY_LAYERS + i],
+               i < r->n_registry_layers ? r->registry_layers[i] : NULL);
 }
 
 /* Write `"name":`, after a comma unless it is the first member of its object. */
@@ -394,6 +436,27 @@ static void render_labels(struct jsonw *w, bool *first, const struct report *r,
   jsonw_raw(w, "}");
 }
 
+static void render_registry(struct jsonw *w, bool *first, const struct report *r,
+                            const struct field f[FIELD_COUNT])
+{
+  if (!r->has_registry)
+    return;
+  bool inner = true;
+  render_key(w, first, "registry");
+  jsonw_raw(w, "{");
+  render_optional(w, &inner, "manifestDigest", &f[FIELD_REGISTRY_MANIFEST]);
+  render_key(w, &inner, "layerDigests");
+  jsonw_raw(w, "[");
+  for (size_t i = 0; i < r->n_registry_layers; i++) {
+    if (i > 0)
+      jsonw_raw(w, ",");
+    render_string(w, &f[FIELD_REGISTRY_LAYERS + i]);
+  }
+  jsonw_raw(w, "]");
+  render_optional(w, &inner, "diskFile", &f[FIELD_REGISTRY_DISK]);
+  jsonw_raw(w, "}");
+}
+
 static void render_vimport(struct jsonw *w, const struct report *r,
                            const struct field f[FIELD_COUNT])
 {
@@ -422,6 +485,7 @@ static void render_vimport(struct jsonw *w, const struct report *r,
     render_key(w, &first, "archiveBytes");
     jsonw_u64(w, r->archive_bytes);
   }
+  render_registry(w, &first, r, f);
   if (r->n_verified > 0) {
     render_key(w, &first, "verified");
     jsonw_raw(w, "[");

@@ -11,6 +11,8 @@
  *               "blockHashLength":8388608,"imageBlockHash":"sha256:<hex>",
  *               "format":"qcow2","virtualSize":10737418240,"bytesTransferred":123,
  *               "archiveFiles":3,"archiveBytes":4096,  (contentType archive only)
+ *               "registry":{"manifestDigest":"sha256:<hex>","layerDigests":["sha256:<hex>"],
+ *                           "diskFile":"disk/NAME"},      (registry sources only)
  *               "verified":["checksum","blockhash-readback"],"error":"checksum"}}
  *
  * The first keys are CDI's, spelled as its json tags; ours sit under "vimport", which
@@ -45,6 +47,7 @@
 #define REPORT_MIN_JSON 1024 /* report_to_json() never fails with a buffer this big */
 #define REPORT_MAX_LABELS 16
 #define REPORT_MAX_VERIFIED 8
+#define REPORT_MAX_LAYERS 16 /* vimport.registry.layerDigests */
 #define REPORT_DEFAULT_PATH "/dev/termination-log"
 
 /* Names for report_add_verified(), one per verification vimport performs. */
@@ -105,6 +108,13 @@ void report_set_bytes_transferred(struct report *r, uint64_t bytes);
 /* "vimport.archiveFiles" and "vimport.archiveBytes": what contentType archive unpacked,
  * the regular files and the sum of their sizes. */
 void report_set_archive(struct report *r, uint64_t files, uint64_t bytes);
+
+/* "vimport.registry": a registry source's image manifest digest, the digests of the
+ * layers read (in order) and the disk file's name in its layer. All copied. Errors:
+ * VERR_USAGE past REPORT_MAX_LAYERS layers, VERR_NOMEM. */
+int report_set_registry(struct report *r, const char *manifest_digest,
+                        const char *const *layer_digests, size_t n_layers,
+                        const char *disk_file, struct verr *err);
 
 /* Record that a verification passed (REPORT_VERIFIED_*). Adding a name twice keeps one.
  * Copied. Errors: VERR_USAGE past REPORT_MAX_VERIFIED names, VERR_NOMEM. */

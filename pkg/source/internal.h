@@ -37,6 +37,8 @@ struct source_kind {
   struct ring *(*ring)(void *state);
   /* The local path qemu-nbd could open itself, or NULL. NULL function: none. */
   const char *(*local_path)(void *state);
+  /* What an image source found (source_image). NULL function: not an image. */
+  const struct source_image *(*image)(void *state);
   void (*close)(void *state);
 };
 
@@ -44,6 +46,7 @@ struct source_kind {
 extern const struct source_kind source_file_kind;  /* file.c: a path or file:///path */
 extern const struct source_kind source_stdin_kind; /* file.c: "-" */
 extern const struct source_kind source_http_kind;  /* http.c: http:// and https:// */
+extern const struct source_kind source_registry_kind; /* registry.c: docker:// */
 
 /* tls.c: the CA bundle for opts->proxy_ca_dir / ca_dir / ca_file, as one PEM blob for
  * CURLOPT_CAINFO_BLOB: libcurl's default bundle (so custom CAs add to the system trust,

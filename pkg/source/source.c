@@ -16,6 +16,7 @@
  * location without a scheme. */
 static const struct source_kind *const source_kinds[] = {
   &source_http_kind,
+  &source_registry_kind,
   &source_stdin_kind,
   &source_file_kind,
 };
@@ -73,7 +74,7 @@ static const struct source_kind *source_kind_of(const char *url, struct verr *er
   char redacted[2048];
   verr_redact_url(url, redacted, sizeof redacted);
   return verr_set(err, VERR_USAGE, "unsupported source %s: use http://, https://, "
-                  "file:///path, a path, or \"-\" for stdin", redacted), NULL;
+                  "docker://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
 }
 
 int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err)
@@ -149,4 +150,10 @@ const char *source_local_path(struct vreader *r)
 {
   struct source *s = source_of(r);
   return s != NULL && s->kind->local_path != NULL ? s->kind->local_path(s->state) : NULL;
+}
+
+const struct source_image *source_image(struct vreader *r)
+{
+  struct source *s = source_of(r);
+  return s != NULL && s->kind->image != NULL ? s->kind->image(s->state) : NULL;
 }

@@ -93,6 +93,12 @@ struct source_opts {
    * VERR_CANCELLED. A condition wait does not return on a signal, so without this a
    * SIGTERM during a stall would wait for the server. NULL: never. */
   const volatile sig_atomic_t *stop;
+  /* A registry source (docker://, registry.c): the architecture to pick from an index
+   * (NULL: the machine's, and no check of a single manifest), and the most bytes one
+   * layer may decompress to (a gzip bomb; 0: unbounded). basic_user/basic_password are
+   * the registry's credentials; extra_headers are not sent to a registry. */
+  const char *registry_architecture;
+  uint64_t max_layer_bytes;
 };
 
 #define SOURCE_INFO_STR 512
@@ -115,6 +121,22 @@ struct source_info {
 
 struct ring;
 
+/* What a registry source found (source_image()): the image, and where its disk was. */
+#define SOURCE_IMAGE_MAX_LAYERS 16 /* layer digests kept for the report */
+#define SOURCE_IMAGE_MAX_LABELS 16
+#define SOURCE_IMAGE_NAME_MAX 4097 /* a tar name (pkg/archive TAR_NAME_MAX) and its NUL */
+struct source_image {
+  char manifest_digest[80];           /* the image manifest's "sha256:<hex>" */
+  char layer_digests[SOURCE_IMAGE_MAX_LAYERS][80]; /* the layers read, in order */
+  size_t n_layers;
+  char disk_file[SOURCE_IMAGE_NAME_MAX]; /* the disk's name in its layer, "disk/NAME" */
+  struct {
+    char key[256];
+    char value[512];
+  } labels[SOURCE_IMAGE_MAX_LABELS];  /* CDI's envsToLabels of the config's env */
+  size_t n_labels;
+};
+
 /* Open the source `opts->url`. For HTTP this waits for the first response's headers,
  * so a wrong URL, bad credentials, a refused certificate or a redirect loop fail here.
  * On success *out owns the reader: close it with vreader_close(), which stops the
@@ -130,6 +152,10 @@ const struct source_info *source_info(struct vreader *r);
  * kind keeps its bytes in one and `r` was opened with opts.lend_to_digest; else NULL
  * (hash what read() returns). */
 struct ring *source_digest_ring(struct vreader *r);
+
+/* What the registry source `r` found (valid while `r` is open; complete once read()
+ * returned 0), or NULL when `r` is not an image from a registry. */
+const struct source_image *source_image(struct vreader *r);
 
 /* Whether source_pread() can serve `r`: a file that can seek, an HTTP object (a Range
  * request, refused cleanly if the server ignores Range); never stdin. */
@@ -190,5 +216,13 @@ int source_http_parse_content_range(const char *value, size_t len, uint64_t *fir
 /* Whether an ETag value is strong (not W/"...") and well-formed ("..."): only strong
  * validators may guard a resume (RFC 9110 13.1.5). */
 int source_http_etag_is_strong(const char *etag);
+
+/* The CA trust of an http(s) client that is not a source (the registry's poller): the
+ * same as a source's (proxy_ca_dir when it is a directory, lenient; ca_dir strict), as
+ * one PEM blob for CURLOPT_CAINFO_BLOB that starts with libcurl's default bundle.
+ * *blob is NULL (libcurl's own trust is enough) when neither directory is given;
+ * otherwise malloc'd. */
+int source_ca_blob(const char *proxy_ca_dir, const char *ca_dir, char **blob, size_t *blob_len,
+                   struct verr *err);
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include "source/internal.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -188,4 +189,23 @@ int source_tls_load_cas(const char *default_bundle, const char *proxy_dir, const
   *blob_len = b.len;
   *blob = TAKE_PTR(b.data);
   return 0;
+}
+
+int source_ca_blob(const char *proxy_ca_dir, const char *ca_dir, char **blob, size_t *blob_len,
+                   struct verr *err)
+{
+  struct stat st;
+  const char *proxy = proxy_ca_dir != NULL && stat(proxy_ca_dir, &st) == 0 &&
+                      S_ISDIR(st.st_mode) ? proxy_ca_dir : NULL;
+  *blob = NULL;
+  *blob_len = 0;
+  if (proxy == NULL && ca_dir == NULL)
+    return 0;
+  char *default_bundle = NULL;
+  CURL *probe = curl_easy_init();
+  if (probe != NULL)
+    curl_easy_getinfo(probe, CURLINFO_CAINFO, &default_bundle);
+  int rc = source_tls_load_cas(default_bundle, proxy, ca_dir, NULL, blob, blob_len, err);
+  curl_easy_cleanup(probe);
+  return rc;
 }

@@ -78,7 +78,7 @@ static int env_bool(char *const envp[], const char *name, bool *out, struct verr
 
 static int env_source_kind(char *const envp[], struct import_spec *spec, struct verr *err)
 {
-  static const char *const unsupported[] = { "s3", "gcs", "registry", "imageio", "vddk",
+  static const char *const unsupported[] = { "s3", "gcs", "imageio", "vddk",
                                              "upload", "glance" };
   const char *v = env_value(envp, "IMPORTER_SOURCE");
   if (v == NULL)
@@ -90,6 +90,8 @@ static int env_source_kind(char *const envp[], struct import_spec *spec, struct 
     spec->source.kind = SPEC_SOURCE_BLANK;
   else if (strcmp(v, "file") == 0)
     spec->source.kind = SPEC_SOURCE_FILE;
+  else if (strcmp(v, "registry") == 0)
+    spec->source.kind = SPEC_SOURCE_REGISTRY;
   for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
     if (strcmp(v, unsupported[i]) == 0)
       return env_error(err, "IMPORTER_SOURCE", "the %s source is not supported by vimport; use "
@@ -97,7 +99,7 @@ static int env_source_kind(char *const envp[], struct import_spec *spec, struct 
   /* CDI's words (importer.go newDataSource), then the variable and what vimport takes */
   if (spec->source.kind == SPEC_SOURCE_NONE)
     return verr_set(err, VERR_USAGE, "Unknown data source: %.32s (IMPORTER_SOURCE); vimport "
-                    "imports http, none (blank) and file", v);
+                    "imports http, registry, none (blank) and file", v);
   return 0;
 }
 
@@ -108,9 +110,16 @@ static int env_endpoint(char *const envp[], struct import_spec *spec, struct ver
   const char *v = env_value(envp, "IMPORTER_ENDPOINT");
   if (v == NULL)
     return env_error(err, "IMPORTER_ENDPOINT", "not set; a %s source needs one",
-                     spec->source.kind == SPEC_SOURCE_HTTP ? "http" : "file");
+                     spec_source_kind_name(spec->source.kind));
   if (spec->source.kind == SPEC_SOURCE_FILE)
     return spec_set_string(&spec->source.file_path, v, strlen(v), err);
+  if (spec->source.kind == SPEC_SOURCE_REGISTRY) {
+    if (strncmp(v, "docker://", 9) != 0)
+      return env_error(err, "IMPORTER_ENDPOINT", "a registry source needs a docker://HOST/"
+                       "REPOSITORY[:TAG|@sha256:DIGEST] reference (oci-archive: is not "
+                       "supported)");
+    return spec_set_string(&spec->source.http.url, v, strlen(v), err);
+  }
   if (!spec_valid_http_url(v))
     return env_error(err, "IMPORTER_ENDPOINT", "not an http:// or https:// URL with a host");
   return spec_set_string(&spec->source.http.url, v, strlen(v), err);
@@ -200,9 +209,24 @@ static int env_proxy(char *const envp[], const char *lower, const char *upper, c
   return spec_set_string(slot, v, strlen(v), err);
 }
 
+/* What CDI gives a registry source: the http variables less the extra headers (CDI
+ * has none for a registry), plus the architecture to pick from an index. */
+static int env_registry_arch(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *arch = env_value(envp, "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE");
+  if (arch == NULL)
+    return 0;
+  for (const char *p = arch; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) || p - arch >= 31)
+      return env_error(err, "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE", "\"%.32s\" is not an "
+                       "architecture name such as amd64, arm64 or s390x", arch);
+  return spec_set_string(&spec->source.registry_architecture, arch, strlen(arch), err);
+}
+
 static int env_http(char *const envp[], struct import_spec *spec, struct verr *err)
 {
   struct spec_http *http = &spec->source.http;
+  bool registry = spec->source.kind == SPEC_SOURCE_REGISTRY;
   const char *cert_dir = env_value(envp, "IMPORTER_CERT_DIR");
   if (cert_dir != NULL) {
     if (spec_check_dir(cert_dir, err) == -1)
@@ -211,13 +235,14 @@ static int env_http(char *const envp[], struct import_spec *spec, struct verr *e
       return -1;
   }
   if (env_basic_auth(envp, http, err) == -1 ||
-      env_extra_headers(envp, spec, err) == -1 ||
+      (!registry && env_extra_headers(envp, spec, err) == -1) ||
+      (registry && env_registry_arch(envp, spec, err) == -1) ||
       env_bool(envp, "INSECURE_TLS", &http->insecure_skip_verify, err) == -1 ||
       env_proxy(envp, "http_proxy", "HTTP_PROXY", &http->http_proxy, err) == -1 ||
       env_proxy(envp, "https_proxy", "HTTPS_PROXY", &http->https_proxy, err) == -1 ||
       env_proxy(envp, "no_proxy", "NO_PROXY", &http->no_proxy, err) == -1)
     return -1;
-  if (spec_read_secret_header_tree(spec, spec->mounts.extra_headers, err) == -1)
+  if (!registry && spec_read_secret_header_tree(spec, spec->mounts.extra_headers, err) == -1)
     return verr_prefix(err, ENV_ORIGIN ": secret extra headers");
   return 0;
 }
@@ -333,6 +358,34 @@ static int env_vimport(char *const envp[], struct import_spec *spec, struct verr
   return 0;
 }
 
+/* ---- registry node pull ------------------------------------------------------------- */
+
+/* CDI's controller sets these in the importer of a node pull; the server container
+ * writes the ready file (pkg/nodepull). */
+static int env_node_pull(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  struct spec_node_pull *np = &spec->node_pull;
+  np->ready_timeout_seconds = SPEC_DEFAULT_READY_FILE_TIMEOUT_SECONDS;
+  if (env_string(envp, "IMPORTER_READY_FILE", &np->ready_file, err) == -1 ||
+      env_string(envp, "IMPORTER_DONE_FILE", &np->done_file, err) == -1)
+    return -1;
+  const char *method = env_value(envp, "IMPORTER_PULL_METHOD");
+  if (method != NULL && strcmp(method, "node") != 0 && strcmp(method, "pod") != 0)
+    return env_error(err, "IMPORTER_PULL_METHOD", "\"%.32s\" is not a pull method; CDI sets "
+                     "node or pod", method);
+  np->node = method != NULL && strcmp(method, "node") == 0;
+  const char *timeout = env_value(envp, "VIMPORT_READY_FILE_TIMEOUT");
+  if (timeout != NULL) {
+    char *end;
+    unsigned long v = strtoul(timeout, &end, 10);
+    if (*end != '\0' || v == 0 || v > 3600 || timeout[0] == '-')
+      return env_error(err, "VIMPORT_READY_FILE_TIMEOUT", "\"%.32s\" is not a number of "
+                       "seconds 1-3600", timeout);
+    np->ready_timeout_seconds = (unsigned)v;
+  }
+  return 0;
+}
+
 static void cleanup_spec(struct import_spec **s) { spec_free(*s); }
 
 int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err)
@@ -344,10 +397,12 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
       env_source_kind(envp, spec, err) == -1 ||
       env_endpoint(envp, spec, err) == -1 ||
       env_checksum(envp, spec, err) == -1 ||
-      (spec->source.kind == SPEC_SOURCE_HTTP && env_http(envp, spec, err) == -1) ||
+      ((spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY) &&
+       env_http(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||
       env_scratch(envp, spec, err) == -1 ||
+      env_node_pull(envp, spec, err) == -1 ||
       spec_check_complete(spec, err) == -1)
     return -1;
   *out = TAKE_PTR(spec);

@@ -98,6 +98,7 @@ void spec_free(struct import_spec *spec)
   free_http(&spec->source.http);
   free(spec->source.file_path);
   free(spec->source.nbd_uri);
+  free(spec->source.registry_architecture);
   free(spec->target.path);
   free(spec->target.owner_uid);
   free(spec->target.block_device);
@@ -114,6 +115,8 @@ void spec_free(struct import_spec *spec)
   free_secret(spec->checksum_url); /* may hold userinfo */
   free(spec->checksum_name);
   free_signature(&spec->signature);
+  free(spec->node_pull.ready_file);
+  free(spec->node_pull.done_file);
   free(spec);
 }
 
@@ -202,6 +205,11 @@ int spec_check_complete(const struct import_spec *spec, struct verr *err)
                     "but no expectedBlockHash is given; add vimport.expectedBlockHash (the "
                     "blockHash of the import's termination message) or drop blockHashLength",
                     spec->origin);
+  /* CDI unpacks archives from http sources only; a containerDisk holds a disk image */
+  if (spec->source.kind == SPEC_SOURCE_REGISTRY && spec->content_type == SPEC_CONTENT_ARCHIVE)
+    return verr_set(err, VERR_USAGE, "%s: a registry source imports a containerDisk's disk "
+                    "image; contentType archive is for http sources; use kubevirt",
+                    spec->origin);
   if (spec->memory_limit != 0 && spec->window_size > spec->memory_limit)
     return verr_set(err, VERR_USAGE,
                     "%s: the qcow2 window (%llu bytes) exceeds the memory limit (%llu bytes); "
@@ -213,10 +221,11 @@ int spec_check_complete(const struct import_spec *spec, struct verr *err)
 
 /* ---- Loggable summary ---------------------------------------------------------------- */
 
-static const char *source_kind_name(enum spec_source_kind kind)
+const char *spec_source_kind_name(enum spec_source_kind kind)
 {
   switch (kind) {
   case SPEC_SOURCE_HTTP: return "http";
+  case SPEC_SOURCE_REGISTRY: return "registry";
   case SPEC_SOURCE_BLANK: return "blank";
   case SPEC_SOURCE_FILE: return "file";
   case SPEC_SOURCE_NBD: return "nbd";
@@ -316,6 +325,13 @@ static void describe_vimport(FILE *f, const struct import_spec *spec)
   if (spec->checksum_name != NULL)
     fprintf(f, " checksumName=%s", spec->checksum_name);
   describe_signature(f, &spec->signature);
+  const struct spec_node_pull *np = &spec->node_pull;
+  if (np->ready_file != NULL)
+    fprintf(f, " readyFile=%s (wait %us)", np->ready_file, np->ready_timeout_seconds);
+  if (np->done_file != NULL)
+    fprintf(f, " doneFile=%s", np->done_file);
+  if (np->node)
+    fprintf(f, " pullMethod=node");
 }
 
 char *spec_describe(const struct import_spec *spec)
@@ -328,9 +344,11 @@ char *spec_describe(const struct import_spec *spec)
   fprintf(f, "origin=%s", spec->origin);
   if (spec->name != NULL)
     fprintf(f, " name=%s", spec->name);
-  fprintf(f, " source=%s", source_kind_name(spec->source.kind));
-  if (spec->source.kind == SPEC_SOURCE_HTTP)
+  fprintf(f, " source=%s", spec_source_kind_name(spec->source.kind));
+  if (spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY)
     describe_http(f, &spec->source.http);
+  if (spec->source.registry_architecture != NULL)
+    fprintf(f, " architecture=%s", spec->source.registry_architecture);
   if (spec->source.file_path != NULL)
     fprintf(f, " path=%s", spec->source.file_path);
   if (spec->source.checksum.alg != SPEC_CHECKSUM_NONE)

@@ -52,6 +52,7 @@
 #define SPEC_DEFAULT_WINDOW_SIZE (64ull * 1024 * 1024)
 #define SPEC_DEFAULT_RETRIES 5u
 #define SPEC_DEFAULT_STALL_TIMEOUT_SECONDS 60u
+#define SPEC_DEFAULT_READY_FILE_TIMEOUT_SECONDS 60u /* CDI's readyFileTimeoutSeconds */
 
 enum spec_source_kind {
   SPEC_SOURCE_NONE = 0, /* never in a loaded spec: loading requires exactly one kind */
@@ -59,6 +60,7 @@ enum spec_source_kind {
   SPEC_SOURCE_BLANK,    /* spec.source.blank / IMPORTER_SOURCE=none|blank */
   SPEC_SOURCE_FILE,     /* spec.source.file (ours) / IMPORTER_SOURCE=file */
   SPEC_SOURCE_NBD,      /* spec.source.nbd (ours): an NBD export */
+  SPEC_SOURCE_REGISTRY, /* spec.source.registry / IMPORTER_SOURCE=registry: a containerDisk */
 };
 
 enum spec_volume_mode {
@@ -112,7 +114,11 @@ struct spec_source {
    * stdin): spec.source.<kind>.checksum / IMPORTER_CHECKSUM. A blank or nbd source has
    * no byte stream to check and refuses one. */
   struct spec_checksum checksum;
-  struct spec_http http;  /* meaningful when kind == SPEC_SOURCE_HTTP, else zeroed */
+  /* kind SPEC_SOURCE_HTTP, and SPEC_SOURCE_REGISTRY: its url is docker://..., its
+   * credentials, CAs, TLS and proxies are the registry's; it has no headers. Else zeroed */
+  struct spec_http http;
+  char *registry_architecture; /* owned; registry: IMPORTER_REGISTRY_IMAGE_ARCHITECTURE /
+                                * platform.architecture; NULL: the machine's */
   char *file_path;        /* owned; kind == SPEC_SOURCE_FILE: a path, "-" means stdin */
   char *nbd_uri;          /* owned; kind == SPEC_SOURCE_NBD: nbd://, nbds://, nbd+unix://
                            * (may hold userinfo: redact) */
@@ -179,6 +185,17 @@ struct spec_signature {
   char *key_type;                    /* owned; as written ("RSA-PSS", "ECC_SECP384R1"), or NULL */
 };
 
+/* CDI's registry node pull (pkg/nodepull): set only from the environment, where CDI's
+ * controller sets them for `pullMethod: node` (import-controller.go
+ * setRegistryNodeImportEnvVars). The spec records them; cmd/vimport import acts. */
+struct spec_node_pull {
+  char *ready_file; /* owned; IMPORTER_READY_FILE: wait for it before a non-blank source
+                     * (and, for http, it names the disk file); NULL: none */
+  char *done_file;  /* owned; IMPORTER_DONE_FILE: created after a successful import; NULL */
+  bool node;        /* IMPORTER_PULL_METHOD=node: the labels come from the server's /info */
+  unsigned ready_timeout_seconds; /* VIMPORT_READY_FILE_TIMEOUT (tests); CDI's 60 */
+};
+
 struct import_spec {
   char *origin;                   /* owned; file name given to the loader, or "environment" */
   char *name;                     /* owned; metadata.name, NULL if not given */
@@ -206,6 +223,7 @@ struct import_spec {
   char *checksum_name;            /* owned; vimport.checksumName: the name to look up in it;
                                    * NULL: the last path segment of the source URL or path */
   struct spec_signature signature; /* vimport.signature */
+  struct spec_node_pull node_pull;   /* environment only */
 };
 
 /* Parse the YAML file at `path` (at most SPEC_MAX_YAML_BYTES). On success *out owns a
@@ -256,6 +274,9 @@ int spec_parse_block_hash(const char *s, struct spec_block_hash *bh, struct verr
 
 /* Name of a checksum algorithm ("sha256"), "none" for SPEC_CHECKSUM_NONE. */
 const char *spec_checksum_alg_name(enum spec_checksum_alg alg);
+
+/* "http", "registry", "blank", "file", "nbd" ("none" for SPEC_SOURCE_NONE). */
+const char *spec_source_kind_name(enum spec_source_kind kind);
 
 /* Whether `name` is an image format allowedFormats accepts ("raw", "qcow2", ...). */
 bool spec_format_known(const char *name);

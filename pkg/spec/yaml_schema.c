@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "registry/registry.h"
 #include "spec-internal.h"
 #include "spec.h"
 
@@ -37,6 +38,48 @@ static YAML_HANDLER(parse_url)
   if (!spec_valid_http_url(s))
     return yaml_walk_error(w, value, path, "not an http:// or https:// URL with a host (spaces "
                            "must be percent-encoded)");
+  return yaml_parse_string(w, value, path, k);
+}
+
+/* spec.source.registry.url: a reference the registry client takes (pkg/registry). */
+static YAML_HANDLER(parse_registry_url)
+{
+  const char *s;
+  if (yaml_want_string(w, value, path, &s) == -1)
+    return -1;
+  struct registry_ref ref;
+  if (registry_parse_ref(s, &ref, w->err) == -1)
+    return yaml_prefixed(w, value, path, -1);
+  return yaml_parse_string(w, value, path, k);
+}
+
+/* CDI's pullMethod: "pod" (the importer pulls, which is what vimport does) or "node"
+ * (the controller runs the image on the node; the importer then reads http). */
+static YAML_HANDLER(parse_pull_method)
+{
+  (void)k;
+  const char *s;
+  if (yaml_want_string(w, value, path, &s) == -1)
+    return -1;
+  if (strcmp(s, "pod") == 0)
+    return 0;
+  if (strcmp(s, "node") == 0)
+    return yaml_walk_error(w, value, path, "node pull is done by CDI's controller, which runs "
+                           "the image and points the importer at it over http; a spec pulls "
+                           "from the registry itself: use pod");
+  return yaml_walk_error(w, value, path, "\"%.32s\" is not a pull method; use pod", s);
+}
+
+static YAML_HANDLER(parse_architecture)
+{
+  const char *s;
+  if (yaml_want_string(w, value, path, &s) == -1)
+    return -1;
+  size_t len = strlen(s);
+  for (size_t i = 0; i < len; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')) || len > 31)
+      return yaml_walk_error(w, value, path, "\"%.32s\" is not an architecture name such as "
+                             "amd64, arm64 or s390x", s);
   return yaml_parse_string(w, value, path, k);
 }
 
@@ -96,6 +139,7 @@ static YAML_HANDLER(parse_source_kind)
   static const char *const names[] = {
     [SPEC_SOURCE_HTTP] = "http", [SPEC_SOURCE_BLANK] = "blank",
     [SPEC_SOURCE_FILE] = "file", [SPEC_SOURCE_NBD] = "nbd",
+    [SPEC_SOURCE_REGISTRY] = "registry",
   };
   size_t kind = k->offset;
   const char *name = kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
@@ -110,7 +154,7 @@ static YAML_HANDLER(parse_source_kind)
 static YAML_HANDLER(parse_source_unsupported)
 {
   return yaml_walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
-                         "http, blank, file or nbd, or CDI's own importer");
+                         "http, registry, blank, file or nbd, or CDI's own importer");
 }
 
 static YAML_HANDLER(parse_source)
@@ -118,7 +162,8 @@ static YAML_HANDLER(parse_source)
   if (yaml_walk_mapping(w, value, path, k->children) == -1)
     return -1;
   if (w->spec->source.kind == SPEC_SOURCE_NONE)
-    return yaml_walk_error(w, value, path, "no source kind; give one of http, blank, file or nbd");
+    return yaml_walk_error(w, value, path, "no source kind; give one of http, registry, blank, "
+                           "file or nbd");
   return 0;
 }
 
@@ -314,13 +359,15 @@ static int resolve_secret_headers(struct yaml_walk *w)
 static int resolve_mounts(struct yaml_walk *w)
 {
   struct import_spec *spec = w->spec;
+  char path[64];
+  snprintf(path, sizeof path, "spec.source.%s.secretRef", w->source_kind);
   if (w->secret_ref != NULL &&
       spec_read_basic_auth(spec, spec->mounts.secret, w->err) == -1)
-    return mount_prefix(w, w->secret_ref, "spec.source.http.secretRef", "secret");
+    return mount_prefix(w, w->secret_ref, path, "secret");
   if (w->cert_config_map != NULL) {
+    snprintf(path, sizeof path, "spec.source.%s.certConfigMap", w->source_kind);
     if (spec_check_dir(spec->mounts.certs, w->err) == -1)
-      return mount_prefix(w, w->cert_config_map, "spec.source.http.certConfigMap",
-                          "config map");
+      return mount_prefix(w, w->cert_config_map, path, "config map");
     if (spec_set_string(&spec->source.http.cert_dir, spec->mounts.certs,
                         strlen(spec->mounts.certs), w->err) == -1)
       return -1;
@@ -404,6 +451,22 @@ static const struct yaml_key http_keys[] = {
 };
 static const struct yaml_table http_table = TABLE(http_keys);
 
+static const struct yaml_key platform_keys[] = {
+  { "architecture", parse_architecture, NULL, AT(source.registry_architecture), false, NULL },
+};
+static const struct yaml_table platform_table = TABLE(platform_keys);
+
+static const struct yaml_key registry_keys[] = {
+  { "url",           parse_registry_url, NULL, AT(source.http.url), true, NULL },
+  { "checksum",      parse_checksum,     NULL, 0, false, NULL },
+  { "secretRef",     parse_object_ref,   NULL, AT_WALK(secret_ref), false, NULL },
+  { "certConfigMap", parse_object_ref,   NULL, AT_WALK(cert_config_map), false, NULL },
+  { "pullMethod",    parse_pull_method,  NULL, 0, false, NULL },
+  { "platform",      yaml_parse_mapping, &platform_table, 0, false, NULL },
+  { "imageStream",   parse_source_unsupported, NULL, 0, false, NULL },
+};
+static const struct yaml_table registry_table = TABLE(registry_keys);
+
 static const struct yaml_key file_keys[] = {
   { "path",     yaml_parse_string, NULL, AT(source.file_path), true, NULL },
   { "checksum", parse_checksum,    NULL, 0, false, NULL },
@@ -428,7 +491,7 @@ static const struct yaml_key source_keys[] = {
   { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false, NULL },
   { "s3",       parse_source_unsupported, NULL,         0,                 false, NULL },
   { "gcs",      parse_source_unsupported, NULL,         0,                 false, NULL },
-  { "registry", parse_source_unsupported, NULL,         0,                 false, NULL },
+  { "registry", parse_source_kind,        &registry_table, SPEC_SOURCE_REGISTRY, false, NULL },
   { "imageio",  parse_source_unsupported, NULL,         0,                 false, NULL },
   { "vddk",     parse_source_unsupported, NULL,         0,                 false, NULL },
   { "pvc",      parse_source_unsupported, NULL,         0,                 false, NULL },

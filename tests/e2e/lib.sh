@@ -19,6 +19,29 @@
 #                              --fault 'reset=1000'); exports FAULT_PORT, FAULT_URL and
 #                              FAULT_LOG (one JSON line per request). See faultserver.py
 #                              for the fault list (URL query: ?reset=N&times=K ...)
+#   registry_start MODE...     tests/e2e/registry-fixture.sh: Debian's docker-registry on
+#                              127.0.0.1, one per MODE (anon, basic, token, http) with a
+#                              fresh test CA; exports what its env file holds (REGISTRY_CA,
+#                              REGISTRY_CA_DIR, REGISTRY_USER, REGISTRY_PASS, REGISTRY_ANON=
+#                              127.0.0.1:PORT, REGISTRY_ANON_ROOT, ...; see the fixture)
+#   registry_images            build the test containerDisks once (tests/e2e/registry-images.sh,
+#                              cached in build/e2e/registry-images-KEY, KEY from the scripts
+#                              that make them); exports REGISTRY_IMAGES (that directory)
+#   registry_push MODE [REPO...]
+#                              push the test images (all, or those REPOs, e.g. disk/gzip) to
+#                              the MODE registry of registry_start (repositories: see
+#                              registry-images.sh; each is tagged v1)
+#   regproxy_start HOST:PORT [ARGS...]
+#                              tests/e2e/regproxy.py: HTTPS in front of that registry (of
+#                              registry_start: same CA), with faults on blob downloads (ARGS,
+#                              e.g. --reset-at 100000, --stall 30 --stall-at 0,
+#                              --redirect-blobs); exports REGPROXY (127.0.0.1:PORT), REGPROXY_LOG
+#   env_import VAR=VALUE...    `vimport import` configured only by CDI's environment (env -i:
+#                              what the importer pod has), e.g. IMPORTER_SOURCE=registry
+#                              IMPORTER_ENDPOINT=docker://...; the target is
+#                              $E2E_TMP/disk.img unless VIMPORT_TARGET_PATH is given; bounded
+#                              by IMPORT_TIMEOUT (120 s); sets IMPORT_RC, IMPORT_MSG,
+#                              IMPORT_RSS_KB like import_run; stderr in $E2E_TMP/import.stderr
 #   fail MSG                   print "FAIL: MSG" and exit 1
 #   skip REASON                print "SKIP: REASON" and exit 77
 #   pass [MSG]                 exit 0
@@ -147,6 +170,78 @@ faultserver_start() {
   export FAULT_PORT FAULT_URL FAULT_LOG
 }
 
+registry_start() {
+  local state
+  [ -x "${DOCKER_REGISTRY:-/usr/bin/docker-registry}" ] ||
+    skip "docker-registry is not installed (hack/install-deps.sh)"
+  require_cmd openssl python3 htpasswd curl
+  /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null ||
+    skip "python3-jwt and python3-cryptography are not installed (hack/install-deps.sh)"
+  state=$(mktemp -d "$E2E_TMP/registry.XXXXXX")
+  e2e_on_exit "'$E2E_LIB_DIR/registry-fixture.sh' stop '$state'"
+  "$E2E_LIB_DIR/registry-fixture.sh" start "$state" "$@" || fail "the registry fixture did not start"
+  set -a
+  # shellcheck disable=SC1091
+  . "$state/env"
+  set +a
+  REGISTRY_STATE=$state
+  export REGISTRY_STATE
+}
+
+registry_images() {
+  local key
+  require_cmd podman skopeo qemu-img openssl flock
+  key=$(cat "$E2E_LIB_DIR/registry-images.sh" "$E2E_LIB_DIR/regcraft.py" | sha256sum | cut -c1-12)
+  REGISTRY_IMAGES=${VIMPORT_REGISTRY_IMAGES:-$VIMPORT_TOP/build/e2e/registry-images-$key}
+  export REGISTRY_IMAGES
+  [ -e "$REGISTRY_IMAGES/done" ] && return 0
+  mkdir -p "$(dirname "$REGISTRY_IMAGES")"
+  # older keys: images of scripts that changed since
+  local old
+  for old in "$(dirname "$REGISTRY_IMAGES")"/registry-images-*; do
+    [ "$old" = "$REGISTRY_IMAGES" ] || rm -rf "$old"
+  done
+  "$E2E_LIB_DIR/registry-images.sh" build "$REGISTRY_IMAGES" >"$E2E_TMP/registry-images.log" 2>&1 ||
+    fail "building the registry test images failed: $(tail -n 5 "$E2E_TMP/registry-images.log")"
+}
+
+registry_push() {
+  local mode=$1 var host args=()
+  shift
+  var=REGISTRY_${mode^^}
+  host=${!var:?registry_push: no $mode registry (registry_start $mode)}
+  [ -n "${REGISTRY_IMAGES:-}" ] || registry_images
+  case $mode in
+    http) args=(--dest-tls-verify=false) ;;
+    *) args=(--dest-cert-dir "$REGISTRY_CA_DIR" --dest-creds "$REGISTRY_USER:$REGISTRY_PASS") ;;
+  esac
+  REGISTRY_PUSH_ONLY="$*" "$E2E_LIB_DIR/registry-images.sh" push "$REGISTRY_IMAGES" "$host" "${args[@]}" \
+    >"$E2E_TMP/registry-push-$mode.log" 2>&1 ||
+    fail "pushing the test images to the $mode registry failed: $(tail -n 5 "$E2E_TMP/registry-push-$mode.log")"
+}
+
+regproxy_start() {
+  local upstream=$1 state pid
+  shift
+  state=$(mktemp -d "$E2E_TMP/regproxy.XXXXXX")
+  python3 "$E2E_LIB_DIR/regproxy.py" --upstream "https://$upstream" --ca "$REGISTRY_CA" \
+    --tls-cert "$REGISTRY_STATE/tls/server.pem" --tls-key "$REGISTRY_STATE/tls/server.key" \
+    --port-file "$state/port" --log "$state/requests.log" --timeout "${FAULTSERVER_TIMEOUT:-900}" \
+    "$@" </dev/null >"$state/out.log" 2>&1 &
+  pid=$!
+  e2e_on_exit "kill $pid"
+  local _
+  for _ in $(seq 100); do
+    [ -s "$state/port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "regproxy exited: $(cat "$state/out.log")"
+    sleep 0.1
+  done
+  [ -s "$state/port" ] || fail "regproxy did not start within 10 s"
+  REGPROXY=127.0.0.1:$(cat "$state/port")
+  REGPROXY_LOG=$state/requests.log
+  export REGPROXY REGPROXY_LOG
+}
+
 import_spec() {
   local file=$1 src=$2 checksum=$3 target=$4
   shift 4
@@ -195,6 +290,28 @@ import_run() {
   [ -z "$errexit" ] || set -e
   IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null || echo "(no termination message)")
   IMPORT_RSS_KB=$(tail -n 1 "$rss" 2>/dev/null || true)
+}
+
+# shellcheck disable=SC2034 # IMPORT_* are for the caller
+env_import() {
+  local timer=() rss=$E2E_TMP/import.rss errexit=
+  [[ $- == *e* ]] && errexit=1
+  rm -f "$E2E_TMP/termination-log" "$rss"
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$rss")
+  set +e
+  timeout --kill-after=5 "${IMPORT_TIMEOUT:-120}" "${timer[@]}" env -i PATH="$PATH" \
+    VIMPORT_METRICS_PORT=0 VIMPORT_TARGET_PATH="$E2E_TMP/disk.img" \
+    VIMPORT_TARGET_BLOCK_DEVICE="$E2E_TMP/no-block-device" \
+    VIMPORT_SCRATCH_DIR="$E2E_TMP/no-scratch" \
+    VIMPORT_TERMINATION_MESSAGE_PATH="$E2E_TMP/termination-log" "$@" \
+    "$VIMPORT" import </dev/null 2>"$E2E_TMP/import.stderr"
+  IMPORT_RC=$?
+  [ -z "$errexit" ] || set -e
+  IMPORT_MSG=$(cat "$E2E_TMP/termination-log" 2>/dev/null || echo "(no termination message)")
+  IMPORT_RSS_KB=$(tail -n 1 "$rss" 2>/dev/null || true)
+  case $IMPORT_RC in
+    124 | 137) fail "vimport import did not end within ${IMPORT_TIMEOUT:-120} s: $*" ;;
+  esac
 }
 
 import_json() {

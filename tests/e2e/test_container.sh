@@ -8,7 +8,9 @@
 #      named through /etc/hosts (--add-host: the static binary resolves with c-ares),
 #      target a directory at /data; cmp and block hash checked
 #   1b. cdi-image-size-detection of that volume, by that name, as CDI's clone runs it;
-#       sh -c "cp ..." as CDI's node-pull init container runs it
+#       a registry node pull: sh -c "cp ..." as CDI's init container runs it, the copy
+#       run as /shared/server in a FROM scratch containerDisk (and -h), the importer
+#       reading it through the ready and done files
 #   1c. the image's qemu-nbd: cdi-image-size-detection of a vhdx; a vhdx and a
 #       monolithicSparse vmdk imported from a file (the vhdx also over http with a
 #       scratch directory), each byte-identical to qemu-img convert -O raw
@@ -111,17 +113,52 @@ run_pod -v "$tmp/data:/data:ro" --entrypoint /usr/bin/cdi-image-size-detection "
   -image-path /data/disk.img
 [ "$rc" -eq 0 ] || fail "size detection: exit $rc: $(cat "$tmp/stderr")"
 assert_eq "$size" "$(cat "$tmp/termination-log")" "size detection: termination message"
-# ... and the init container of a registry node pull runs sh and cp from it
-# (import-controller.go: sh -c "cp /usr/bin/cdi-containerimage-server <its volume>/server",
-# the volume mounted at CDI's /shared).
+# ... and a registry node pull, as CDI's importer pod runs it (import-controller.go): the
+# init container runs sh and cp from this image into the shared volume at /shared, the
+# containerDisk (FROM scratch, ADD disk.qcow2 /disk/: no libc, no shell) runs
+# /shared/server, and the importer, from this image, waits for /shared/ready, reads
+# http://localhost:<port>/disk.img (the file the ready file names) and touches
+# /shared/done, which stops the server. `/shared/server -h` (DataImportCron) exits 0.
 vol=/shared
 mkdir "$tmp/initvol"
 chown 107 "$tmp/initvol"
 run_pod -v "$tmp/initvol:$vol" --entrypoint /bin/sh "$image" \
-  -c "cp /usr/bin/cdi-image-size-detection $vol/server"
+  -c "cp /usr/bin/cdi-containerimage-server $vol/server"
 [ "$rc" -eq 0 ] || fail "sh -c cp in the image: exit $rc: $(cat "$tmp/stderr")"
 cmp "$tmp/initvol/server" "$VIMPORT_TOP/build/image-context/vimport-static" ||
   fail "sh -c cp in the image: the copied server is not the binary"
+cd_ctx=$tmp/containerdisk
+mkdir -p "$cd_ctx"
+qemu-img convert -O qcow2 "$srv/disk.raw" "$cd_ctx/disk.qcow2"
+chmod 644 "$cd_ctx/disk.qcow2"
+printf 'FROM scratch\nADD disk.qcow2 /disk/\n' >"$cd_ctx/Containerfile"
+cd_image=localhost/vimport-e2e-containerdisk:$$
+podman build -q -t "$cd_image" "$cd_ctx" >"$tmp/cd-build.log" 2>&1 ||
+  fail "podman build of the containerDisk failed: $(cat "$tmp/cd-build.log")"
+e2e_on_exit "podman rmi -f '$cd_image'"
+run_pod -v "$tmp/initvol:$vol" "$cd_image" /shared/server -h
+[ "$rc" -eq 0 ] || fail "/shared/server -h in the containerDisk: exit $rc: $(cat "$tmp/stderr")"
+np_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${PODMAN_RUN[@]}" "${POD[@]}" --network host -v "$tmp/initvol:$vol" "$cd_image" /shared/server \
+  -p "$np_port" -image-dir /disk -ready-file /shared/ready -done-file /shared/done \
+  >"$tmp/np-server.out" 2>"$tmp/np-server.err" &
+np_server=$!
+mkdir "$tmp/npdata"
+chown 107:107 "$tmp/npdata"
+new_termlog
+run_pod -v "$tmp/initvol:$vol" -v "$tmp/npdata:/data" -e IMPORTER_SOURCE=http \
+  -e IMPORTER_ENDPOINT="http://localhost:$np_port/disk.img" -e IMPORTER_READY_FILE=/shared/ready \
+  -e IMPORTER_DONE_FILE=/shared/done -e IMPORTER_PULL_METHOD=node -e IMPORTER_CONTENTTYPE=kubevirt \
+  -e IMPORTER_IMAGE_SIZE="$size" "$image" -v=1
+expect_message "node pull" "Import Complete"
+cmp "$tmp/npdata/disk.img" "$srv/disk.raw" || fail "node pull: /data/disk.img differs from the source image"
+np_rc=0
+timeout 20 tail --pid="$np_server" -f /dev/null || fail "node pull: the server did not stop after the done file"
+wait "$np_server" || np_rc=$?
+assert_eq 0 "$np_rc" "node pull: the server's exit code ($(tail -n 3 "$tmp/np-server.err"))"
+if [ -e "$tmp/initvol/done" ] || [ -e "$tmp/initvol/ready" ]; then
+  fail "node pull: the server left its ready or done file"
+fi
 
 # 1c. vhdx and sparse vmdk go through qemu-nbd, which the image carries (Debian's, with its
 # libraries; libnbd finds it on the image's PATH): the size detection of a vhdx, as

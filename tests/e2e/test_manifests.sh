@@ -10,7 +10,10 @@
 #     binary itself accepts it (`vimport import --spec` with the target and the
 #     certificate mount pointed into a scratch dir, against an unreachable URL)
 #   - Dockerfile's last stage and Containerfile.scratch: FROM scratch, USER 107,
-#     ENTRYPOINT ["/vimport"], the CA bundle path, qemu-nbd's files
+#     ENTRYPOINT ["/vimport"], the CA bundle path, qemu-nbd's files, the binary at
+#     /usr/bin/cdi-image-size-detection, cdi-containerimage-server and
+#     cdi-source-update-poller
+#   - deploy/dataimportcron.yaml: DataImportCrons with a registry url, one per pullMethod
 # kubectl, when installed and a cluster answers (client dry runs still need the API
 # server's resource list), also checks them with --dry-run=client --validate=false.
 set -euo pipefail
@@ -97,6 +100,19 @@ def check_spec_doc(where, spec):
         err(where, f"vimport.mounts must stay at CDI's {certs} and {extra}")
     if not v.get("expectedBlockHash"):
         err(where, "the verification extension needs vimport.expectedBlockHash (verify compares with it)")
+
+# The DataImportCron examples: a registry url, one with each pullMethod (deploy/README.md).
+crons = kinds.get("DataImportCron", [])
+methods = set()
+for where, d in crons:
+    reg = (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("source", {}).get("registry") or {}
+    if not str(reg.get("url", "")).startswith("docker://"):
+        err(where, "a DataImportCron example needs spec.template.spec.source.registry.url docker://...")
+    if not (d.get("spec") or {}).get("schedule"):
+        err(where, "a DataImportCron needs spec.schedule")
+    methods.add(reg.get("pullMethod"))
+if methods != {"pod", "node"}:
+    err("deploy", f"expected DataImportCron examples with pullMethod pod and node, found {sorted(map(str, methods))}")
 
 # The DataVolume example and the ConfigMap's spec are the same document.
 dv = [(w, d) for w, d in kinds.get("DataVolume", [])]
@@ -224,6 +240,12 @@ for path in ("Dockerfile", "Containerfile.scratch"):
         err(path, "the final stage must copy the CA bundle to /etc/ssl/certs/ca-certificates.crt")
     if any(l.upper().startswith("RUN") for l in st):
         err(path, "the final stage has no shell: no RUN")
+    # the programs CDI runs from the importer image by path: the binary under their names
+    for program in ("cdi-image-size-detection", "cdi-containerimage-server",
+                    "cdi-source-update-poller"):
+        if not any(l.startswith("COPY") and "vimport-static" in l and l.endswith("/usr/bin/" + program)
+                   for l in st):
+            err(path, f"the final stage must COPY the binary to /usr/bin/{program} (CDI runs it by that path)")
     # vhdx and sparse vmdk go through qemu-nbd: both images carry the files
     # hack/image-qemu-nbd-files.sh copies into a qemu-nbd directory
     if not any(l.startswith("COPY") and l.endswith("qemu-nbd/ /") for l in st):
@@ -254,7 +276,7 @@ fi
 if command -v kubectl >/dev/null 2>&1 &&
   kubectl api-resources --request-timeout=3s >/dev/null 2>&1; then
   for f in "$VIMPORT_TOP"/deploy/*.yaml; do
-    case $(basename "$f") in datavolume.yaml | cdi-*.yaml) continue ;; esac # CRDs / patches
+    case $(basename "$f") in datavolume.yaml | dataimportcron.yaml | cdi-*.yaml) continue ;; esac # CRDs / patches
     kubectl apply --dry-run=client --validate=false -f "$f" -o name >/dev/null 2>"$tmp/kubectl.err" ||
       fail "kubectl rejects $f: $(cat "$tmp/kubectl.err")"
   done

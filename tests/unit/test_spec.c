@@ -307,6 +307,28 @@ Test(env, checksum_applies_to_a_file_source)
   spec_free(s);
 }
 
+/* CDI's registry source: the http variables less the extra headers, plus the platform */
+Test(env, registry)
+{
+  char *envp[] = { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=docker://quay.io/containerdisks/fedora:41",
+                   "IMPORTER_ACCESS_KEY_ID=robot", "IMPORTER_SECRET_KEY=s3cret",
+                   "INSECURE_TLS=true", "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=arm64",
+                   "IMPORTER_CHECKSUM=sha256:" SHA256_ZERO_HEX, NULL };
+  struct import_spec *s = env_ok(envp);
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_REGISTRY);
+  cr_expect_str_eq(s->source.http.url, "docker://quay.io/containerdisks/fedora:41");
+  cr_expect_str_eq(s->source.http.basic_auth_user, "robot");
+  cr_expect_str_eq(s->source.http.basic_auth_password, "s3cret");
+  cr_expect(s->source.http.insecure_skip_verify);
+  cr_expect_str_eq(s->source.registry_architecture, "arm64");
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA256, "the disk file's bytes are checked");
+  char *described = spec_describe(s);
+  cr_expect(strstr(described, "source=registry") != NULL, "%s", described);
+  cr_expect(strstr(described, "s3cret") == NULL, "%s", described);
+  free(described);
+  spec_free(s);
+}
+
 /* CDI mounts /scratch only after scratchSpaceRequired: use it when it is there */
 Test(env, scratch_is_used_when_mounted)
 {
@@ -332,7 +354,15 @@ Test(env, errors)
     { { "PATH=/bin", NULL }, "environment: IMPORTER_SOURCE: not set" },
     { { "IMPORTER_SOURCE=ftp", NULL }, "Unknown data source: ftp (IMPORTER_SOURCE)" },
     { { "IMPORTER_SOURCE=s3", NULL }, "the s3 source is not supported by vimport" },
-    { { "IMPORTER_SOURCE=registry", NULL }, "the registry source is not supported" },
+    { { "IMPORTER_SOURCE=registry", NULL }, "IMPORTER_ENDPOINT: not set; a registry source" },
+    { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=https://quay.io/x", NULL },
+      "IMPORTER_ENDPOINT: a registry source needs a docker://" },
+    { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=docker://quay.io/x",
+        "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=ARM 64" },
+      "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE: \"ARM 64\" is not an architecture" },
+    { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=docker://quay.io/x",
+        "IMPORTER_CONTENTTYPE=archive" },
+      "contentType archive is for http sources" },
     { { "IMPORTER_SOURCE=http", NULL }, "environment: IMPORTER_ENDPOINT: not set" },
     { { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=/x", NULL },
       "IMPORTER_ENDPOINT: not an http:// or https:// URL" },
@@ -401,4 +431,38 @@ Test(env, secret_values_never_in_messages)
   cr_assert_eq(spec_load_env(envp, &s, &err), -1);
   cr_expect_null(strstr(err.message, "tok"), "%s", err.message);
   cr_expect_not_null(strstr(err.message, "spans lines"), "%s", err.message);
+}
+
+/* CDI's registry node pull: the importer's ready and done files and the pull method
+ * (import-controller.go setRegistryNodeImportEnvVars). */
+Test(env, node_pull)
+{
+  char *envp[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://localhost:8100/disk.img",
+                   "IMPORTER_READY_FILE=/shared/ready", "IMPORTER_DONE_FILE=/shared/done",
+                   "IMPORTER_PULL_METHOD=node", NULL };
+  struct import_spec *s = env_ok(envp);
+  cr_assert_str_eq(s->node_pull.ready_file, "/shared/ready");
+  cr_assert_str_eq(s->node_pull.done_file, "/shared/done");
+  cr_assert(s->node_pull.node);
+  cr_assert_eq(s->node_pull.ready_timeout_seconds, 60);
+  spec_free(s);
+  char *plain[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                    "IMPORTER_READY_FILE=", "IMPORTER_DONE_FILE=", "IMPORTER_PULL_METHOD=", NULL };
+  s = env_ok(plain);
+  cr_assert_null(s->node_pull.ready_file, "CDI sets them empty for other imports");
+  cr_assert_null(s->node_pull.done_file);
+  cr_assert_not(s->node_pull.node);
+  spec_free(s);
+  char *pod[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                  "IMPORTER_PULL_METHOD=pod", "VIMPORT_READY_FILE_TIMEOUT=2", NULL };
+  s = env_ok(pod);
+  cr_assert_not(s->node_pull.node);
+  cr_assert_eq(s->node_pull.ready_timeout_seconds, 2);
+  spec_free(s);
+  char *bad_method[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                         "IMPORTER_PULL_METHOD=Node", NULL };
+  env_fails(bad_method, "IMPORTER_PULL_METHOD");
+  char *bad_timeout[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=http://x/d.img",
+                          "VIMPORT_READY_FILE_TIMEOUT=-1", NULL };
+  env_fails(bad_timeout, "VIMPORT_READY_FILE_TIMEOUT");
 }

@@ -227,6 +227,24 @@ Test(yaml_good, file_source_pvc_archive_and_other_digest)
   spec_free(s);
 }
 
+Test(yaml_good, registry_source)
+{
+  struct import_spec *s = load_ok(HEAD
+                                  "spec:\n"
+                                  "  source:\n"
+                                  "    registry:\n"
+                                  "      url: docker://quay.io/containerdisks/fedora@sha256:" SHA256_HEX "\n"
+                                  "      pullMethod: pod\n"
+                                  "      platform: {architecture: s390x}\n"
+                                  "      checksum: \"sha256:" SHA256_HEX "\"\n");
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_REGISTRY);
+  cr_expect_str_eq(s->source.http.url, "docker://quay.io/containerdisks/fedora@sha256:" SHA256_HEX);
+  cr_expect_str_eq(s->source.registry_architecture, "s390x");
+  cr_expect_eq(s->source.checksum.alg, SPEC_CHECKSUM_SHA256);
+  cr_expect_null(s->source.http.basic_auth_user);
+  spec_free(s);
+}
+
 Test(yaml_good, example_files)
 {
   static const char *const files[] = { "tests/data/spec/http.yaml", "tests/data/spec/file.yaml" };
@@ -281,6 +299,16 @@ static const struct yaml_error_case yaml_errors[] = {
   { HEAD "spec:\n  source: {}\n", "spec.yaml:4: spec.source: no source kind" },
   { HEAD "spec:\n  source:\n    blank: {}\n    file: {path: /x}\n",
     "spec.yaml:6: spec.source.file: a second source kind after blank" },
+  { HEAD "spec:\n  source:\n    registry: {url: \"docker://quay.io/Fedora\"}\n",
+    "spec.yaml:5: spec.source.registry.url: invalid image reference" },
+  { HEAD "spec:\n  source:\n    registry: {url: \"https://quay.io/fedora\"}\n",
+    "must start with docker://" },
+  { HEAD "spec:\n  source:\n    registry: {url: \"docker://q.io/f\", pullMethod: node}\n",
+    "spec.yaml:5: spec.source.registry.pullMethod: node pull is done by CDI's controller" },
+  { HEAD "spec:\n  source:\n    registry: {url: \"docker://q.io/f\", platform: {arch: x}}\n",
+    "spec.source.registry.platform.arch: unknown key" },
+  { HEAD "spec:\n  source:\n    registry: {url: \"docker://q.io/f\", extraHeaders: [\"A: b\"]}\n",
+    "spec.source.registry.extraHeaders: unknown key" },
   { HEAD "spec:\n  source:\n    s3: {url: x}\n",
     "spec.yaml:5: spec.source.s3: this CDI source kind is not supported" },
   { HEAD "spec:\n  source:\n    blank:\n", "spec.yaml:5: spec.source.blank: expected a mapping, got null" },
