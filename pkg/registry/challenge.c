@@ -187,6 +187,8 @@ int registry_parse_token(const void *body, size_t len, char *out, size_t size, s
                    "cannot carry");
   if (r == 0)
     snprintf(out, size, "%s", tok);
+  if (tok != NULL) /* the document's copy of the secret */
+    explicit_bzero((char *)tok, strlen(tok));
   json_free(doc);
   return r;
 }

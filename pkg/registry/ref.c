@@ -138,7 +138,7 @@ static int split_name(const char *url, char *name, struct registry_ref *out, str
                "('.', '_', '-', '/') between them");
   if (strlen(name) >= sizeof out->repo)
     return bad(err, url, "the repository name is too long");
-  snprintf(out->repo, sizeof out->repo, "%s", name);
+  memcpy(out->repo, name, strlen(name) + 1); /* the length was checked above */
   return 0;
 }
 

@@ -6,7 +6,8 @@
  *
  * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
  * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
- * http_*.c (http://, https://). What only some kinds can do is asked through the
+ * http_*.c (http://, https://), registry.c (docker://: a containerDisk's disk file,
+ * its layer blobs fetched by the http kind and checked against their digests). What only some kinds can do is asked through the
  * capability queries below, never by the kind's name. NBD exports are not a kind: they
  * are guest content read with block status (pkg/nbd, the pipeline's decode_nbd), not
  * bytes as served, so nothing here (sniff, digest, re-reads) would apply to them.

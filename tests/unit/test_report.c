@@ -463,3 +463,35 @@ Test(report, text_line_is_cut_under_4096_at_a_character)
   fclose(f);
   cr_assert_str_eq(line, "Unable to connect to http data source: HTTP 404 from u\n");
 }
+
+/* vimport.registry: the manifest, every layer read (in order), the disk file; with 16
+ * layers and 16 labels of long values the line still fits and stays valid JSON. */
+Test(report, registry_image)
+{
+  struct report *r = new_report();
+  struct verr err;
+  const char *layers[REPORT_MAX_LAYERS];
+  char digests[REPORT_MAX_LAYERS][80];
+  for (int i = 0; i < REPORT_MAX_LAYERS; i++) {
+    snprintf(digests[i], sizeof digests[i], "sha256:%064d", i);
+    layers[i] = digests[i];
+  }
+  cr_assert_eq(report_set_registry(r, "sha256:" "ab", layers, 2, "disk/disk.qcow2", &err), 0);
+  cr_assert_eq(report_set_label(r, "instancetype.kubevirt.io/default-instancetype", "u1.small",
+                                &err), 0);
+  expect_report(r, "d['vimport']['registry'] == {'manifestDigest': 'sha256:ab', 'layerDigests': "
+                   "['sha256:' + '0' * 64, 'sha256:' + '0' * 63 + '1'], 'diskFile': "
+                   "'disk/disk.qcow2'} and d['labels'] == "
+                   "{'instancetype.kubevirt.io/default-instancetype': 'u1.small'}");
+  cr_assert_eq(report_set_registry(r, "sha256:cd", layers, REPORT_MAX_LAYERS, "disk/x", &err), 0);
+  char key[64], value[300];
+  memset(value, 'v', sizeof value - 1);
+  value[sizeof value - 1] = '\0';
+  for (int i = 0; i < REPORT_MAX_LABELS - 1; i++) { /* one is set above */
+    snprintf(key, sizeof key, "k%d.kubevirt.io/x", i);
+    cr_assert_eq(report_set_label(r, key, value, &err), 0);
+  }
+  expect_report(r, "len(d['vimport']['registry']['layerDigests']) == 16 and len(d['labels']) == 16");
+  cr_assert_eq(report_set_registry(r, "x", layers, REPORT_MAX_LAYERS + 1, "d", &err), -1);
+  report_free(r);
+}
