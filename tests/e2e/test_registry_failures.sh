@@ -178,7 +178,7 @@ refused "a gzip bomb (1 GiB of zeros, 64 MiB volume)" "larger than the reported 
 # a reset every 200000 bytes of each answer: every resume makes progress, so it completes
 regproxy_start "$REGISTRY_ANON" --reset-at 200000 --times 1000
 reg "$REGPROXY" disk/gzip "${ca[@]}"
-[ "$IMPORT_RC" -eq 0 ] && cmp -s "$tmp/oracle.raw" "$E2E_TMP/disk.img" ||
+{ [ "$IMPORT_RC" -eq 0 ] && cmp -s "$tmp/oracle.raw" "$E2E_TMP/disk.img"; } ||
   fail "a reset every 200000 bytes: not completed with the right bytes: $IMPORT_MSG"
 # a reset before the first byte of every blob answer: no progress, bounded retries
 regproxy_start "$REGISTRY_ANON" --reset-at 0 --times 1000
