@@ -151,7 +151,7 @@ run_head = ["run"] + [n + " " + c for n, _ in IMPORTS if med(n + ".ours.total") 
                       for c in ("base", "ours", "limit")]
 run_body = []
 for r in range(1, runs + 1):
-    run_body.append([str(r)] + [fmt(vals[n + "." + c + ".total"].get(r)) for n, _ in IMPORTS
+    run_body.append([str(r)] + [fmt(vals.get(n + "." + c + ".total", {}).get(r)) for n, _ in IMPORTS
                                 if med(n + ".ours.total") is not None for c in ("base", "ours", "limit")])
 
 title = "vimport benchmarks (median of %d run%s, runs interleaved)" % (runs, "" if runs == 1 else "s")

@@ -281,11 +281,13 @@ baseline_registry() { # -> prints the block hash
   echo "sha256:$hash"
 }
 
-# peak_kib DIR STOPFILE: print the largest `du -sk DIR` seen every 0.2 s until STOPFILE exists
+# peak_kib DIR STOPFILE: print the largest `du -sk DIR` seen every 0.2 s until STOPFILE
+# exists, less what the empty DIR itself takes
 peak_kib() {
-  local peak=0 now
+  local peak=0 now empty
+  empty=$(du -sk "$1" | cut -f1)
   while [ ! -e "$2" ]; do
-    now=$(du -sk "$1" 2>/dev/null | cut -f1)
+    now=$(($(du -sk "$1" 2>/dev/null | cut -f1) - empty))
     [ "${now:-0}" -le "$peak" ] || peak=$now
     sleep 0.2
   done
