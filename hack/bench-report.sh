@@ -151,7 +151,7 @@ run_head = ["run"] + [n + " " + c for n, _ in IMPORTS if med(n + ".ours.total") 
                       for c in ("base", "ours", "limit")]
 run_body = []
 for r in range(1, runs + 1):
-    run_body.append([str(r)] + [fmt(vals[n + "." + c + ".total"].get(r)) for n, _ in IMPORTS
+    run_body.append([str(r)] + [fmt(vals.get(n + "." + c + ".total", {}).get(r)) for n, _ in IMPORTS
                                 if med(n + ".ours.total") is not None for c in ("base", "ours", "limit")])
 
 title = "vimport benchmarks (median of %d run%s, runs interleaved)" % (runs, "" if runs == 1 else "s")
@@ -246,10 +246,10 @@ cache again right before it runs, outside its timing.
 - **R1** (issue 22): W1's qcow2 in a containerDisk (`podman build`, `FROM scratch`,
   `ADD w1.qcow2 /disk/`, one gzip layer) served by Debian's docker-registry over TLS on
   127.0.0.1. Baseline (what CDI does): `skopeo copy docker://... dir:SCRATCH`, `tar -xzf`
-  of the layer into SCRATCH, `qemu-img convert`, `vimport sum`. Ours: `vimport import` with
-  `spec.source.registry`: the manifest, config and layer digests checked as the bytes
+  of the layer into SCRATCH, `qemu-img convert`, `vimport sum`. Ours: `vimport import` under
+  CDI's environment (`IMPORTER_SOURCE=registry`): the manifest, config and layer digests checked as the bytes
   stream, the layer gunzipped, untarred and decoded in the same pass, no scratch. Scratch
-  used: the baseline's SCRATCH after its extract (`du`), vimport's `scratchPath` sampled
+  used: the baseline's SCRATCH after its extract (`du`), vimport's scratch directory sampled
   every 0.2 s.
 - Both importers must produce the same disk: every run compares their block hashes.
 - The source is served by nginx on 127.0.0.1 from the page cache; the targets are sparse

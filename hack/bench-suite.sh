@@ -35,10 +35,11 @@
 #             extract    tar -xzf the layer disk/ into SCRATCH
 #             convert    qemu-img convert -t writeback -O raw SCRATCH/disk/w1.qcow2 target
 #             blockhash  vimport sum target
-#   ours      vimport import --spec with spec.source.registry (every blob digest-checked
-#             as it streams, no scratch), split into stream / read-back / other as above
+#   ours      vimport import under CDI's environment (IMPORTER_SOURCE=registry, ...; every
+#             blob digest-checked as it streams, no scratch), one stage
 #   scratch   the baseline's SCRATCH after the extract (du), and vimport's scratchPath
-#             sampled every 0.2 s during the import (peak): R1.base/ours.scratch_kb
+#             (VIMPORT_SCRATCH_DIR) sampled every 0.2 s during the import (peak):
+#             R1.base/ours.scratch_kb
 # Every run checks that the baseline and vimport produced the same disk (block hash).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -280,11 +281,13 @@ baseline_registry() { # -> prints the block hash
   echo "sha256:$hash"
 }
 
-# peak_kib DIR STOPFILE: print the largest `du -sk DIR` seen every 0.2 s until STOPFILE exists
+# peak_kib DIR STOPFILE: print the largest `du -sk DIR` seen every 0.2 s until STOPFILE
+# exists, less what the empty DIR itself takes
 peak_kib() {
-  local peak=0 now
+  local peak=0 now empty
+  empty=$(du -sk "$1" | cut -f1)
   while [ ! -e "$2" ]; do
-    now=$(du -sk "$1" 2>/dev/null | cut -f1)
+    now=$(($(du -sk "$1" 2>/dev/null | cut -f1) - empty))
     [ "${now:-0}" -le "$peak" ] || peak=$now
     sleep 0.2
   done
@@ -292,30 +295,27 @@ peak_kib() {
 }
 
 ours_registry() { # -> prints the block hash
-  local spec=$BENCH_WORK/R1.yaml target=$BENCH_WORK/R1-ours.img scratch=$BENCH_WORK/r1-ours-scratch
+  local target=$BENCH_WORK/R1-ours.img scratch=$BENCH_WORK/r1-ours-scratch
   local stop=$BENCH_WORK/r1-stop sampler hash
-  rm -rf "$scratch" "$stop" && mkdir -p "$scratch"
-  cat >"$spec" <<EOF
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata: {name: bench-registry}
-spec:
-  source:
-    registry:
-      url: "docker://$REGISTRY_ANON/bench/w1:v1"
-      certConfigMap: bench-ca
-vimport:
-  terminationMessagePath: $BENCH_WORK/termination-log
-  target: {path: $target}
-  mounts: {certs: $REGISTRY_CA_DIR}
-  scratchPath: $scratch
-EOF
+  rm -rf "$scratch" "$stop" "$target" "$BENCH_WORK/termination-log" && mkdir -p "$scratch"
   peak_kib "$scratch" "$stop" >"$BENCH_WORK/r1-scratch-peak" &
   sampler=$!
-  hash=$(ours_run R1 "$spec" "$target" "$r1_blobs"/sha256/*/*/data)
+  warm "$r1_blobs"/sha256/*/*/data
+  # CDI's environment, as its importer pod gets it for a registry source
+  bench_time_rss R1.ours.total env -i PATH="$PATH" VIMPORT_METRICS_PORT=0 \
+    IMPORTER_SOURCE=registry IMPORTER_ENDPOINT="docker://$REGISTRY_ANON/bench/w1:v1" \
+    IMPORTER_CERT_DIR="$REGISTRY_CA_DIR" VIMPORT_TARGET_PATH="$target" \
+    VIMPORT_TARGET_BLOCK_DEVICE="$BENCH_WORK/no-block-device" VIMPORT_SCRATCH_DIR="$scratch" \
+    VIMPORT_TERMINATION_MESSAGE_PATH="$BENCH_WORK/termination-log" "$vimport" import ||
+    bench_die "R1: vimport import failed: $(cat "$BENCH_WORK/termination-log" 2>/dev/null)"
   touch "$stop"
   wait "$sampler"
+  grep -q '"message":"Import Complete"' "$BENCH_WORK/termination-log" ||
+    bench_die "R1: vimport import did not complete: $(cat "$BENCH_WORK/termination-log")"
   bench_record R1.ours.scratch_kb "$(cat "$BENCH_WORK/r1-scratch-peak")"
+  # one stage: the plot stacks it as the stream
+  bench_record R1.ours.stream "$(awk -F'\t' -v r="${BENCH_RUN:-1}" '$1 == r && $2 == "R1.ours.total" { v = $3 } END { print v }' "$BENCH_RESULTS")"
+  hash=$(json_field "$BENCH_WORK/termination-log" '["vimport"]["blockHash"]')
   rm -rf "$scratch" "$stop" "$target"
   echo "$hash"
 }

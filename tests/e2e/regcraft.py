@@ -54,7 +54,7 @@ class Zeros(io.RawIOBase):
 
 def add_file(tar, name, path):
     info = tar.gettarinfo(path, arcname=name)
-    info.name = name  # gettarinfo strips a leading '/': keep the absolute names as written
+    info.name = name  # gettarinfo strips a leading '/', which the absolute recipe needs
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     with open(path, "rb") as f:

@@ -8,8 +8,8 @@
 #   1. CDI's rules for the disk: no /disk ("Failed to find VM disk image file in the
 #      container image"), two files ("image directory contains more than one file"), the
 #      bootc and ostree labels ("bootc image detected")
-#   2. platforms: an architecture the index lacks ("no image found in manifest list for
-#      architecture"), a single-platform image of another architecture (CDI's
+#   2. platforms: an architecture the index lacks ("no image found in image index for
+#      architecture", "... in manifest list ..." for a Docker list), a single-platform image of another architecture (CDI's
 #      validateImagePlatformMatch words)
 #   3. digests: a layer altered on the registry's storage; a wrong IMPORTER_CHECKSUM;
 #      manifests from a registry gone bad (tests/e2e/regproxy.py --manifest-file): not
@@ -19,7 +19,8 @@
 #      a plain-http registry without INSECURE_TLS
 #   5. hostile layers: a name climbing out of disk/ with .., absolute names, the disk as a
 #      symlink or a hard link, a gzip bomb (1 GiB of zeros against a 64 MiB volume)
-#   6. the network: a registry that resets every blob download; one that stalls (YAML
+#   6. the network: resets every 200000 bytes (completes, resumed each time); a reset
+#      before the first byte of every blob download (fails, bounded); one that stalls (YAML
 #      spec with stallTimeoutSeconds: 2: a stall once is resumed, a stall every time fails)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -71,10 +72,11 @@ for repo in disk/bootc disk/ostree; do
 done
 
 # ---- 2. platforms --------------------------------------------------------------------------------
-for repo in disk/index disk/list; do
+# containers/image's words (internal/manifest oci_index.go, docker_schema2_list.go)
+for pair in "disk/index:image index" "disk/list:manifest list"; do
+  repo=${pair%%:*}
   reg "$REGISTRY_ANON" "$repo" "${ca[@]}" IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=s390x
-  # containers/image's words: "manifest list" (Docker), "image index" (OCI)
-  refused "$repo for s390x" 'no image found in (manifest list|image index) for architecture "?s390x'
+  refused "$repo for s390x" "no image found in ${pair#*:} for architecture \"s390x\""
 done
 arch=$(skopeo inspect --retry-times 0 --cert-dir "$REGISTRY_CA_DIR" "docker://$REGISTRY_ANON/disk/gzip:v1" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["Architecture"])')
@@ -173,9 +175,15 @@ refused "a gzip bomb (1 GiB of zeros, 64 MiB volume)" "larger than the reported 
 [ -z "$IMPORT_RSS_KB" ] || [ "$IMPORT_RSS_KB" -le 262144 ] || fail "gzip bomb: peak RSS ${IMPORT_RSS_KB} KiB"
 
 # ---- 6. the network ------------------------------------------------------------------------------
+# a reset every 200000 bytes of each answer: every resume makes progress, so it completes
 regproxy_start "$REGISTRY_ANON" --reset-at 200000 --times 1000
 reg "$REGPROXY" disk/gzip "${ca[@]}"
-refused "a registry that resets every blob download" "reset|connection|transfer|retr"
+{ [ "$IMPORT_RC" -eq 0 ] && cmp -s "$tmp/oracle.raw" "$E2E_TMP/disk.img"; } ||
+  fail "a reset every 200000 bytes: not completed with the right bytes: $IMPORT_MSG"
+# a reset before the first byte of every blob answer: no progress, bounded retries
+regproxy_start "$REGISTRY_ANON" --reset-at 0 --times 1000
+reg "$REGPROXY" disk/gzip "${ca[@]}"
+refused "a registry that resets every blob download" "reset|connection|transfer|retr|receiving|peer"
 [ "$(grep -c '"path": "/v2/disk/gzip/blobs/' "$REGPROXY_LOG")" -le 20 ] ||
   fail "resets: more than 20 blob requests: retries are not bounded"
 
