@@ -27,7 +27,7 @@ struct registry_client {
   bool insecure;
   char architecture[32];
   bool architecture_given;
-  unsigned connect_timeout_s, timeout_s;
+  unsigned connect_timeout_s, timeout_s, stall_timeout_s;
   const volatile sig_atomic_t *stop;
   enum registry_auth_scheme auth;
   char token[4000];        /* the bearer token (secret) */
@@ -124,6 +124,8 @@ static int setup(const struct registry_client *c, CURL *h, const char *url,
   SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_s);
   SET(CURLOPT_TIMEOUT, (long)c->timeout_s);
+  SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+  SET(CURLOPT_LOW_SPEED_TIME, (long)c->stall_timeout_s);
   SET(CURLOPT_USERAGENT, "vimport");
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, r);
@@ -148,6 +150,28 @@ static int setup(const struct registry_client *c, CURL *h, const char *url,
   }
 #undef SET
   return rc == CURLE_OK ? 0 : -1;
+}
+
+/* What to check, by what failed: a TLS hint on a reset or a stall sends the user the
+ * wrong way. */
+static const char *request_hint(CURLcode rc)
+{
+  switch (rc) {
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CACERT_BADFILE:
+    return "check the registry's TLS certificate and the CA given (IMPORTER_CERT_DIR or "
+           "certConfigMap), or list the registry in CDIConfig insecureRegistries";
+  case CURLE_OPERATION_TIMEDOUT:
+    return "the registry sent nothing for too long or answered too slowly: check its load, "
+           "or raise stallTimeoutSeconds";
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+    return "check the registry's address and that it is up";
+  default:
+    return "check that the registry is up and reachable, then retry";
+  }
 }
 
 /* GET `url`. `bearer`: send the client's token; `basic`: its credentials. A transport
@@ -191,9 +215,8 @@ static int get(const struct registry_client *c, const char *url, const char *acc
     return verr_set(err, VERR_FORMAT, "%s is larger than %u bytes, more than any manifest or "
                     "config should be; the registry is broken or hostile", redacted,
                     REGISTRY_MAX_DOCUMENT);
-  return verr_set(err, VERR_SOURCE, "cannot read %s: %s; check the registry's address, that "
-                  "it is up, and its TLS certificate (IMPORTER_CERT_DIR or certConfigMap)",
-                  redacted, curl_easy_strerror(rc));
+  return verr_set(err, VERR_SOURCE, "cannot read %s: %s; %s", redacted, curl_easy_strerror(rc),
+                  request_hint(rc));
 }
 
 static void url_of(const struct registry_client *c, const char *kind, const char *ref,
@@ -462,6 +485,7 @@ int registry_open(const struct registry_opts *o, struct registry_client **out, s
            c->architecture_given ? o->architecture : registry_machine_architecture());
   c->connect_timeout_s = o->connect_timeout_s ? o->connect_timeout_s : 30;
   c->timeout_s = o->timeout_s ? o->timeout_s : 120;
+  c->stall_timeout_s = o->stall_timeout_s ? o->stall_timeout_s : 60;
   c->stop = o->stop;
   *out = c;
   return 0;

@@ -218,6 +218,7 @@ struct registry_opts {
   const char *architecture;  /* NULL or "": the machine's, and no config check */
   unsigned connect_timeout_s; /* 0: 30 */
   unsigned timeout_s;        /* whole request for documents; 0: 120 */
+  unsigned stall_timeout_s;  /* no byte of a document for this long fails it; 0: 60 */
   const volatile sig_atomic_t *stop; /* non-zero: abort requests (VERR_CANCELLED) */
 };
 

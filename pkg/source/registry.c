@@ -332,7 +332,8 @@ static int open_client(struct registry_source *s, const struct source_opts *o, s
                               .password = o->basic_password, .ca_blob = cas,
                               .ca_blob_len = cas_len, .insecure = o->insecure_skip_verify,
                               .architecture = o->registry_architecture,
-                              .connect_timeout_s = o->connect_timeout_s, .stop = o->stop };
+                              .connect_timeout_s = o->connect_timeout_s,
+                              .stall_timeout_s = o->stall_timeout_s, .stop = o->stop };
   int r = registry_open(&ro, &s->client, err);
   free(cas);
   if (r < 0)

@@ -4,13 +4,15 @@
   regproxy.py --upstream https://127.0.0.1:PORT --ca CA.pem --tls-cert PEM --tls-key PEM
               [--port-file F] [--log F] [--timeout S]
               [--reset-at N | --stall S --stall-at N | --close-at N] [--times K]
+              [--min-length N]
               [--redirect-blobs] [--manifest-file F [--manifest-type T]]
 
 Every request is forwarded to the upstream registry (tests/e2e/registry-fixture.sh) with
 its headers (Authorization included) and the answer is sent back, so clients see the real
 registry's protocol, auth challenges and digests. Faults apply to the body of blob GETs
 (/v2/NAME/blobs/sha256:...), to the first K of them (--times, default 1; counted per
-blob path), at body byte N of that response:
+blob path; with --min-length, only answers of at least N bytes: the layers, not the
+image config), at body byte N of that response:
 
   --reset-at N         reset the connection (TCP RST)
   --close-at N         close the connection cleanly, short of Content-Length
@@ -124,10 +126,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             up.endheaders()
             resp = up.getresponse()
             fault = None
-            if method == "GET" and resp.status in (200, 206) and self.is_blob(path):
+            length = resp.getheader("Content-Length")
+            if (method == "GET" and resp.status in (200, 206) and self.is_blob(path)
+                    and int(length or 0) >= self.server.cfg.min_length):
                 fault = self.server.take_fault(path)
             self.send_response(resp.status)
-            length = resp.getheader("Content-Length")
             for k, v in resp.getheaders():
                 if k.lower() not in HOP and k.lower() != "content-length":
                     self.send_header(k, v)
@@ -244,6 +247,7 @@ def main():
     ap.add_argument("--stall", type=float, default=0)
     ap.add_argument("--stall-at", type=int)
     ap.add_argument("--times", type=int, default=1)
+    ap.add_argument("--min-length", type=int, default=0)
     ap.add_argument("--redirect-blobs", action="store_true")
     ap.add_argument("--manifest-file")
     ap.add_argument("--manifest-type", default="application/vnd.oci.image.manifest.v1+json")
