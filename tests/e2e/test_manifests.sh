@@ -7,8 +7,9 @@
 #     /dev/termination-log, /certs, /extraheaders) and /etc/vimport/spec.yaml
 #   - uid 107, non-root, read-only root filesystem, no capabilities, 600M memory limit
 #   - the ConfigMap's spec is the same document as deploy/datavolume.yaml, and the
-#     binary itself accepts it (`vimport import --spec` with the target and the
-#     certificate mount pointed into a scratch dir, against an unreachable URL)
+#     binary itself accepts it and the other DataVolume examples (datavolume-registry.yaml)
+#     (`vimport import --spec` with the target and the certificate mount pointed into a
+#     scratch dir, against an unreachable URL)
 #   - Dockerfile's last stage and Containerfile.scratch: FROM scratch, USER 107,
 #     ENTRYPOINT ["/vimport"], the CA bundle path, qemu-nbd's files, the binary at
 #     /usr/bin/cdi-image-size-detection, cdi-containerimage-server and
@@ -23,7 +24,7 @@ python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml is not installed (apt
 tmp=$(e2e_tmpdir)
 
 python3 - "$VIMPORT_TOP" "$tmp" <<'EOF' || fail "deploy/ manifests do not match what vimport expects (above)"
-import glob, os, re, sys, yaml
+import glob, os, re, subprocess, sys, yaml
 
 top, tmp = sys.argv[1], sys.argv[2]
 errors = []
@@ -82,7 +83,7 @@ for where, d in docs:
 
 configmaps = {d["metadata"]["name"]: d for _, d in kinds.get("ConfigMap", [])}
 
-def check_spec_doc(where, spec):
+def check_spec_doc(where, spec, need_hash=True):
     if spec.get("apiVersion") != "cdi.kubevirt.io/v1beta1" or spec.get("kind") != "DataVolume":
         err(where, "the spec must be a cdi.kubevirt.io/v1beta1 DataVolume")
     if not isinstance(spec.get("spec"), dict) or "source" not in spec["spec"]:
@@ -98,7 +99,7 @@ def check_spec_doc(where, spec):
     m = v.get("mounts") or {}
     if m.get("certs", certs) != certs or m.get("extraHeaders", extra) != extra:
         err(where, f"vimport.mounts must stay at CDI's {certs} and {extra}")
-    if not v.get("expectedBlockHash"):
+    if need_hash and not v.get("expectedBlockHash"):
         err(where, "the verification extension needs vimport.expectedBlockHash (verify compares with it)")
 
 # The DataImportCron examples: a registry url, one with each pullMethod (deploy/README.md).
@@ -114,12 +115,53 @@ for where, d in crons:
 if methods != {"pod", "node"}:
     err("deploy", f"expected DataImportCron examples with pullMethod pod and node, found {sorted(map(str, methods))}")
 
-# The DataVolume example and the ConfigMap's spec are the same document.
-dv = [(w, d) for w, d in kinds.get("DataVolume", [])]
+# deploy/datavolume.yaml's DataVolume and the ConfigMap's spec are the same document;
+# the other DataVolume examples (datavolume-registry.yaml) are checked the same way, but
+# need no expected block hash.
+all_dv = kinds.get("DataVolume", [])
+dv = [(w, d) for w, d in all_dv if w.startswith("deploy/datavolume.yaml#")]
 if len(dv) != 1:
-    err("deploy", f"expected one DataVolume example, found {len(dv)}")
+    err("deploy", f"expected one DataVolume in deploy/datavolume.yaml, found {len(dv)}")
 else:
     check_spec_doc(dv[0][0], dv[0][1])
+other_dv = [(w, d) for w, d in all_dv if not w.startswith("deploy/datavolume.yaml#")]
+if not any("registry" in ((d.get("spec") or {}).get("source") or {}) for _, d in other_dv):
+    err("deploy", "expected a DataVolume example with a registry source (datavolume-registry.yaml)")
+
+def loader_copy(spec, name):
+    """The spec pointed at scratch paths and an unreachable source, for the binary's loader."""
+    v = spec["vimport"]
+    v["target"] = {"path": os.path.join(tmp, "disk.img")}
+    v["terminationMessagePath"] = os.path.join(tmp, "termination-log")
+    mounts = v.setdefault("mounts", {})
+    mounts["certs"] = tmp
+    if any("certConfigMap" in (src or {}) for src in spec["spec"]["source"].values()):
+        mounts["certs"] = os.path.join(tmp, "certs")  # a CA in PEM, as the ConfigMap holds
+        os.makedirs(mounts["certs"], exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=manifests-test-ca",
+                        "-days", "1", "-keyout", os.path.join(tmp, "ca.key"),
+                        "-out", os.path.join(mounts["certs"], "ca.crt")],
+                       check=True, capture_output=True)
+    mounts["extraHeaders"] = tmp
+    if "secret" in mounts:  # secretRef's files, as the kubelet mounts them
+        mounts["secret"] = os.path.join(tmp, "secret")
+        os.makedirs(mounts["secret"], exist_ok=True)
+        for k, val in (("accessKeyId", "user"), ("secretKey", "password")):
+            with open(os.path.join(mounts["secret"], k), "w") as f:
+                f.write(val)
+    v["retries"] = 0
+    src = spec["spec"]["source"]
+    if "http" in src:
+        src["http"]["url"] = "http://127.0.0.1:9/disk.raw.xz"
+    if "registry" in src:
+        src["registry"]["url"] = "docker://127.0.0.1:9/containerdisks/fedora:latest"
+    with open(os.path.join(tmp, name), "w") as f:
+        yaml.safe_dump(spec, f)
+
+for i, (where, d) in enumerate(other_dv):
+    check_spec_doc(where, d, need_hash=False)
+    loader_copy(yaml.safe_load(yaml.safe_dump(d)), f"spec-example-{i}.yaml")
 cm = configmaps.get("vimport-spec")
 if cm is None:
     err("deploy", "no ConfigMap vimport-spec")
@@ -134,16 +176,7 @@ else:
         if dv and cm_spec != dv[0][1]:
             err("ConfigMap vimport-spec", "spec.yaml differs from deploy/datavolume.yaml; keep them the same")
         # Hand it to the binary's own loader, pointed at scratch paths.
-        test_spec = yaml.safe_load(cm["data"]["spec.yaml"])
-        v = test_spec["vimport"]
-        v["target"] = {"path": os.path.join(tmp, "disk.img")}
-        v["terminationMessagePath"] = os.path.join(tmp, "termination-log")
-        v["mounts"]["certs"] = tmp
-        v["mounts"]["extraHeaders"] = tmp
-        v["retries"] = 0
-        test_spec["spec"]["source"]["http"]["url"] = "http://127.0.0.1:9/disk.raw.xz"
-        with open(os.path.join(tmp, "spec.yaml"), "w") as f:
-            yaml.safe_dump(test_spec, f)
+        loader_copy(yaml.safe_load(cm["data"]["spec.yaml"]), "spec.yaml")
 
 def pod_specs():
     for where, d in docs:
@@ -258,19 +291,24 @@ for e in errors:
 sys.exit(1 if errors else 0)
 EOF
 
-# The binary's own spec loader accepts the ConfigMap's spec: the import gets past the
-# spec (its summary is logged) and fails only at the unreachable source.
+# The binary's own spec loader accepts the ConfigMap's spec and every other DataVolume
+# example: the import gets past the spec (its summary is logged) and fails only at the
+# unreachable source.
 if [ -x "$VIMPORT" ]; then
-  rc=0
-  "$VIMPORT" import --spec "$tmp/spec.yaml" >"$tmp/out" 2>&1 || rc=$?
-  [ "$rc" -ne 2 ] || fail "vimport rejected the command line: $(cat "$tmp/out")"
-  if grep -q "spec\.yaml:[0-9]*:" "$tmp/out"; then
-    fail "vimport's spec loader rejects the ConfigMap's spec: $(cat "$tmp/out")"
-  fi
-  [ -s "$tmp/termination-log" ] || fail "no termination message from the spec check: $(cat "$tmp/out")"
-  # JSON on success or a verdict, CDI's plain text for any other failure (docs/cdi.md)
-  grep -Eq '"message"|^Unable to (process data|connect to [a-z]+ data source): ' \
-    "$tmp/termination-log" || fail "bad termination message: $(cat "$tmp/termination-log")"
+  for spec in "$tmp/spec.yaml" "$tmp"/spec-example-*.yaml; do
+    rm -f "$tmp/termination-log"
+    rc=0
+    "$VIMPORT" import --spec "$spec" >"$tmp/out" 2>&1 || rc=$?
+    [ "$rc" -ne 2 ] || fail "vimport rejected the command line: $(cat "$tmp/out")"
+    if grep -q "$(basename "$spec"):[0-9]*:" "$tmp/out"; then
+      fail "vimport's spec loader rejects $(basename "$spec") (from deploy/): $(cat "$tmp/out")"
+    fi
+    [ -s "$tmp/termination-log" ] || fail "no termination message from the spec check: $(cat "$tmp/out")"
+    # JSON on success or a verdict, CDI's plain text for any other failure (docs/cdi.md)
+    grep -Eq '"message"|^Unable to (process data|connect to [a-z]+ data source): ' \
+      "$tmp/termination-log" || fail "bad termination message: $(cat "$tmp/termination-log")"
+  done
+  ls "$tmp"/spec-example-*.yaml >/dev/null 2>&1 || fail "no DataVolume example besides datavolume.yaml was checked"
 fi
 
 if command -v kubectl >/dev/null 2>&1 &&
