@@ -36,6 +36,7 @@ HDRS      := $(wildcard pkg/*/*.h cmd/vimport/*.h tests/unit/*.h tests/fuzz/*.h)
 
 PKG_OBJ      := $(PKG_SRC:%.c=$(BUILD)/obj/%.o)
 PKG_OBJ_SAN  := $(PKG_SRC:%.c=$(BUILD)/asan/%.o)
+PKG_OBJ_FUZZ := $(PKG_SRC:%.c=$(BUILD)/fuzz-obj/%.o)
 CMD_OBJ      := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_BIN_SAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
@@ -56,6 +57,18 @@ $(BUILD)/obj/%.o: %.c $(HDRS)
 $(BUILD)/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+# The library once for all fuzz targets: instrumented for coverage (fuzzer-no-link) and
+# the sanitizers, so each target only compiles its own file and links.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 -Ipkg \
+               -fsanitize=fuzzer-no-link,address,undefined
+$(BUILD)/fuzz-obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/libvimport-fuzz.a: $(PKG_OBJ_FUZZ)
+	@rm -f $@
+	ar rcs $@ $^
 
 $(BUILD)/libvimport.a: $(PKG_OBJ)
 	@rm -f $@
@@ -110,10 +123,9 @@ demo: deps $(BUILD)/vimport
 bench: deps $(BUILD)/vimport
 	@hack/bench.sh
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(PKG_SRC) $(HDRS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libvimport-fuzz.a $(HDRS)
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 -Ipkg \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< $(PKG_SRC) $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libvimport-fuzz.a $(LIBS)
 
 fuzz: deps $(FUZZ_BIN)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
