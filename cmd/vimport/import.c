@@ -40,7 +40,8 @@ static volatile sig_atomic_t import_cancelled;
 static void on_stop_signal(int sig)
 {
   (void)sig;
-  import_cancelled = 1;
+  /* atomic (lock-free, so safe here): other threads read it too (pkg/source/ring.c) */
+  __atomic_store_n(&import_cancelled, 1, __ATOMIC_RELAXED);
 }
 
 static void install_stop_handlers(void)

@@ -5,7 +5,10 @@
  *   for each layer, lowest first:
  *     blob (the http kind: ring, resume with Range, retries, TLS, redirects)
  *       -> sha256 against the descriptor (blob_check below, at the blob's end)
- *       -> gzip/zstd (pkg/decompress) -> tar (pkg/archive/tar.c)
+ *       -> gzip/zstd (pkg/decompress)
+ *       -> read-ahead thread (pkg/core/readahead.h): the digest and the inflating run
+ *          there, beside the tar, decode, write and hash on the reader's thread
+ *       -> tar (pkg/archive/tar.c)
  *   the first layer with a file under disk/ or ./disk/ (whiteouts and directories
  *   skipped) holds the disk: read() yields that file's bytes. After its last byte, the
  *   rest of the layer's tar is read too: another file under disk/ is refused, and the
@@ -25,6 +28,7 @@
 
 #include "archive/archive.h"
 #include "core/log.h"
+#include "core/readahead.h"
 #include "decompress/decompress.h"
 #include "registry/registry.h"
 #include "source/http.h"
@@ -105,7 +109,7 @@ struct registry_source {
   struct source_opts blob_opts; /* the caller's, valid during open() only */
   struct vreader *blob;         /* the blob_check reader (owns the http source) */
   struct blob_check *check;     /* its state, borrowed */
-  struct vreader *plain;        /* the tar bytes: decompressor over blob, or blob */
+  struct vreader *plain;        /* the tar bytes: read-ahead over decompressor over blob */
   struct tar_reader *tar;
   size_t layer;                 /* the current layer */
   struct tar_entry *entry;      /* owned (two 4 KiB names) */
@@ -153,6 +157,24 @@ static int wrap_blob(struct registry_source *s, struct vreader *http,
   return 0;
 }
 
+static void interrupt_blob(void *http)
+{
+  source_interrupt(http);
+}
+
+/* The digest and the decompressor on a thread of their own. Until it is stopped
+ * (readahead_stop), only that thread may touch s->blob and s->check. */
+static int read_ahead(struct registry_source *s, struct verr *err)
+{
+  struct readahead_opts ra = { .interrupt = interrupt_blob, .interrupt_arg = blob_source(s) };
+  if (readahead_new(s->plain, &ra, &s->plain, err) < 0) {
+    s->plain = s->blob = NULL; /* closed by the constructor */
+    s->check = NULL;
+    return -1;
+  }
+  return 0;
+}
+
 /* Open layer `i`: the blob, its digest check, its decompressor, its tar reader. */
 static int open_layer(struct registry_source *s, size_t i, struct verr *err)
 {
@@ -181,10 +203,11 @@ static int open_layer(struct registry_source *s, size_t i, struct verr *err)
                                                                       : DECOMPRESS_ZSTD;
     if (decompress_reader_new_opts(s->blob, kind, &dopt, &s->plain, err) < 0) {
       s->plain = s->blob = NULL; /* closed by the constructor */
+      s->check = NULL;
       return -1;
     }
   }
-  if (tar_reader_new(s->plain, &s->tar, err) < 0)
+  if (read_ahead(s, err) < 0 || tar_reader_new(s->plain, &s->tar, err) < 0)
     return -1;
   if (s->image.n_layers < SOURCE_IMAGE_MAX_LAYERS)
     snprintf(s->image.layer_digests[s->image.n_layers++], sizeof s->image.layer_digests[0],
@@ -207,6 +230,7 @@ static int finish_layer(struct registry_source *s, struct verr *err)
   char buf[4096];
   if (tar_drain(s->tar, err) < 0)
     return -1;
+  readahead_stop(s->plain);
   for (;;) { /* what the decompressor left of the blob (a tar layer: nothing) */
     ssize_t n = s->blob->ops->read(s->blob, buf, sizeof buf, err);
     if (n < 0)
@@ -223,6 +247,8 @@ static int finish_layer(struct registry_source *s, struct verr *err)
  * a mismatch already found stay as they are. */
 static int layer_failed(struct registry_source *s, struct verr *err)
 {
+  if (s->plain != NULL)
+    readahead_stop(s->plain);
   if (s->check == NULL || s->check->checked || err->code == VERR_CHECKSUM ||
       err->code == VERR_SOURCE || err->code == VERR_CANCELLED || err->code == VERR_NOMEM)
     return -1;

@@ -301,7 +301,9 @@ static void ring_return(struct ring *r)
 
 static int ring_stopped(const struct ring *r)
 {
-  return r->stop != NULL && *r->stop;
+  /* An atomic load: the flag is set by a signal handler on the main thread while the
+   * reader may be another (a registry layer's read-ahead thread). */
+  return r->stop != NULL && __atomic_load_n(r->stop, __ATOMIC_RELAXED);
 }
 
 int ring_wait(struct ring *r)
@@ -331,11 +333,13 @@ ssize_t ring_next(struct ring *r, void *buf, const void **view, size_t len, stru
   size_t enough = len < ring_wake_bytes(r) ? len : ring_wake_bytes(r);
   pthread_mutex_lock(&r->lock);
   ring_return(r);
-  while (r->len < enough && !r->done && !r->failed && !stopped)
+  while (r->len < enough && !r->done && !r->failed && !r->cancelled && !stopped)
     stopped = ring_wait(r) < 0;
   ssize_t n = 0;
   if (r->len == 0 && stopped) {
     n = ring_stop_error(r, err);
+  } else if (r->len == 0 && r->cancelled && !r->done && !r->failed) {
+    n = verr_set(err, VERR_CANCELLED, "the transfer of %s was interrupted", r->name);
   } else if (r->len > 0 && view != NULL) {
     n = (ssize_t)ring_lend(r, view, len);
   } else if (r->len > 0) {

@@ -157,3 +157,11 @@ const struct source_image *source_image(struct vreader *r)
   struct source *s = source_of(r);
   return s != NULL && s->kind->image != NULL ? s->kind->image(s->state) : NULL;
 }
+
+void source_interrupt(struct vreader *r)
+{
+  struct source *s = source_of(r);
+  struct ring *ring = s != NULL && s->kind->ring != NULL ? s->kind->ring(s->state) : NULL;
+  if (ring != NULL)
+    ring_cancel(ring);
+}

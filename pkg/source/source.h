@@ -158,6 +158,11 @@ struct ring *source_digest_ring(struct vreader *r);
  * returned 0), or NULL when `r` is not an image from a registry. */
 const struct source_image *source_image(struct vreader *r);
 
+/* Make a read of `r` that waits for the network, on another thread, return soon with
+ * VERR_CANCELLED, and every later one too: the transfer stops. Only close() may follow.
+ * Thread-safe. A kind without a transfer thread (file, stdin) ignores it. */
+void source_interrupt(struct vreader *r);
+
 /* Whether source_pread() can serve `r`: a file that can seek, an HTTP object (a Range
  * request, refused cleanly if the server ignores Range); never stdin. */
 int source_can_pread(struct vreader *r);

@@ -5,6 +5,10 @@
 #   - import with a connection reset and a Range resume
 #   - failing imports: a 404, a decompression bomb, a stalled source stopped by SIGTERM
 #   - vimport sum (raw, qcow2, stdin), vimport verify (when cmd/vimport/verify.c exists)
+#   - registry imports from the real registry (tests/e2e/registry-fixture.sh): gzip and zstd
+#     layers (the read-ahead thread inflating beside the reader), a hostile layer refused
+#     while the read-ahead runs, a SIGTERM while a layer's download stalls, and a reset
+#     mid-layer resumed with Range
 # SANITIZER=address (the default): AddressSanitizer + UndefinedBehaviorSanitizer with
 # LeakSanitizer on, binary build/asan-bin/vimport (or VIMPORT_ASAN if set).
 # SANITIZER=thread (test_sanitizers_thread.sh): ThreadSanitizer, binary
@@ -125,5 +129,32 @@ sanitized "sum raw and qcow2" 0 "$VIMPORT" sum "$srv/disk.raw" "$srv/disk.qcow2"
 [ "$(cut -d' ' -f1 <"$tmp/out" | sort -u | wc -l)" -eq 1 ] || fail "sum: raw and qcow2 differ"
 SAN_STDIN=$srv/disk.raw sanitized "sum from stdin" 0 "$VIMPORT" sum -
 sanitized "sum of a missing file (fails)" 1 "$VIMPORT" sum "$tmp/no-such-file"
+
+# registry: the layer's digest and inflating run on the read-ahead thread
+registry_start anon
+registry_push anon disk/gzip disk/zstd hostile/dotdot
+regimport() { # WHAT RC ENDPOINT: the env contract, as CDI runs the importer
+  rm -f "$target" "$tmp/termination-log"
+  sanitized "$1" "$2" env -i PATH="$PATH" VIMPORT_METRICS_PORT=0 VIMPORT_TARGET_PATH="$target" \
+    VIMPORT_TARGET_BLOCK_DEVICE="$tmp/no-block-device" VIMPORT_SCRATCH_DIR="$tmp/no-scratch" \
+    VIMPORT_TERMINATION_MESSAGE_PATH="$tmp/termination-log" IMPORTER_SOURCE=registry \
+    IMPORTER_ENDPOINT="docker://$3" IMPORTER_CERT_DIR="$REGISTRY_CA_DIR" \
+    ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
+    ${LSAN_OPTIONS:+LSAN_OPTIONS="$LSAN_OPTIONS"} ${TSAN_OPTIONS:+TSAN_OPTIONS="$TSAN_OPTIONS"} \
+    "$VIMPORT" import
+}
+disk_oracle=$tmp/registry-oracle.raw
+qemu-img convert -q -O raw "$REGISTRY_IMAGES/disks/disk.qcow2" "$disk_oracle"
+for repo in disk/gzip disk/zstd; do
+  regimport "registry import of $repo" 0 "$REGISTRY_ANON/$repo:v1"
+  cmp -s "$target" "$disk_oracle" || fail "registry import of $repo: wrong bytes"
+done
+regimport "registry import of a layer with a ../ name (fails)" 1 "$REGISTRY_ANON/hostile/dotdot:v1"
+regproxy_start "$REGISTRY_ANON" --reset-at 300000 --times 1 --min-length 100000
+regimport "registry import with a reset mid-layer" 0 "$REGPROXY/disk/gzip:v1"
+cmp -s "$target" "$disk_oracle" || fail "registry import after a reset: wrong bytes"
+regproxy_start "$REGISTRY_ANON" --stall 30 --stall-at 300000 --times 1 --min-length 100000
+TERM_AFTER=3 regimport "registry import stopped by SIGTERM in a stalled layer (fails)" 1 \
+  "$REGPROXY/disk/gzip:v1"
 
 pass "sanitizers: $checked commands with no $san_name report"
