@@ -84,7 +84,8 @@ static int fill_image(struct report *rep, const struct source_image *img, struct
   const char *layers[SOURCE_IMAGE_MAX_LAYERS];
   for (size_t i = 0; i < img->n_layers; i++)
     layers[i] = img->layer_digests[i];
-  return report_set_registry(rep, img->manifest_digest, layers, img->n_layers, img->disk_file,
+  return report_set_registry(rep, img->manifest_digest, img->index_digest, layers,
+                             img->n_layers, img->disk_file,
                              err);
 }
 

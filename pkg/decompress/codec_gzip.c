@@ -38,6 +38,9 @@ static int gzip_init(struct decomp *d, struct verr *err)
                     "initialising zlib failed (%s): out of memory or a broken zlib",
                     g->strm.msg ? g->strm.msg : zError(ret));
   g->initialised = true;
+  /* kept by inflateReset() between members */
+  if (d->opts.skip_gzip_crc && inflateValidate(&g->strm, 0) != Z_OK)
+    return verr_set(err, VERR_INTERNAL, "zlib refused inflateValidate(): a broken zlib");
   return 0;
 }
 

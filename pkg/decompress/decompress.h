@@ -23,6 +23,7 @@
 #ifndef VIMPORT_DECOMPRESS_H
 #define VIMPORT_DECOMPRESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -50,6 +51,11 @@ struct decompress_opts {
   /* Decoder memory limit in bytes for xz and zstd (zstd rounds it down to a power of
    * two, at least 1 KiB). 0 means DECOMPRESS_DEFAULT_MEMLIMIT. */
   uint64_t memlimit;
+  /* The compressed bytes are checked against a digest of their own before anything
+   * trusts the output (a registry blob against its descriptor): gzip then neither
+   * computes nor checks its CRC-32 of the output, 14% of the time of inflating W1's
+   * containerDisk layer. xz and zstd check as always. */
+  bool skip_gzip_crc;
 };
 
 /* Create a reader that decompresses `lower`. `max_output` as in decompress_opts; the

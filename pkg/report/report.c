@@ -54,6 +54,7 @@ struct report {
   uint64_t archive_files, archive_bytes;
   bool has_registry;
   char *registry_manifest;
+  char *registry_index; /* NULL: not picked from an index */
   char *registry_disk_file;
   char *registry_layers[REPORT_MAX_LAYERS];
   size_t n_registry_layers;
@@ -93,6 +94,7 @@ void report_free(struct report *r)
   for (size_t i = 0; i < r->n_verified; i++)
     free(r->verified[i]);
   free(r->registry_manifest);
+  free(r->registry_index);
   free(r->registry_disk_file);
   for (size_t i = 0; i < r->n_registry_layers; i++)
     free(r->registry_layers[i]);
@@ -223,7 +225,7 @@ void report_set_bytes_transferred(struct report *r, uint64_t bytes)
   r->bytes_transferred = bytes;
 }
 
-int report_set_registry(struct report *r, const char *manifest_digest,
+int report_set_registry(struct report *r, const char *manifest_digest, const char *index_digest,
                         const char *const *layer_digests, size_t n_layers,
                         const char *disk_file, struct verr *err)
 {
@@ -232,6 +234,11 @@ int report_set_registry(struct report *r, const char *manifest_digest,
                     REPORT_MAX_LAYERS);
   if (report_copy(&r->registry_manifest, manifest_digest, "manifestDigest", err) < 0 ||
       report_copy(&r->registry_disk_file, disk_file, "diskFile", err) < 0)
+    return -1;
+  free(r->registry_index);
+  r->registry_index = NULL;
+  if (index_digest != NULL && index_digest[0] != '\0' &&
+      report_copy(&r->registry_index, index_digest, "indexDigest", err) < 0)
     return -1;
   for (size_t i = 0; i < n_layers; i++) {
     if (i >= r->n_registry_layers)
@@ -351,6 +358,7 @@ enum {
   FIELD_VERIFIED = FIELD_LABELS + 2 * REPORT_MAX_LABELS,
   FIELD_REGISTRY_MANIFEST = FIELD_VERIFIED + REPORT_MAX_VERIFIED,
   FIELD_REGISTRY_DISK,
+  FIELD_REGISTRY_INDEX,
   FIELD_REGISTRY_LAYERS,
   FIELD_COUNT = FIELD_REGISTRY_LAYERS + REPORT_MAX_LAYERS,
 };
@@ -390,6 +398,7 @@ static void report_fields(const struct report *r, struct field f[FIELD_COUNT])
     field_init(&f[FIELD_VERIFIED + i], i < r->n_verified ? r->verified[i] : NULL);
   field_init(&f[FIELD_REGISTRY_MANIFEST], r->registry_manifest);
   field_init(&f[FIELD_REGISTRY_DISK], r->registry_disk_file);
+  field_init(&f[FIELD_REGISTRY_INDEX], r->registry_index);
   for (size_t i = 0; i < REPORT_MAX_LAYERS; i++)
     field_init(&f[FIELD_REGISTRY_LAYERS + i],
                i < r->n_registry_layers ? r->registry_layers[i] : NULL);
@@ -445,6 +454,7 @@ static void render_registry(struct jsonw *w, bool *first, const struct report *r
   render_key(w, first, "registry");
   jsonw_raw(w, "{");
   render_optional(w, &inner, "manifestDigest", &f[FIELD_REGISTRY_MANIFEST]);
+  render_optional(w, &inner, "indexDigest", &f[FIELD_REGISTRY_INDEX]);
   render_key(w, &inner, "layerDigests");
   jsonw_raw(w, "[");
   for (size_t i = 0; i < r->n_registry_layers; i++) {

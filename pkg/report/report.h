@@ -11,7 +11,9 @@
  *               "blockHashLength":8388608,"imageBlockHash":"sha256:<hex>",
  *               "format":"qcow2","virtualSize":10737418240,"bytesTransferred":123,
  *               "archiveFiles":3,"archiveBytes":4096,  (contentType archive only)
- *               "registry":{"manifestDigest":"sha256:<hex>","layerDigests":["sha256:<hex>"],
+ *               "registry":{"manifestDigest":"sha256:<hex>",
+ *                           "indexDigest":"sha256:<hex>", (picked from an index only)
+ *                           "layerDigests":["sha256:<hex>"],
  *                           "diskFile":"disk/NAME"},      (registry sources only)
  *               "verified":["checksum","blockhash-readback"],"error":"checksum"}}
  *
@@ -109,10 +111,11 @@ void report_set_bytes_transferred(struct report *r, uint64_t bytes);
  * the regular files and the sum of their sizes. */
 void report_set_archive(struct report *r, uint64_t files, uint64_t bytes);
 
-/* "vimport.registry": a registry source's image manifest digest, the digests of the
- * layers read (in order) and the disk file's name in its layer. All copied. Errors:
+/* "vimport.registry": a registry source's image manifest digest, the digest of the index
+ * (or manifest list) it was picked from (NULL or "": none), the digests of the layers
+ * read (in order) and the disk file's name in its layer. All copied. Errors:
  * VERR_USAGE past REPORT_MAX_LAYERS layers, VERR_NOMEM. */
-int report_set_registry(struct report *r, const char *manifest_digest,
+int report_set_registry(struct report *r, const char *manifest_digest, const char *index_digest,
                         const char *const *layer_digests, size_t n_layers,
                         const char *disk_file, struct verr *err);
 

@@ -197,8 +197,10 @@ static int open_layer(struct registry_source *s, size_t i, struct verr *err)
   if (wrap_blob(s, http, d, err) < 0)
     return -1;
   if (d->compression != REGISTRY_LAYER_TAR) {
+    /* the blob's sha256 is checked before read() ends: gzip's CRC would only repeat it */
     struct decompress_opts dopt = { .max_output = s->blob_opts.max_layer_bytes,
-                                    .max_output_name = "the target size" };
+                                    .max_output_name = "the target size",
+                                    .skip_gzip_crc = true };
     enum decompress_kind kind = d->compression == REGISTRY_LAYER_GZIP ? DECOMPRESS_GZIP
                                                                       : DECOMPRESS_ZSTD;
     if (decompress_reader_new_opts(s->blob, kind, &dopt, &s->plain, err) < 0) {
@@ -385,6 +387,7 @@ static int registry_open_state(const struct source_opts *o, void **state, struct
   if (r == 0) {
     snprintf(s->image.manifest_digest, sizeof s->image.manifest_digest, "%s",
              s->img.manifest_digest);
+    snprintf(s->image.index_digest, sizeof s->image.index_digest, "%s", s->img.index_digest);
     copy_labels(s);
     vlog_info("source", "%s: manifest %s, %zu layers", s->display, s->img.manifest_digest,
               s->img.manifest.n_layers);

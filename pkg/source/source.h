@@ -128,6 +128,7 @@ struct ring;
 #define SOURCE_IMAGE_NAME_MAX 4097 /* a tar name (pkg/archive TAR_NAME_MAX) and its NUL */
 struct source_image {
   char manifest_digest[80];           /* the image manifest's "sha256:<hex>" */
+  char index_digest[80];              /* the index it was picked from, or "" */
   char layer_digests[SOURCE_IMAGE_MAX_LAYERS][80]; /* the layers read, in order */
   size_t n_layers;
   char disk_file[SOURCE_IMAGE_NAME_MAX]; /* the disk's name in its layer, "disk/NAME" */

@@ -588,3 +588,29 @@ Test(decompress, unknown_kind_closes_lower)
   cr_assert_str_eq(decompress_kind_name((enum decompress_kind)42), "unknown");
   cr_assert_str_eq(decompress_kind_name(DECOMPRESS_ZSTD), "zstd");
 }
+
+/* skip_gzip_crc: the same bytes out; a CRC-32 that does not match is then not looked
+ * at (the caller checks the compressed bytes' digest), while without it it is refused. */
+Test(decompress, gzip_crc_skipped_only_when_asked)
+{
+  char plain[128], comp[128];
+  tmp_path(plain, sizeof plain, "plain");
+  tmp_path(comp, sizeof comp, "comp");
+  const size_t size = 3u << 20;
+  CLEANUP_FREE unsigned char *data = make_data(PAT_MIXED, size, 7);
+  write_file(plain, data, size);
+  compress_file(DECOMPRESS_GZIP, plain, comp);
+  corrupt_checksum(comp, file_size(comp));
+  struct verr err = { 0 };
+  unsigned char *out = NULL;
+  size_t out_len = 0;
+  struct decompress_opts checked = { 0 };
+  cr_assert(decompress_all(comp, DECOMPRESS_GZIP, &checked, 1 << 20, 1 << 20, &out, &out_len,
+                           &err) == -1, "a wrong CRC-32 must be refused by default");
+  cr_assert(err.code == VERR_FORMAT, "%s", err.message);
+  struct decompress_opts skip = { .skip_gzip_crc = true };
+  cr_assert(decompress_all(comp, DECOMPRESS_GZIP, &skip, 1 << 20, 1 << 20, &out, &out_len,
+                           &err) == 0, "%s", err.message);
+  cr_assert(out_len == size && memcmp(out, data, size) == 0, "other bytes came out");
+  free(out);
+}

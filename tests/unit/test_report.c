@@ -476,14 +476,15 @@ Test(report, registry_image)
     snprintf(digests[i], sizeof digests[i], "sha256:%064d", i);
     layers[i] = digests[i];
   }
-  cr_assert_eq(report_set_registry(r, "sha256:" "ab", layers, 2, "disk/disk.qcow2", &err), 0);
+  cr_assert_eq(report_set_registry(r, "sha256:" "ab", NULL, layers, 2, "disk/disk.qcow2", &err), 0);
   cr_assert_eq(report_set_label(r, "instancetype.kubevirt.io/default-instancetype", "u1.small",
                                 &err), 0);
   expect_report(r, "d['vimport']['registry'] == {'manifestDigest': 'sha256:ab', 'layerDigests': "
                    "['sha256:' + '0' * 64, 'sha256:' + '0' * 63 + '1'], 'diskFile': "
                    "'disk/disk.qcow2'} and d['labels'] == "
                    "{'instancetype.kubevirt.io/default-instancetype': 'u1.small'}");
-  cr_assert_eq(report_set_registry(r, "sha256:cd", layers, REPORT_MAX_LAYERS, "disk/x", &err), 0);
+  cr_assert_eq(report_set_registry(r, "sha256:cd", "sha256:ef", layers, REPORT_MAX_LAYERS,
+                                   "disk/x", &err), 0);
   char key[64], value[300];
   memset(value, 'v', sizeof value - 1);
   value[sizeof value - 1] = '\0';
@@ -491,7 +492,8 @@ Test(report, registry_image)
     snprintf(key, sizeof key, "k%d.kubevirt.io/x", i);
     cr_assert_eq(report_set_label(r, key, value, &err), 0);
   }
-  expect_report(r, "len(d['vimport']['registry']['layerDigests']) == 16 and len(d['labels']) == 16");
-  cr_assert_eq(report_set_registry(r, "x", layers, REPORT_MAX_LAYERS + 1, "d", &err), -1);
+  expect_report(r, "len(d['vimport']['registry']['layerDigests']) == 16 and len(d['labels']) == 16 "
+                   "and d['vimport']['registry']['indexDigest'] == 'sha256:ef'");
+  cr_assert_eq(report_set_registry(r, "x", "", layers, REPORT_MAX_LAYERS + 1, "d", &err), -1);
   report_free(r);
 }
