@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "registry.h"
@@ -28,6 +29,7 @@ struct registry_client {
   char architecture[32];
   bool architecture_given;
   unsigned connect_timeout_s, timeout_s, stall_timeout_s;
+  unsigned retries, retry_delay_ms;
   const volatile sig_atomic_t *stop;
   enum registry_auth_scheme auth;
   char token[4000];        /* the bearer token (secret) */
@@ -42,6 +44,7 @@ struct response {
   char content_type[256];
   char challenge[2048];
   const volatile sig_atomic_t *stop;
+  CURLcode rc; /* of the transfer, when get_once() failed */
 };
 
 static size_t on_body(char *buf, size_t size, size_t nmemb, void *opaque)
@@ -174,10 +177,11 @@ static const char *request_hint(CURLcode rc)
   }
 }
 
-/* GET `url`. `bearer`: send the client's token; `basic`: its credentials. A transport
- * failure is VERR_SOURCE naming the URL; any status is returned in r->status. */
-static int get(const struct registry_client *c, const char *url, const char *accept,
-               bool bearer, bool basic, struct response *r, struct verr *err)
+/* One GET of `url`. `bearer`: send the client's token; `basic`: its credentials. A
+ * transport failure is VERR_SOURCE naming the URL (r->rc says which); any status is
+ * returned in r->status. */
+static int get_once(const struct registry_client *c, const char *url, const char *accept,
+                    bool bearer, bool basic, struct response *r, struct verr *err)
 {
   *r = (struct response){ .stop = c->stop };
   char redacted[1024];
@@ -206,6 +210,7 @@ static int get(const struct registry_client *c, const char *url, const char *acc
     explicit_bzero(l->data, strlen(l->data));
   curl_slist_free_all(headers);
   curl_easy_cleanup(h);
+  r->rc = rc;
   if (rc == CURLE_OK)
     return 0;
   response_free(r);
@@ -217,6 +222,72 @@ static int get(const struct registry_client *c, const char *url, const char *acc
                     REGISTRY_MAX_DOCUMENT);
   return verr_set(err, VERR_SOURCE, "cannot read %s: %s; %s", redacted, curl_easy_strerror(rc),
                   request_hint(rc));
+}
+
+/* What a later attempt may get past: the network, a stall, a registry under load. */
+static bool transient_status(long status)
+{
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+         status == 504;
+}
+
+static bool transient_transfer(CURLcode rc)
+{
+  switch (rc) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static bool stopped(const struct registry_client *c)
+{
+  return c->stop != NULL && __atomic_load_n(c->stop, __ATOMIC_RELAXED);
+}
+
+/* Sleep `ms`, looking at the stop flag every 100 ms. Returns -1 once it is set. */
+static int backoff(const struct registry_client *c, unsigned ms)
+{
+  for (unsigned slept = 0; slept < ms && !stopped(c); slept += 100) {
+    struct timespec step = { 0, (long)(ms - slept < 100 ? ms - slept : 100) * 1000000L };
+    nanosleep(&step, NULL);
+  }
+  return stopped(c) ? -1 : 0;
+}
+
+/* get_once(), again after a transient failure, as the blobs are retried (a registry
+ * behind a load balancer answers 503 now and then). The last failure is reported, or
+ * the last transient status returned as any status is. */
+static int get(const struct registry_client *c, const char *url, const char *accept,
+               bool bearer, bool basic, struct response *r, struct verr *err)
+{
+  unsigned delay = c->retry_delay_ms;
+  for (unsigned attempt = 0;; attempt++) {
+    int ret = get_once(c, url, accept, bearer, basic, r, err);
+    bool transient = ret < 0 ? err->code == VERR_SOURCE && transient_transfer(r->rc)
+                             : transient_status(r->status);
+    if (!transient || attempt >= c->retries)
+      return ret < 0 && transient && attempt > 0
+                 ? verr_prefix(err, "giving up after %u failed attempts", attempt + 1)
+                 : ret;
+    char redacted[1024];
+    redact(url, redacted, sizeof redacted);
+    vlog_warn("registry", "%s: %s; retrying in %u ms", redacted,
+              ret < 0 ? err->message : "a transient HTTP status", delay);
+    if (ret == 0)
+      response_free(r);
+    if (backoff(c, delay) < 0)
+      return verr_set(err, VERR_CANCELLED, "stopped while waiting to retry %s", redacted);
+    delay = delay > 15000 ? 30000 : delay * 2;
+  }
 }
 
 static void url_of(const struct registry_client *c, const char *kind, const char *ref,
@@ -325,6 +396,10 @@ static int ping(struct registry_client *c, struct verr *err)
   response_free(&r);
   if (status == 200)
     return 0;
+  if (transient_status(status) && c->retries > 0)
+    return verr_set(err, VERR_SOURCE, "giving up after %u failed attempts: %s/v2/ answered "
+                    "HTTP %ld; the registry is overloaded or failing, retry later",
+                    c->retries + 1, c->display, status);
   return verr_set(err, VERR_SOURCE, "%s/v2/ answered HTTP %ld: it is not an OCI registry, or "
                   "it is down", c->display, status);
 }
@@ -350,6 +425,10 @@ static int status_error(const struct registry_client *c, const char *what, const
   if (status == 403)
     return verr_set(err, VERR_SOURCE, "%s denied access to the %s %s (HTTP 403); check the "
                     "credentials' permissions", c->display, what, ref);
+  if (transient_status(status) && c->retries > 0)
+    return verr_set(err, VERR_SOURCE, "giving up after %u failed attempts: %s answered HTTP "
+                    "%ld for the %s %s; the registry is overloaded or failing, retry later",
+                    c->retries + 1, c->display, status, what, ref);
   return verr_set(err, VERR_SOURCE, "%s answered HTTP %ld for the %s %s", c->display, status,
                   what, ref);
 }
@@ -486,6 +565,8 @@ int registry_open(const struct registry_opts *o, struct registry_client **out, s
   c->connect_timeout_s = o->connect_timeout_s ? o->connect_timeout_s : 30;
   c->timeout_s = o->timeout_s ? o->timeout_s : 120;
   c->stall_timeout_s = o->stall_timeout_s ? o->stall_timeout_s : 60;
+  c->retries = o->retries == REGISTRY_RETRIES_NONE ? 0 : o->retries ? o->retries : 5;
+  c->retry_delay_ms = o->retry_delay_ms ? o->retry_delay_ms : 1000;
   c->stop = o->stop;
   *out = c;
   return 0;

@@ -59,6 +59,7 @@
 #ifndef VIMPORT_REGISTRY_H
 #define VIMPORT_REGISTRY_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -208,6 +209,8 @@ int registry_disk_rest(struct tar_reader *t, struct tar_entry *e, const char *di
 
 /* ---- the client (client.c) --------------------------------------------------------------- */
 
+#define REGISTRY_RETRIES_NONE UINT_MAX
+
 struct registry_opts {
   const char *url;           /* docker://... */
   const char *user;          /* both or neither, as CDI sends credentials */
@@ -219,6 +222,11 @@ struct registry_opts {
   unsigned connect_timeout_s; /* 0: 30 */
   unsigned timeout_s;        /* whole request for documents; 0: 120 */
   unsigned stall_timeout_s;  /* no byte of a document for this long fails it; 0: 60 */
+  /* A document request that failed on the network, stalled or got 408, 429 or 5xx is
+   * made again after retry_delay_ms (doubled each time, at most 30 s), `retries` times
+   * at most: 0: 5; REGISTRY_RETRIES_NONE: never (the blobs' source_opts semantics). */
+  unsigned retries;
+  unsigned retry_delay_ms;   /* 0: 1000 */
   const volatile sig_atomic_t *stop; /* non-zero: abort requests (VERR_CANCELLED) */
 };
 

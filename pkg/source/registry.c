@@ -361,7 +361,10 @@ static int open_client(struct registry_source *s, const struct source_opts *o, s
                               .ca_blob_len = cas_len, .insecure = o->insecure_skip_verify,
                               .architecture = o->registry_architecture,
                               .connect_timeout_s = o->connect_timeout_s,
-                              .stall_timeout_s = o->stall_timeout_s, .stop = o->stop };
+                              .stall_timeout_s = o->stall_timeout_s,
+                              .retries = o->retries == SOURCE_RETRIES_NONE ? REGISTRY_RETRIES_NONE
+                                                                           : o->retries,
+                              .retry_delay_ms = o->retry_delay_ms, .stop = o->stop };
   int r = registry_open(&ro, &s->client, err);
   free(cas);
   if (r < 0)

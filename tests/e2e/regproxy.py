@@ -6,6 +6,7 @@
               [--reset-at N | --stall S --stall-at N | --close-at N] [--times K]
               [--min-length N]
               [--redirect-blobs] [--manifest-file F [--manifest-type T]]
+              [--document-status S [--document-times K]]
 
 Every request is forwarded to the upstream registry (tests/e2e/registry-fixture.sh) with
 its headers (Authorization included) and the answer is sent back, so clients see the real
@@ -29,6 +30,10 @@ image config), at body byte N of that response:
                        type; Docker-Content-Digest their sha256), as a broken or hostile
                        registry would: a huge manifest, one that is not JSON, or other
                        bytes than a @sha256: reference names
+
+  --document-status S  answer the first K (--document-times, default 1) requests that are
+                       not blob GETs (the /v2/ ping, manifests) with status S and no body,
+                       as a registry behind an overloaded load balancer does (503)
 
 Range and If-Range are forwarded, so a client that resumes gets the registry's 206.
 --log appends one JSON object per request: method, path, host, range, status, and
@@ -98,6 +103,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def forward(self, method):
         cfg = self.server.cfg
         path = self.path
+        if not (method == "GET" and self.is_blob(path)) and self.server.take_document_fault():
+            self.send_response(cfg.document_status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.record(cfg.document_status)
+            return
         if self.server.manifest is not None and self.is_manifest(path):
             self.fake_manifest(method)
             return
@@ -210,6 +221,7 @@ class Server(http.server.ThreadingHTTPServer):
         self.up_ctx = ssl.create_default_context(cafile=cfg.ca)
         self.lock = threading.Lock()
         self.faults = {}
+        self.document_faults = 0
         self.manifest = None
         if cfg.manifest_file:
             with open(cfg.manifest_file, "rb") as f:
@@ -225,6 +237,13 @@ class Server(http.server.ThreadingHTTPServer):
             n = self.faults.get(path, 0)
             self.faults[path] = n + 1
             return n < c.times
+
+    def take_document_fault(self):
+        if self.cfg.document_status is None:
+            return False
+        with self.lock:
+            self.document_faults += 1
+            return self.document_faults <= self.cfg.document_times
 
     def log(self, record):
         if not self.cfg.log:
@@ -251,6 +270,8 @@ def main():
     ap.add_argument("--redirect-blobs", action="store_true")
     ap.add_argument("--manifest-file")
     ap.add_argument("--manifest-type", default="application/vnd.oci.image.manifest.v1+json")
+    ap.add_argument("--document-status", type=int)
+    ap.add_argument("--document-times", type=int, default=1)
     cfg = ap.parse_args()
     if cfg.stall_at is not None and cfg.stall <= 0:
         ap.error("--stall-at needs --stall SECONDS")
