@@ -18,21 +18,20 @@ COPY cmd/ cmd/
 COPY pkg/ pkg/
 RUN make static
 RUN mkdir /qemu-nbd && hack/image-qemu-nbd-files.sh /qemu-nbd
+RUN hack/image-links.sh /links
 
 # The final stage is the same as Containerfile.scratch: keep them in step.
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /src/build/vimport-static /vimport
-# The other programs CDI runs from the importer image, by path: the same binary, which
-# picks the program by the name it is started by (cmd/vimport/main.c).
-COPY --from=build /src/build/vimport-static /usr/bin/cdi-image-size-detection
-COPY --from=build /src/build/vimport-static /usr/bin/cdi-containerimage-server
-COPY --from=build /src/build/vimport-static /usr/bin/cdi-source-update-poller
 # CDI's registry node pull runs `sh -c "cp /usr/bin/cdi-containerimage-server /shared/server"`
 # in an init container of this image (then /shared/server in the containerDisk, which has
-# no libc: the binary is static): Debian's static busybox, as sh and cp only.
-COPY --from=build /bin/busybox /bin/sh
-COPY --from=build /bin/busybox /bin/cp
+# no libc: the binary is static): Debian's static busybox, for sh and cp only.
+COPY --from=build /bin/busybox /bin/busybox
+# Symbolic links (hack/image-links.sh): the other programs CDI runs from the importer
+# image, by path, to /vimport, which picks the program by the name it is started by
+# (cmd/vimport/main.c); /bin/sh and /bin/cp to busybox. One copy of each binary.
+COPY --from=build /links/ /
 # vimport reads vhdx and sparse vmdk through qemu-nbd, which libnbd starts from PATH
 # (pkg/nbd/nbd.c): Debian's, with its ldd closure and its loader at its PT_INTERP path,
 # as hack/image-qemu-nbd-files.sh lists them. Its vhdx and vmdk drivers are built in, so

@@ -39,6 +39,7 @@ cp "$ca" "$ctx/ca-certificates.crt"
 cp "$busybox" "$ctx/busybox"
 chmod 755 "$ctx/vimport-static" "$ctx/busybox"
 chmod 644 "$ctx/ca-certificates.crt"
+hack/image-links.sh "$ctx/links"
 mkdir "$ctx/qemu-nbd"
 hack/image-qemu-nbd-files.sh "$ctx/qemu-nbd" || die "copying qemu-nbd and its libraries failed"
 podman build -q -f Containerfile.scratch -t "$tag" "$ctx" >/dev/null ||

@@ -47,6 +47,16 @@ probe=$("${PODMAN_RUN[@]}" "${POD[@]}" "$image" version 2>&1) ||
   skip "podman cannot run containers here: $probe"
 assert_eq "vimport $(sed -n 's/^#define VIMPORT_VERSION "\(.*\)"/\1/p' "$VIMPORT_TOP/cmd/vimport/commands.h")" \
   "$probe" "vimport version in the image"
+# one copy of each binary: CDI's program paths and sh/cp are symbolic links to them
+ctr=$(podman create "$image" version) || fail "podman create $image failed"
+podman export "$ctr" | tar -tvf - >"$tmp/image-files" || fail "podman export of $image failed"
+podman rm -f "$ctr" >/dev/null
+for link in "usr/bin/cdi-image-size-detection -> /vimport" "usr/bin/cdi-containerimage-server -> /vimport" \
+  "usr/bin/cdi-source-update-poller -> /vimport" "bin/sh -> busybox" "bin/cp -> busybox"; do
+  grep -q "^l.* $link\$" "$tmp/image-files" || fail "the image has no link $link: $(grep -E 'usr/bin/cdi|bin/(sh|cp)' "$tmp/image-files")"
+done
+[ "$(grep -c "^-.* $(stat -c %s "$VIMPORT_TOP/build/image-context/vimport-static") " "$tmp/image-files")" -eq 1 ] ||
+  fail "the image holds the vimport binary more than once: $(grep -E '^-' "$tmp/image-files" | sort -k3 -n | tail -5)"
 
 # The source images, on nginx.
 srv=$tmp/srv
