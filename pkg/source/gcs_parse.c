@@ -96,10 +96,10 @@ static int int64_field(const struct json_value *doc, const char *key, int64_t *o
   const char *s = json_str(v);
   if (s != NULL) {
     int64_t n = 0;
-    if (*s == '\0' || strlen(s) > 18)
+    if (*s == '\0')
       return -1;
     for (; *s; s++) {
-      if (!isdigit((unsigned char)*s))
+      if (!isdigit((unsigned char)*s) || n > (INT64_MAX - (*s - '0')) / 10)
         return -1;
       n = n * 10 + (*s - '0');
     }

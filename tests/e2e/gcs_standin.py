@@ -23,7 +23,7 @@ downloads, developers.google.com/identity/protocols/oauth2/service-account#httpr
       "Authorization: Bearer <a live token>" (401 JSON error otherwise).
 
 Objects are the files ROOT/BUCKET/OBJECT; an object's generation is its file's
-mtime in ns, so replacing the file makes a new generation. Faults and lies, for the
+mtime in microseconds, so replacing the file makes a new generation. Faults and lies, for the
 tests that must fail, come from ROOT/.control/BUCKET/OBJECT.json, read on every request:
   {"crc32c": "AAAAAA==", "md5Hash": "...", "drop": ["md5Hash"]}  metadata overrides
   {"reset_at": N, "reset_times": K}     the first K media answers from byte 0 stop after
@@ -214,7 +214,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_error_json(404, "No such object: %s/%s" % (bucket, obj), entry,
                                         "notFound")
         st = os.stat(path)
-        generation = str(st.st_mtime_ns)
+        generation = str(st.st_mtime_ns // 1000)  # microseconds, as Google's look
         if "generation" in query and query["generation"] != [generation]:
             return self.send_error_json(404, "No such object: %s/%s" % (bucket, obj), entry,
                                         "notFound")

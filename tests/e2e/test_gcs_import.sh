@@ -54,7 +54,7 @@ for name in disk.raw disk.qcow2 disk-compressed.qcow2 disk.vmdk disk.img.xz; do
   [ "$IMPORT_RC" -eq 0 ] || fail "$name: exit $IMPORT_RC: $IMPORT_MSG"
   assert_eq "Import Complete" "$(import_json '["message"]')" "$name"
   cmp "$tmp/disk.img" "$tmp/$name.oracle" || fail "$name: the target differs from qemu-img's raw"
-  gen=$(python3 -c 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)' "$img/$name")
+  gen=$(python3 -c 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns // 1000)' "$img/$name")
   checked=$(import_json '["vimport"]["sourceChecked"]')
   case $checked in
     *"/private/images/$name generation $gen: "*crc32c*md5Hash*) ;;
@@ -101,7 +101,7 @@ cmp "$tmp/disk.img" "$tmp/disk.qcow2.oracle" || fail "anonymous: the target diff
 tail -n 2 "$GCS_LOG" | grep -q '"auth": "none"' || fail "the anonymous import sent a token"
 env_import IMPORTER_SOURCE=gcs IMPORTER_ENDPOINT="$GCS_HOST/private/images/disk.raw" "${ca[@]}"
 [ "$IMPORT_RC" -ne 0 ] || fail "anonymous read of a private bucket succeeded"
-expect_text_failure "anonymous, private bucket" '^Unable to connect to gcs data source: .*HTTP 401.*anonymously.*secretRef'
+expect_text_failure "anonymous, private bucket" '^Unable to connect to gcs data source: .*anonymously.*secretRef.*HTTP 401'
 
 # ---- 4. a key the issuer does not know ----
 env_import IMPORTER_SOURCE=gcs IMPORTER_ENDPOINT="$GCS_HOST/private/images/disk.raw" "${ca[@]}" \
