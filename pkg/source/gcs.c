@@ -221,8 +221,7 @@ static int metadata_failed(const struct gcs_source *g, struct verr *err)
     return verr_prefix(err, "%s: reading the object's metadata anonymously (a private "
                        "object needs the DataVolume's secretRef: a Secret whose "
                        "credentials.json is a service-account key)", g->display);
-  return verr_prefix(err, "%s: reading the object's metadata as %s (it needs "
-                     "storage.objects.get on the bucket)", g->display,
+  return verr_prefix(err, "%s: reading the object's metadata as %s", g->display,
                      gcs_auth_account(g->auth));
 }
 
