@@ -1,4 +1,5 @@
-/* vimport source: the bytes of an import, in order, from a file, stdin or http(s).
+/* vimport source: the bytes of an import, in order, from a file, stdin, http(s), a
+ * registry image or a Cloud Storage object.
  *
  * source_open() returns a `struct vreader` (pkg/core/stream.h) whose state is the
  * source. The pipeline reads it once, in order; source_pread() re-reads exact ranges
@@ -7,7 +8,10 @@
  * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
  * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
  * http_*.c (http://, https://), registry.c (docker://: a containerDisk's disk file,
- * its layer blobs fetched by the http kind and checked against their digests). What only some kinds can do is asked through the
+ * its layer blobs fetched by the http kind and checked against their digests), gcs.c
+ * (gs://bucket/object, or https://host/bucket/object with opts.kind "gcs": the object's
+ * bytes through the http kind pinned to its generation, with a service account's bearer
+ * token, checked against its crc32c and md5Hash). What only some kinds can do is asked through the
  * capability queries below, never by the kind's name. NBD exports are not a kind: they
  * are guest content read with block status (pkg/nbd, the pipeline's decode_nbd), not
  * bytes as served, so nothing here (sniff, digest, re-reads) would apply to them.
