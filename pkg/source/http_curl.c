@@ -251,8 +251,12 @@ int http_check_status(struct http_attempt *a)
   const char *what;
   switch (s) {
   case 401:
-    what = "the server wants credentials: check the username and password (or token "
-           "header) given for the source";
+    /* a kind that signs its requests (gcs) sent a token the server did not take */
+    what = a->src->cfg.auth_header != NULL
+               ? "the server refused the access token: check that the key's account may "
+                 "read this object and that the key is current"
+               : "the server wants credentials: check the username and password (or token "
+                 "header) given for the source";
     break;
   case 403:
     what = "the server refused access: check the credentials and that they may read "
