@@ -207,7 +207,7 @@ static int open_auth(struct gcs_source *g, const struct source_opts *o, struct v
   }
   struct gcs_auth_opts ao = { .key_file = o->gcs_credentials, .proxy_ca_dir = o->proxy_ca_dir,
                               .ca_dir = o->ca_dir, .insecure = o->insecure_skip_verify,
-                              .connect_timeout_s = o->connect_timeout_s };
+                              .connect_timeout_s = o->connect_timeout_s, .stop = o->stop };
   if (gcs_auth_open(&ao, &g->auth, err) < 0)
     return -1;
   vlog_info("source", "%s: as service account %s", g->display, gcs_auth_account(g->auth));

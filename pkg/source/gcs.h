@@ -16,6 +16,7 @@
 #ifndef VIMPORT_SOURCE_GCS_H
 #define VIMPORT_SOURCE_GCS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,7 @@ struct gcs_auth_opts {
   const char *ca_dir;
   int insecure;
   unsigned connect_timeout_s; /* 0: the source's default */
+  const volatile sig_atomic_t *stop; /* source_opts.stop: ends a token request early */
 };
 
 /* Read and check the key file (no network yet). */

@@ -37,6 +37,7 @@ struct gcs_auth {
   size_t ca_blob_len;
   int insecure;
   unsigned connect_timeout_s;
+  const volatile sig_atomic_t *stop;
   pthread_mutex_t lock;
   char token[GCS_TOKEN_MAX]; /* (lock) "" until fetched */
   struct timespec refresh_at;   /* (lock) monotonic */
@@ -178,6 +179,14 @@ static size_t on_answer(char *p, size_t size, size_t n, void *opaque)
   return len;
 }
 
+/* SIGTERM ends a token request instead of waiting for its timeout */
+static int on_progress(void *opaque, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+  const struct gcs_auth *auth = opaque;
+  (void)a, (void)b, (void)c, (void)d;
+  return auth->stop != NULL && *auth->stop;
+}
+
 static CURLcode post_assertion(struct gcs_auth *a, CURL *h, const char *body, struct answer *ans,
                                long *status, char *cerr)
 {
@@ -191,6 +200,9 @@ static CURLcode post_assertion(struct gcs_auth *a, CURL *h, const char *body, st
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
   if (a->insecure) {
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -251,7 +263,8 @@ static int fetch_token(struct gcs_auth *a, struct verr *err)
   struct verr e = { 0 };
   for (int i = 1; i <= TOKEN_ATTEMPTS; i++) {
     e = (struct verr){ 0 };
-    if (!exchange_once(a, body, token, &expires, &e) || i == TOKEN_ATTEMPTS)
+    if (!exchange_once(a, body, token, &expires, &e) || i == TOKEN_ATTEMPTS ||
+        (a->stop != NULL && *a->stop))
       break;
     vlog_warn("source", "%s; asking again", e.message);
     struct timespec d = { .tv_sec = i };
@@ -304,6 +317,7 @@ int gcs_auth_open(const struct gcs_auth_opts *o, struct gcs_auth **out, struct v
     return verr_set(err, VERR_NOMEM, "out of memory");
   pthread_mutex_init(&a->lock, NULL);
   a->insecure = o->insecure;
+  a->stop = o->stop;
   a->connect_timeout_s = o->connect_timeout_s ? o->connect_timeout_s
                                               : SOURCE_DEFAULT_CONNECT_TIMEOUT_S;
   if (load_key(a, o->key_file, err) < 0 ||
