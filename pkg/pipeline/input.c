@@ -70,7 +70,7 @@ static int source_options(const struct import_run *run, const char *url, bool wi
   const struct spec_http *http = &spec->source.http;
   if (spec->source.kind == SPEC_SOURCE_GCS) {
     /* only the object itself is a gcs location: a checksumURL is plain http */
-    if (with_credentials && strcmp(url, spec->source.http.url) == 0) {
+    if (with_credentials && url != NULL && strcmp(url, spec->source.http.url) == 0) {
       opts->kind = "gcs";
       opts->gcs_credentials = spec->source.gcs_credentials;
     }
