@@ -25,6 +25,8 @@ packages=(
   # registry source tests and bench: the CNCF distribution registry, an image copier,
   # htpasswd (bcrypt) for its basic auth; python3-jwt/-cryptography sign the test tokens
   docker-registry skopeo apache2-utils python3-jwt python3-cryptography
+  # gcs source tests: the stand-in's crc32c (tests/e2e/gcs_standin.py)
+  python3-crcmod
 )
 
 missing=()

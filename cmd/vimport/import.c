@@ -120,6 +120,8 @@ static int fill_report(struct report *rep, const struct pipeline_result *res, co
     return -1;
   if (res->warning[0] && report_set_warning(rep, res->warning, err) < 0)
     return -1;
+  if (res->source_checked[0] && report_set_source_checked(rep, res->source_checked, err) < 0)
+    return -1;
   if (res->verified_by[0] && report_set_verified_by(rep, res->verified_by, err) < 0)
     return -1;
   for (unsigned i = 0; i < res->n_verified; i++)
@@ -163,6 +165,8 @@ static const char *source_kind_name(enum spec_source_kind kind)
     return "http";
   case SPEC_SOURCE_REGISTRY:
     return "registry";
+  case SPEC_SOURCE_GCS:
+    return "gcs";
   case SPEC_SOURCE_FILE:
     return "file";
   case SPEC_SOURCE_NBD:

@@ -67,9 +67,20 @@ static int source_options(const struct import_run *run, const char *url, bool wi
                                 .stall_timeout_s = spec->stall_timeout_seconds,
                                 .stop = run->opts.cancelled };
   *lines = NULL;
+  const struct spec_http *http = &spec->source.http;
+  if (spec->source.kind == SPEC_SOURCE_GCS) {
+    /* only the object itself is a gcs location: a checksumURL is plain http */
+    if (with_credentials && url != NULL && strcmp(url, spec->source.http.url) == 0) {
+      opts->kind = "gcs";
+      opts->gcs_credentials = spec->source.gcs_credentials;
+    }
+    opts->proxy_ca_dir = spec->mounts.proxy_certs;
+    opts->ca_dir = http->cert_dir;
+    opts->insecure_skip_verify = http->insecure_skip_verify;
+    return 0;
+  }
   if (spec->source.kind != SPEC_SOURCE_HTTP && spec->source.kind != SPEC_SOURCE_REGISTRY)
     return 0;
-  const struct spec_http *http = &spec->source.http;
   opts->registry_architecture = spec->source.registry_architecture;
   opts->max_layer_bytes = layer_bound(run);
   opts->proxy_ca_dir = spec->mounts.proxy_certs;
@@ -423,6 +434,10 @@ int input_check_checksum(struct import_run *run, struct verr *err)
   run->res->resumes = info->resumes;
   vlog_info("digest", "source %s, %llu bytes, %u resumes", run->res->source_digest,
             (unsigned long long)run->res->bytes_transferred, info->resumes);
+  if (info->checked[0] != '\0') { /* the source ended, so its own check passed */
+    snprintf(run->res->source_checked, sizeof run->res->source_checked, "%s", info->checked);
+    run_add_verified(run->res, "object-checksum");
+  }
   if (!run->has_expected)
     return 0;
   if (checksum_compare(&run->expected, run->res->source_digest, err) < 0)

@@ -40,6 +40,8 @@ struct pipeline_result {
   char compression[16];      /* "gzip", "xz", "zstd" or "" */
   char content[16];          /* what raw bytes hold: "gpt", "mbr", "ext", ... */
   char warning[256];         /* a finding that did not fail the import, or "" */
+  char source_checked[SOURCE_INFO_STR]; /* the source's own proof (gcs: generation,
+                              * length, crc32c, md5Hash), "" when it has none */
   char verified_by[700];     /* who signed the image: certificate subject or key
                               * fingerprint, and key type; "" when unsigned */
   char target_path[1024];
@@ -58,7 +60,7 @@ struct pipeline_result {
   uint64_t archive_files;      /* regular files */
   uint64_t archive_bytes;      /* the sum of their sizes */
   /* stages that passed: "checksum", "signature", "blockhash-readback",
-   * "expected-blockhash" */
+   * "expected-blockhash", "object-checksum" (the source's own, source_checked) */
   const char *verified[PIPELINE_MAX_VERIFIED];
   unsigned n_verified;
   /* a registry source: the image, its layers read and its disk file (source_image) */

@@ -46,6 +46,7 @@ struct report {
   char *content;       /* what raw bytes hold: "gpt", "mbr", "ext", ... */
   char *warning;       /* a finding that did not fail the import */
   char *verified_by;   /* the key or certificate subject that verified a signature */
+  char *source_checked; /* what the source proved of its bytes (a gcs object's crc32c) */
   bool has_virtual_size;
   uint64_t virtual_size;
   bool has_bytes_transferred;
@@ -91,6 +92,7 @@ void report_free(struct report *r)
   free(r->content);
   free(r->warning);
   free(r->verified_by);
+  free(r->source_checked);
   for (size_t i = 0; i < r->n_verified; i++)
     free(r->verified[i]);
   free(r->registry_manifest);
@@ -211,6 +213,11 @@ int report_set_warning(struct report *r, const char *warning, struct verr *err)
 int report_set_verified_by(struct report *r, const char *who, struct verr *err)
 {
   return report_copy(&r->verified_by, who, "verifiedBy", err);
+}
+
+int report_set_source_checked(struct report *r, const char *what, struct verr *err)
+{
+  return report_copy(&r->source_checked, what, "sourceChecked", err);
 }
 
 void report_set_virtual_size(struct report *r, uint64_t bytes)
@@ -353,6 +360,7 @@ enum {
   FIELD_CONTENT,
   FIELD_WARNING,
   FIELD_VERIFIED_BY,
+  FIELD_SOURCE_CHECKED,
   FIELD_ERROR,
   FIELD_LABELS, /* key of label i at FIELD_LABELS + 2i, its value right after */
   FIELD_VERIFIED = FIELD_LABELS + 2 * REPORT_MAX_LABELS,
@@ -388,6 +396,7 @@ static void report_fields(const struct report *r, struct field f[FIELD_COUNT])
   field_init(&f[FIELD_CONTENT], r->content);
   field_init(&f[FIELD_WARNING], r->warning);
   field_init(&f[FIELD_VERIFIED_BY], r->verified_by);
+  field_init(&f[FIELD_SOURCE_CHECKED], r->source_checked);
   field_init(&f[FIELD_ERROR], r->error != VERR_OK ? verr_code_name(r->error) : NULL);
   for (size_t i = 0; i < REPORT_MAX_LABELS; i++) {
     bool set = i < r->n_labels;
@@ -507,6 +516,7 @@ static void render_vimport(struct jsonw *w, const struct report *r,
     jsonw_raw(w, "]");
   }
   render_optional(w, &first, "verifiedBy", &f[FIELD_VERIFIED_BY]);
+  render_optional(w, &first, "sourceChecked", &f[FIELD_SOURCE_CHECKED]);
   render_optional(w, &first, "warning", &f[FIELD_WARNING]);
   render_optional(w, &first, "error", &f[FIELD_ERROR]);
   jsonw_raw(w, "}");

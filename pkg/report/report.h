@@ -15,7 +15,9 @@
  *                           "indexDigest":"sha256:<hex>", (picked from an index only)
  *                           "layerDigests":["sha256:<hex>"],
  *                           "diskFile":"disk/NAME"},      (registry sources only)
- *               "verified":["checksum","blockhash-readback"],"error":"checksum"}}
+ *               "verified":["checksum","blockhash-readback"],
+ *               "sourceChecked":"gs://b/o generation 7: 123 bytes, crc32c ..., md5Hash ...",
+ *               "error":"checksum"}}
  *
  * The first keys are CDI's, spelled as its json tags; ours sit under "vimport", which
  * CDI ignores. "deadlinePassed" appears only when set. The output is one line of valid
@@ -56,6 +58,7 @@
 #define REPORT_VERIFIED_CHECKSUM "checksum"
 #define REPORT_VERIFIED_READBACK "blockhash-readback"
 #define REPORT_VERIFIED_EXPECTED "expected-blockhash"
+#define REPORT_VERIFIED_OBJECT "object-checksum" /* the store's own checksums (gcs) */
 
 struct report;
 
@@ -103,6 +106,10 @@ int report_set_warning(struct report *r, const char *warning, struct verr *err);
 /* "vimport.verifiedBy": the key fingerprint or certificate subject that verified the
  * image's signature. Copied. */
 int report_set_verified_by(struct report *r, const char *who, struct verr *err);
+
+/* "vimport.sourceChecked": what the source itself proved of the bytes it served (a gcs
+ * object's generation, length, crc32c and md5Hash). Copied. */
+int report_set_source_checked(struct report *r, const char *what, struct verr *err);
 
 void report_set_virtual_size(struct report *r, uint64_t bytes);
 void report_set_bytes_transferred(struct report *r, uint64_t bytes);

@@ -42,6 +42,11 @@ struct http_config {
   unsigned stall_timeout_s;
   unsigned connect_timeout_s;
   unsigned max_redirects;
+  /* opts' hooks for a kind built on this transfer (source.h); NULL: none */
+  int (*auth_header)(void *ctx, char *line, size_t size, struct verr *err);
+  void (*object_bytes)(void *ctx, uint64_t offset, const void *buf, size_t len);
+  int (*object_end)(void *ctx, uint64_t length, struct verr *err);
+  void *hook_ctx;
 };
 
 struct http_source {

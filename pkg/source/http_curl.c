@@ -163,17 +163,34 @@ static struct curl_slist *slist_append_all_or_nothing(struct curl_slist *list, c
   return grown;
 }
 
-/* The request headers: the extra headers plus If-Range (NULL when there are none). */
+/* The request headers: the extra headers, the kind's Authorization line and If-Range
+ * (NULL when there are none). */
 static struct curl_slist *http_request_headers(const struct http_source *src,
-                                               const char *if_range, int *oom)
+                                               const char *auth, const char *if_range,
+                                               int *oom)
 {
   struct curl_slist *headers = NULL;
   *oom = 0;
   for (const struct curl_slist *l = src->cfg.headers; l != NULL; l = l->next)
     headers = slist_append_all_or_nothing(headers, l->data, oom);
+  if (auth[0] != '\0')
+    headers = slist_append_all_or_nothing(headers, auth, oom);
   if (if_range[0] != '\0')
     headers = slist_append_all_or_nothing(headers, if_range, oom);
   return headers;
+}
+
+/* The kind's Authorization line for this request (a bearer token it may refresh). */
+static int http_auth_line(struct http_attempt *a, char *line, size_t size)
+{
+  line[0] = '\0';
+  if (a->src->cfg.auth_header == NULL)
+    return 0;
+  if (a->src->cfg.auth_header(a->src->cfg.hook_ctx, line, size, &a->err) < 0) {
+    explicit_bzero(line, size);
+    return http_verdict(a, ATTEMPT_FATAL);
+  }
+  return 0;
 }
 
 /* Run one request for bytes [a->first, a->last] on a->h. */
@@ -193,8 +210,12 @@ CURLcode http_perform(struct http_attempt *a)
       snprintf(if_range, sizeof if_range, "If-Range: %s", src->validator);
     pthread_mutex_unlock(&src->ring.lock);
   }
+  char auth[4096];
+  if (http_auth_line(a, auth, sizeof auth) < 0)
+    return CURLE_ABORTED_BY_CALLBACK; /* the verdict is set: http_classify returns it */
   int oom;
-  struct curl_slist *headers = http_request_headers(src, if_range, &oom);
+  struct curl_slist *headers = http_request_headers(src, auth, if_range, &oom);
+  explicit_bzero(auth, sizeof auth);
   if (oom)
     return CURLE_OUT_OF_MEMORY;
   curl_easy_setopt(a->h, CURLOPT_HTTPHEADER, headers);
@@ -208,6 +229,8 @@ CURLcode http_perform(struct http_attempt *a)
   CURLcode rc = curl_easy_perform(a->h);
   curl_easy_setopt(a->h, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(a->h, CURLOPT_ERRORBUFFER, NULL);
+  for (struct curl_slist *l = headers; l != NULL; l = l->next)
+    explicit_bzero(l->data, strlen(l->data)); /* tokens and secret header values */
   curl_slist_free_all(headers);
   return rc;
 }
@@ -228,15 +251,22 @@ int http_check_status(struct http_attempt *a)
   const char *what;
   switch (s) {
   case 401:
-    what = "the server wants credentials: check the username and password (or token "
-           "header) given for the source";
+    /* a kind that signs its requests (gcs) sent a token the server did not take */
+    what = a->src->cfg.auth_header != NULL
+               ? "the server refused the access token: check that the key's account may "
+                 "read this object and that the key is current"
+               : "the server wants credentials: check the username and password (or token "
+                 "header) given for the source";
     break;
   case 403:
     what = "the server refused access: check the credentials and that they may read "
            "this object";
     break;
   case 404:
-    what = "no object at this URL: check the URL";
+    /* a resume's 404: the object (for gcs, the generation the URL pins) is gone */
+    what = a->ranged ? "the object is gone since the import started (deleted or replaced "
+                       "by a new version); the import must restart"
+                     : "no object at this URL: check the URL";
     break;
   case 416:
     what = "the object is shorter than the bytes already received, so it changed "
@@ -366,6 +396,10 @@ int http_config_init(struct http_config *c, const struct source_opts *o,
     c->headers = l;
   }
   c->insecure = o->insecure_skip_verify;
+  c->auth_header = o->auth_header;
+  c->object_bytes = o->object_bytes;
+  c->object_end = o->object_end;
+  c->hook_ctx = o->hook_ctx;
   c->retries = o->retries == SOURCE_RETRIES_NONE ? 0
                : o->retries                     ? o->retries
                                                 : SOURCE_DEFAULT_RETRIES;

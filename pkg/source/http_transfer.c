@@ -131,6 +131,8 @@ static int transfer_deliver(struct http_attempt *a, const char *buf, size_t len)
              src->info.location, (long long)src->total);
     return http_verdict(a, ATTEMPT_FATAL);
   }
+  if (src->cfg.object_bytes != NULL) /* each byte once: only what extends the ring */
+    src->cfg.object_bytes(src->cfg.hook_ctx, src->ring.produced, buf, len);
   if (ring_put(&src->ring, buf, len) < 0)
     return http_verdict(a, ATTEMPT_CANCELLED);
   clock_gettime(CLOCK_MONOTONIC, &a->last_byte); /* waiting for the reader is no stall */
@@ -208,6 +210,10 @@ void *http_transfer_main(void *opaque)
   }
   if (how == ATTEMPT_CANCELLED)
     verr_set(&err, VERR_CANCELLED, "the transfer was stopped");
+  /* the kind's check of the whole object, before the reader may see its end */
+  if (how == ATTEMPT_DONE && src->cfg.object_end != NULL &&
+      src->cfg.object_end(src->cfg.hook_ctx, src->ring.produced, &err) < 0)
+    how = ATTEMPT_FATAL;
   transfer_finish(src, how, &err);
   curl_easy_cleanup(h);
   return NULL;

@@ -17,6 +17,7 @@
 static const struct source_kind *const source_kinds[] = {
   &source_http_kind,
   &source_registry_kind,
+  &source_gcs_kind,
   &source_stdin_kind,
   &source_file_kind,
 };
@@ -63,23 +64,35 @@ static const struct vreader_ops source_lending_ops = {
   .close = source_close,
 };
 
-static const struct source_kind *source_kind_of(const char *url, struct verr *err)
+/* The row named `name` (source_opts.kind), or NULL. */
+static const struct source_kind *source_kind_named(const char *name, struct verr *err)
+{
+  for (size_t i = 0; i < sizeof source_kinds / sizeof source_kinds[0]; i++)
+    if (strcmp(source_kinds[i]->name, name) == 0)
+      return source_kinds[i];
+  return verr_set(err, VERR_INTERNAL, "no source kind named %.32s", name), NULL;
+}
+
+static const struct source_kind *source_kind_of(const char *url, const char *kind,
+                                                struct verr *err)
 {
   if (url == NULL || url[0] == '\0')
     return verr_set(err, VERR_USAGE, "no source given; give a URL, a path or \"-\" for "
                     "stdin"), NULL;
+  if (kind != NULL)
+    return source_kind_named(kind, err);
   for (size_t i = 0; i < sizeof source_kinds / sizeof source_kinds[0]; i++)
     if (source_kinds[i]->match(url))
       return source_kinds[i];
   char redacted[2048];
   verr_redact_url(url, redacted, sizeof redacted);
   return verr_set(err, VERR_USAGE, "unsupported source %s: use http://, https://, "
-                  "docker://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
+                  "docker://, gs://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
 }
 
 int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err)
 {
-  const struct source_kind *kind = source_kind_of(opts->url, err);
+  const struct source_kind *kind = source_kind_of(opts->url, opts->kind, err);
   if (kind == NULL)
     return -1;
   CLEANUP_FREE struct source *s = calloc(1, sizeof *s);

@@ -1,4 +1,5 @@
-/* vimport source: the bytes of an import, in order, from a file, stdin or http(s).
+/* vimport source: the bytes of an import, in order, from a file, stdin, http(s), a
+ * registry image or a Cloud Storage object.
  *
  * source_open() returns a `struct vreader` (pkg/core/stream.h) whose state is the
  * source. The pipeline reads it once, in order; source_pread() re-reads exact ranges
@@ -7,7 +8,10 @@
  * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
  * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
  * http_*.c (http://, https://), registry.c (docker://: a containerDisk's disk file,
- * its layer blobs fetched by the http kind and checked against their digests). What only some kinds can do is asked through the
+ * its layer blobs fetched by the http kind and checked against their digests), gcs.c
+ * (gs://bucket/object, or https://host/bucket/object with opts.kind "gcs": the object's
+ * bytes through the http kind pinned to its generation, with a service account's bearer
+ * token, checked against its crc32c and md5Hash). What only some kinds can do is asked through the
  * capability queries below, never by the kind's name. NBD exports are not a kind: they
  * are guest content read with block status (pkg/nbd, the pipeline's decode_nbd), not
  * bytes as served, so nothing here (sniff, digest, re-reads) would apply to them.
@@ -100,6 +104,26 @@ struct source_opts {
    * the registry's credentials; extra_headers are not sent to a registry. */
   const char *registry_architecture;
   uint64_t max_layer_bytes;
+  /* Pick the row by its name ("gcs") instead of by the location's scheme: a gcs object
+   * may be named https://host/bucket/object (CDI's form for another endpoint), which the
+   * http row would take. NULL: by scheme. */
+  const char *kind;
+  /* A gcs source (gcs.c): the service-account key file (CDI's
+   * GOOGLE_APPLICATION_CREDENTIALS), or NULL for anonymous requests. */
+  const char *gcs_credentials;
+  /* Hooks for a kind built on the http transfer (gcs.c); NULL for plain http.
+   * auth_header: the "Authorization: ..." line for the next request, asked before
+   * every request (the transfer's and pread's, from their threads), so a token can be
+   * refreshed during a long import; "" sends none. Returns 0, or -1 with `err` (the
+   * request is not made; the error ends the transfer).
+   * object_bytes/object_end: every object byte once and in order, as the transfer
+   * receives it (before the ring), at its offset (0 again when a transfer that nothing
+   * was read from starts over), then the object's end; a failing object_end fails
+   * the transfer, so the reader never sees the end of an object that did not check. */
+  int (*auth_header)(void *ctx, char *line, size_t size, struct verr *err);
+  void (*object_bytes)(void *ctx, uint64_t offset, const void *buf, size_t len);
+  int (*object_end)(void *ctx, uint64_t length, struct verr *err);
+  void *hook_ctx;
 };
 
 #define SOURCE_INFO_STR 512
@@ -107,7 +131,7 @@ struct source_opts {
 /* What is known about the source. For HTTP the fields describe the first response
  * (the object being imported), except the counters. */
 struct source_info {
-  const char *kind;                   /* "http", "file" or "stdin" */
+  const char *kind;                   /* "http", "gcs", "registry", "file" or "stdin" */
   char location[2048];                /* final URL, redacted; or the path; or "-" */
   char content_type[SOURCE_INFO_STR]; /* "" if unknown */
   int64_t content_length;             /* object size in bytes, -1 if unknown */
@@ -118,6 +142,9 @@ struct source_info {
   uint64_t bytes_received;            /* distinct object bytes received so far */
   unsigned resumes;                   /* Range requests made to continue the transfer */
   unsigned retries;                   /* failed attempts so far (all kinds) */
+  char checked[SOURCE_INFO_STR];      /* what the source itself proved of the bytes, for
+                                       * the report ("crc32c and md5Hash of gs://b/o
+                                       * generation N"), "" when nothing */
 };
 
 struct ring;

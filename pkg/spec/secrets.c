@@ -103,6 +103,23 @@ int spec_read_basic_auth(struct import_spec *spec, const char *dir, struct verr 
   return 0;
 }
 
+int spec_gcs_credentials(struct import_spec *spec, const char *dir, struct verr *err)
+{
+  char *path;
+  if (asprintf(&path, "%s/credentials.json", dir) == -1)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  if (access(path, R_OK) != 0) {
+    int e = errno;
+    verr_sys(err, VERR_IO, e, "cannot read %s: the secret needs a key credentials.json, a "
+             "service account's JSON key", path);
+    free(path);
+    return -1;
+  }
+  free(spec->source.gcs_credentials);
+  spec->source.gcs_credentials = path;
+  return 0;
+}
+
 static int compare_names(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);

@@ -35,6 +35,10 @@ bool spec_valid_block_size(uint64_t size);
 /* Read basic auth from `dir`/accessKeyId and `dir`/secretKey. */
 int spec_read_basic_auth(struct import_spec *spec, const char *dir, struct verr *err);
 
+/* A gcs secretRef: `dir`/credentials.json (CDI's key in the secret) must be readable;
+ * its path, not its content, goes into the spec (the source reads the key). */
+int spec_gcs_credentials(struct import_spec *spec, const char *dir, struct verr *err);
+
 /* Append one secret header per regular file in `dir` (names starting with '.' skipped,
  * files taken in name order). */
 int spec_read_secret_header_dir(struct import_spec *spec, const char *dir, struct verr *err);

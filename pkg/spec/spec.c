@@ -99,6 +99,7 @@ void spec_free(struct import_spec *spec)
   free(spec->source.file_path);
   free(spec->source.nbd_uri);
   free(spec->source.registry_architecture);
+  free(spec->source.gcs_credentials);
   free(spec->target.path);
   free(spec->target.owner_uid);
   free(spec->target.block_device);
@@ -210,6 +211,9 @@ int spec_check_complete(const struct import_spec *spec, struct verr *err)
     return verr_set(err, VERR_USAGE, "%s: a registry source imports a containerDisk's disk "
                     "image; contentType archive is for http sources; use kubevirt",
                     spec->origin);
+  if (spec->source.kind == SPEC_SOURCE_GCS && spec->content_type == SPEC_CONTENT_ARCHIVE)
+    return verr_set(err, VERR_USAGE, "%s: contentType archive is for http sources, as in "
+                    "CDI; a gcs source imports a disk image: use kubevirt", spec->origin);
   if (spec->memory_limit != 0 && spec->window_size > spec->memory_limit)
     return verr_set(err, VERR_USAGE,
                     "%s: the qcow2 window (%llu bytes) exceeds the memory limit (%llu bytes); "
@@ -226,6 +230,7 @@ const char *spec_source_kind_name(enum spec_source_kind kind)
   switch (kind) {
   case SPEC_SOURCE_HTTP: return "http";
   case SPEC_SOURCE_REGISTRY: return "registry";
+  case SPEC_SOURCE_GCS: return "gcs";
   case SPEC_SOURCE_BLANK: return "blank";
   case SPEC_SOURCE_FILE: return "file";
   case SPEC_SOURCE_NBD: return "nbd";
@@ -345,8 +350,11 @@ char *spec_describe(const struct import_spec *spec)
   if (spec->name != NULL)
     fprintf(f, " name=%s", spec->name);
   fprintf(f, " source=%s", spec_source_kind_name(spec->source.kind));
-  if (spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY)
+  if (spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY ||
+      spec->source.kind == SPEC_SOURCE_GCS)
     describe_http(f, &spec->source.http);
+  if (spec->source.gcs_credentials != NULL) /* a path: the key stays in the file */
+    fprintf(f, " credentials=%s", spec->source.gcs_credentials);
   if (spec->source.registry_architecture != NULL)
     fprintf(f, " architecture=%s", spec->source.registry_architecture);
   if (spec->source.file_path != NULL)

@@ -61,6 +61,7 @@ enum spec_source_kind {
   SPEC_SOURCE_FILE,     /* spec.source.file (ours) / IMPORTER_SOURCE=file */
   SPEC_SOURCE_NBD,      /* spec.source.nbd (ours): an NBD export */
   SPEC_SOURCE_REGISTRY, /* spec.source.registry / IMPORTER_SOURCE=registry: a containerDisk */
+  SPEC_SOURCE_GCS,      /* spec.source.gcs / IMPORTER_SOURCE=gcs: a Cloud Storage object */
 };
 
 enum spec_volume_mode {
@@ -117,6 +118,11 @@ struct spec_source {
   /* kind SPEC_SOURCE_HTTP, and SPEC_SOURCE_REGISTRY: its url is docker://..., its
    * credentials, CAs, TLS and proxies are the registry's; it has no headers. Else zeroed */
   struct spec_http http;
+  char *gcs_credentials;  /* owned; kind SPEC_SOURCE_GCS: the service-account key file
+                           * (GOOGLE_APPLICATION_CREDENTIALS, or secretRef's
+                           * credentials.json); NULL: anonymous. Its url is in http.url
+                           * (gs://bucket/object or https://host/bucket/object), its CAs
+                           * in http.cert_dir, http.insecure_skip_verify applies */
   char *registry_architecture; /* owned; registry: IMPORTER_REGISTRY_IMAGE_ARCHITECTURE /
                                 * platform.architecture; NULL: the machine's */
   char *file_path;        /* owned; kind == SPEC_SOURCE_FILE: a path, "-" means stdin */
@@ -275,7 +281,7 @@ int spec_parse_block_hash(const char *s, struct spec_block_hash *bh, struct verr
 /* Name of a checksum algorithm ("sha256"), "none" for SPEC_CHECKSUM_NONE. */
 const char *spec_checksum_alg_name(enum spec_checksum_alg alg);
 
-/* "http", "registry", "blank", "file", "nbd" ("none" for SPEC_SOURCE_NONE). */
+/* "http", "registry", "gcs", "blank", "file", "nbd" ("none" for SPEC_SOURCE_NONE). */
 const char *spec_source_kind_name(enum spec_source_kind kind);
 
 /* Whether `name` is an image format allowedFormats accepts ("raw", "qcow2", ...). */

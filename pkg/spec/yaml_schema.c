@@ -53,6 +53,19 @@ static YAML_HANDLER(parse_registry_url)
   return yaml_parse_string(w, value, path, k);
 }
 
+/* spec.source.gcs.url: gs://BUCKET/OBJECT or https://HOST/BUCKET/OBJECT (CDI's two
+ * forms; checked whole by the source, pkg/source/gcs_parse.c). */
+static YAML_HANDLER(parse_gcs_url)
+{
+  const char *s;
+  if (yaml_want_string(w, value, path, &s) == -1)
+    return -1;
+  if (strncmp(s, "gs://", 5) != 0 && !spec_valid_http_url(s))
+    return yaml_walk_error(w, value, path, "not gs://BUCKET/OBJECT or "
+                           "https://HOST/BUCKET/OBJECT");
+  return yaml_parse_string(w, value, path, k);
+}
+
 /* CDI's pullMethod: "pod" (the importer pulls, which is what vimport does) or "node"
  * (the controller runs the image on the node; the importer then reads http). */
 static YAML_HANDLER(parse_pull_method)
@@ -139,7 +152,7 @@ static YAML_HANDLER(parse_source_kind)
   static const char *const names[] = {
     [SPEC_SOURCE_HTTP] = "http", [SPEC_SOURCE_BLANK] = "blank",
     [SPEC_SOURCE_FILE] = "file", [SPEC_SOURCE_NBD] = "nbd",
-    [SPEC_SOURCE_REGISTRY] = "registry",
+    [SPEC_SOURCE_REGISTRY] = "registry", [SPEC_SOURCE_GCS] = "gcs",
   };
   size_t kind = k->offset;
   const char *name = kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
@@ -154,7 +167,7 @@ static YAML_HANDLER(parse_source_kind)
 static YAML_HANDLER(parse_source_unsupported)
 {
   return yaml_walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
-                         "http, registry, blank, file or nbd, or CDI's own importer");
+                         "http, registry, gcs, blank, file or nbd, or CDI's own importer");
 }
 
 static YAML_HANDLER(parse_source)
@@ -162,8 +175,8 @@ static YAML_HANDLER(parse_source)
   if (yaml_walk_mapping(w, value, path, k->children) == -1)
     return -1;
   if (w->spec->source.kind == SPEC_SOURCE_NONE)
-    return yaml_walk_error(w, value, path, "no source kind; give one of http, registry, blank, "
-                           "file or nbd");
+    return yaml_walk_error(w, value, path, "no source kind; give one of http, registry, gcs, "
+                           "blank, file or nbd");
   return 0;
 }
 
@@ -361,9 +374,13 @@ static int resolve_mounts(struct yaml_walk *w)
   struct import_spec *spec = w->spec;
   char path[64];
   snprintf(path, sizeof path, "spec.source.%s.secretRef", w->source_kind);
-  if (w->secret_ref != NULL &&
-      spec_read_basic_auth(spec, spec->mounts.secret, w->err) == -1)
+  if (w->secret_ref != NULL && spec->source.kind == SPEC_SOURCE_GCS) {
+    if (spec_gcs_credentials(spec, spec->mounts.secret, w->err) == -1)
+      return mount_prefix(w, w->secret_ref, path, "secret");
+  } else if (w->secret_ref != NULL &&
+             spec_read_basic_auth(spec, spec->mounts.secret, w->err) == -1) {
     return mount_prefix(w, w->secret_ref, path, "secret");
+  }
   if (w->cert_config_map != NULL) {
     snprintf(path, sizeof path, "spec.source.%s.certConfigMap", w->source_kind);
     if (spec_check_dir(spec->mounts.certs, w->err) == -1)
@@ -467,6 +484,16 @@ static const struct yaml_key registry_keys[] = {
 };
 static const struct yaml_table registry_table = TABLE(registry_keys);
 
+/* CDI's DataVolumeSourceGCS has url and secretRef; checksum and certConfigMap are
+ * vimport's, as for the other streamed kinds (docs/spec.md). */
+static const struct yaml_key gcs_keys[] = {
+  { "url",           parse_gcs_url,    NULL, AT(source.http.url), true, NULL },
+  { "secretRef",     parse_object_ref, NULL, AT_WALK(secret_ref), false, NULL },
+  { "checksum",      parse_checksum,   NULL, 0, false, NULL },
+  { "certConfigMap", parse_object_ref, NULL, AT_WALK(cert_config_map), false, NULL },
+};
+static const struct yaml_table gcs_table = TABLE(gcs_keys);
+
 static const struct yaml_key file_keys[] = {
   { "path",     yaml_parse_string, NULL, AT(source.file_path), true, NULL },
   { "checksum", parse_checksum,    NULL, 0, false, NULL },
@@ -490,7 +517,7 @@ static const struct yaml_key source_keys[] = {
   { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false, NULL },
   { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false, NULL },
   { "s3",       parse_source_unsupported, NULL,         0,                 false, NULL },
-  { "gcs",      parse_source_unsupported, NULL,         0,                 false, NULL },
+  { "gcs",      parse_source_kind,        &gcs_table,   SPEC_SOURCE_GCS,   false, NULL },
   { "registry", parse_source_kind,        &registry_table, SPEC_SOURCE_REGISTRY, false, NULL },
   { "imageio",  parse_source_unsupported, NULL,         0,                 false, NULL },
   { "vddk",     parse_source_unsupported, NULL,         0,                 false, NULL },

@@ -7,7 +7,8 @@
 #     /dev/termination-log, /certs, /extraheaders) and /etc/vimport/spec.yaml
 #   - uid 107, non-root, read-only root filesystem, no capabilities, 600M memory limit
 #   - the ConfigMap's spec is the same document as deploy/datavolume.yaml, and the
-#     binary itself accepts it and the other DataVolume examples (datavolume-registry.yaml)
+#     binary itself accepts it and the other DataVolume examples (datavolume-registry.yaml,
+#     datavolume-gcs.yaml)
 #     (`vimport import --spec` with the target and the certificate mount pointed into a
 #     scratch dir, against an unreachable URL)
 #   - Dockerfile's last stage and Containerfile.scratch: FROM scratch, USER 107,
@@ -147,7 +148,8 @@ def loader_copy(spec, name):
     if "secret" in mounts:  # secretRef's files, as the kubelet mounts them
         mounts["secret"] = os.path.join(tmp, "secret")
         os.makedirs(mounts["secret"], exist_ok=True)
-        for k, val in (("accessKeyId", "user"), ("secretKey", "password")):
+        for k, val in (("accessKeyId", "user"), ("secretKey", "password"),
+                       ("credentials.json", '{"type": "service_account"}')):
             with open(os.path.join(mounts["secret"], k), "w") as f:
                 f.write(val)
     v["retries"] = 0
@@ -156,6 +158,8 @@ def loader_copy(spec, name):
         src["http"]["url"] = "http://127.0.0.1:9/disk.raw.xz"
     if "registry" in src:
         src["registry"]["url"] = "docker://127.0.0.1:9/containerdisks/fedora:latest"
+    if "gcs" in src:
+        src["gcs"]["url"] = "https://127.0.0.1:9/my-images/disk.qcow2"
     with open(os.path.join(tmp, name), "w") as f:
         yaml.safe_dump(spec, f)
 

@@ -221,6 +221,7 @@ Test(report, every_field_huge_still_fits)
   cr_assert(report_set_source_digest(r, huge, &err) == 0);
   cr_assert(report_set_block_hash(r, huge, &err) == 0);
   cr_assert(report_set_format(r, huge, &err) == 0);
+  cr_assert(report_set_source_checked(r, huge, &err) == 0);
   for (int i = 0; i < REPORT_MAX_LABELS; i++) {
     huge[0] = (char)('a' + i); /* distinct keys */
     cr_assert(report_set_label(r, huge, huge, &err) == 0);
@@ -495,5 +496,20 @@ Test(report, registry_image)
   expect_report(r, "len(d['vimport']['registry']['layerDigests']) == 16 and len(d['labels']) == 16 "
                    "and d['vimport']['registry']['indexDigest'] == 'sha256:ef'");
   cr_assert_eq(report_set_registry(r, "x", "", layers, REPORT_MAX_LAYERS + 1, "d", &err), -1);
+  report_free(r);
+}
+
+/* A gcs source's own proof: vimport.sourceChecked, with the object-checksum stage. */
+Test(report, source_checked)
+{
+  struct report *r = new_report();
+  struct verr err;
+  cr_assert(report_set_message(r, "Import Complete", &err) == 0);
+  cr_assert(report_add_verified(r, REPORT_VERIFIED_OBJECT, &err) == 0);
+  cr_assert(report_set_source_checked(r, "gs://b/o generation 7: 9 bytes, crc32c 4waSgw==",
+                                      &err) == 0);
+  expect_report(r, "d['vimport'] == {"
+                   " 'verified': ['object-checksum'],"
+                   " 'sourceChecked': 'gs://b/o generation 7: 9 bytes, crc32c 4waSgw=='}");
   report_free(r);
 }

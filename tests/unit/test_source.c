@@ -10,6 +10,7 @@
  */
 #include <time.h>
 
+#include "core/crc32c.h"
 #include "source_fixtures.h"
 
 static double now_s(void)
@@ -518,4 +519,85 @@ Test(source_http_header, lines)
   cr_assert_eq(source_http_parse_status("HTTP/1.1 2000", 13, &s), -1);
   cr_assert_eq(source_http_parse_status("HTTP/1.1 404 Not Found", 22, &s), 0);
   cr_assert_eq(s, 404);
+}
+
+/* The transfer's hooks for kinds built on it (source.h; gcs.c uses them): the
+ * Authorization line is asked before every request, resumes included, and the object's
+ * bytes reach object_bytes once and in order, then object_end, whose failure fails the
+ * read. */
+struct hook_state {
+  unsigned auth_calls;
+  uint64_t next;   /* the offset object_bytes expects */
+  int out_of_order;
+  uint32_t crc;
+  uint64_t ended;  /* the length object_end saw */
+  int refuse_end;
+};
+
+static int hook_auth(void *ctx, char *line, size_t size, struct verr *err)
+{
+  struct hook_state *h = ctx;
+  (void)err;
+  snprintf(line, size, "Authorization: Bearer token-%u", ++h->auth_calls);
+  return 0;
+}
+
+static void hook_bytes(void *ctx, uint64_t offset, const void *buf, size_t len)
+{
+  struct hook_state *h = ctx;
+  if (offset != h->next)
+    h->out_of_order = 1;
+  h->crc = crc32c_update(h->crc, buf, len);
+  h->next = offset + len;
+}
+
+static int hook_end(void *ctx, uint64_t length, struct verr *err)
+{
+  struct hook_state *h = ctx;
+  h->ended = length;
+  return h->refuse_end ? verr_set(err, VERR_CHECKSUM, "checksum mismatch: refused by the hook")
+                       : 0;
+}
+
+Test(source, http_hooks_see_every_request_and_byte_once)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "reset=700000&times=2");
+  struct hook_state h = { 0 };
+  struct source_opts o = test_opts(u);
+  o.auth_header = hook_auth;
+  o.object_bytes = hook_bytes;
+  o.object_end = hook_end;
+  o.hook_ctx = &h;
+  struct vreader *r = open_ok(&o);
+  expect_whole_object(r);
+  cr_assert_eq(source_info(r)->resumes, 2);
+  vreader_close(r); /* joins the transfer thread: h is complete */
+  cr_assert_eq(h.auth_calls, 3, "Authorization asked %u times for 3 requests", h.auth_calls);
+  cr_assert(!h.out_of_order);
+  cr_assert_eq(h.next, DATA_SIZE);
+  cr_assert_eq(h.ended, DATA_SIZE);
+  cr_assert_eq(h.crc, crc32c_update(0, fx.data, DATA_SIZE));
+}
+
+Test(source, http_object_end_failure_fails_the_read)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "");
+  struct hook_state h = { .refuse_end = 1 };
+  struct source_opts o = test_opts(u);
+  o.object_bytes = hook_bytes;
+  o.object_end = hook_end;
+  o.hook_ctx = &h;
+  struct vreader *r = open_ok(&o);
+  char buf[65536];
+  ssize_t n;
+  struct verr err = { 0 };
+  while ((n = vreader_read_full(r, buf, sizeof buf, &err)) > 0)
+    ;
+  cr_assert_eq(n, -1, "the read ended cleanly although object_end refused");
+  cr_assert_eq(err.code, VERR_CHECKSUM, "%s", err.message);
+  vreader_close(r);
 }

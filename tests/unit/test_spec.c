@@ -466,3 +466,35 @@ Test(env, node_pull)
                           "VIMPORT_READY_FILE_TIMEOUT=-1", NULL };
   env_fails(bad_timeout, "VIMPORT_READY_FILE_TIMEOUT");
 }
+
+/* CDI's gcs contract: the key file it mounts when the DataVolume has a secret; without
+ * one, anonymous. The certificate directory is honoured (beyond CDI, docs/cdi.md). */
+Test(env, gcs_contract)
+{
+  make_dir("google");
+  write_file("google/credentials.json", "{}");
+  char *key = format("GOOGLE_APPLICATION_CREDENTIALS=%s/google/credentials.json", tmp_root);
+  char *certs = format("IMPORTER_CERT_DIR=%s/google", tmp_root);
+  char *with_key[] = { "IMPORTER_SOURCE=gcs", "IMPORTER_ENDPOINT=gs://bkt/dir/disk.qcow2", key,
+                       certs, NULL };
+  struct import_spec *s = env_ok(with_key);
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_GCS);
+  cr_expect_str_eq(s->source.http.url, "gs://bkt/dir/disk.qcow2");
+  cr_expect_not_null(strstr(s->source.gcs_credentials, "/google/credentials.json"));
+  cr_expect_not_null(s->source.http.cert_dir);
+  spec_free(s);
+  char *anonymous[] = { "IMPORTER_SOURCE=gcs", "IMPORTER_ENDPOINT=https://h:4443/b/o.img", NULL };
+  s = env_ok(anonymous);
+  cr_expect_null(s->source.gcs_credentials);
+  spec_free(s);
+  char *missing[] = { "IMPORTER_SOURCE=gcs", "IMPORTER_ENDPOINT=gs://b/o",
+                      "GOOGLE_APPLICATION_CREDENTIALS=/nonexistent/credentials.json", NULL };
+  env_fails(missing, "GOOGLE_APPLICATION_CREDENTIALS: cannot read /nonexistent/credentials.json");
+  char *bad_url[] = { "IMPORTER_SOURCE=gcs", "IMPORTER_ENDPOINT=s3://b/o", NULL };
+  env_fails(bad_url, "a gcs source needs gs://BUCKET/OBJECT");
+  char *archive[] = { "IMPORTER_SOURCE=gcs", "IMPORTER_ENDPOINT=gs://b/o",
+                      "IMPORTER_CONTENTTYPE=archive", NULL };
+  env_fails(archive, "contentType archive is for http sources");
+  free(key);
+  free(certs);
+}

@@ -472,3 +472,26 @@ Test(yaml_secrets, missing_cert_dir)
   load_fails(yaml, VERR_IO, "spec.yaml:7: spec.source.http.certConfigMap: config map \"ca\": cannot find");
   free(yaml);
 }
+
+/* spec.source.gcs: secretRef names a secret whose credentials.json is the key */
+Test(yaml_secrets, gcs_source)
+{
+  make_dir("secret");
+  write_file("secret/credentials.json", "{}");
+  char *yaml = format(HEAD "spec:\n  source:\n    gcs:\n      url: gs://bkt/disk.img\n"
+                           "      secretRef: gcs-key\nvimport:\n  mounts: {secret: %s/secret}\n",
+                      tmp_root);
+  struct import_spec *s = load_ok(yaml);
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_GCS);
+  cr_expect_str_eq(s->source.http.url, "gs://bkt/disk.img");
+  cr_expect_not_null(strstr(s->source.gcs_credentials, "/secret/credentials.json"));
+  cr_expect_null(s->source.http.basic_auth_user);
+  spec_free(s);
+  free(yaml);
+  yaml = format(HEAD "spec:\n  source:\n    gcs:\n      url: gs://bkt/disk.img\n"
+                     "      secretRef: gcs-key\nvimport:\n  mounts: {secret: %s/nope}\n", tmp_root);
+  load_fails(yaml, VERR_IO, "spec.source.gcs.secretRef: secret \"gcs-key\": cannot read");
+  free(yaml);
+  load_fails(HEAD "spec:\n  source:\n    gcs:\n      url: ftp://bkt/disk.img\n", VERR_USAGE,
+             "not gs://BUCKET/OBJECT or https://HOST/BUCKET/OBJECT");
+}
