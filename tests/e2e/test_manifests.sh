@@ -277,12 +277,17 @@ for path in ("Dockerfile", "Containerfile.scratch"):
         err(path, "the final stage must copy the CA bundle to /etc/ssl/certs/ca-certificates.crt")
     if any(l.upper().startswith("RUN") for l in st):
         err(path, "the final stage has no shell: no RUN")
-    # the programs CDI runs from the importer image by path: the binary under their names
+    # the programs CDI runs from the importer image by path: links to the binary, which
+    # hack/image-links.sh makes in the links/ directory the final stage copies to /
+    if not any(l.startswith("COPY") and "vimport-static" in l and l.endswith(" /vimport") for l in st):
+        err(path, "the final stage must COPY the binary to /vimport")
+    if not any(l.startswith("COPY") and l.endswith("links/ /") for l in st):
+        err(path, "the final stage must COPY the links/ directory of hack/image-links.sh to /")
+    links = open(os.path.join(top, "hack/image-links.sh")).read()
     for program in ("cdi-image-size-detection", "cdi-containerimage-server",
                     "cdi-source-update-poller"):
-        if not any(l.startswith("COPY") and "vimport-static" in l and l.endswith("/usr/bin/" + program)
-                   for l in st):
-            err(path, f"the final stage must COPY the binary to /usr/bin/{program} (CDI runs it by that path)")
+        if program not in links:
+            err("hack/image-links.sh", f"must link /usr/bin/{program} to /vimport (CDI runs it by that path)")
     # vhdx and sparse vmdk go through qemu-nbd: both images carry the files
     # hack/image-qemu-nbd-files.sh copies into a qemu-nbd directory
     if not any(l.startswith("COPY") and l.endswith("qemu-nbd/ /") for l in st):
