@@ -161,6 +161,8 @@ static const char *source_kind_name(enum spec_source_kind kind)
     return "http";
   case SPEC_SOURCE_REGISTRY:
     return "registry";
+  case SPEC_SOURCE_S3:
+    return "s3";
   case SPEC_SOURCE_FILE:
     return "file";
   case SPEC_SOURCE_NBD:

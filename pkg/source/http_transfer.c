@@ -47,6 +47,8 @@ static void transfer_adopt_object(struct http_attempt *a)
   i->content_length = r->content_length;
   i->accepts_ranges = r->accept_ranges;
   i->http_status = r->status;
+  if (src->cfg.hooks != NULL && src->cfg.hooks->adopt != NULL)
+    src->cfg.hooks->adopt(src->cfg.hooks_arg, r, i);
   src->opened = 1;
   ring_wake_reader(&src->ring);
   pthread_mutex_unlock(&src->ring.lock);

@@ -6,7 +6,8 @@
  *
  * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
  * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
- * http_*.c (http://, https://), registry.c (docker://: a containerDisk's disk file,
+ * http_*.c (http://, https://), s3.c (s3+http://, s3+https://: an S3 object, CDI's
+ * path-style endpoint behind the "s3+" mark, its requests signed by sigv4.c), registry.c (docker://: a containerDisk's disk file,
  * its layer blobs fetched by the http kind and checked against their digests). What only some kinds can do is asked through the
  * capability queries below, never by the kind's name. NBD exports are not a kind: they
  * are guest content read with block status (pkg/nbd, the pipeline's decode_nbd), not
@@ -72,7 +73,8 @@ struct source_opts {
                              * missing directory or an unreadable or certificate-less file
                              * in it is skipped, as CDI's createCertPool does */
   int insecure_skip_verify; /* no TLS verification at all (logged as a warning) */
-  const char *basic_user;   /* HTTP basic auth, or NULL */
+  const char *basic_user;   /* HTTP basic auth, or NULL; for s3, the access key id and
+                             * (basic_password) the secret key that sign the requests */
   const char *basic_password;
   const char *const *extra_headers; /* "Name: value" lines, sent on every request */
   size_t n_extra_headers;
@@ -107,7 +109,7 @@ struct source_opts {
 /* What is known about the source. For HTTP the fields describe the first response
  * (the object being imported), except the counters. */
 struct source_info {
-  const char *kind;                   /* "http", "file" or "stdin" */
+  const char *kind;                   /* "http", "s3", "registry", "file" or "stdin" */
   char location[2048];                /* final URL, redacted; or the path; or "-" */
   char content_type[SOURCE_INFO_STR]; /* "" if unknown */
   int64_t content_length;             /* object size in bytes, -1 if unknown */
@@ -118,6 +120,11 @@ struct source_info {
   uint64_t bytes_received;            /* distinct object bytes received so far */
   unsigned resumes;                   /* Range requests made to continue the transfer */
   unsigned retries;                   /* failed attempts so far (all kinds) */
+  /* The digest the store keeps of the object ("sha256:<hex>", "md5:<hex>"), which the
+   * import may check in the same pass, and the header it came from; "" when none (every
+   * kind but s3). */
+  char object_checksum[160];
+  char object_checksum_from[64];
 };
 
 struct ring;
@@ -193,6 +200,11 @@ struct source_http_response {
   char etag[SOURCE_INFO_STR];
   char last_modified[SOURCE_INFO_STR];
   char content_type[SOURCE_INFO_STR];
+  /* S3's own (s3.c): x-amz-checksum-sha256 (base64), x-amz-server-side-encryption, and
+   * whether x-amz-server-side-encryption-customer-algorithm was sent (SSE-C) */
+  char amz_checksum_sha256[128];
+  char amz_sse[64];
+  int amz_sse_customer;
 };
 
 /* Forget everything: the state before a response's status line. */

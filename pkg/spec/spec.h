@@ -61,6 +61,7 @@ enum spec_source_kind {
   SPEC_SOURCE_FILE,     /* spec.source.file (ours) / IMPORTER_SOURCE=file */
   SPEC_SOURCE_NBD,      /* spec.source.nbd (ours): an NBD export */
   SPEC_SOURCE_REGISTRY, /* spec.source.registry / IMPORTER_SOURCE=registry: a containerDisk */
+  SPEC_SOURCE_S3,       /* spec.source.s3 / IMPORTER_SOURCE=s3: an object, path-style URL */
 };
 
 enum spec_volume_mode {
@@ -115,7 +116,9 @@ struct spec_source {
    * no byte stream to check and refuses one. */
   struct spec_checksum checksum;
   /* kind SPEC_SOURCE_HTTP, and SPEC_SOURCE_REGISTRY: its url is docker://..., its
-   * credentials, CAs, TLS and proxies are the registry's; it has no headers. Else zeroed */
+   * credentials, CAs, TLS and proxies are the registry's; it has no headers; and
+   * SPEC_SOURCE_S3: its url is http(s)://host/bucket/key, basic_auth_user/password are
+   * the access key id and secret key that sign, it has no headers. Else zeroed */
   struct spec_http http;
   char *registry_architecture; /* owned; registry: IMPORTER_REGISTRY_IMAGE_ARCHITECTURE /
                                 * platform.architecture; NULL: the machine's */
