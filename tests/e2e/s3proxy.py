@@ -80,7 +80,13 @@ def pipe_requests(client, upstream, args):
 
 
 def reset(sock):
+    """A TCP RST: linger 0, then close. shutdown(SHUT_RD) first wakes the thread blocked in
+    recv() on it, which otherwise keeps the socket open (and silent) past close()."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass
     sock.close()
 
 
