@@ -408,7 +408,7 @@ expect_checksum_verdict() {
 }
 
 # Every plain-text failure of an import starts with one of CDI's two phrases.
-CDI_FAILURE_ERE='^Unable to (process data|connect to [a-z]+ data source): '
+CDI_FAILURE_ERE='^Unable to (process data|connect to [a-z0-9]+ data source): '
 
 expect_message_shape() {
   local what=$1 rc=${2:-$IMPORT_RC}
