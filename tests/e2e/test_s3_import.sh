@@ -170,4 +170,6 @@ echo "$(date +%T) 5. the secret never printed" >&2
 # ---- 5. the secret never printed ---------------------------------------------------------
 grep -rlF "$S3_SECRET" "$outputs" "$tmp"/held.msg && fail "the secret key is in an output above"
 grep -rlF "$S3_SECRET" "$tmp"/s3proxy.*/requests.log && fail "the secret key is in a request log"
+# under a sanitizer build (VIMPORT=build/asan-bin/vimport) the failing imports must be clean too
+grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$outputs" && fail "a sanitizer report above"
 pass "$n_out imports from a signature-checking S3 server: 5 formats streamed and checked against the object's digest, wrong secret refused by the server, a signed resume, a replaced object refused"
