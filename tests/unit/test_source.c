@@ -477,6 +477,77 @@ Test(source, http_connection_refused_is_retried_then_reported)
 
 /* ---- header parsing ---------------------------------------------------------------- */
 
+#define SIGV4_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* ---- the s3 kind over the http transport (a signature-checking server: test_s3_import.sh) */
+
+/* fx.data as the object bkt/dir/img.bin, and its s3+http:// location. */
+static void s3_object(char *u, size_t size, const char *key)
+{
+  char dir[600], obj[700];
+  snprintf(dir, sizeof dir, "%s/bkt", fx.dir);
+  cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+  snprintf(dir, sizeof dir, "%s/bkt/dir", fx.dir);
+  cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+  snprintf(obj, sizeof obj, "%s/img.bin", dir);
+  cr_assert(link(fx.data_path, obj) == 0 || errno == EEXIST);
+  snprintf(u, size, "s3+http://127.0.0.1:%d/bkt/%s", fx.port, key);
+}
+
+Test(source, s3_signs_every_request_and_streams_through_the_ring)
+{
+  start_faultserver();
+  char u[256];
+  s3_object(u, sizeof u, "dir/img.bin");
+  struct source_opts o = test_opts(u);
+  o.basic_user = "AKIDEXAMPLE";
+  o.basic_password = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  o.lend_to_digest = 0;
+  struct vreader *r = open_ok(&o);
+  const struct source_info *info = source_info(r);
+  cr_assert_str_eq(info->kind, "s3");
+  cr_assert_eq(info->content_length, (int64_t)DATA_SIZE);
+  cr_assert_str_eq(info->object_checksum, "", "faultserver's ETag is no MD5");
+  unsigned char tail[16];
+  struct verr err = { 0 };
+  cr_assert(source_can_pread(r));
+  cr_assert_eq(source_pread(r, tail, sizeof tail, DATA_SIZE - sizeof tail, &err), 0, "%s",
+               err.message);
+  cr_assert(memcmp(tail, fx.data + DATA_SIZE - sizeof tail, sizeof tail) == 0);
+  expect_whole_object(r);
+  vreader_close(r);
+  /* the first GET and the re-read: each signed, neither carries the secret */
+  cr_assert(log_has("\"authorization\": true"), "no Authorization in the server log");
+  cr_assert(!log_has("\"authorization\": false"), "an unsigned request");
+  cr_assert(log_has("\"x-amz-content-sha256\": \"" SIGV4_EMPTY), "no x-amz-content-sha256");
+  cr_assert(log_has("\"range\": \"bytes=2097136-2097151\""), "no re-read");
+  cr_assert(!log_has("wJalrXUtnFEMI"), "the secret reached the server");
+}
+
+Test(source, s3_anonymous_and_errors_name_bucket_and_key)
+{
+  start_faultserver();
+  char u[256];
+  s3_object(u, sizeof u, "dir/img.bin");
+  struct source_opts o = test_opts(u);
+  struct vreader *r = open_ok(&o);
+  expect_whole_object(r);
+  vreader_close(r);
+  cr_assert(log_has("\"authorization\": false"), "an anonymous request was signed");
+  s3_object(u, sizeof u, "dir/missing.bin");
+  o = test_opts(u);
+  struct verr err = { 0 };
+  cr_assert_eq(source_open(&o, &r, &err), -1);
+  cr_assert(strstr(err.message, "S3 object \"dir/missing.bin\" in bucket \"bkt\"") != NULL,
+            "%s", err.message);
+  cr_assert(strstr(err.message, "HTTP 404") != NULL, "%s", err.message);
+  snprintf(u, sizeof u, "s3+http://127.0.0.1:%d/onlybucket", fx.port);
+  o = test_opts(u);
+  cr_assert_eq(source_open(&o, &r, &err), -1);
+  cr_assert_eq(err.code, VERR_USAGE);
+  cr_assert(strstr(err.message, "BUCKET/KEY") != NULL, "%s", err.message);
+}
+
 Test(source_http_header, content_range)
 {
   uint64_t f, l;
