@@ -115,12 +115,16 @@ static void url_origin(const char *url, char *out, size_t size)
   snprintf(out, size, "%.*s://%.*s", (int)(p - url), url, (int)len, host);
 }
 
-/* Credentials and headers go only to the host they were given for. */
-static bool same_origin(const char *a, const char *b)
+/* Credentials and headers go only to the host they were given for; an s3 source's keys
+ * only sign its own requests: sent to a checksum or signature URL on the same host as
+ * basic auth, the secret key itself would travel. */
+static bool credentials_go_to(const struct import_spec *spec, const char *url)
 {
+  if (spec->source.kind == SPEC_SOURCE_S3)
+    return false;
   char oa[512], ob[512];
-  url_origin(a, oa, sizeof oa);
-  url_origin(b, ob, sizeof ob);
+  url_origin(url, oa, sizeof oa);
+  url_origin(image_url(spec), ob, sizeof ob);
   return oa[0] != '\0' && strcasecmp(oa, ob) == 0;
 }
 
@@ -171,7 +175,7 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
   }
   struct source_opts opts;
   char **lines;
-  bool creds = same_origin(spec->checksum_url, image_url(spec));
+  bool creds = credentials_go_to(spec, spec->checksum_url);
   if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
     return -1;
   int r = checksum_file_load(&opts, wanted, &run->expected, err);
@@ -241,7 +245,7 @@ static int open_signature_tap(struct import_run *run, struct verr *err)
     return 0;
   struct source_opts fetch;
   char **lines;
-  bool creds = sig->url != NULL && same_origin(sig->url, image_url(run->spec));
+  bool creds = sig->url != NULL && credentials_go_to(run->spec, sig->url);
   if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
     return -1;
   struct signature_opts opts = {
