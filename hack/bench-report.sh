@@ -86,6 +86,11 @@ for name, what in IMPORTS:
     rows.append((what, o, b, l, rss, target, ok))
     if name == "W1":
         rows.append(("W1 against the limit", o, None, l, None, "<= 1.3x limit", o / l <= 1.3))
+s3_total, s3_http = med("S1.s3.total"), med("S1.http.total")
+if s3_total is not None:
+    rows.append(("S1 W1 from S3 (moto, SigV4; baseline: the same import from nginx)", s3_total,
+                 s3_http, None, mib("S1.s3.total.rss_kb"), "<= 1.2x http",
+                 s3_http is not None and s3_total / s3_http <= 1.2))
 r1_scratch = mib("R1.ours.scratch_kb"), mib("R1.base.scratch_kb")
 if r1_scratch[0] is not None:
     rows.append(("R1 scratch used: vimport %s MiB, baseline %s MiB" %

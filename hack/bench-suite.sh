@@ -40,6 +40,11 @@
 #   scratch   the baseline's SCRATCH after the extract (du), and vimport's scratchPath
 #             (VIMPORT_SCRATCH_DIR) sampled every 0.2 s during the import (peak):
 #             R1.base/ours.scratch_kb
+# S1 (the s3 source): W1's qcow2 as an object of moto's S3 server on 127.0.0.1 with its
+# signature checks on (tests/e2e/s3-fixture.sh; uploaded once per suite), imported by
+# `vimport import --spec` with spec.source.s3 (every request SigV4-signed), next to the
+# same bytes from nginx with spec.source.http; both with the same sha256 checksum, both
+# read back. The target: the S3 import within 1.2x of the http one (S1.s3/http.total).
 # Every run checks that the baseline and vimport produced the same disk (block hash).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,12 +54,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 vimport=${VIMPORT:-$top/build/vimport}
 dir=${BENCH_DIR:-$top/build/bench}
 runs=${RUNS:-3}
-workloads=${BENCH_WORKLOADS:-W1 W2 W3 W4 W5 R1}
+workloads=${BENCH_WORKLOADS:-W1 W2 W3 W4 W5 R1 S1}
 doc=${BENCH_DOC:-$top/docs/benchmarks.md}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   runs=1 workloads=${BENCH_WORKLOADS:-W1 W3} doc=${BENCH_DOC:-$dir/benchmarks-quick.md}
 fi
 [ -x "$vimport" ] || bench_die "$vimport is missing; run 'make' first"
+[[ " $workloads " != *" S1 "* ]] || bench_need timeout
 bench_need curl qemu-img openssl xz zstd dd python3 sha256sum tee gnuplot /usr/bin/time /usr/sbin/nginx
 [[ " $workloads " != *" R1 "* ]] || bench_need skopeo podman tar /usr/bin/docker-registry
 mkdir -p "$dir"
@@ -130,8 +136,10 @@ BENCH_WORK=$(mktemp -d "$dir/run.XXXXXX")
 BENCH_RESULTS=$BENCH_WORK/results.tsv
 nginx_state=$BENCH_WORK/nginx
 registry_state=$BENCH_WORK/registry
+s3_state=$BENCH_WORK/s3
 cleanup() {
   [ ! -d "$registry_state" ] || "$top/hack/bench-registry.sh" stop "$registry_state" >/dev/null 2>&1 || true
+  [ ! -d "$s3_state" ] || "$top/tests/e2e/s3-fixture.sh" stop "$s3_state" >/dev/null 2>&1 || true
   bench_nginx_stop "$nginx_state"
   rm -rf "$BENCH_WORK"
 }
@@ -141,8 +149,8 @@ describe_reclaim >>"$BENCH_WORK/machine.txt"
 reported_at_start=$(reported_kib)
 echo "page cache, 4 GiB written (dd, buffered + fsync) at the start: $(probe_page_cache)" >>"$BENCH_WORK/machine.txt"
 
-# R1 is made from W1's image
-image_workloads=$(for w in $workloads; do [ "$w" = R1 ] && echo W1 || echo "$w"; done | sort -u)
+# R1 and S1 are made from W1's image
+image_workloads=$(for w in $workloads; do case $w in R1 | S1) echo W1 ;; *) echo "$w" ;; esac; done | sort -u)
 # shellcheck disable=SC2086
 cache=$("$top/hack/bench-images.sh" $image_workloads)
 serve=$cache/serve
@@ -153,6 +161,20 @@ if [[ " $workloads " == *" R1 "* ]]; then
   . "$("$top/hack/bench-registry.sh" start "$registry_state" "$r1_layout")"
   r1_blobs=$REGISTRY_ANON_ROOT/docker/registry/v2/blobs
   echo "registry: $(/usr/bin/docker-registry --version 2>/dev/null | head -n 1), $(skopeo --version), $(podman --version)" \
+    >>"$BENCH_WORK/machine.txt"
+fi
+
+if [[ " $workloads " == *" S1 "* ]]; then
+  "$top/tests/e2e/s3-fixture.sh" start "$s3_state" || bench_die "S1: the S3 server (moto) did not start"
+  # shellcheck disable=SC1091
+  . "$s3_state/env"
+  S3_KEY_ID=$S3_KEY_ID S3_SECRET=$S3_SECRET "$S3_PYTHON" "$top/tests/e2e/s3tool.py" mkbucket "$S3_ENDPOINT" bench &&
+    S3_KEY_ID=$S3_KEY_ID S3_SECRET=$S3_SECRET timeout 600 "$S3_PYTHON" "$top/tests/e2e/s3tool.py" put \
+      "$S3_ENDPOINT" bench w1.qcow2 "$serve/w1.qcow2" >/dev/null || bench_die "S1: uploading w1.qcow2 failed"
+  mkdir -p "$s3_state/secret"
+  printf %s "$S3_KEY_ID" >"$s3_state/secret/accessKeyId"
+  printf %s "$S3_SECRET" >"$s3_state/secret/secretKey"
+  echo "s3: moto $("$S3_PYTHON" -c 'import moto; print(moto.__version__)') (moto_server, IAM signature checks on)" \
     >>"$BENCH_WORK/machine.txt"
 fi
 
@@ -328,6 +350,47 @@ registry_workload() {
   [ "$ours" = "$base" ] || bench_die "R1: vimport wrote $ours, the baseline $base: not the same disk"
 }
 
+# ---- S1: W1 from an S3 server next to the same bytes from nginx ---------------------------
+s3_run() { # s3_run KEY SPEC TARGET -> prints the block hash
+  rm -f "$3" "$BENCH_WORK/termination-log"
+  warm "$serve/w1.qcow2"
+  bench_time_rss "$1" "$vimport" import --spec "$2" ||
+    bench_die "S1: vimport import failed: $(cat "$BENCH_WORK/termination-log" 2>/dev/null)"
+  json_field "$BENCH_WORK/termination-log" '["vimport"]["blockHash"]'
+  rm -f "$3"
+}
+
+s3_workload() {
+  local sha http s3 target=$BENCH_WORK/S1.img
+  sha=$(expected_sha256 w1.qcow2)
+  echo "bench: run $BENCH_RUN/$runs S1 (W1 from S3, next to nginx)" >&2
+  bench_import_spec "$BENCH_WORK/S1-http.yaml" "$BENCH_URL/w1.qcow2" "$sha" "$target" "$BENCH_WORK/termination-log"
+  cat >"$BENCH_WORK/S1-s3.yaml" <<EOF
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: bench-s3}
+spec:
+  source:
+    s3:
+      url: "$S3_ENDPOINT/bench/w1.qcow2"
+      checksum: "sha256:$sha"
+      secretRef: bench
+vimport:
+  terminationMessagePath: $BENCH_WORK/termination-log
+  target: {path: $target}
+  mounts: {secret: $s3_state/secret}
+EOF
+  # alternate which goes first, so that drift does not favour one
+  if [ $((BENCH_RUN % 2)) = 1 ]; then
+    http=$(s3_run S1.http.total "$BENCH_WORK/S1-http.yaml" "$target")
+    s3=$(s3_run S1.s3.total "$BENCH_WORK/S1-s3.yaml" "$target")
+  else
+    s3=$(s3_run S1.s3.total "$BENCH_WORK/S1-s3.yaml" "$target")
+    http=$(s3_run S1.http.total "$BENCH_WORK/S1-http.yaml" "$target")
+  fi
+  [ "$s3" = "$http" ] || bench_die "S1: the S3 import wrote $s3, the http one $http: not the same disk"
+}
+
 # ---- W5: sum and verify ------------------------------------------------------------------
 write_verify_spec() { # write_verify_spec SPEC TARGET BLOCKHASH
   cat >"$1" <<EOF
@@ -384,7 +447,8 @@ for BENCH_RUN in $(seq "$runs"); do
       W4) import_workload W4xz w4.raw.xz xz && import_workload W4zst w4.raw.zst zst ;;
       W5) sum_workload ;;
       R1) registry_workload ;;
-      *) bench_die "unknown workload '$w' (W1..W5, R1)" ;;
+      S1) s3_workload ;;
+      *) bench_die "unknown workload '$w' (W1..W5, R1, S1)" ;;
     esac
   done
   rm -f "$BENCH_WORK/raw6-target.img"

@@ -165,6 +165,8 @@ static const char *source_kind_name(enum spec_source_kind kind)
     return "http";
   case SPEC_SOURCE_REGISTRY:
     return "registry";
+  case SPEC_SOURCE_S3:
+    return "s3";
   case SPEC_SOURCE_GCS:
     return "gcs";
   case SPEC_SOURCE_FILE:

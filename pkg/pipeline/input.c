@@ -79,7 +79,8 @@ static int source_options(const struct import_run *run, const char *url, bool wi
     opts->insecure_skip_verify = http->insecure_skip_verify;
     return 0;
   }
-  if (spec->source.kind != SPEC_SOURCE_HTTP && spec->source.kind != SPEC_SOURCE_REGISTRY)
+  if (spec->source.kind != SPEC_SOURCE_HTTP && spec->source.kind != SPEC_SOURCE_REGISTRY &&
+      spec->source.kind != SPEC_SOURCE_S3)
     return 0;
   opts->registry_architecture = spec->source.registry_architecture;
   opts->max_layer_bytes = layer_bound(run);
@@ -125,12 +126,16 @@ static void url_origin(const char *url, char *out, size_t size)
   snprintf(out, size, "%.*s://%.*s", (int)(p - url), url, (int)len, host);
 }
 
-/* Credentials and headers go only to the host they were given for. */
-static bool same_origin(const char *a, const char *b)
+/* Credentials and headers go only to the host they were given for; an s3 source's keys
+ * only sign its own requests: sent to a checksum or signature URL on the same host as
+ * basic auth, the secret key itself would travel. */
+static bool credentials_go_to(const struct import_spec *spec, const char *url)
 {
+  if (spec->source.kind == SPEC_SOURCE_S3)
+    return false;
   char oa[512], ob[512];
-  url_origin(a, oa, sizeof oa);
-  url_origin(b, ob, sizeof ob);
+  url_origin(url, oa, sizeof oa);
+  url_origin(image_url(spec), ob, sizeof ob);
   return oa[0] != '\0' && strcasecmp(oa, ob) == 0;
 }
 
@@ -141,7 +146,14 @@ static int open_source(struct import_run *run, struct verr *err)
   const struct import_spec *spec = run->spec;
   struct source_opts opts;
   char **lines;
-  if (source_options(run, image_url(spec), true, &opts, &lines, err) < 0)
+  /* an s3 endpoint is an http(s) URL: the mark picks pkg/source's s3 kind, which signs */
+  char marked[4096];
+  const char *url = image_url(spec);
+  if (spec->source.kind == SPEC_SOURCE_S3) {
+    snprintf(marked, sizeof marked, "s3+%s", url);
+    url = marked;
+  }
+  if (source_options(run, url, true, &opts, &lines, err) < 0)
     return -1;
   /* The digest tap (open_chain) always follows: a source that keeps a ring lets it hash
    * there in place, which on two cores takes the largest single cost of an import off
@@ -174,7 +186,7 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
   }
   struct source_opts opts;
   char **lines;
-  bool creds = same_origin(spec->checksum_url, image_url(spec));
+  bool creds = credentials_go_to(spec, spec->checksum_url);
   if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
     return -1;
   int r = checksum_file_load(&opts, wanted, &run->expected, err);
@@ -244,7 +256,7 @@ static int open_signature_tap(struct import_run *run, struct verr *err)
     return 0;
   struct source_opts fetch;
   char **lines;
-  bool creds = sig->url != NULL && same_origin(sig->url, image_url(run->spec));
+  bool creds = sig->url != NULL && credentials_go_to(run->spec, sig->url);
   if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
     return -1;
   struct signature_opts opts = {
@@ -394,9 +406,31 @@ static int open_chain(struct import_run *run, struct verr *err)
   return 0;
 }
 
+/* A store that keeps its own digest of the object (S3's x-amz-checksum-sha256, or a
+ * single-part ETag) lets the digest tap check it in the same pass; a checksum the spec
+ * gives wins, so that no hash is computed twice. */
+static int adopt_object_checksum(struct import_run *run, struct verr *err)
+{
+  const struct source_info *info = source_info(run->source);
+  if (info->object_checksum[0] == '\0')
+    return 0;
+  if (run->has_expected) {
+    vlog_info("trust", "%s names %s; the spec's checksum is checked instead",
+              info->object_checksum_from, info->object_checksum);
+    return 0;
+  }
+  if (checksum_parse(info->object_checksum, &run->expected, err) < 0)
+    return verr_prefix(err, "the object's %s", info->object_checksum_from);
+  run->has_expected = run->expected_from_object = true;
+  vlog_info("trust", "the object's %s names %s: checked in the same pass",
+            info->object_checksum_from, info->object_checksum);
+  return 0;
+}
+
 int input_open(struct import_run *run, struct verr *err)
 {
-  if (load_expected_checksum(run, err) < 0 || open_source(run, err) < 0)
+  if (load_expected_checksum(run, err) < 0 || open_source(run, err) < 0 ||
+      adopt_object_checksum(run, err) < 0)
     return -1;
   return open_chain(run, err);
 }
@@ -441,8 +475,11 @@ int input_check_checksum(struct import_run *run, struct verr *err)
   if (!run->has_expected)
     return 0;
   if (checksum_compare(&run->expected, run->res->source_digest, err) < 0)
-    return -1;
-  run_add_verified(run->res, "checksum");
+    return run->expected_from_object
+           ? verr_prefix(err, "the store's own digest of the object (%s)",
+                         source_info(run->source)->object_checksum_from)
+           : -1;
+  run_add_verified(run->res, run->expected_from_object ? "object-checksum" : "checksum");
   return 0;
 }
 

@@ -38,6 +38,7 @@ struct import_run {
   struct vreader *sigtap; /* borrowed from the chain: the signature check, or NULL */
   struct checksum expected; /* the source checksum to meet, when has_expected */
   bool has_expected;
+  bool expected_from_object; /* `expected` is the store's own digest of the object */
   struct sniff_result sniff;
   struct target *target;
   /* Write-time block hash of the guest content: `hash` for decoders that emit in guest

@@ -25,6 +25,7 @@
 
 #include "core/crc32c.h"
 #include "core/log.h"
+#include "source/http.h"
 #include "source/internal.h"
 
 #define META_RING (64u << 10) /* the smallest ring: the metadata is a few hundred bytes */
@@ -126,10 +127,8 @@ static int check_end(void *ctx, uint64_t length, struct verr *err)
 
 /* ---- opening --------------------------------------------------------------------------- */
 
-/* The http kind's options for `url` with the token hook; the object hooks are the
- * caller's to add. */
-static struct source_opts http_opts(const struct gcs_source *g, const struct source_opts *o,
-                                    const char *url)
+/* The http transfer's options for `url`. */
+static struct source_opts http_opts(const struct source_opts *o, const char *url)
 {
   struct source_opts h = *o;
   h.url = url;
@@ -138,28 +137,60 @@ static struct source_opts http_opts(const struct gcs_source *g, const struct sou
   h.basic_user = h.basic_password = NULL; /* GCS takes a bearer token only */
   h.extra_headers = NULL;
   h.n_extra_headers = 0;
-  h.auth_header = g->auth != NULL ? gcs_auth_header : NULL;
-  h.hook_ctx = g->auth;
   return h;
 }
+
+/* The bearer token on every request (the hooks' arg is the source). */
+static int bearer_header(void *arg, int ranged, struct curl_slist **headers, struct verr *err)
+{
+  struct gcs_source *g = arg;
+  (void)ranged;
+  if (g->auth == NULL)
+    return 0;
+  char line[4096];
+  int r = gcs_auth_header(g->auth, line, sizeof line, err);
+  struct curl_slist *grown = r == 0 ? curl_slist_append(*headers, line) : NULL;
+  explicit_bzero(line, sizeof line);
+  if (r < 0)
+    return -1;
+  if (grown == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory for the request headers");
+  *headers = grown;
+  return 0;
+}
+
+static const struct http_hooks metadata_hooks = {
+  .request_headers = bearer_header,
+  .bearer = 1,
+};
+
+/* The object: the token, and each byte to the crc32c and md5 check. */
+static void check_bytes(void *ctx, uint64_t offset, const void *buf, size_t len);
+static int check_end(void *ctx, uint64_t length, struct verr *err);
+static const struct http_hooks object_hooks = {
+  .request_headers = bearer_header,
+  .object_bytes = check_bytes,
+  .object_end = check_end,
+  .bearer = 1,
+};
 
 static int read_metadata(struct gcs_source *g, const struct source_opts *o, struct verr *err)
 {
   char url[8192];
   object_url(g, "", url, sizeof url);
-  struct source_opts h = http_opts(g, o, url);
+  struct source_opts h = http_opts(o, url);
   h.lend_to_digest = 0;
   h.buffer_size = META_RING;
   void *state;
-  if (source_http_kind.open(&h, &state, err) < 0)
+  if (http_open_hooked(&h, "gcs", &metadata_hooks, g, &state, err) < 0)
     return -1;
   char *doc = malloc(GCS_MAX_DOC);
   size_t len = 0;
   ssize_t n = doc != NULL ? 1 : verr_set(err, VERR_NOMEM, "out of memory");
   while (n > 0 && len < GCS_MAX_DOC)
-    if ((n = source_http_kind.read(state, doc + len, GCS_MAX_DOC - len, err)) > 0)
+    if ((n = http_read(state, doc + len, GCS_MAX_DOC - len, err)) > 0)
       len += (size_t)n;
-  source_http_kind.close(state);
+  http_close(state);
   int r = n < 0 ? -1
           : n > 0 ? verr_set(err, VERR_SOURCE, "the object's metadata is larger than %u "
                              "bytes; is the endpoint a GCS JSON API?", GCS_MAX_DOC)
@@ -168,31 +199,20 @@ static int read_metadata(struct gcs_source *g, const struct source_opts *o, stru
   return r;
 }
 
-/* The token hook when hook_ctx is the source (the object's transfer). */
-static int object_auth(void *ctx, char *line, size_t size, struct verr *err)
-{
-  struct gcs_source *g = ctx;
-  return gcs_auth_header(g->auth, line, size, err);
-}
-
 static int open_object(struct gcs_source *g, const struct source_opts *o, struct verr *err)
 {
   char url[8300], query[64];
   snprintf(query, sizeof query, "?alt=media&generation=%lld", (long long)g->meta.generation);
   object_url(g, query, url, sizeof url);
-  struct source_opts h = http_opts(g, o, url);
-  h.object_bytes = check_bytes;
-  h.object_end = check_end;
-  h.hook_ctx = g; /* both hooks: the token through g->auth */
-  h.auth_header = g->auth != NULL ? object_auth : NULL;
-  return source_http_kind.open(&h, &g->http, err);
+  struct source_opts h = http_opts(o, url);
+  return http_open_hooked(&h, "gcs", &object_hooks, g, &g->http, err);
 }
 
 static void gcs_close(void *state)
 {
   struct gcs_source *g = state;
   if (g->http != NULL)
-    source_http_kind.close(g->http); /* joins the transfer thread: the hooks are done */
+    http_close(g->http); /* joins the transfer thread: the hooks are done */
   gcs_auth_free(g->auth);
   EVP_MD_CTX_free(g->md5);
   pthread_mutex_destroy(&g->lock);
@@ -262,32 +282,32 @@ static int gcs_open(const struct source_opts *o, void **state, struct verr *err)
 static ssize_t gcs_read(void *state, void *buf, size_t len, struct verr *err)
 {
   struct gcs_source *g = state;
-  return source_http_kind.read(g->http, buf, len, err);
+  return http_read(g->http, buf, len, err);
 }
 
 static ssize_t gcs_view(void *state, const void **view, size_t len, struct verr *err)
 {
   struct gcs_source *g = state;
-  return source_http_kind.view(g->http, view, len, err);
+  return http_view(g->http, view, len, err);
 }
 
 /* A Range request on the pinned generation: the same object or a clean failure. */
 static int gcs_pread(void *state, void *buf, size_t len, uint64_t offset, struct verr *err)
 {
   struct gcs_source *g = state;
-  return source_http_kind.pread(g->http, buf, len, offset, err);
+  return http_pread(g->http, buf, len, offset, err);
 }
 
 static struct ring *gcs_ring(void *state)
 {
   struct gcs_source *g = state;
-  return source_http_kind.ring(g->http);
+  return http_ring(g->http);
 }
 
 static void gcs_info(void *state, struct source_info *out)
 {
   struct gcs_source *g = state;
-  source_http_kind.info(g->http, out);
+  http_info(g->http, out);
   out->kind = "gcs";
   snprintf(out->location, sizeof out->location, "%s", g->display);
   pthread_mutex_lock(&g->lock);

@@ -95,7 +95,7 @@ int gcs_auth_open(const struct gcs_auth_opts *o, struct gcs_auth **out, struct v
 void gcs_auth_free(struct gcs_auth *a);
 /* The service account's e-mail, for messages. */
 const char *gcs_auth_account(const struct gcs_auth *a);
-/* source_opts.auth_header: "Authorization: Bearer <token>", fetching or refreshing the
+/* "Authorization: Bearer <token>" (for gcs.c's request hook), fetching or refreshing the
  * token first when it has less than a quarter of its life (at most 60 s) left.
  * Thread-safe. */
 int gcs_auth_header(void *auth, char *line, size_t size, struct verr *err);

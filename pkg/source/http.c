@@ -14,20 +14,20 @@
 #include <string.h>
 #include <strings.h>
 
-static ssize_t http_read(void *state, void *buf, size_t len, struct verr *err)
+ssize_t http_read(void *state, void *buf, size_t len, struct verr *err)
 {
   struct http_source *src = state;
   return ring_next(&src->ring, buf, NULL, len, err);
 }
 
 /* The ring's own bytes, no copy: the raw decoder reads W3's 6 GiB this way. */
-static ssize_t http_view(void *state, const void **view, size_t len, struct verr *err)
+ssize_t http_view(void *state, const void **view, size_t len, struct verr *err)
 {
   struct http_source *src = state;
   return ring_next(&src->ring, NULL, view, len, err);
 }
 
-static void http_info(void *state, struct source_info *out)
+void http_info(void *state, struct source_info *out)
 {
   struct http_source *src = state;
   pthread_mutex_lock(&src->ring.lock);
@@ -36,13 +36,13 @@ static void http_info(void *state, struct source_info *out)
   pthread_mutex_unlock(&src->ring.lock);
 }
 
-static struct ring *http_ring(void *state)
+struct ring *http_ring(void *state)
 {
   struct http_source *src = state;
   return &src->ring;
 }
 
-static void http_close(void *state)
+void http_close(void *state)
 {
   struct http_source *src = state;
   ring_cancel(&src->ring);
@@ -77,15 +77,22 @@ static int http_match(const char *url)
   return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
 }
 
-static int http_open(const struct source_opts *opts, void **state, struct verr *err)
+int http_open_hooked(const struct source_opts *opts, const char *kind,
+                     const struct http_hooks *hooks, void *hooks_arg, void **state,
+                     struct verr *err)
 {
   size_t ring_size = opts->buffer_size ? opts->buffer_size : SOURCE_DEFAULT_BUFFER_SIZE;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   struct http_source *src = calloc(1, sizeof *src);
-  if (src == NULL)
+  if (src == NULL) {
+    if (hooks != NULL && hooks->free != NULL)
+      hooks->free(hooks_arg);
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the source");
+  }
+  src->cfg.hooks = hooks;
+  src->cfg.hooks_arg = hooks_arg;
   src->total = -1;
-  src->info.kind = "http";
+  src->info.kind = kind;
   src->info.content_length = -1;
   if (ring_init(&src->ring, ring_size, opts->lend_to_digest, src->cfg.redacted,
                 opts->stop) < 0) {
@@ -109,6 +116,11 @@ static int http_open(const struct source_opts *opts, void **state, struct verr *
   }
   *state = src;
   return 0;
+}
+
+static int http_open(const struct source_opts *opts, void **state, struct verr *err)
+{
+  return http_open_hooked(opts, "http", NULL, NULL, state, err);
 }
 
 /* ---- ranged re-reads ------------------------------------------------------------ */
@@ -167,7 +179,7 @@ static int pread_range_check(struct http_source *src, size_t len, uint64_t offse
   return 0;
 }
 
-static int http_pread(void *state, void *buf, size_t len, uint64_t offset, struct verr *err)
+int http_pread(void *state, void *buf, size_t len, uint64_t offset, struct verr *err)
 {
   struct http_source *src = state;
   if (len == 0)

@@ -27,8 +27,49 @@ enum attempt_outcome {
   ATTEMPT_CANCELLED, /* the reader was closed */
 };
 
+/* What a kind built on this transport (s3.c, gcs.c) changes in its requests; the ring,
+ * resume, retries, digest lending and zero runs stay the transport's. Every function
+ * gets the kind's `arg` (struct http_config.hooks_arg), is called from the transfer
+ * thread or the reader's (pread), and must not block for long (a token refresh is a
+ * bounded request). */
+struct http_hooks {
+  /* Append this request's own header lines. Called before every request (the first,
+   * each resume, each re-read), so a signature dated now covers each one and a token
+   * can be refreshed during a long import. Returns 0, or -1 with `err` (out of memory,
+   * no token): the request is not made and the error ends the transfer. `ranged`: a
+   * resume or re-read (a Range request). */
+  int (*request_headers)(void *arg, int ranged, struct curl_slist **headers,
+                         struct verr *err);
+  /* Every object byte once and in order, as the transfer receives it (before the
+   * ring), at its offset (0 again when a transfer nothing was read from starts over).
+   * NULL: not asked. */
+  void (*object_bytes)(void *arg, uint64_t offset, const void *buf, size_t len);
+  /* The object's end, `length` bytes: 0, or -1 with `err` to fail the transfer, so the
+   * reader never sees the end of an object that did not check. NULL: not asked. */
+  int (*object_end)(void *arg, uint64_t length, struct verr *err);
+  /* A 401 means the kind's token was refused, not that a password is wrong. */
+  int bearer;
+  /* The first response was accepted as the object: fill what it says beyond http (the
+   * object's own checksum). Under the ring lock. NULL: nothing. */
+  void (*adopt)(void *arg, const struct source_http_response *resp, struct source_info *info);
+  /* A refused response (status >= 300) came with this body (cut to HTTP_ERROR_BODY_MAX):
+   * rewrite `err`, whose code and verdict stay, in the words of the server. NULL: the
+   * body is not read. */
+  void (*explain)(void *arg, int status, const char *body, size_t len, struct verr *err);
+  void (*free)(void *arg);
+  /* Resume and re-read with If-Match (If-Unmodified-Since for a date) rather than
+   * If-Range: a changed object is refused with 412 instead of sent whole. */
+  int if_match;
+  /* Do not follow redirects: a signed request is valid for its own host only. */
+  int no_redirects;
+};
+
+#define HTTP_ERROR_BODY_MAX 4096 /* S3's error documents are a few hundred bytes */
+
 /* Options copied at open; read-only afterwards, shared by the thread and pread. */
 struct http_config {
+  const struct http_hooks *hooks; /* NULL: plain http */
+  void *hooks_arg;                /* owned when hooks->free: called at close */
   char *url;
   char redacted[2048];
   char *user;
@@ -42,11 +83,6 @@ struct http_config {
   unsigned stall_timeout_s;
   unsigned connect_timeout_s;
   unsigned max_redirects;
-  /* opts' hooks for a kind built on this transfer (source.h); NULL: none */
-  int (*auth_header)(void *ctx, char *line, size_t size, struct verr *err);
-  void (*object_bytes)(void *ctx, uint64_t offset, const void *buf, size_t len);
-  int (*object_end)(void *ctx, uint64_t length, struct verr *err);
-  void *hook_ctx;
 };
 
 struct http_source {
@@ -89,6 +125,9 @@ struct http_attempt {
   curl_off_t last_dlnow;
   struct timespec last_byte;
   char curl_error[CURL_ERROR_SIZE];
+  int collecting;                   /* a refused response's body goes to error_body */
+  size_t error_len;
+  char error_body[HTTP_ERROR_BODY_MAX];
 };
 
 /* http_curl.c */
@@ -105,6 +144,18 @@ int http_verdict(struct http_attempt *a, enum attempt_outcome v);
 int http_check_status(struct http_attempt *a);
 /* What an attempt that ended with `rc` means. */
 enum attempt_outcome http_classify(struct http_attempt *a, CURLcode rc);
+
+/* http.c: the reader side, shared by the kinds built on this transport. open takes
+ * `hooks` (NULL: plain http) and owns `hooks_arg` from the call on, also on failure. */
+int http_open_hooked(const struct source_opts *opts, const char *kind,
+                     const struct http_hooks *hooks, void *hooks_arg, void **state,
+                     struct verr *err);
+ssize_t http_read(void *state, void *buf, size_t len, struct verr *err);
+ssize_t http_view(void *state, const void **view, size_t len, struct verr *err);
+int http_pread(void *state, void *buf, size_t len, uint64_t offset, struct verr *err);
+void http_info(void *state, struct source_info *out);
+struct ring *http_ring(void *state);
+void http_close(void *state);
 
 /* http_transfer.c */
 void *http_transfer_main(void *src);

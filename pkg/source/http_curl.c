@@ -56,10 +56,31 @@ static int http_status_is_redirect(int status)
   return status >= 300 && status < 400;
 }
 
+/* Whether a refused response's body is kept for the kind to explain (S3's XML error). */
+static int http_wants_error_body(const struct http_attempt *a)
+{
+  const struct http_hooks *hk = a->src->cfg.hooks;
+  return hk != NULL && hk->explain != NULL && a->resp.status >= 300 &&
+         (hk->no_redirects || !http_status_is_redirect(a->resp.status));
+}
+
+/* Keep the head of a refused response's body; the verdict waits for its end. */
+static size_t http_collect_error(struct http_attempt *a, const char *buf, size_t len)
+{
+  a->collecting = 1;
+  size_t room = sizeof a->error_body - a->error_len;
+  size_t n = len < room ? len : room;
+  memcpy(a->error_body + a->error_len, buf, n);
+  a->error_len += n;
+  return len;
+}
+
 static size_t http_on_body(char *buf, size_t size, size_t nmemb, void *opaque)
 {
   struct http_attempt *a = opaque;
   size_t len = size * nmemb;
+  if (!a->checked && http_wants_error_body(a))
+    return http_collect_error(a, buf, len);
   /* the body of a redirect libcurl follows is not the object */
   if (http_status_is_redirect(a->resp.status))
     return len;
@@ -115,7 +136,7 @@ int http_setup_handle(struct http_source *src, CURL *h, struct verr *err)
   SET(CURLOPT_URL, c->url);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_FOLLOWLOCATION, 1L);
+  SET(CURLOPT_FOLLOWLOCATION, c->hooks != NULL && c->hooks->no_redirects ? 0L : 1L);
   SET(CURLOPT_MAXREDIRS, (long)c->max_redirects);
   SET(CURLOPT_NOSIGNAL, 1L); /* we run on our own thread */
   SET(CURLOPT_BUFFERSIZE, (long)SOURCE_DEFAULT_CURL_BUFFER);
@@ -163,34 +184,44 @@ static struct curl_slist *slist_append_all_or_nothing(struct curl_slist *list, c
   return grown;
 }
 
-/* The request headers: the extra headers, the kind's Authorization line and If-Range
- * (NULL when there are none). */
-static struct curl_slist *http_request_headers(const struct http_source *src,
-                                               const char *auth, const char *if_range,
-                                               int *oom)
+/* The request headers: the extra headers, the resume condition and the kind's own
+ * (a signature, a bearer token); NULL when there are none. *failed, with `err`, when
+ * out of memory or the kind could not make its own (a token it could not refresh). */
+static struct curl_slist *http_request_headers(const struct http_source *src, int ranged,
+                                               const char *condition, int *failed,
+                                               struct verr *err)
 {
   struct curl_slist *headers = NULL;
-  *oom = 0;
+  const struct http_hooks *hk = src->cfg.hooks;
+  *failed = 0;
   for (const struct curl_slist *l = src->cfg.headers; l != NULL; l = l->next)
-    headers = slist_append_all_or_nothing(headers, l->data, oom);
-  if (auth[0] != '\0')
-    headers = slist_append_all_or_nothing(headers, auth, oom);
-  if (if_range[0] != '\0')
-    headers = slist_append_all_or_nothing(headers, if_range, oom);
+    headers = slist_append_all_or_nothing(headers, l->data, failed);
+  if (condition[0] != '\0')
+    headers = slist_append_all_or_nothing(headers, condition, failed);
+  if (*failed)
+    return verr_set(err, VERR_NOMEM, "out of memory for the request headers"), NULL;
+  if (hk != NULL && hk->request_headers != NULL &&
+      hk->request_headers(src->cfg.hooks_arg, ranged, &headers, err) < 0) {
+    curl_slist_free_all(headers);
+    *failed = 1;
+    return NULL;
+  }
   return headers;
 }
 
-/* The kind's Authorization line for this request (a bearer token it may refresh). */
-static int http_auth_line(struct http_attempt *a, char *line, size_t size)
+/* The header that makes a ranged request refer to the object the import began with:
+ * If-Range (a changed object comes whole, refused by the checks), or for a kind that
+ * asks, If-Match / If-Unmodified-Since (a changed object is refused with 412). */
+static void http_condition(struct http_source *src, char *out, size_t size)
 {
-  line[0] = '\0';
-  if (a->src->cfg.auth_header == NULL)
-    return 0;
-  if (a->src->cfg.auth_header(a->src->cfg.hook_ctx, line, size, &a->err) < 0) {
-    explicit_bzero(line, size);
-    return http_verdict(a, ATTEMPT_FATAL);
-  }
-  return 0;
+  int strict = src->cfg.hooks != NULL && src->cfg.hooks->if_match;
+  pthread_mutex_lock(&src->ring.lock);
+  const char *v = src->validator;
+  if (v[0] != '\0' && !strict)
+    snprintf(out, size, "If-Range: %s", v);
+  else if (v[0] != '\0')
+    snprintf(out, size, "%s: %s", v[0] == '"' ? "If-Match" : "If-Unmodified-Since", v);
+  pthread_mutex_unlock(&src->ring.lock);
 }
 
 /* Run one request for bytes [a->first, a->last] on a->h. */
@@ -198,26 +229,20 @@ CURLcode http_perform(struct http_attempt *a)
 {
   struct http_source *src = a->src;
   char range[64] = "";
-  char if_range[SOURCE_INFO_STR + 16] = "";
+  char condition[SOURCE_INFO_STR + 32] = "";
   if (a->ranged) {
     if (a->last >= 0)
       snprintf(range, sizeof range, "%llu-%lld", (unsigned long long)a->first,
                (long long)a->last);
     else
       snprintf(range, sizeof range, "%llu-", (unsigned long long)a->first);
-    pthread_mutex_lock(&src->ring.lock);
-    if (src->validator[0] != '\0')
-      snprintf(if_range, sizeof if_range, "If-Range: %s", src->validator);
-    pthread_mutex_unlock(&src->ring.lock);
+    http_condition(src, condition, sizeof condition);
   }
-  char auth[4096];
-  if (http_auth_line(a, auth, sizeof auth) < 0)
-    return CURLE_ABORTED_BY_CALLBACK; /* the verdict is set: http_classify returns it */
-  int oom;
-  struct curl_slist *headers = http_request_headers(src, auth, if_range, &oom);
-  explicit_bzero(auth, sizeof auth);
-  if (oom)
-    return CURLE_OUT_OF_MEMORY;
+  int failed;
+  struct curl_slist *headers = http_request_headers(src, a->ranged, condition, &failed,
+                                                    &a->err);
+  if (failed) /* the verdict is set: http_classify returns it */
+    return http_verdict(a, ATTEMPT_FATAL), CURLE_ABORTED_BY_CALLBACK;
   curl_easy_setopt(a->h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(a->h, CURLOPT_RANGE, a->ranged ? range : NULL);
   curl_easy_setopt(a->h, CURLOPT_HEADERDATA, a);
@@ -252,7 +277,7 @@ int http_check_status(struct http_attempt *a)
   switch (s) {
   case 401:
     /* a kind that signs its requests (gcs) sent a token the server did not take */
-    what = a->src->cfg.auth_header != NULL
+    what = a->src->cfg.hooks != NULL && a->src->cfg.hooks->bearer
                ? "the server refused the access token: check that the key's account may "
                  "read this object and that the key is current"
                : "the server wants credentials: check the username and password (or token "
@@ -267,6 +292,10 @@ int http_check_status(struct http_attempt *a)
     what = a->ranged ? "the object is gone since the import started (deleted or replaced "
                        "by a new version); the import must restart"
                      : "no object at this URL: check the URL";
+    break;
+  case 412:
+    what = "the object changed since the import started (it no longer matches the ETag "
+           "or date the import began with); the import must restart";
     break;
   case 416:
     what = "the object is shorter than the bytes already received, so it changed "
@@ -329,10 +358,15 @@ enum attempt_outcome http_classify(struct http_attempt *a, CURLcode rc)
   char url[2048];
   if (a->has_verdict)
     return a->verdict;
-  if (rc == CURLE_OK && !a->checked) {
-    a->checked = 1; /* an empty body: the body callback never ran */
-    if (a->ops->check(a) < 0)
+  if ((rc == CURLE_OK || a->collecting) && !a->checked) {
+    a->checked = 1; /* an empty or kept body: the body callback did not check */
+    if (a->ops->check(a) < 0) {
+      const struct http_hooks *hk = a->src->cfg.hooks;
+      if (hk != NULL && hk->explain != NULL && a->resp.status >= 300)
+        hk->explain(a->src->cfg.hooks_arg, a->resp.status, a->error_body, a->error_len,
+                    &a->err);
       return a->verdict;
+    }
   }
   http_effective_url(a, url, sizeof url);
   if (rc == CURLE_OK)
@@ -367,6 +401,9 @@ void http_config_free(struct http_config *c)
   free(c->password);
   curl_slist_free_all(c->headers);
   free(c->ca_blob);
+  if (c->hooks != NULL && c->hooks->free != NULL)
+    c->hooks->free(c->hooks_arg);
+  c->hooks = NULL;
 }
 
 static int header_line_is_safe(const char *h)
@@ -396,10 +433,6 @@ int http_config_init(struct http_config *c, const struct source_opts *o,
     c->headers = l;
   }
   c->insecure = o->insecure_skip_verify;
-  c->auth_header = o->auth_header;
-  c->object_bytes = o->object_bytes;
-  c->object_end = o->object_end;
-  c->hook_ctx = o->hook_ctx;
   c->retries = o->retries == SOURCE_RETRIES_NONE ? 0
                : o->retries                     ? o->retries
                                                 : SOURCE_DEFAULT_RETRIES;

@@ -164,6 +164,13 @@ static void parse_header(struct source_http_response *resp, const char *name, si
     copy_value(resp->content_type, sizeof resp->content_type, v, vlen, &resp->bad_header);
   } else if (IS("accept-ranges")) {
     resp->accept_ranges = value_is_token(v, vlen, "bytes");
+  } else if (IS("x-amz-checksum-sha256")) {
+    copy_value(resp->amz_checksum_sha256, sizeof resp->amz_checksum_sha256, v, vlen,
+               &resp->bad_header);
+  } else if (IS("x-amz-server-side-encryption")) {
+    copy_value(resp->amz_sse, sizeof resp->amz_sse, v, vlen, &resp->bad_header);
+  } else if (IS("x-amz-server-side-encryption-customer-algorithm")) {
+    resp->amz_sse_customer = 1;
   } else if (IS("transfer-encoding")) {
     resp->chunked = vlen >= 7 && strncasecmp(v + vlen - 7, "chunked", 7) == 0;
   }

@@ -47,6 +47,8 @@ static void transfer_adopt_object(struct http_attempt *a)
   i->content_length = r->content_length;
   i->accepts_ranges = r->accept_ranges;
   i->http_status = r->status;
+  if (src->cfg.hooks != NULL && src->cfg.hooks->adopt != NULL)
+    src->cfg.hooks->adopt(src->cfg.hooks_arg, r, i);
   src->opened = 1;
   ring_wake_reader(&src->ring);
   pthread_mutex_unlock(&src->ring.lock);
@@ -131,8 +133,9 @@ static int transfer_deliver(struct http_attempt *a, const char *buf, size_t len)
              src->info.location, (long long)src->total);
     return http_verdict(a, ATTEMPT_FATAL);
   }
-  if (src->cfg.object_bytes != NULL) /* each byte once: only what extends the ring */
-    src->cfg.object_bytes(src->cfg.hook_ctx, src->ring.produced, buf, len);
+  const struct http_hooks *hk = src->cfg.hooks;
+  if (hk != NULL && hk->object_bytes != NULL) /* each byte once: what extends the ring */
+    hk->object_bytes(src->cfg.hooks_arg, src->ring.produced, buf, len);
   if (ring_put(&src->ring, buf, len) < 0)
     return http_verdict(a, ATTEMPT_CANCELLED);
   clock_gettime(CLOCK_MONOTONIC, &a->last_byte); /* waiting for the reader is no stall */
@@ -211,8 +214,9 @@ void *http_transfer_main(void *opaque)
   if (how == ATTEMPT_CANCELLED)
     verr_set(&err, VERR_CANCELLED, "the transfer was stopped");
   /* the kind's check of the whole object, before the reader may see its end */
-  if (how == ATTEMPT_DONE && src->cfg.object_end != NULL &&
-      src->cfg.object_end(src->cfg.hook_ctx, src->ring.produced, &err) < 0)
+  const struct http_hooks *hk = src->cfg.hooks;
+  if (how == ATTEMPT_DONE && hk != NULL && hk->object_end != NULL &&
+      hk->object_end(src->cfg.hooks_arg, src->ring.produced, &err) < 0)
     how = ATTEMPT_FATAL;
   transfer_finish(src, how, &err);
   curl_easy_cleanup(h);

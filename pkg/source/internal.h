@@ -48,6 +48,7 @@ extern const struct source_kind source_stdin_kind; /* file.c: "-" */
 extern const struct source_kind source_http_kind;  /* http.c: http:// and https:// */
 extern const struct source_kind source_registry_kind; /* registry.c: docker:// */
 extern const struct source_kind source_gcs_kind;      /* gcs.c: gs://, or by name */
+extern const struct source_kind source_s3_kind;  /* s3.c: s3+http://, s3+https:// */
 
 /* tls.c: the CA bundle for opts->proxy_ca_dir / ca_dir / ca_file, as one PEM blob for
  * CURLOPT_CAINFO_BLOB: libcurl's default bundle (so custom CAs add to the system trust,

@@ -16,6 +16,7 @@
  * location without a scheme. */
 static const struct source_kind *const source_kinds[] = {
   &source_http_kind,
+  &source_s3_kind,
   &source_registry_kind,
   &source_gcs_kind,
   &source_stdin_kind,
@@ -87,7 +88,7 @@ static const struct source_kind *source_kind_of(const char *url, const char *kin
   char redacted[2048];
   verr_redact_url(url, redacted, sizeof redacted);
   return verr_set(err, VERR_USAGE, "unsupported source %s: use http://, https://, "
-                  "docker://, gs://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
+                  "s3+http(s)://, docker://, gs://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
 }
 
 int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err)

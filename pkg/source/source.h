@@ -7,11 +7,13 @@
  *
  * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
  * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
- * http_*.c (http://, https://), registry.c (docker://: a containerDisk's disk file,
- * its layer blobs fetched by the http kind and checked against their digests), gcs.c
- * (gs://bucket/object, or https://host/bucket/object with opts.kind "gcs": the object's
- * bytes through the http kind pinned to its generation, with a service account's bearer
- * token, checked against its crc32c and md5Hash). What only some kinds can do is asked through the
+ * http_*.c (http://, https://), s3.c (s3+http://, s3+https://: an S3 object, CDI's
+ * path-style endpoint behind the "s3+" mark, its requests signed by sigv4.c), registry.c
+ * (docker://: a containerDisk's disk file, its layer blobs fetched by the http kind and
+ * checked against their digests), gcs.c (gs://bucket/object, or
+ * https://host/bucket/object with opts.kind "gcs": the object's bytes through the http
+ * kind pinned to its generation, with a service account's bearer token, checked against
+ * its crc32c and md5Hash). What only some kinds can do is asked through the
  * capability queries below, never by the kind's name. NBD exports are not a kind: they
  * are guest content read with block status (pkg/nbd, the pipeline's decode_nbd), not
  * bytes as served, so nothing here (sniff, digest, re-reads) would apply to them.
@@ -76,7 +78,8 @@ struct source_opts {
                              * missing directory or an unreadable or certificate-less file
                              * in it is skipped, as CDI's createCertPool does */
   int insecure_skip_verify; /* no TLS verification at all (logged as a warning) */
-  const char *basic_user;   /* HTTP basic auth, or NULL */
+  const char *basic_user;   /* HTTP basic auth, or NULL; for s3, the access key id and
+                             * (basic_password) the secret key that sign the requests */
   const char *basic_password;
   const char *const *extra_headers; /* "Name: value" lines, sent on every request */
   size_t n_extra_headers;
@@ -111,19 +114,6 @@ struct source_opts {
   /* A gcs source (gcs.c): the service-account key file (CDI's
    * GOOGLE_APPLICATION_CREDENTIALS), or NULL for anonymous requests. */
   const char *gcs_credentials;
-  /* Hooks for a kind built on the http transfer (gcs.c); NULL for plain http.
-   * auth_header: the "Authorization: ..." line for the next request, asked before
-   * every request (the transfer's and pread's, from their threads), so a token can be
-   * refreshed during a long import; "" sends none. Returns 0, or -1 with `err` (the
-   * request is not made; the error ends the transfer).
-   * object_bytes/object_end: every object byte once and in order, as the transfer
-   * receives it (before the ring), at its offset (0 again when a transfer that nothing
-   * was read from starts over), then the object's end; a failing object_end fails
-   * the transfer, so the reader never sees the end of an object that did not check. */
-  int (*auth_header)(void *ctx, char *line, size_t size, struct verr *err);
-  void (*object_bytes)(void *ctx, uint64_t offset, const void *buf, size_t len);
-  int (*object_end)(void *ctx, uint64_t length, struct verr *err);
-  void *hook_ctx;
 };
 
 #define SOURCE_INFO_STR 512
@@ -131,7 +121,7 @@ struct source_opts {
 /* What is known about the source. For HTTP the fields describe the first response
  * (the object being imported), except the counters. */
 struct source_info {
-  const char *kind;                   /* "http", "gcs", "registry", "file" or "stdin" */
+  const char *kind;                   /* "http", "s3", "gcs", "registry", "file", "stdin" */
   char location[2048];                /* final URL, redacted; or the path; or "-" */
   char content_type[SOURCE_INFO_STR]; /* "" if unknown */
   int64_t content_length;             /* object size in bytes, -1 if unknown */
@@ -145,6 +135,11 @@ struct source_info {
   char checked[SOURCE_INFO_STR];      /* what the source itself proved of the bytes, for
                                        * the report ("crc32c and md5Hash of gs://b/o
                                        * generation N"), "" when nothing */
+  /* The digest the store keeps of the object ("sha256:<hex>", "md5:<hex>"), which the
+   * import may check in the same pass, and the header it came from; "" when none (every
+   * kind but s3). */
+  char object_checksum[160];
+  char object_checksum_from[64];
 };
 
 struct ring;
@@ -226,6 +221,11 @@ struct source_http_response {
   char etag[SOURCE_INFO_STR];
   char last_modified[SOURCE_INFO_STR];
   char content_type[SOURCE_INFO_STR];
+  /* S3's own (s3.c): x-amz-checksum-sha256 (base64), x-amz-server-side-encryption, and
+   * whether x-amz-server-side-encryption-customer-algorithm was sent (SSE-C) */
+  char amz_checksum_sha256[128];
+  char amz_sse[64];
+  int amz_sse_customer;
 };
 
 /* Forget everything: the state before a response's status line. */

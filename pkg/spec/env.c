@@ -79,11 +79,9 @@ static int env_bool(char *const envp[], const char *name, bool *out, struct verr
 
 static int env_source_kind(char *const envp[], struct import_spec *spec, struct verr *err)
 {
-  static const char *const unsupported[] = { "s3", "imageio", "vddk",
-                                             "upload", "glance" };
   const char *v = env_value(envp, "IMPORTER_SOURCE");
   if (v == NULL)
-    return env_error(err, "IMPORTER_SOURCE", "not set; set it to http, none or file as CDI "
+    return env_error(err, "IMPORTER_SOURCE", "not set; set it to http, s3, none or file as CDI "
                      "does, or run with --spec FILE");
   if (strcmp(v, "http") == 0)
     spec->source.kind = SPEC_SOURCE_HTTP;
@@ -93,16 +91,18 @@ static int env_source_kind(char *const envp[], struct import_spec *spec, struct 
     spec->source.kind = SPEC_SOURCE_FILE;
   else if (strcmp(v, "registry") == 0)
     spec->source.kind = SPEC_SOURCE_REGISTRY;
+  else if (strcmp(v, "s3") == 0)
+    spec->source.kind = SPEC_SOURCE_S3;
   else if (strcmp(v, "gcs") == 0)
     spec->source.kind = SPEC_SOURCE_GCS;
-  for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-    if (strcmp(v, unsupported[i]) == 0)
-      return env_error(err, "IMPORTER_SOURCE", "the %s source is not supported by vimport; use "
-                       "CDI's own importer for it", unsupported[i]);
+  const char *feature = spec_refused_source_feature(v);
+  if (feature != NULL)
+    return env_error(err, "IMPORTER_SOURCE", "the %s source is %s: vimport does not replace "
+                     "that CDI feature; run CDI's own importer for it", v, feature);
   /* CDI's words (importer.go newDataSource), then the variable and what vimport takes */
   if (spec->source.kind == SPEC_SOURCE_NONE)
     return verr_set(err, VERR_USAGE, "Unknown data source: %.32s (IMPORTER_SOURCE); vimport "
-                    "imports http, registry, gcs, none (blank) and file", v);
+                    "imports http, s3, gcs, registry, none (blank) and file", v);
   return 0;
 }
 
@@ -128,7 +128,10 @@ static int env_endpoint(char *const envp[], struct import_spec *spec, struct ver
     return env_error(err, "IMPORTER_ENDPOINT", "a gcs source needs gs://BUCKET/OBJECT or "
                      "https://HOST/BUCKET/OBJECT");
   if (spec->source.kind != SPEC_SOURCE_GCS && !spec_valid_http_url(v))
-    return env_error(err, "IMPORTER_ENDPOINT", "not an http:// or https:// URL with a host");
+    return env_error(err, "IMPORTER_ENDPOINT", spec->source.kind == SPEC_SOURCE_S3
+                     ? "not an http:// or https:// URL with a host; an s3 source takes "
+                       "http(s)://HOST[:PORT]/BUCKET/KEY (path style)"
+                     : "not an http:// or https:// URL with a host");
   return spec_set_string(&spec->source.http.url, v, strlen(v), err);
 }
 
@@ -148,7 +151,8 @@ static int env_checksum(char *const envp[], struct import_spec *spec, struct ver
 
 /* ---- http details --------------------------------------------------------------------- */
 
-static int env_basic_auth(char *const envp[], struct spec_http *http, struct verr *err)
+static int env_basic_auth(char *const envp[], struct spec_http *http, bool sign,
+                          struct verr *err)
 {
   const char *user = env_value(envp, "IMPORTER_ACCESS_KEY_ID");
   const char *password = env_value(envp, "IMPORTER_SECRET_KEY");
@@ -163,7 +167,7 @@ static int env_basic_auth(char *const envp[], struct spec_http *http, struct ver
               user == NULL ? "IMPORTER_SECRET_KEY" : "IMPORTER_ACCESS_KEY_ID");
     return 0;
   }
-  if (strchr(user, ':') != NULL)
+  if (!sign && strchr(user, ':') != NULL) /* an s3 key id signs, it is never sent as basic */
     return env_error(err, "IMPORTER_ACCESS_KEY_ID", "holds ':', which basic auth cannot carry "
                      "in a user name");
   if (spec_set_string(&http->basic_auth_user, user, strlen(user), err) == -1 ||
@@ -234,6 +238,8 @@ static int env_http(char *const envp[], struct import_spec *spec, struct verr *e
 {
   struct spec_http *http = &spec->source.http;
   bool registry = spec->source.kind == SPEC_SOURCE_REGISTRY;
+  /* CDI's s3 client takes the keys and the CA directory; no extra headers either */
+  bool s3 = spec->source.kind == SPEC_SOURCE_S3;
   const char *cert_dir = env_value(envp, "IMPORTER_CERT_DIR");
   if (cert_dir != NULL) {
     if (spec_check_dir(cert_dir, err) == -1)
@@ -241,15 +247,15 @@ static int env_http(char *const envp[], struct import_spec *spec, struct verr *e
     if (spec_set_string(&http->cert_dir, cert_dir, strlen(cert_dir), err) == -1)
       return -1;
   }
-  if (env_basic_auth(envp, http, err) == -1 ||
-      (!registry && env_extra_headers(envp, spec, err) == -1) ||
+  if (env_basic_auth(envp, http, s3, err) == -1 ||
+      (!registry && !s3 && env_extra_headers(envp, spec, err) == -1) ||
       (registry && env_registry_arch(envp, spec, err) == -1) ||
       env_bool(envp, "INSECURE_TLS", &http->insecure_skip_verify, err) == -1 ||
       env_proxy(envp, "http_proxy", "HTTP_PROXY", &http->http_proxy, err) == -1 ||
       env_proxy(envp, "https_proxy", "HTTPS_PROXY", &http->https_proxy, err) == -1 ||
       env_proxy(envp, "no_proxy", "NO_PROXY", &http->no_proxy, err) == -1)
     return -1;
-  if (!registry && spec_read_secret_header_tree(spec, spec->mounts.extra_headers, err) == -1)
+  if (!registry && !s3 && spec_read_secret_header_tree(spec, spec->mounts.extra_headers, err) == -1)
     return verr_prefix(err, ENV_ORIGIN ": secret extra headers");
   return 0;
 }
@@ -431,8 +437,7 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
       env_source_kind(envp, spec, err) == -1 ||
       env_endpoint(envp, spec, err) == -1 ||
       env_checksum(envp, spec, err) == -1 ||
-      ((spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY) &&
-       env_http(envp, spec, err) == -1) ||
+      (spec_source_is_http(spec->source.kind) && env_http(envp, spec, err) == -1) ||
       (spec->source.kind == SPEC_SOURCE_GCS && env_gcs(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||

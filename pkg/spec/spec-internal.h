@@ -29,6 +29,13 @@ bool spec_valid_object_name(const char *s);
 /* Whether `url` starts with http:// or https:// and has a host. */
 bool spec_valid_http_url(const char *url);
 
+/* What the CDI source kind `name` is (a source vimport refuses), for the refusal:
+ * "oVirt/RHV disks through ovirt-imageio (CDI's imageio source)"; NULL when unknown. */
+const char *spec_refused_source_feature(const char *name);
+/* Whether the source kind fetches over http(s) with the http options (TLS, proxies,
+ * credentials): http, registry, s3. */
+bool spec_source_is_http(enum spec_source_kind kind);
+
 /* Power of two between 512 B and 64 MiB, as pkg/blkhash accepts. */
 bool spec_valid_block_size(uint64_t size);
 

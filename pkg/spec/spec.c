@@ -211,9 +211,11 @@ int spec_check_complete(const struct import_spec *spec, struct verr *err)
     return verr_set(err, VERR_USAGE, "%s: a registry source imports a containerDisk's disk "
                     "image; contentType archive is for http sources; use kubevirt",
                     spec->origin);
-  if (spec->source.kind == SPEC_SOURCE_GCS && spec->content_type == SPEC_CONTENT_ARCHIVE)
-    return verr_set(err, VERR_USAGE, "%s: contentType archive is for http sources, as in "
-                    "CDI; a gcs source imports a disk image: use kubevirt", spec->origin);
+  if ((spec->source.kind == SPEC_SOURCE_S3 || spec->source.kind == SPEC_SOURCE_GCS) &&
+      spec->content_type == SPEC_CONTENT_ARCHIVE)
+    return verr_set(err, VERR_USAGE, "%s: CDI unpacks archives from http sources only; an %s "
+                    "source imports a disk image: use contentType kubevirt", spec->origin,
+                    spec_source_kind_name(spec->source.kind));
   if (spec->memory_limit != 0 && spec->window_size > spec->memory_limit)
     return verr_set(err, VERR_USAGE,
                     "%s: the qcow2 window (%llu bytes) exceeds the memory limit (%llu bytes); "
@@ -225,11 +227,36 @@ int spec_check_complete(const struct import_spec *spec, struct verr *err)
 
 /* ---- Loggable summary ---------------------------------------------------------------- */
 
+bool spec_source_is_http(enum spec_source_kind kind)
+{
+  return kind == SPEC_SOURCE_HTTP || kind == SPEC_SOURCE_REGISTRY || kind == SPEC_SOURCE_S3;
+}
+
+const char *spec_refused_source_feature(const char *name)
+{
+  static const struct { const char *name, *feature; } refused[] = {
+    { "imageio", "oVirt/RHV disks read from the engine through ovirt-imageio (CDI's imageio "
+                 "source, with its warm migration checkpoints)" },
+    { "vddk", "VMware disks read through VMware's VDDK library and its sidecar image (CDI's "
+              "vddk source, with its warm migration snapshots)" },
+    { "upload", "images pushed through CDI's upload proxy (virtctl image-upload), which the "
+                "upload server receives" },
+    { "glance", "OpenStack Glance images" },
+    { "pvc", "clones of another PersistentVolumeClaim (CDI's clone controller)" },
+    { "snapshot", "clones of a VolumeSnapshot (CDI's clone controller)" },
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    if (strcmp(name, refused[i].name) == 0)
+      return refused[i].feature;
+  return NULL;
+}
+
 const char *spec_source_kind_name(enum spec_source_kind kind)
 {
   switch (kind) {
   case SPEC_SOURCE_HTTP: return "http";
   case SPEC_SOURCE_REGISTRY: return "registry";
+  case SPEC_SOURCE_S3: return "s3";
   case SPEC_SOURCE_GCS: return "gcs";
   case SPEC_SOURCE_BLANK: return "blank";
   case SPEC_SOURCE_FILE: return "file";
@@ -350,8 +377,7 @@ char *spec_describe(const struct import_spec *spec)
   if (spec->name != NULL)
     fprintf(f, " name=%s", spec->name);
   fprintf(f, " source=%s", spec_source_kind_name(spec->source.kind));
-  if (spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY ||
-      spec->source.kind == SPEC_SOURCE_GCS)
+  if (spec_source_is_http(spec->source.kind) || spec->source.kind == SPEC_SOURCE_GCS)
     describe_http(f, &spec->source.http);
   if (spec->source.gcs_credentials != NULL) /* a path: the key stays in the file */
     fprintf(f, " credentials=%s", spec->source.gcs_credentials);

@@ -61,6 +61,7 @@ enum spec_source_kind {
   SPEC_SOURCE_FILE,     /* spec.source.file (ours) / IMPORTER_SOURCE=file */
   SPEC_SOURCE_NBD,      /* spec.source.nbd (ours): an NBD export */
   SPEC_SOURCE_REGISTRY, /* spec.source.registry / IMPORTER_SOURCE=registry: a containerDisk */
+  SPEC_SOURCE_S3,       /* spec.source.s3 / IMPORTER_SOURCE=s3: an object, path-style URL */
   SPEC_SOURCE_GCS,      /* spec.source.gcs / IMPORTER_SOURCE=gcs: a Cloud Storage object */
 };
 
@@ -116,7 +117,9 @@ struct spec_source {
    * no byte stream to check and refuses one. */
   struct spec_checksum checksum;
   /* kind SPEC_SOURCE_HTTP, and SPEC_SOURCE_REGISTRY: its url is docker://..., its
-   * credentials, CAs, TLS and proxies are the registry's; it has no headers. Else zeroed */
+   * credentials, CAs, TLS and proxies are the registry's; it has no headers; and
+   * SPEC_SOURCE_S3: its url is http(s)://host/bucket/key, basic_auth_user/password are
+   * the access key id and secret key that sign, it has no headers. Else zeroed */
   struct spec_http http;
   char *gcs_credentials;  /* owned; kind SPEC_SOURCE_GCS: the service-account key file
                            * (GOOGLE_APPLICATION_CREDENTIALS, or secretRef's

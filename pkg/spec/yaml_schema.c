@@ -152,7 +152,7 @@ static YAML_HANDLER(parse_source_kind)
   static const char *const names[] = {
     [SPEC_SOURCE_HTTP] = "http", [SPEC_SOURCE_BLANK] = "blank",
     [SPEC_SOURCE_FILE] = "file", [SPEC_SOURCE_NBD] = "nbd",
-    [SPEC_SOURCE_REGISTRY] = "registry", [SPEC_SOURCE_GCS] = "gcs",
+    [SPEC_SOURCE_REGISTRY] = "registry", [SPEC_SOURCE_S3] = "s3", [SPEC_SOURCE_GCS] = "gcs",
   };
   size_t kind = k->offset;
   const char *name = kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "?";
@@ -166,8 +166,13 @@ static YAML_HANDLER(parse_source_kind)
 
 static YAML_HANDLER(parse_source_unsupported)
 {
+  const char *feature = spec_refused_source_feature(k->name);
+  if (feature != NULL)
+    return yaml_walk_error(w, value, path, "%s: vimport does not replace that CDI feature; "
+                           "run CDI's own importer for it, or import with http, s3, registry, "
+                           "blank, file or nbd", feature);
   return yaml_walk_error(w, value, path, "this CDI source kind is not supported by vimport; use "
-                         "http, registry, gcs, blank, file or nbd, or CDI's own importer");
+                         "http, s3, gcs, registry, blank, file or nbd, or CDI's own importer");
 }
 
 static YAML_HANDLER(parse_source)
@@ -175,7 +180,7 @@ static YAML_HANDLER(parse_source)
   if (yaml_walk_mapping(w, value, path, k->children) == -1)
     return -1;
   if (w->spec->source.kind == SPEC_SOURCE_NONE)
-    return yaml_walk_error(w, value, path, "no source kind; give one of http, registry, gcs, "
+    return yaml_walk_error(w, value, path, "no source kind; give one of http, s3, gcs, registry, "
                            "blank, file or nbd");
   return 0;
 }
@@ -484,6 +489,15 @@ static const struct yaml_key registry_keys[] = {
 };
 static const struct yaml_table registry_table = TABLE(registry_keys);
 
+/* CDI's DataVolumeSourceS3, plus vimport's checksum */
+static const struct yaml_key s3_keys[] = {
+  { "url",           parse_url,        NULL, AT(source.http.url), true, NULL },
+  { "checksum",      parse_checksum,   NULL, 0, false, NULL },
+  { "secretRef",     parse_object_ref, NULL, AT_WALK(secret_ref), false, NULL },
+  { "certConfigMap", parse_object_ref, NULL, AT_WALK(cert_config_map), false, NULL },
+};
+static const struct yaml_table s3_table = TABLE(s3_keys);
+
 /* CDI's DataVolumeSourceGCS has url and secretRef; checksum and certConfigMap are
  * vimport's, as for the other streamed kinds (docs/spec.md). */
 static const struct yaml_key gcs_keys[] = {
@@ -516,7 +530,7 @@ static const struct yaml_key source_keys[] = {
   { "blank",    parse_source_kind,        &blank_table, SPEC_SOURCE_BLANK, false, NULL },
   { "file",     parse_source_kind,        &file_table,  SPEC_SOURCE_FILE,  false, NULL },
   { "nbd",      parse_source_kind,        &nbd_table,   SPEC_SOURCE_NBD,   false, NULL },
-  { "s3",       parse_source_unsupported, NULL,         0,                 false, NULL },
+  { "s3",       parse_source_kind,        &s3_table,    SPEC_SOURCE_S3,    false, NULL },
   { "gcs",      parse_source_kind,        &gcs_table,   SPEC_SOURCE_GCS,   false, NULL },
   { "registry", parse_source_kind,        &registry_table, SPEC_SOURCE_REGISTRY, false, NULL },
   { "imageio",  parse_source_unsupported, NULL,         0,                 false, NULL },

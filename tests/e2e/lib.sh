@@ -36,6 +36,16 @@
 #                              registry_start: same CA), with faults on blob downloads (ARGS,
 #                              e.g. --reset-at 100000, --stall 30 --stall-at 0,
 #                              --redirect-blobs); exports REGPROXY (127.0.0.1:PORT), REGPROXY_LOG
+#   s3_start                   tests/e2e/s3-fixture.sh: moto_server on 127.0.0.1 with its
+#                              IAM signature checks on, started once per test file; exports
+#                              S3_ENDPOINT (http://127.0.0.1:PORT), S3_PORT, S3_KEY_ID,
+#                              S3_SECRET, S3_PYTHON; skips when moto or boto3 is missing
+#   s3tool CMD ARGS...         tests/e2e/s3tool.py CMD $S3_ENDPOINT ARGS... (signed with that
+#                              key; bounded by 120 s), e.g. s3tool put BUCKET KEY FILE
+#   s3proxy_start [ARGS...]    tests/e2e/s3proxy.py: a TCP proxy in front of that server
+#                              (Host and signatures pass unchanged) with faults mid-body
+#                              (ARGS, e.g. --reset-at 2000000 [--hold-file F]); exports
+#                              S3PROXY_PORT, S3PROXY_LOG
 #   env_import VAR=VALUE...    `vimport import` configured only by CDI's environment (env -i:
 #                              what the importer pod has), e.g. IMPORTER_SOURCE=registry
 #                              IMPORTER_ENDPOINT=docker://...; the target is
@@ -242,6 +252,43 @@ regproxy_start() {
   export REGPROXY REGPROXY_LOG
 }
 
+s3_start() {
+  local state=$E2E_TMP/s3 rc=0
+  e2e_on_exit "'$E2E_LIB_DIR/s3-fixture.sh' stop '$state'"
+  "$E2E_LIB_DIR/s3-fixture.sh" start "$state" || rc=$?
+  [ "$rc" -eq 77 ] && skip "moto_server (with boto3) is not installed"
+  [ "$rc" -eq 0 ] || fail "the S3 fixture did not start: $(tail -n 5 "$state/moto.log" 2>/dev/null)"
+  set -a
+  . "$state/env"
+  set +a
+}
+
+s3tool() {
+  local cmd=$1
+  shift
+  S3_KEY_ID=$S3_KEY_ID S3_SECRET=$S3_SECRET timeout 120 "$S3_PYTHON" "$E2E_LIB_DIR/s3tool.py" \
+    "$cmd" "$S3_ENDPOINT" "$@"
+}
+
+s3proxy_start() {
+  local state pid _
+  state=$(mktemp -d "$E2E_TMP/s3proxy.XXXXXX")
+  python3 "$E2E_LIB_DIR/s3proxy.py" --upstream "$S3_PORT" --port-file "$state/port" \
+    --log "$state/requests.log" --timeout "${FAULTSERVER_TIMEOUT:-900}" "$@" \
+    </dev/null >"$state/out.log" 2>&1 &
+  pid=$!
+  e2e_on_exit "kill $pid"
+  for _ in $(seq 100); do
+    [ -s "$state/port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "s3proxy exited: $(cat "$state/out.log")"
+    sleep 0.1
+  done
+  [ -s "$state/port" ] || fail "s3proxy did not start within 10 s"
+  S3PROXY_PORT=$(cat "$state/port")
+  S3PROXY_LOG=$state/requests.log
+  export S3PROXY_PORT S3PROXY_LOG
+}
+
 import_spec() {
   local file=$1 src=$2 checksum=$3 target=$4
   shift 4
@@ -361,7 +408,7 @@ expect_checksum_verdict() {
 }
 
 # Every plain-text failure of an import starts with one of CDI's two phrases.
-CDI_FAILURE_ERE='^Unable to (process data|connect to [a-z]+ data source): '
+CDI_FAILURE_ERE='^Unable to (process data|connect to [a-z0-9]+ data source): '
 
 expect_message_shape() {
   local what=$1 rc=${2:-$IMPORT_RC}

@@ -128,6 +128,15 @@ else:
 other_dv = [(w, d) for w, d in all_dv if not w.startswith("deploy/datavolume.yaml#")]
 if not any("registry" in ((d.get("spec") or {}).get("source") or {}) for _, d in other_dv):
     err("deploy", "expected a DataVolume example with a registry source (datavolume-registry.yaml)")
+s3_dv = [d for _, d in other_dv if "s3" in ((d.get("spec") or {}).get("source") or {})]
+secrets = {d["metadata"]["name"]: d for _, d in kinds.get("Secret", [])}
+if not s3_dv:
+    err("deploy", "expected a DataVolume example with an s3 source (datavolume-s3.yaml)")
+for d in s3_dv:
+    ref = d["spec"]["source"]["s3"].get("secretRef")
+    keys = set(((secrets.get(ref) or {}).get("stringData") or {}).keys())
+    if ref is not None and keys != {"accessKeyId", "secretKey"}:
+        err("deploy/datavolume-s3.yaml", f"secretRef {ref}: expected a Secret with accessKeyId and secretKey")
 
 def loader_copy(spec, name):
     """The spec pointed at scratch paths and an unreachable source, for the binary's loader."""
@@ -160,6 +169,8 @@ def loader_copy(spec, name):
         src["registry"]["url"] = "docker://127.0.0.1:9/containerdisks/fedora:latest"
     if "gcs" in src:
         src["gcs"]["url"] = "https://127.0.0.1:9/my-images/disk.qcow2"
+    if "s3" in src:
+        src["s3"]["url"] = "http://127.0.0.1:9/images/disk.qcow2"
     with open(os.path.join(tmp, name), "w") as f:
         yaml.safe_dump(spec, f)
 
@@ -314,7 +325,7 @@ if [ -x "$VIMPORT" ]; then
     fi
     [ -s "$tmp/termination-log" ] || fail "no termination message from the spec check: $(cat "$tmp/out")"
     # JSON on success or a verdict, CDI's plain text for any other failure (docs/cdi.md)
-    grep -Eq '"message"|^Unable to (process data|connect to [a-z]+ data source): ' \
+    grep -Eq '"message"|^Unable to (process data|connect to [a-z0-9]+ data source): ' \
       "$tmp/termination-log" || fail "bad termination message: $(cat "$tmp/termination-log")"
   done
   ls "$tmp"/spec-example-*.yaml >/dev/null 2>&1 || fail "no DataVolume example besides datavolume.yaml was checked"

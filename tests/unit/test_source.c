@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/crc32c.h"
+#include "source/http.h"
 #include "source_fixtures.h"
 
 static double now_s(void)
@@ -478,6 +479,77 @@ Test(source, http_connection_refused_is_retried_then_reported)
 
 /* ---- header parsing ---------------------------------------------------------------- */
 
+#define SIGV4_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* ---- the s3 kind over the http transport (a signature-checking server: test_s3_import.sh) */
+
+/* fx.data as the object bkt/dir/img.bin, and its s3+http:// location. */
+static void s3_object(char *u, size_t size, const char *key)
+{
+  char dir[600], obj[700];
+  snprintf(dir, sizeof dir, "%s/bkt", fx.dir);
+  cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+  snprintf(dir, sizeof dir, "%s/bkt/dir", fx.dir);
+  cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+  snprintf(obj, sizeof obj, "%s/img.bin", dir);
+  cr_assert(link(fx.data_path, obj) == 0 || errno == EEXIST);
+  snprintf(u, size, "s3+http://127.0.0.1:%d/bkt/%s", fx.port, key);
+}
+
+Test(source, s3_signs_every_request_and_streams_through_the_ring)
+{
+  start_faultserver();
+  char u[256];
+  s3_object(u, sizeof u, "dir/img.bin");
+  struct source_opts o = test_opts(u);
+  o.basic_user = "AKIDEXAMPLE";
+  o.basic_password = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  o.lend_to_digest = 0;
+  struct vreader *r = open_ok(&o);
+  const struct source_info *info = source_info(r);
+  cr_assert_str_eq(info->kind, "s3");
+  cr_assert_eq(info->content_length, (int64_t)DATA_SIZE);
+  cr_assert_str_eq(info->object_checksum, "", "faultserver's ETag is no MD5");
+  unsigned char tail[16];
+  struct verr err = { 0 };
+  cr_assert(source_can_pread(r));
+  cr_assert_eq(source_pread(r, tail, sizeof tail, DATA_SIZE - sizeof tail, &err), 0, "%s",
+               err.message);
+  cr_assert(memcmp(tail, fx.data + DATA_SIZE - sizeof tail, sizeof tail) == 0);
+  expect_whole_object(r);
+  vreader_close(r);
+  /* the first GET and the re-read: each signed, neither carries the secret */
+  cr_assert(log_has("\"authorization\": true"), "no Authorization in the server log");
+  cr_assert(!log_has("\"authorization\": false"), "an unsigned request");
+  cr_assert(log_has("\"x-amz-content-sha256\": \"" SIGV4_EMPTY), "no x-amz-content-sha256");
+  cr_assert(log_has("\"range\": \"bytes=2097136-2097151\""), "no re-read");
+  cr_assert(!log_has("wJalrXUtnFEMI"), "the secret reached the server");
+}
+
+Test(source, s3_anonymous_and_errors_name_bucket_and_key)
+{
+  start_faultserver();
+  char u[256];
+  s3_object(u, sizeof u, "dir/img.bin");
+  struct source_opts o = test_opts(u);
+  struct vreader *r = open_ok(&o);
+  expect_whole_object(r);
+  vreader_close(r);
+  cr_assert(log_has("\"authorization\": false"), "an anonymous request was signed");
+  s3_object(u, sizeof u, "dir/missing.bin");
+  o = test_opts(u);
+  struct verr err = { 0 };
+  cr_assert_eq(source_open(&o, &r, &err), -1);
+  cr_assert(strstr(err.message, "S3 object \"dir/missing.bin\" in bucket \"bkt\"") != NULL,
+            "%s", err.message);
+  cr_assert(strstr(err.message, "HTTP 404") != NULL, "%s", err.message);
+  snprintf(u, sizeof u, "s3+http://127.0.0.1:%d/onlybucket", fx.port);
+  o = test_opts(u);
+  cr_assert_eq(source_open(&o, &r, &err), -1);
+  cr_assert_eq(err.code, VERR_USAGE);
+  cr_assert(strstr(err.message, "BUCKET/KEY") != NULL, "%s", err.message);
+}
+
 Test(source_http_header, content_range)
 {
   uint64_t f, l;
@@ -521,8 +593,8 @@ Test(source_http_header, lines)
   cr_assert_eq(s, 404);
 }
 
-/* The transfer's hooks for kinds built on it (source.h; gcs.c uses them): the
- * Authorization line is asked before every request, resumes included, and the object's
+/* The transfer's hooks for kinds built on it (http.h; s3.c and gcs.c use them): the
+ * kind's header lines are asked before every request, resumes included, and the object's
  * bytes reach object_bytes once and in order, then object_end, whose failure fails the
  * read. */
 struct hook_state {
@@ -534,11 +606,16 @@ struct hook_state {
   int refuse_end;
 };
 
-static int hook_auth(void *ctx, char *line, size_t size, struct verr *err)
+static int hook_auth(void *ctx, int ranged, struct curl_slist **headers, struct verr *err)
 {
   struct hook_state *h = ctx;
-  (void)err;
-  snprintf(line, size, "Authorization: Bearer token-%u", ++h->auth_calls);
+  char line[64];
+  (void)ranged;
+  snprintf(line, sizeof line, "Authorization: Bearer token-%u", ++h->auth_calls);
+  struct curl_slist *grown = curl_slist_append(*headers, line);
+  if (grown == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  *headers = grown;
   return 0;
 }
 
@@ -559,6 +636,37 @@ static int hook_end(void *ctx, uint64_t length, struct verr *err)
                        : 0;
 }
 
+static const struct http_hooks test_hooks = {
+  .request_headers = hook_auth,
+  .object_bytes = hook_bytes,
+  .object_end = hook_end,
+};
+
+/* The http transfer's state behind a reader, as a kind built on it has it. */
+static ssize_t hooked_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  return http_read(r->state, buf, len, err);
+}
+
+static void hooked_close(struct vreader *r)
+{
+  http_close(r->state);
+  free(r);
+}
+
+static const struct vreader_ops hooked_ops = { "hooked http", hooked_read, NULL, hooked_close };
+
+static struct vreader *open_hooked(const struct source_opts *o, struct hook_state *h)
+{
+  struct vreader *r = malloc(sizeof *r);
+  struct verr err = { 0 };
+  cr_assert_not_null(r);
+  cr_assert_eq(http_open_hooked(o, "http", &test_hooks, h, &r->state, &err), 0, "%s",
+               err.message);
+  r->ops = &hooked_ops;
+  return r;
+}
+
 Test(source, http_hooks_see_every_request_and_byte_once)
 {
   start_faultserver();
@@ -566,13 +674,11 @@ Test(source, http_hooks_see_every_request_and_byte_once)
   url(u, sizeof u, "reset=700000&times=2");
   struct hook_state h = { 0 };
   struct source_opts o = test_opts(u);
-  o.auth_header = hook_auth;
-  o.object_bytes = hook_bytes;
-  o.object_end = hook_end;
-  o.hook_ctx = &h;
-  struct vreader *r = open_ok(&o);
+  struct vreader *r = open_hooked(&o, &h);
   expect_whole_object(r);
-  cr_assert_eq(source_info(r)->resumes, 2);
+  struct source_info info;
+  http_info(r->state, &info);
+  cr_assert_eq(info.resumes, 2);
   vreader_close(r); /* joins the transfer thread: h is complete */
   cr_assert_eq(h.auth_calls, 3, "Authorization asked %u times for 3 requests", h.auth_calls);
   cr_assert(!h.out_of_order);
@@ -588,10 +694,7 @@ Test(source, http_object_end_failure_fails_the_read)
   url(u, sizeof u, "");
   struct hook_state h = { .refuse_end = 1 };
   struct source_opts o = test_opts(u);
-  o.object_bytes = hook_bytes;
-  o.object_end = hook_end;
-  o.hook_ctx = &h;
-  struct vreader *r = open_ok(&o);
+  struct vreader *r = open_hooked(&o, &h);
   char buf[65536];
   ssize_t n;
   struct verr err = { 0 };

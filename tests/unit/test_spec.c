@@ -348,12 +348,42 @@ Test(env, scratch_is_used_when_mounted)
   free(absent);
 }
 
+/* CDI's s3 DataVolume: the keys sign (a ':' is fine), no extra headers are read. */
+Test(env, s3_source)
+{
+  char *envp[] = { "IMPORTER_SOURCE=s3", "IMPORTER_ENDPOINT=https://s3.eu-west-1.amazonaws.com/b/k",
+                   "IMPORTER_ACCESS_KEY_ID=AKIA:X", "IMPORTER_SECRET_KEY=s3cret",
+                   "IMPORTER_CERT_DIR=/", "IMPORTER_EXTRA_HEADER_0=X-A: b", NULL };
+  struct import_spec *s = NULL;
+  struct verr err = { 0 };
+  cr_assert_eq(spec_load_env(envp, &s, &err), 0, "%s", err.message);
+  cr_expect_eq(s->source.kind, SPEC_SOURCE_S3);
+  cr_expect_str_eq(s->source.http.url, "https://s3.eu-west-1.amazonaws.com/b/k");
+  cr_expect_str_eq(s->source.http.basic_auth_user, "AKIA:X");
+  cr_expect_str_eq(s->source.http.basic_auth_password, "s3cret");
+  cr_expect_str_eq(s->source.http.cert_dir, "/");
+  cr_expect_eq(s->source.http.n_headers, 0);
+  char *described = spec_describe(s);
+  cr_expect(strstr(described, "source=s3") != NULL, "%s", described);
+  cr_expect(strstr(described, "s3cret") == NULL, "%s", described);
+  free(described);
+  spec_free(s);
+}
+
 Test(env, errors)
 {
   struct { char *envp[4]; const char *expect; } cases[] = {
     { { "PATH=/bin", NULL }, "environment: IMPORTER_SOURCE: not set" },
     { { "IMPORTER_SOURCE=ftp", NULL }, "Unknown data source: ftp (IMPORTER_SOURCE)" },
-    { { "IMPORTER_SOURCE=s3", NULL }, "the s3 source is not supported by vimport" },
+    { { "IMPORTER_SOURCE=s3", NULL }, "IMPORTER_ENDPOINT: not set; a s3 source needs one" },
+    { { "IMPORTER_SOURCE=s3", "IMPORTER_ENDPOINT=s3://bucket/key", NULL },
+      "an s3 source takes http(s)://HOST[:PORT]/BUCKET/KEY" },
+    { { "IMPORTER_SOURCE=s3", "IMPORTER_ENDPOINT=http://h/b/k", "IMPORTER_CONTENTTYPE=archive" },
+      "CDI unpacks archives from http sources only" },
+    { { "IMPORTER_SOURCE=imageio", NULL }, "the imageio source is oVirt/RHV disks read from the "
+      "engine through ovirt-imageio (CDI's imageio source, with its warm migration checkpoints): "
+      "vimport does not replace that CDI feature" },
+    { { "IMPORTER_SOURCE=vddk", NULL }, "VMware disks read through VMware's VDDK library" },
     { { "IMPORTER_SOURCE=registry", NULL }, "IMPORTER_ENDPOINT: not set; a registry source" },
     { { "IMPORTER_SOURCE=registry", "IMPORTER_ENDPOINT=https://quay.io/x", NULL },
       "IMPORTER_ENDPOINT: a registry source needs a docker://" },
@@ -494,7 +524,7 @@ Test(env, gcs_contract)
   env_fails(bad_url, "a gcs source needs gs://BUCKET/OBJECT");
   char *archive[] = { "IMPORTER_SOURCE=gcs", "IMPORTER_ENDPOINT=gs://b/o",
                       "IMPORTER_CONTENTTYPE=archive", NULL };
-  env_fails(archive, "contentType archive is for http sources");
+  env_fails(archive, "CDI unpacks archives from http sources only");
   free(key);
   free(certs);
 }

@@ -310,7 +310,15 @@ static const struct yaml_error_case yaml_errors[] = {
   { HEAD "spec:\n  source:\n    registry: {url: \"docker://q.io/f\", extraHeaders: [\"A: b\"]}\n",
     "spec.source.registry.extraHeaders: unknown key" },
   { HEAD "spec:\n  source:\n    s3: {url: x}\n",
-    "spec.yaml:5: spec.source.s3: this CDI source kind is not supported" },
+    "spec.yaml:5: spec.source.s3.url: not an http:// or https:// URL" },
+  { HEAD "spec:\n  source:\n    s3: {url: \"http://h/b/k\", extraHeaders: [\"A: b\"]}\n",
+    "spec.source.s3.extraHeaders: unknown key" },
+  { HEAD "spec:\n  source:\n    vddk: {url: x}\n",
+    "spec.yaml:5: spec.source.vddk: VMware disks read through VMware's VDDK library and its "
+    "sidecar image (CDI's vddk source, with its warm migration snapshots): vimport does not "
+    "replace that CDI feature" },
+  { HEAD "spec:\n  source:\n    imageio: {url: x}\n",
+    "spec.source.imageio: oVirt/RHV disks read from the engine through ovirt-imageio" },
   { HEAD "spec:\n  source:\n    blank:\n", "spec.yaml:5: spec.source.blank: expected a mapping, got null" },
   { HEAD "spec:\n  source:\n    blank: {}\n  preallocation: \"true\"\n",
     "spec.yaml:6: spec.preallocation: expected true or false, got a string" },
