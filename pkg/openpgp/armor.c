@@ -345,7 +345,8 @@ int openpgp_clearsign_parse(const char *msg, size_t len, struct openpgp_clearsig
       return -1;
     pos = next;
   }
-  cs.text = malloc(len - pos + 1);
+  /* every line gains a '\n' (the last may have had none), then a NUL */
+  cs.text = malloc(len - pos + 2);
   if (cs.text == NULL)
     return verr_set(err, VERR_NOMEM, "out of memory");
   size_t sig_at = len;

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "decompress/decompress.h"
 #include "metrics/metrics.h"
+#include "openpgp/openpgp.h"
 #include "run.h"
 #include "source/source.h"
 #include "target/target.h"
@@ -124,6 +125,7 @@ static bool same_origin(const char *a, const char *b)
 }
 
 static const char *checksum_algorithm(const struct import_run *run);
+static enum signature_format signature_format_of(enum spec_signature_format f);
 
 static int open_source(struct import_run *run, struct verr *err)
 {
@@ -151,6 +153,113 @@ static int open_source(struct import_run *run, struct verr *err)
 
 /* ---- the expected checksum ------------------------------------------------------------ */
 
+/* Fetch a small object (checksum file, detached signature) at `url` (or a mounted path)
+ * with the source's TLS options; credentials only to the image's own origin. */
+static int fetch_small(struct import_run *run, const char *url, size_t cap, const char *what,
+                       char **out, size_t *len, struct verr *err)
+{
+  struct source_opts opts;
+  char **lines;
+  bool creds = same_origin(url, image_url(run->spec));
+  if (source_options(run, url, creds, &opts, &lines, err) < 0)
+    return -1;
+  int r = trust_fetch_all(&opts, cap, what, out, len, err);
+  free_lines(lines, creds ? n_header_lines(run->spec) : 0);
+  if (r < 0)
+    run->res->source_unreachable = err->code == VERR_SOURCE;
+  return r;
+}
+
+/* OpenPGP: the checksum file clearsigned, or with its detached signature, checked with
+ * the mounted keyring. *text becomes the signed text only (for a clearsigned file,
+ * nothing outside the signature may be used). */
+static int verify_openpgp(struct import_run *run, char **text, size_t *len, struct verr *err)
+{
+  const struct spec_checksum_signature *cs = &run->spec->checksum_signature;
+  const char *where = cs->detached.url ? cs->detached.url : cs->detached.path;
+  char *sig = NULL, *signed_text = NULL;
+  size_t sig_len = 0, signed_len = 0;
+  if (where != NULL && fetch_small(run, where, SIGNATURE_FILE_MAX_BYTES,
+                                   "checksum file's signature", &sig, &sig_len, err) < 0)
+    return -1;
+  struct openpgp_keyring *kr = NULL;
+  struct openpgp_result res;
+  int r = openpgp_keyring_load(cs->keyring, &kr, err);
+  if (r == 0)
+    r = openpgp_verify_file(kr, *text, *len, sig, sig_len, &signed_text, &signed_len, &res, err);
+  openpgp_keyring_free(kr);
+  free(sig);
+  if (r < 0)
+    return verr_prefix(err, "vimport.checksumSignature: the checksum file is not signed by a "
+                       "key of %s", cs->keyring);
+  free(*text);
+  *text = signed_text;
+  *len = signed_len;
+  snprintf(run->res->verified_by, sizeof run->res->verified_by, "checksum file signed by "
+           "OpenPGP key %s \"%s\" (%s, %s)", res.fingerprint, res.user_id, res.algorithm,
+           res.hash);
+  return 0;
+}
+
+/* A raw-key or X.509 detached signature over the checksum file, as vimport.signature is
+ * over the image. */
+static int verify_detached_x509(struct import_run *run, const char *text, size_t len,
+                                struct verr *err)
+{
+  const struct spec_signature *sig = &run->spec->checksum_signature.detached;
+  struct source_opts fetch;
+  char **lines;
+  bool creds = sig->url != NULL && same_origin(sig->url, image_url(run->spec));
+  if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
+    return -1;
+  struct signature_opts opts = {
+    .signature_path = sig->path,
+    .signature_url = sig->url,
+    .fetch = &fetch,
+    .format = signature_format_of(sig->format),
+    .public_key_path = sig->public_key,
+    .certificate_path = sig->certificate,
+    .ca_bundle_path = sig->ca_bundle,
+    .hash_method = sig->hash_method,
+    .key_type = sig->key_type,
+  };
+  struct signature_result res;
+  int r = signature_verify_buffer(&opts, text, len, &res, err);
+  free_lines(lines, creds ? n_header_lines(run->spec) : 0);
+  if (r < 0)
+    return verr_prefix(err, "vimport.checksumSignature");
+  snprintf(run->res->verified_by, sizeof run->res->verified_by, "checksum file signed by %s "
+           "(%s%s%s)", res.subject[0] ? res.subject : res.key_fingerprint, res.key_type,
+           res.hash[0] ? ", " : "", res.hash);
+  return 0;
+}
+
+/* The checksum file, its signature checked before the image is opened, so a refused
+ * file fails the import before a byte is written. */
+static int load_signed_checksum_file(struct import_run *run, const char *wanted,
+                                     struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  char *text = NULL;
+  size_t len = 0;
+  if (fetch_small(run, spec->checksum_url, CHECKSUM_FILE_MAX_BYTES, "checksum file", &text,
+                  &len, err) < 0)
+    return -1;
+  int r = spec->checksum_signature.keyring != NULL ? verify_openpgp(run, &text, &len, err)
+                                                    : verify_detached_x509(run, text, len, err);
+  if (r == 0 && (r = checksum_file_parse(text, len, wanted, &run->expected, err)) < 0) {
+    char where[1024];
+    verr_redact_url(spec->checksum_url, where, sizeof where);
+    verr_prefix(err, "%s", where);
+  }
+  free(text);
+  if (r < 0)
+    return -1;
+  vlog_info("trust", "%s", run->res->verified_by);
+  run_add_verified(run->res, "checksum-signature");
+  return 0;
+}
+
 static int load_checksum_file(struct import_run *run, struct verr *err)
 {
   const struct import_spec *spec = run->spec;
@@ -161,16 +270,21 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
       return verr_prefix(err, "vimport.checksumURL");
     wanted = name;
   }
-  struct source_opts opts;
-  char **lines;
-  bool creds = same_origin(spec->checksum_url, image_url(spec));
-  if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
-    return -1;
-  int r = checksum_file_load(&opts, wanted, &run->expected, err);
-  free_lines(lines, creds ? n_header_lines(spec) : 0);
-  /* CDI has no checksum file; its nearest case is a source it cannot reach */
-  if (r < 0)
-    return run->res->source_unreachable = err->code == VERR_SOURCE, -1;
+  if (spec->checksum_signature.given) {
+    if (load_signed_checksum_file(run, wanted, err) < 0)
+      return -1;
+  } else {
+    struct source_opts opts;
+    char **lines;
+    bool creds = same_origin(spec->checksum_url, image_url(spec));
+    if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
+      return -1;
+    int r = checksum_file_load(&opts, wanted, &run->expected, err);
+    free_lines(lines, creds ? n_header_lines(spec) : 0);
+    /* CDI has no checksum file; its nearest case is a source it cannot reach */
+    if (r < 0)
+      return run->res->source_unreachable = err->code == VERR_SOURCE, -1;
+  }
   char redacted[1024];
   verr_redact_url(spec->checksum_url, redacted, sizeof redacted);
   vlog_info("trust", "checksum file %s lists %s:%s for %s", redacted, run->expected.algorithm,
@@ -438,9 +552,11 @@ int input_check_signature(struct import_run *run, struct verr *err)
   struct signature_result res;
   if (signature_tap_final(run->sigtap, &res, err) < 0)
     return -1;
-  snprintf(run->res->verified_by, sizeof run->res->verified_by, "%s (%s%s%s)",
-           res.subject[0] ? res.subject : res.key_fingerprint, res.key_type,
-           res.hash[0] ? ", " : "", res.hash);
+  /* after the checksum file's signer, when there is one */
+  size_t at = strlen(run->res->verified_by);
+  snprintf(run->res->verified_by + at, sizeof run->res->verified_by - at, "%s%s (%s%s%s)",
+           at ? "; image signed by " : "", res.subject[0] ? res.subject : res.key_fingerprint,
+           res.key_type, res.hash[0] ? ", " : "", res.hash);
   vlog_info("trust", "signature verified over %llu bytes by %s", (unsigned long long)res.bytes,
             run->res->verified_by);
   run_add_verified(run->res, "signature");

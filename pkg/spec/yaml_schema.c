@@ -298,6 +298,44 @@ static YAML_HANDLER(parse_signature)
   return check_signature(w, value, path);
 }
 
+/* vimport.checksumSignature: OpenPGP with a keyring (url/path optional: absent means
+ * clearsigned), or a raw/X.509 detached signature checked as vimport.signature is. */
+static int check_checksum_signature(struct yaml_walk *w, yaml_node_t *value, const char *path)
+{
+  const struct spec_checksum_signature *cs = &w->spec->checksum_signature;
+  const struct spec_signature *d = &cs->detached;
+  if (d->url != NULL && d->path != NULL)
+    return yaml_walk_error(w, value, path, "give at most one of url or path (where the "
+                           "detached signature is)");
+  int keys = (cs->keyring != NULL) + (d->public_key != NULL) + (d->certificate != NULL);
+  if (keys != 1)
+    return yaml_walk_error(w, value, path, "give exactly one of keyring (OpenPGP: the "
+                           "publisher's gpg --export), publicKey or certificate");
+  if (cs->keyring != NULL) {
+    if (d->ca_bundle || d->hash_method || d->key_type || d->format != SPEC_SIGNATURE_AUTO)
+      return yaml_walk_error(w, value, path, "caBundle, format, hashMethod and keyType apply "
+                             "only with publicKey or certificate, not with an OpenPGP keyring");
+    return 0;
+  }
+  if (d->url == NULL && d->path == NULL)
+    return yaml_walk_error(w, value, path, "publicKey or certificate needs url or path (the "
+                           "detached signature of the checksum file)");
+  if ((d->certificate == NULL) != (d->ca_bundle == NULL))
+    return yaml_walk_error(w, value, path, d->certificate != NULL
+                           ? "certificate needs caBundle, the CA certificates it must chain to"
+                           : "caBundle applies only with certificate");
+  return 0;
+}
+
+static YAML_HANDLER(parse_checksum_signature)
+{
+  w->spec->checksum_signature.given = true;
+  w->checksum_signature = value;
+  if (yaml_walk_mapping(w, value, path, k->children) == -1)
+    return -1;
+  return check_checksum_signature(w, value, path);
+}
+
 /* Cross-field rules of checksumURL, checked after the whole document was walked. */
 static int check_trust(struct yaml_walk *w)
 {
@@ -305,6 +343,9 @@ static int check_trust(struct yaml_walk *w)
   if (w->checksum_name != NULL && w->checksum_url == NULL)
     return yaml_walk_error(w, w->checksum_name, "vimport.checksumName", "applies only with "
                            "checksumURL");
+  if (w->checksum_signature != NULL && w->checksum_url == NULL)
+    return yaml_walk_error(w, w->checksum_signature, "vimport.checksumSignature", "applies "
+                           "only with checksumURL (the file it signs)");
   if (w->checksum_url == NULL)
     return 0;
   if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
@@ -558,6 +599,21 @@ static const struct yaml_key signature_keys[] = {
 };
 static const struct yaml_table signature_table = TABLE(signature_keys);
 
+#define CS(member) AT(checksum_signature.detached.member)
+static const struct yaml_key checksum_signature_keys[] = {
+  { "url",         parse_url,          NULL, CS(url),         false, NULL },
+  { "path",        parse_mounted_file, NULL, CS(path),        false, NULL },
+  { "keyring",     parse_mounted_file, NULL, AT(checksum_signature.keyring), false, NULL },
+  { "format",      yaml_parse_choice,  NULL, CS(format),      false, &signature_format_choice },
+  { "publicKey",   parse_mounted_file, NULL, CS(public_key),  false, NULL },
+  { "certificate", parse_mounted_file, NULL, CS(certificate), false, NULL },
+  { "caBundle",    parse_mounted_file, NULL, CS(ca_bundle),   false, NULL },
+  { "hashMethod",  yaml_parse_choice,  NULL, CS(hash_method), false, &hash_method_choice },
+  { "keyType",     yaml_parse_choice,  NULL, CS(key_type),    false, &key_type_choice },
+};
+#undef CS
+static const struct yaml_table checksum_signature_table = TABLE(checksum_signature_keys);
+
 static const struct yaml_key vimport_keys[] = {
   { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false, NULL },
   { "blockSize",              parse_block_size,          NULL, 0, false, NULL },
@@ -577,6 +633,8 @@ static const struct yaml_key vimport_keys[] = {
   { "checksumURL",            parse_checksum_url,        NULL, AT(checksum_url), false, NULL },
   { "checksumName",           parse_checksum_name,       NULL, AT(checksum_name), false, NULL },
   { "signature",              parse_signature,           &signature_table, 0, false, NULL },
+  { "checksumSignature",      parse_checksum_signature,  &checksum_signature_table, 0, false,
+    NULL },
 };
 static const struct yaml_table vimport_table = TABLE(vimport_keys);
 
