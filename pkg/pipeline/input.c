@@ -170,17 +170,26 @@ static int fetch_small(struct import_run *run, const char *url, size_t cap, cons
   return r;
 }
 
-/* OpenPGP: the checksum file clearsigned, or with its detached signature, checked with
- * the mounted keyring. *text becomes the signed text only (for a clearsigned file,
- * nothing outside the signature may be used). */
-static int verify_openpgp(struct import_run *run, char **text, size_t *len, struct verr *err)
+/* Append "<what> signed by <who>" to verifiedBy ("; " between). */
+static void add_signer(struct import_run *run, const char *what, const char *who)
 {
-  const struct spec_checksum_signature *cs = &run->spec->checksum_signature;
+  char *by = run->res->verified_by;
+  size_t at = strlen(by);
+  snprintf(by + at, sizeof run->res->verified_by - at, "%s%s signed by %s", at ? "; " : "",
+           what, who);
+}
+
+/* OpenPGP: the file clearsigned, or with its detached signature, checked with the
+ * mounted keyring. *text becomes the signed text only (for a clearsigned file, nothing
+ * outside the signature may be used). */
+static int verify_openpgp(struct import_run *run, const struct spec_checksum_signature *cs,
+                          const char *what, char **text, size_t *len, struct verr *err)
+{
   const char *where = cs->detached.url ? cs->detached.url : cs->detached.path;
   char *sig = NULL, *signed_text = NULL;
   size_t sig_len = 0, signed_len = 0;
-  if (where != NULL && fetch_small(run, where, SIGNATURE_FILE_MAX_BYTES,
-                                   "checksum file's signature", &sig, &sig_len, err) < 0)
+  if (where != NULL && fetch_small(run, where, SIGNATURE_FILE_MAX_BYTES, "signature", &sig,
+                                   &sig_len, err) < 0)
     return -1;
   struct openpgp_keyring *kr = NULL;
   struct openpgp_result res;
@@ -190,23 +199,23 @@ static int verify_openpgp(struct import_run *run, char **text, size_t *len, stru
   openpgp_keyring_free(kr);
   free(sig);
   if (r < 0)
-    return verr_prefix(err, "vimport.checksumSignature: the checksum file is not signed by a "
-                       "key of %s", cs->keyring);
+    return verr_prefix(err, "the %s is not signed by a key of %s", what, cs->keyring);
   free(*text);
   *text = signed_text;
   *len = signed_len;
-  snprintf(run->res->verified_by, sizeof run->res->verified_by, "checksum file signed by "
-           "OpenPGP key %s \"%s\" (%s, %s)", res.fingerprint, res.user_id, res.algorithm,
-           res.hash);
+  char who[512];
+  snprintf(who, sizeof who, "OpenPGP key %s \"%.200s\" (%s, %s)", res.fingerprint,
+           res.user_id, res.algorithm, res.hash);
+  add_signer(run, what, who);
   return 0;
 }
 
-/* A raw-key or X.509 detached signature over the checksum file, as vimport.signature is
- * over the image. */
-static int verify_detached_x509(struct import_run *run, const char *text, size_t len,
+/* A raw-key or X.509 detached signature over the file, as vimport.signature is over the
+ * image. */
+static int verify_detached_x509(struct import_run *run, const struct spec_signature *sig,
+                                const char *what, const char *text, size_t len,
                                 struct verr *err)
 {
-  const struct spec_signature *sig = &run->spec->checksum_signature.detached;
   struct source_opts fetch;
   char **lines;
   bool creds = sig->url != NULL && same_origin(sig->url, image_url(run->spec));
@@ -227,10 +236,31 @@ static int verify_detached_x509(struct import_run *run, const char *text, size_t
   int r = signature_verify_buffer(&opts, text, len, &res, err);
   free_lines(lines, creds ? n_header_lines(run->spec) : 0);
   if (r < 0)
-    return verr_prefix(err, "vimport.checksumSignature");
-  snprintf(run->res->verified_by, sizeof run->res->verified_by, "checksum file signed by %s "
-           "(%s%s%s)", res.subject[0] ? res.subject : res.key_fingerprint, res.key_type,
-           res.hash[0] ? ", " : "", res.hash);
+    return verr_prefix(err, "the %s's signature", what);
+  char who[700];
+  snprintf(who, sizeof who, "%.500s (%s%s%s)", res.subject[0] ? res.subject : res.key_fingerprint,
+           res.key_type, res.hash[0] ? ", " : "", res.hash);
+  add_signer(run, what, who);
+  return 0;
+}
+
+/* Fetch the file at `url` and, when `cs` is given, check its signature; *text is what
+ * may be trusted (malloc'ed). */
+static int fetch_verified(struct import_run *run, const char *url,
+                          const struct spec_checksum_signature *cs, const char *what,
+                          const char *option, char **text, size_t *len, struct verr *err)
+{
+  if (fetch_small(run, url, CHECKSUM_FILE_MAX_BYTES, what, text, len, err) < 0)
+    return -1;
+  if (!cs->given)
+    return 0;
+  int r = cs->keyring != NULL ? verify_openpgp(run, cs, what, text, len, err)
+                              : verify_detached_x509(run, &cs->detached, what, *text, *len, err);
+  if (r < 0) {
+    free(*text);
+    *text = NULL;
+    return verr_prefix(err, "%s", option);
+  }
   return 0;
 }
 
@@ -242,12 +272,11 @@ static int load_signed_checksum_file(struct import_run *run, const char *wanted,
   const struct import_spec *spec = run->spec;
   char *text = NULL;
   size_t len = 0;
-  if (fetch_small(run, spec->checksum_url, CHECKSUM_FILE_MAX_BYTES, "checksum file", &text,
-                  &len, err) < 0)
+  if (fetch_verified(run, spec->checksum_url, &spec->checksum_signature, "checksum file",
+                     "vimport.checksumSignature", &text, &len, err) < 0)
     return -1;
-  int r = spec->checksum_signature.keyring != NULL ? verify_openpgp(run, &text, &len, err)
-                                                    : verify_detached_x509(run, text, len, err);
-  if (r == 0 && (r = checksum_file_parse(text, len, wanted, &run->expected, err)) < 0) {
+  int r = checksum_file_parse(text, len, wanted, &run->expected, err);
+  if (r < 0) {
     char where[1024];
     verr_redact_url(spec->checksum_url, where, sizeof where);
     verr_prefix(err, "%s", where);
@@ -257,6 +286,69 @@ static int load_signed_checksum_file(struct import_run *run, const char *wanted,
     return -1;
   vlog_info("trust", "%s", run->res->verified_by);
   run_add_verified(run->res, "checksum-signature");
+  return 0;
+}
+
+/* The "# vimport-sum digest=D block-size=N" header of a published block hash list: how
+ * the list was made when not with `vimport sum`'s defaults. Other comments are ignored. */
+static int block_hash_header(const char *text, char *digest, size_t digest_size,
+                             uint32_t *block_size, struct verr *err)
+{
+  for (const char *line = text; line != NULL && *line; line = strchr(line, '\n'), line += !!line) {
+    if (strncmp(line, "# vimport-sum ", 14) != 0)
+      continue;
+    size_t n = strcspn(line, "\n");
+    char head[256];
+    snprintf(head, sizeof head, "%.*s", (int)(n < 255 ? n : 255), line);
+    char *d = strstr(head, "digest="), *b = strstr(head, "block-size=");
+    if (d != NULL)
+      snprintf(digest, digest_size, "%.*s", (int)strcspn(d + 7, " \t\r"), d + 7);
+    if (b != NULL) {
+      char *end;
+      unsigned long v = strtoul(b + 11, &end, 10);
+      if (v < 512 || v > (64u << 20) || (v & (v - 1)) != 0)
+        return verr_set(err, VERR_FORMAT, "block hash list header: block-size=%.20s is not a "
+                        "power of two from 512 to 64Mi", b + 11);
+      *block_size = (uint32_t)v;
+    }
+  }
+  return 0;
+}
+
+/* vimport.blockHashURL: a list in `vimport sum`'s format ("<hex>  <name>"), its
+ * signature checked like a checksum file's; the line for the image's file name becomes
+ * the import's expected block hash. */
+static int load_block_hash_list(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  char name[1024];
+  if (checksum_file_name_from_url(image_url(spec), name, sizeof name, err) < 0)
+    return verr_prefix(err, "vimport.blockHashURL");
+  char *text = NULL;
+  size_t len = 0;
+  if (fetch_verified(run, spec->block_hash_url, &spec->block_hash_signature,
+                     "block hash list", "vimport.blockHashSignature", &text, &len, err) < 0)
+    return -1;
+  struct checksum listed;
+  char digest[64] = "", hash[200];
+  uint32_t block_size = run->block_hash.block_size;
+  int r = block_hash_header(text, digest, sizeof digest, &block_size, err);
+  if (r == 0)
+    r = checksum_file_parse(text, len, name, &listed, err);
+  free(text);
+  if (r == 0) {
+    snprintf(hash, sizeof hash, "%s:%s", digest[0] ? digest : listed.algorithm, listed.hex);
+    r = spec_parse_block_hash(hash, &run->block_hash, err);
+  }
+  char where[1024];
+  verr_redact_url(spec->block_hash_url, where, sizeof where);
+  if (r < 0)
+    return verr_prefix(err, "vimport.blockHashURL %s", where);
+  run->block_hash.block_size = block_size;
+  vlog_info("trust", "block hash list %s lists %s (block size %u) for %s", where, hash,
+            block_size, name);
+  if (spec->block_hash_signature.given)
+    run_add_verified(run->res, "blockhash-signature");
   return 0;
 }
 
@@ -295,6 +387,8 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
 static int load_expected_checksum(struct import_run *run, struct verr *err)
 {
   const struct import_spec *spec = run->spec;
+  if (spec->block_hash_url != NULL && load_block_hash_list(run, err) < 0)
+    return -1;
   if (spec->checksum_url != NULL)
     return run->has_expected = true, load_checksum_file(run, err);
   /* every streamed kind: the spec refuses a checksum where no bytes stream */

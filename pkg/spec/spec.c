@@ -117,6 +117,9 @@ void spec_free(struct import_spec *spec)
   free_signature(&spec->signature);
   free_signature(&spec->checksum_signature.detached);
   free(spec->checksum_signature.keyring);
+  free_secret(spec->block_hash_url);
+  free_signature(&spec->block_hash_signature.detached);
+  free(spec->block_hash_signature.keyring);
   free(spec->node_pull.ready_file);
   free(spec->node_pull.done_file);
   free(spec);
@@ -327,6 +330,9 @@ static void describe_vimport(FILE *f, const struct import_spec *spec)
   if (spec->checksum_name != NULL)
     fprintf(f, " checksumName=%s", spec->checksum_name);
   describe_signature(f, &spec->signature);
+  describe_url(f, "blockHashURL", spec->block_hash_url);
+  if (spec->block_hash_signature.given && spec->block_hash_signature.keyring != NULL)
+    fprintf(f, " blockHashSignature: keyring=%s", spec->block_hash_signature.keyring);
   const struct spec_checksum_signature *cs = &spec->checksum_signature;
   if (cs->given) {
     fprintf(f, " checksumSignature:");

@@ -237,6 +237,12 @@ struct import_spec {
                                    * NULL: the last path segment of the source URL or path */
   struct spec_signature signature; /* vimport.signature */
   struct spec_checksum_signature checksum_signature; /* vimport.checksumSignature */
+  char *block_hash_url;           /* owned; vimport.blockHashURL: a list in `vimport sum`'s
+                                   * format (http(s) URL or local path, may hold userinfo:
+                                   * redact) whose line for the image's file name becomes
+                                   * the expected block hash; excludes expectedBlockHash */
+  struct spec_checksum_signature block_hash_signature; /* vimport.blockHashSignature: as
+                                   * checksumSignature, over the blockHashURL list */
   struct spec_node_pull node_pull;   /* environment only */
 };
 

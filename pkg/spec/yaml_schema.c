@@ -300,9 +300,9 @@ static YAML_HANDLER(parse_signature)
 
 /* vimport.checksumSignature: OpenPGP with a keyring (url/path optional: absent means
  * clearsigned), or a raw/X.509 detached signature checked as vimport.signature is. */
-static int check_checksum_signature(struct yaml_walk *w, yaml_node_t *value, const char *path)
+static int check_checksum_signature(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                    const struct spec_checksum_signature *cs)
 {
-  const struct spec_checksum_signature *cs = &w->spec->checksum_signature;
   const struct spec_signature *d = &cs->detached;
   if (d->url != NULL && d->path != NULL)
     return yaml_walk_error(w, value, path, "give at most one of url or path (where the "
@@ -333,7 +333,22 @@ static YAML_HANDLER(parse_checksum_signature)
   w->checksum_signature = value;
   if (yaml_walk_mapping(w, value, path, k->children) == -1)
     return -1;
-  return check_checksum_signature(w, value, path);
+  return check_checksum_signature(w, value, path, &w->spec->checksum_signature);
+}
+
+static YAML_HANDLER(parse_block_hash_url)
+{
+  w->block_hash_url = value;
+  return parse_url_or_path(w, value, path, k);
+}
+
+static YAML_HANDLER(parse_block_hash_signature)
+{
+  w->spec->block_hash_signature.given = true;
+  w->block_hash_signature = value;
+  if (yaml_walk_mapping(w, value, path, k->children) == -1)
+    return -1;
+  return check_checksum_signature(w, value, path, &w->spec->block_hash_signature);
 }
 
 /* Cross-field rules of checksumURL, checked after the whole document was walked. */
@@ -346,6 +361,15 @@ static int check_trust(struct yaml_walk *w)
   if (w->checksum_signature != NULL && w->checksum_url == NULL)
     return yaml_walk_error(w, w->checksum_signature, "vimport.checksumSignature", "applies "
                            "only with checksumURL (the file it signs)");
+  if (w->block_hash_signature != NULL && w->block_hash_url == NULL)
+    return yaml_walk_error(w, w->block_hash_signature, "vimport.blockHashSignature", "applies "
+                           "only with blockHashURL (the list it signs)");
+  if (w->block_hash_url != NULL && spec->block_hash.has_expected)
+    return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "give either "
+                           "expectedBlockHash or blockHashURL, not both");
+  if (w->block_hash_url != NULL && spec->block_hash.length != 0)
+    return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "blockHashLength "
+                           "does not apply: a published list hashes the whole image");
   if (w->checksum_url == NULL)
     return 0;
   if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
@@ -614,6 +638,21 @@ static const struct yaml_key checksum_signature_keys[] = {
 #undef CS
 static const struct yaml_table checksum_signature_table = TABLE(checksum_signature_keys);
 
+#define BS(member) AT(block_hash_signature.detached.member)
+static const struct yaml_key block_hash_signature_keys[] = {
+  { "url",         parse_url,          NULL, BS(url),         false, NULL },
+  { "path",        parse_mounted_file, NULL, BS(path),        false, NULL },
+  { "keyring",     parse_mounted_file, NULL, AT(block_hash_signature.keyring), false, NULL },
+  { "format",      yaml_parse_choice,  NULL, BS(format),      false, &signature_format_choice },
+  { "publicKey",   parse_mounted_file, NULL, BS(public_key),  false, NULL },
+  { "certificate", parse_mounted_file, NULL, BS(certificate), false, NULL },
+  { "caBundle",    parse_mounted_file, NULL, BS(ca_bundle),   false, NULL },
+  { "hashMethod",  yaml_parse_choice,  NULL, BS(hash_method), false, &hash_method_choice },
+  { "keyType",     yaml_parse_choice,  NULL, BS(key_type),    false, &key_type_choice },
+};
+#undef BS
+static const struct yaml_table block_hash_signature_table = TABLE(block_hash_signature_keys);
+
 static const struct yaml_key vimport_keys[] = {
   { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false, NULL },
   { "blockSize",              parse_block_size,          NULL, 0, false, NULL },
@@ -635,6 +674,9 @@ static const struct yaml_key vimport_keys[] = {
   { "signature",              parse_signature,           &signature_table, 0, false, NULL },
   { "checksumSignature",      parse_checksum_signature,  &checksum_signature_table, 0, false,
     NULL },
+  { "blockHashURL",           parse_block_hash_url,      NULL, AT(block_hash_url), false, NULL },
+  { "blockHashSignature",     parse_block_hash_signature, &block_hash_signature_table, 0,
+    false, NULL },
 };
 static const struct yaml_table vimport_table = TABLE(vimport_keys);
 
