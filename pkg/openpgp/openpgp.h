@@ -62,6 +62,9 @@
 #define OPENPGP_MAX_SIGNATURES 16
 /* Largest RSA modulus accepted, in bits (bounds the cost of each verification). */
 #define OPENPGP_RSA_MAX_BITS 16384
+/* Seconds a signature may seem to come from the future (clocks differ); beyond, refused
+ * as sqv refuses it: a key valid now says nothing about a date that has not come. */
+#define OPENPGP_CLOCK_SKEW 300
 /* Smallest RSA modulus trusted, in bits. */
 #define OPENPGP_RSA_MIN_BITS 2048
 

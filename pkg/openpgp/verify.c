@@ -345,6 +345,8 @@ static int verify_one(const struct openpgp_keyring *kr, enum data_form form,
     why = "the message's 'Hash:' header does not name the signature's hash";
   else if (sig.sig_expires != 0 && (int64_t)sig.created + sig.sig_expires <= (int64_t)time(NULL))
     why = "the signature has expired";
+  else if ((int64_t)sig.created > (int64_t)time(NULL) + OPENPGP_CLOCK_SKEW)
+    why = "the signature claims to be made in the future (check this machine's clock)";
   else
     why = key_unusable_at(kr, k, sig.created);
   if (why == NULL) {

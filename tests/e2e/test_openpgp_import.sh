@@ -13,7 +13,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 set -E
-require_cmd gpg python3 sha256sum sha512sum qemu-img
+require_cmd gpg openssl python3 sha256sum sha512sum qemu-img
 tmp=$(e2e_tmpdir)
 export GNUPGHOME=$tmp/gnupg
 mkdir -m 700 "$GNUPGHOME"
@@ -145,6 +145,17 @@ expect_refused "unsigned CHECKSUM" "not a clearsigned message"
 # the wrong key for a good file
 run_import "$U/cloud.qcow2" "checksumURL: $U/CHECKSUM" "checksumSignature: {keyring: $mnt/debian.asc}"
 expect_refused "Fedora CHECKSUM, Debian's keyring" "not in the keyring"
+# the raw-key detached signature of vimport.signature, over the checksum file instead
+openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/ec.key" 2>/dev/null
+openssl ec -in "$tmp/ec.key" -pubout -out "$mnt/ec.pub" 2>/dev/null
+openssl dgst -sha256 -sign "$tmp/ec.key" -out "$srv/SHA256SUMS.sig" "$srv/SHA256SUMS"
+run_import "$U/cloud.qcow2" "checksumURL: $U/SHA256SUMS" \
+  "checksumSignature: {url: $U/SHA256SUMS.sig, publicKey: $mnt/ec.pub}"
+expect_ok "SHA256SUMS with an ECDSA detached signature (publicKey)" "ECDSA P-256"
+openssl dgst -sha256 -sign "$tmp/ec.key" -out "$evil/SHA256SUMS.sig" "$srv/SHA512SUMS"
+run_import "$M/cloud.qcow2" "checksumURL: $M/SHA256SUMS" \
+  "checksumSignature: {url: $M/SHA256SUMS.sig, publicKey: $mnt/ec.pub}"
+expect_refused "mirror: SHA256SUMS, raw-key signature over another file" "signature"
 # spec errors say what to do
 run_import "$U/cloud.qcow2" "checksumSignature: {keyring: $mnt/fedora.gpg}"
 expect_refused "checksumSignature without checksumURL" "applies only with checksumURL"
