@@ -3,7 +3,8 @@
  * key; a checksum file clearsigned, detached binary and detached armored; a SHA-1
  * signature. The many cases cross-checked with gpgv and sqv live in
  * tests/e2e/test_openpgp.sh, which runs GnuPG itself. Here: the armor decoder and its
- * CRC-24, the packet walker's bounds, the keyring, each verdict and its message.
+ * CRC-24, the packet walker's bounds, the keyring, each verdict and its message; the
+ * spec keys and environment variables that ask for it (pkg/spec).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -248,4 +249,95 @@ Test(openpgp, keyring_refuses_non_keys)
   cr_expect(strstr(err.message, "not a key") != NULL, "%s", err.message);
   free(sig);
   cr_expect_eq(openpgp_keyring_parse("", 0, &kr, &err), -1);
+}
+
+/* ---- the spec keys that ask for it (pkg/spec) -------------------------------------- */
+
+#include "spec/spec.h"
+
+static int load_spec(const char *vimport_lines, struct import_spec **spec, struct verr *err)
+{
+  char *yaml = NULL;
+  cr_assert_geq(asprintf(&yaml,
+                         "apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\n"
+                         "spec:\n  source:\n    http:\n      url: https://h/x/disk.qcow2\n"
+                         "vimport:\n%s",
+                         vimport_lines), 0);
+  memset(err, 0, sizeof *err);
+  *spec = NULL;
+  int r = spec_load_yaml_buffer(yaml, strlen(yaml), "spec.yaml", spec, err);
+  free(yaml);
+  return r;
+}
+
+Test(openpgp, spec_checksum_signature)
+{
+  const char *top = getenv("VIMPORT_TOP");
+  char *lines = NULL;
+  struct import_spec *spec;
+  struct verr err;
+  cr_assert_geq(asprintf(&lines, "  checksumURL: https://h/x/SHA256SUMS\n"
+                                 "  checksumSignature: {url: https://h/x/SHA256SUMS.gpg, "
+                                 "keyring: %s/tests/data/openpgp/keys.asc}\n",
+                         top ? top : "."), 0);
+  cr_assert_eq(load_spec(lines, &spec, &err), 0, "%s", err.message);
+  cr_expect(spec->checksum_signature.given);
+  cr_expect_str_eq(spec->checksum_signature.detached.url, "https://h/x/SHA256SUMS.gpg");
+  cr_expect(strstr(spec->checksum_signature.keyring, "keys.asc") != NULL);
+  spec_free(spec);
+  free(lines);
+  /* no checksumURL */
+  cr_expect_eq(load_spec("  checksumSignature: {keyring: /etc/passwd}\n", &spec, &err), -1);
+  cr_expect(strstr(err.message, "applies only with checksumURL") != NULL, "%s", err.message);
+  /* no key at all, or two */
+  cr_expect_eq(load_spec("  checksumURL: https://h/x/S\n  checksumSignature: {url: https://h/s}\n",
+                         &spec, &err), -1);
+  cr_expect(strstr(err.message, "exactly one of keyring") != NULL, "%s", err.message);
+  /* a keyring that is not mounted */
+  cr_expect_eq(load_spec("  checksumURL: https://h/x/S\n"
+                         "  checksumSignature: {keyring: /nonexistent/k.gpg}\n", &spec, &err), -1);
+  cr_expect(strstr(err.message, "mounted") != NULL, "%s", err.message);
+  /* hashMethod means nothing to OpenPGP: refused, not ignored */
+  cr_expect_eq(load_spec("  checksumURL: https://h/x/S\n"
+                         "  checksumSignature: {keyring: /etc/passwd, hashMethod: sha256}\n",
+                         &spec, &err), -1);
+}
+
+Test(openpgp, spec_block_hash_url)
+{
+  struct import_spec *spec;
+  struct verr err;
+  cr_assert_eq(load_spec("  blockHashURL: https://h/x/BLKSUMS.asc\n"
+                         "  blockHashSignature: {keyring: /etc/passwd}\n", &spec, &err), 0,
+               "%s", err.message);
+  cr_expect_str_eq(spec->block_hash_url, "https://h/x/BLKSUMS.asc");
+  cr_expect_str_eq(spec->block_hash_signature.keyring, "/etc/passwd");
+  spec_free(spec);
+  cr_expect_eq(load_spec("  blockHashURL: https://h/x/BLKSUMS\n  expectedBlockHash: sha256:"
+                         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
+                         &spec, &err), -1);
+  cr_expect(strstr(err.message, "not both") != NULL, "%s", err.message);
+  cr_expect_eq(load_spec("  blockHashSignature: {keyring: /etc/passwd}\n", &spec, &err), -1);
+  cr_expect(strstr(err.message, "applies only with blockHashURL") != NULL, "%s", err.message);
+}
+
+Test(openpgp, spec_env)
+{
+  struct import_spec *spec = NULL;
+  struct verr err = { 0 };
+  char *env[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=https://h/x/disk.qcow2",
+                  "VIMPORT_CHECKSUM_URL=https://h/x/CHECKSUM",
+                  "VIMPORT_CHECKSUM_KEYRING=/etc/passwd",
+                  "VIMPORT_BLOCK_HASH_URL=https://h/x/BLKSUMS", NULL };
+  cr_assert_eq(spec_load_env(env, &spec, &err), 0, "%s", err.message);
+  cr_expect_str_eq(spec->checksum_url, "https://h/x/CHECKSUM");
+  cr_expect(spec->checksum_signature.given);
+  cr_expect_null(spec->checksum_signature.detached.url);
+  cr_expect_str_eq(spec->block_hash_url, "https://h/x/BLKSUMS");
+  spec_free(spec);
+  char *stray[] = { "IMPORTER_SOURCE=http", "IMPORTER_ENDPOINT=https://h/x/disk.qcow2",
+                    "VIMPORT_CHECKSUM_KEYRING=/etc/passwd", NULL };
+  cr_expect_eq(spec_load_env(stray, &spec, &err), -1);
+  cr_expect(strstr(err.message, "VIMPORT_CHECKSUM_KEYRING: applies only with") != NULL, "%s",
+            err.message);
 }
