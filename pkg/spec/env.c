@@ -420,6 +420,10 @@ static int env_block_hash_url(char *const envp[], struct import_spec *spec, stru
   if (spec->block_hash.has_expected)
     return env_error(err, "VIMPORT_BLOCK_HASH_URL", "give either VIMPORT_EXPECTED_BLOCK_HASH "
                      "or VIMPORT_BLOCK_HASH_URL, not both");
+  if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD ||
+      spec->content_type == SPEC_CONTENT_ARCHIVE)
+    return env_error(err, "VIMPORT_BLOCK_HASH_URL", "applies only to an image fetched by URL "
+                     "(not a blank source, not an archive); give VIMPORT_EXPECTED_BLOCK_HASH");
   if (sig != NULL && keyring == NULL)
     return env_error(err, "VIMPORT_BLOCK_HASH_SIGNATURE_URL", "needs "
                      "VIMPORT_BLOCK_HASH_KEYRING (the publisher's OpenPGP key)");
@@ -477,10 +481,10 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
       env_endpoint(envp, spec, err) == -1 ||
       env_checksum(envp, spec, err) == -1 ||
       env_checksum_file(envp, spec, err) == -1 ||
-      env_block_hash_url(envp, spec, err) == -1 ||
       ((spec->source.kind == SPEC_SOURCE_HTTP || spec->source.kind == SPEC_SOURCE_REGISTRY) &&
        env_http(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
+      env_block_hash_url(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||
       env_scratch(envp, spec, err) == -1 ||
       env_node_pull(envp, spec, err) == -1 ||

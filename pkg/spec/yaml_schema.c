@@ -367,6 +367,12 @@ static int check_trust(struct yaml_walk *w)
   if (w->block_hash_url != NULL && spec->block_hash.has_expected)
     return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "give either "
                            "expectedBlockHash or blockHashURL, not both");
+  if (w->block_hash_url != NULL &&
+      (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD ||
+       spec->content_type == SPEC_CONTENT_ARCHIVE))
+    return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "applies only to an "
+                           "image fetched by URL or path (not a blank or nbd source, not an "
+                           "archive); give expectedBlockHash instead");
   if (w->block_hash_url != NULL && spec->block_hash.length != 0)
     return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "blockHashLength "
                            "does not apply: a published list hashes the whole image");
