@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +82,10 @@ static int run(const char *file, const char *sig_path, const char *keyring,
   time_t t = (time_t)res.created;
   struct tm tm;
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-  fprintf(stderr, "verified: good signature by %s \"%s\" (%s%s%s, %s, made %s)\n",
-          res.fingerprint, res.user_id, strcmp(res.signing_key, res.fingerprint) ? "subkey " : "",
-          strcmp(res.signing_key, res.fingerprint) ? res.signing_key : "", res.algorithm,
-          res.hash, when);
+  bool subkey = strcmp(res.signing_key, res.fingerprint) != 0;
+  fprintf(stderr, "verified: good signature by %s \"%s\" (%s%s%s%s, %s, made %s)\n",
+          res.fingerprint, res.user_id, subkey ? "subkey " : "", subkey ? res.signing_key : "",
+          subkey ? ", " : "", res.algorithm, res.hash, when);
   return 0;
 }
 

@@ -8,7 +8,8 @@
 # Cases: each algorithm as clearsigned, detached binary and detached armored; a keyring
 # binary and armored, with one and with several keys; wrong key; tampered line; tampered
 # signature; corrupted armor CRC; SHA-1 signature; key and subkey expired at signing
-# time, and expired only after signing; revoked key and revoked subkey; two signatures of
+# time, and expired only after signing; revoked key and revoked subkey (hard), a subkey
+# retired as superseded (good before, refused after); two signatures of
 # which one is good; text after a clearsigned signature; trailing whitespace and
 # dash-escapes of the clearsign format.
 #
@@ -62,6 +63,9 @@ genkey 'Revsub <revsub@example.org>' ed25519
 genkey 'Expired <expired@example.org>' ed25519 "${past[@]}"
 genkey 'Expsub <expsub@example.org>' ed25519 "${past[@]}"
 "${G[@]}" "${past[@]}" --quick-add-key "$(fpr expsub@example.org)" ed25519 sign never 2>/dev/null
+# a subkey retired ("superseded", a soft revocation) in 2021: good before, not after
+genkey 'Softrev <softrev@example.org>' ed25519 "${past[@]}"
+"${G[@]}" "${past[@]}" --quick-add-key "$(fpr softrev@example.org)" ed25519 sign never 2>/dev/null
 
 # ---- the checksum file --------------------------------------------------------------
 # dash lines and trailing whitespace exercise the clearsign rules
@@ -102,6 +106,14 @@ done
 "${G[@]}" --faked-system-time 20200102T000000! --quick-set-expire "$(fpr expired@example.org)" 1y 2>/dev/null
 "${G[@]}" --faked-system-time 20200102T000000! --quick-set-expire "$(fpr expsub@example.org)" \
   1y "$(subfpr expsub@example.org)" 2>/dev/null
+sign "$d/softrev-before.asc" asc "$(subfpr softrev@example.org)!" --faked-system-time 20200601T000000!
+sign "$d/softrev-after.asc" asc "$(subfpr softrev@example.org)!" --faked-system-time 20220101T000000!
+# --edit-key's reason 2 is "Key is superseded" (RFC 4880 reason 1)
+printf 'key 1\nrevkey\ny\n2\n\ny\nsave\n' |
+  gpg --batch --no-tty --pinentry-mode loopback --passphrase '' --command-fd 0 \
+    --faked-system-time 20210101T000000! --edit-key "$(fpr softrev@example.org)" >/dev/null 2>&1
+gpg --with-colons --list-keys softrev@example.org | grep -q '^sub:r:' ||
+  fail "the soft subkey revocation was not made"
 # revocations: the key by the certificate gpg wrote at key generation; the subkey by
 # --edit-key's revkey (reason 0, no reason: a hard revocation)
 rev=$GNUPGHOME/openpgp-revocs.d/$(fpr revoked@example.org).rev
@@ -113,7 +125,7 @@ gpg --with-colons --list-keys revsub@example.org | grep -q '^sub:r:' ||
   fail "the subkey revocation was not made"
 
 # ---- keyrings -----------------------------------------------------------------------
-signers=(rsa ed p256 p384 p521 revoked revsub expired expsub)
+signers=(rsa ed p256 p384 p521 revoked revsub expired expsub softrev)
 all=()
 for k in "${signers[@]}"; do all+=("$k@example.org"); done
 gpg --export "${all[@]}" >"$d/all.gpg"
@@ -204,6 +216,7 @@ declare -A gpgv_differs=(
   [sha1-detached]=accept [sha1-clear]=accept
   [expired-after]=accept [expsub-after]=accept
   [revoked-key]=accept [revoked-key-clear]=accept [revoked-subkey]=accept
+  [softrev-after]=accept
   [two-one-good]=refuse [two-one-good-clear]=refuse
 )
 # sqv's: RFC 9580 6.1 tells readers to ignore the armor CRC, sqv does; vimport checks it
@@ -258,6 +271,8 @@ check expsub-after refuse "$d/all.gpg" "$d/SUMS" "$d/expsub-after.asc" "subkey h
 check revoked-key refuse "$d/all.gpg" "$d/SUMS" "$d/revoked.asc" "revoked"
 check revoked-key-clear refuse "$d/all.gpg" "$d/revoked.clear" "" "revoked"
 check revoked-subkey refuse "$d/all.gpg" "$d/SUMS" "$d/revsub.asc" "subkey was revoked"
+check softrev-before accept "$d/all.gpg" "$d/SUMS" "$d/softrev-before.asc"
+check softrev-after refuse "$d/all.gpg" "$d/SUMS" "$d/softrev-after.asc" "subkey was revoked"
 check two-one-good accept "$d/ed-only.gpg" "$d/SUMS" "$d/two.asc"
 check two-one-good-clear accept "$d/ed-only.gpg" "$d/two.clear"
 check ws-trailing accept "$d/all.gpg" "$d/ed-ws.clear"
