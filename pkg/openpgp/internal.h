@@ -42,7 +42,7 @@ enum {
 
 #define PGP_KEY_FLAG_SIGN 0x02
 
-/* A v4 signature packet, pointing into the packet buffer it was parsed from. */
+/* A v4 or v6 signature packet, pointing into the packet buffer it was parsed from. */
 struct pgp_sig {
   unsigned version, type, pkalg, halg;
   const unsigned char *hashed;  /* version byte .. end of hashed subpackets */
@@ -57,7 +57,10 @@ struct pgp_sig {
   uint32_t key_expires;         /* seconds after the key's creation; 0: never */
   bool has_issuer, has_issuer_fpr;
   unsigned char issuer[8];
-  unsigned char issuer_fpr[20];
+  unsigned char issuer_fpr[32];
+  size_t issuer_fpr_len;        /* 20 (v4 key) or 32 (v6 key) */
+  const unsigned char *salt;    /* v6: hashed before the data */
+  size_t salt_len;
   bool has_key_flags;
   unsigned key_flags;
   bool has_reason;
@@ -68,14 +71,16 @@ struct pgp_sig {
   size_t embedded_len;
 };
 
-/* A v4 public key or subkey. */
+/* A v4 or v6 public key or subkey. */
 struct pgp_key {
+  unsigned version;             /* 4 or 6 */
   const unsigned char *body;    /* the packet body, in the keyring's buffer */
   size_t body_len;
   uint32_t created;
   unsigned alg;
-  unsigned char fpr[20];
-  char fpr_hex[41];
+  unsigned char fpr[32];        /* v4: SHA-1, 20 bytes; v6: SHA-256, 32 bytes */
+  size_t fpr_len;
+  char fpr_hex[65];
   EVP_PKEY *pkey;               /* owned; NULL when the algorithm cannot sign here */
   char desc[32];                /* "RSA-3072", "Ed25519", "ECDSA P-256", "algorithm 16" */
   const char *unusable;         /* why pkey is NULL (static text), or NULL */
@@ -116,8 +121,12 @@ bool pgp_sig_names_key(const struct pgp_sig *sig, const struct pgp_key *key);
  * only when `allow_sha1` (self-signatures on keys). */
 const EVP_MD *pgp_hash_md(unsigned halg, bool allow_sha1, const char **name,
                           const char **refused);
-/* Hash the key packet as signatures over keys do (0x99, length, body). */
+/* Hash the key packet as signatures over keys do (v4: 0x99, 2-byte length, body; v6:
+ * 0x9B, 4-byte length, body). */
 int pgp_hash_key(EVP_MD_CTX *ctx, const struct pgp_key *key);
+/* Start the hash of `sig`: init with `md`, then the v6 salt (whose length must be the
+ * one RFC 9580 gives the hash). 1 started, 0 bad salt, -1 OpenSSL failure. */
+int pgp_hash_start(EVP_MD_CTX *ctx, const EVP_MD *md, const struct pgp_sig *sig);
 /* Finish `ctx` (already fed the signed data) with the signature's trailer and check the
  * signature with `key`. 1 valid, 0 invalid (*why says so), -1 OpenSSL failure. */
 int pgp_sig_check(EVP_MD_CTX *ctx, const struct pgp_sig *sig, const struct pgp_key *key,

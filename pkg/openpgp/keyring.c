@@ -57,7 +57,12 @@ static int self_sig_valid(const struct pgp_key *primary, const struct pgp_key *s
   if (md == NULL || sig->unknown_critical || sig->created < primary->created)
     return 0;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1 || pgp_hash_key(ctx, primary) < 0 ||
+  int started = ctx ? pgp_hash_start(ctx, md, sig) : -1;
+  if (started == 0) { /* a v6 salt of the wrong size: not a valid signature */
+    EVP_MD_CTX_free(ctx);
+    return 0;
+  }
+  if (started < 0 || pgp_hash_key(ctx, primary) < 0 ||
       (sub != NULL && pgp_hash_key(ctx, sub) < 0)) {
     EVP_MD_CTX_free(ctx);
     return verr_set(err, VERR_INTERNAL, "OpenSSL cannot hash a key");
@@ -149,8 +154,8 @@ static int on_signature(struct walk *w, const struct openpgp_packet *pkt, struct
       return r;
     if (sig.type == PGP_SIG_KEY_REVOCATION)
       take_revocation(primary, &sig);
-    else if (sig.has_key_expires && (!primary->certified || sig.created >= primary->cert_time))
-      primary->expires = sig.key_expires;
+    else /* a direct-key self-signature certifies the key (v6 keys put flags here) */
+      take_self_sig(primary, &sig);
     return 0;
   case AT_UID:
     if (sig.type < PGP_SIG_CERT_FIRST || sig.type > PGP_SIG_CERT_LAST)

@@ -12,17 +12,19 @@
  *              several blocks in one file are concatenated (keyrings);
  *   packets    old and new framing; partial and indeterminate lengths are refused (no
  *              key or signature packet may use them);
- *   keys       v4 public keys and subkeys: RSA (2048 bits and up), ECDSA P-256/384/521,
+ *   keys       v4 and v6 public keys and subkeys: RSA (2048 bits and up), ECDSA
+ *              P-256/384/521,
  *              EdDSA Ed25519 (legacy algorithm 22 and RFC 9580 algorithm 27); other
  *              algorithms (DSA, ElGamal, ECDH) are kept so their packets parse, but never
  *              verify anything;
- *   signatures v4, types 0x00 (binary) and 0x01 (text); hashes SHA-224/256/384/512 and
- *              SHA3-256/512. MD5, SHA-1 and RIPEMD-160 signatures are refused with that
- *              reason, whatever key made them. v6 packets (RFC 9580) are refused as
- *              unsupported: no distribution publishes them yet.
+ *   signatures v4 and v6 (RFC 9580: salted, v6 keys only), types 0x00 (binary) and 0x01
+ *              (text); hashes SHA-224/256/384/512 and SHA3-256/512. MD5, SHA-1 and
+ *              RIPEMD-160 signatures are refused with that reason, whatever key made
+ *              them. v3 and v5 packets are refused.
  *
  * A key verifies a data signature only when, at the signature's creation time:
- *   the primary key has a valid self-signature on a user ID (gpg's rule too), is not
+ *   the primary key has a valid self-signature on a user ID (gpg's rule) or a valid
+ *   direct-key self-signature (RFC 9580's rule for v6 keys), is not
  *   revoked and has not expired (the newest self-signature's key expiration), and
  *   was created no later than the signature; a signing subkey in addition has a valid
  *   binding signature (0x18) from its primary with the signing key flag and an embedded
@@ -150,8 +152,9 @@ void openpgp_clearsigned_free(struct openpgp_clearsigned *cs);
 /* The key that verified, or the one that failed (for messages). */
 struct openpgp_result {
   bool verified;
-  char fingerprint[41];     /* the primary key's v4 fingerprint, uppercase hex */
-  char signing_key[41];     /* the key that signed: the primary or a subkey */
+  char fingerprint[65];     /* the primary key's fingerprint, uppercase hex (40 digits
+                             * for a v4 key, 64 for v6) */
+  char signing_key[65];     /* the key that signed: the primary or a subkey */
   char user_id[256];        /* the primary user ID, "" if none */
   char algorithm[32];       /* "RSA-3072", "Ed25519", "ECDSA P-256" */
   char hash[16];            /* "sha256" */

@@ -162,8 +162,11 @@ static int sub_apply(struct pgp_sig *sig, unsigned type, const unsigned char *d,
       sig->has_issuer = true, memcpy(sig->issuer, d, 8);
     break;
   case SUB_ISSUER_FPR:
-    if (n == 21 && d[0] == 4)
-      sig->has_issuer_fpr = true, memcpy(sig->issuer_fpr, d + 1, 20);
+    if ((n == 21 && d[0] == 4) || (n == 33 && d[0] == 6)) {
+      sig->has_issuer_fpr = true;
+      sig->issuer_fpr_len = n - 1;
+      memcpy(sig->issuer_fpr, d + 1, n - 1);
+    }
     break;
   case SUB_KEY_FLAGS:
     if (n >= 1)
@@ -207,6 +210,34 @@ static int subpackets(struct pgp_sig *sig, const unsigned char *p, size_t len, b
   return 0;
 }
 
+/* The subpacket areas: v4 has 2-byte area lengths, v6 4-byte ones. */
+static int sig_areas(const unsigned char *body, size_t len, struct pgp_sig *sig, size_t *at,
+                     struct verr *err)
+{
+  size_t lw = sig->version == 6 ? 4 : 2;
+  if (len - *at < lw)
+    return truncated(err);
+  size_t hlen = be(body + *at, lw);
+  *at += lw;
+  if (hlen > len - *at)
+    return truncated(err);
+  if (subpackets(sig, body + *at, hlen, true, err) == -1)
+    return -1;
+  *at += hlen;
+  sig->hashed = body;
+  sig->hashed_len = *at;
+  if (len - *at < lw)
+    return truncated(err);
+  size_t ulen = be(body + *at, lw);
+  *at += lw;
+  if (ulen > len - *at)
+    return truncated(err);
+  if (subpackets(sig, body + *at, ulen, false, err) == -1)
+    return -1;
+  *at += ulen;
+  return 0;
+}
+
 int pgp_sig_parse(const unsigned char *body, size_t len, struct pgp_sig *sig,
                   struct verr *err)
 {
@@ -214,36 +245,29 @@ int pgp_sig_parse(const unsigned char *body, size_t len, struct pgp_sig *sig,
   if (len < 1)
     return truncated(err);
   sig->version = body[0];
-  if (sig->version != 4)
+  if (sig->version != 4 && sig->version != 6)
     return verr_set(err, VERR_FORMAT, "OpenPGP signature version %u is not supported "
-                    "(version 4 only); ask the publisher for a v4 signature",
+                    "(versions 4 and 6 are); ask the publisher for a v4 signature",
                     sig->version);
-  if (len < 6)
+  if (len < 4)
     return truncated(err);
   sig->type = body[1];
   sig->pkalg = body[2];
   sig->halg = body[3];
-  size_t hlen = be(body + 4, 2);
-  if (hlen > len - 6)
-    return truncated(err);
-  if (subpackets(sig, body + 6, hlen, true, err) == -1)
+  size_t at = 4;
+  if (sig_areas(body, len, sig, &at, err) == -1)
     return -1;
-  sig->hashed = body;
-  sig->hashed_len = 6 + hlen;
-  size_t at = 6 + hlen;
-  if (len - at < 2)
-    return truncated(err);
-  size_t ulen = be(body + at, 2);
-  at += 2;
-  if (ulen > len - at)
-    return truncated(err);
-  if (subpackets(sig, body + at, ulen, false, err) == -1)
-    return -1;
-  at += ulen;
   if (len - at < 2)
     return truncated(err);
   memcpy(sig->left16, body + at, 2);
   at += 2;
+  if (sig->version == 6) { /* the salt, hashed first */
+    if (len - at < 1 || body[at] > len - at - 1)
+      return truncated(err);
+    sig->salt_len = body[at];
+    sig->salt = body + at + 1;
+    at += 1 + sig->salt_len;
+  }
   sig->mpis = body + at;
   sig->mpis_len = len - at;
   if (!sig->has_created)
@@ -255,9 +279,11 @@ int pgp_sig_parse(const unsigned char *body, size_t len, struct pgp_sig *sig,
 bool pgp_sig_names_key(const struct pgp_sig *sig, const struct pgp_key *key)
 {
   if (sig->has_issuer_fpr)
-    return memcmp(sig->issuer_fpr, key->fpr, 20) == 0;
+    return sig->issuer_fpr_len == key->fpr_len &&
+           memcmp(sig->issuer_fpr, key->fpr, key->fpr_len) == 0;
+  /* the key ID: a v4 fingerprint's last 8 bytes, a v6 one's first 8 */
   if (sig->has_issuer)
-    return memcmp(sig->issuer, key->fpr + 12, 8) == 0;
+    return memcmp(sig->issuer, key->version == 6 ? key->fpr : key->fpr + 12, 8) == 0;
   return false;
 }
 
@@ -423,33 +449,53 @@ static int key_material(struct pgp_key *key, const unsigned char *p, size_t len,
   }
 }
 
+/* The fingerprint: v4 SHA-1(0x99, 2-byte length, body), v6 SHA-256(0x9B, 4-byte
+ * length, body) (RFC 4880 12.2, RFC 9580 5.5.4). */
+static int fingerprint(struct pgp_key *key, struct verr *err)
+{
+  size_t n = key->body_len;
+  unsigned char v4[3] = { 0x99, (unsigned char)(n >> 8), (unsigned char)n };
+  unsigned char v6[5] = { 0x9B, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n };
+  bool six = key->version == 6;
+  unsigned int fl = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  int ok = ctx && EVP_DigestInit_ex(ctx, six ? EVP_sha256() : EVP_sha1(), NULL) == 1 &&
+           EVP_DigestUpdate(ctx, six ? v6 : v4, six ? 5 : 3) == 1 &&
+           EVP_DigestUpdate(ctx, key->body, n) == 1 &&
+           EVP_DigestFinal_ex(ctx, key->fpr, &fl) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok)
+    return verr_set(err, VERR_INTERNAL, "OpenSSL cannot compute a key fingerprint");
+  key->fpr_len = fl;
+  pgp_hex(key->fpr, fl, key->fpr_hex);
+  return 0;
+}
+
 int pgp_key_parse(const unsigned char *body, size_t len, struct pgp_key *key,
                   struct verr *err)
 {
   memset(key, 0, sizeof *key);
   if (len < 6)
     return truncated(err);
-  if (body[0] != 4)
-    return verr_set(err, VERR_FORMAT, "OpenPGP key version %u is not supported (version "
-                    "4 only); export the key with gpg --export", body[0]);
-  if (len > 0xFFFF)
+  key->version = body[0];
+  if (key->version != 4 && key->version != 6)
+    return verr_set(err, VERR_FORMAT, "OpenPGP key version %u is not supported (versions "
+                    "4 and 6 are); export the key with gpg --export", body[0]);
+  if (key->version == 4 && len > 0xFFFF)
     return verr_set(err, VERR_FORMAT, "OpenPGP v4 key packet longer than 65535 bytes");
   key->body = body;
   key->body_len = len;
   key->created = be32(body + 1);
   key->alg = body[5];
-  unsigned char head[3] = { 0x99, (unsigned char)(len >> 8), (unsigned char)len };
-  /* the v4 fingerprint is SHA-1 by definition (RFC 4880 12.2) */
-  unsigned char fpr[SHA_DIGEST_LENGTH];
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  unsigned int fl = 0;
-  int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
-           EVP_DigestUpdate(ctx, head, 3) == 1 && EVP_DigestUpdate(ctx, body, len) == 1 &&
-           EVP_DigestFinal_ex(ctx, fpr, &fl) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok)
-    return verr_set(err, VERR_INTERNAL, "OpenSSL cannot compute a key fingerprint");
-  memcpy(key->fpr, fpr, 20);
-  pgp_hex(key->fpr, 20, key->fpr_hex);
-  return key_material(key, body, len, 6, err);
+  if (fingerprint(key, err) < 0)
+    return -1;
+  size_t at = 6;
+  if (key->version == 6) { /* the key material's length, then the material */
+    if (len < 10 || be32(body + 6) != len - 10)
+      return verr_set(err, VERR_FORMAT, "OpenPGP v6 key: its key material length does not "
+                      "match the packet");
+    at = 10;
+  }
+  return key_material(key, body, len, at, err);
 }

@@ -62,12 +62,37 @@ const EVP_MD *pgp_hash_md(unsigned halg, bool allow_sha1, const char **name,
 
 int pgp_hash_key(EVP_MD_CTX *ctx, const struct pgp_key *key)
 {
-  unsigned char head[3] = { 0x99, (unsigned char)(key->body_len >> 8),
-                            (unsigned char)key->body_len };
-  if (EVP_DigestUpdate(ctx, head, 3) != 1 ||
+  size_t n = key->body_len;
+  unsigned char v4[3] = { 0x99, (unsigned char)(n >> 8), (unsigned char)n };
+  unsigned char v6[5] = { 0x9B, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n };
+  bool six = key->version == 6;
+  if (EVP_DigestUpdate(ctx, six ? v6 : v4, six ? 5 : 3) != 1 ||
       EVP_DigestUpdate(ctx, key->body, key->body_len) != 1)
     return -1;
   return 0;
+}
+
+/* RFC 9580 5.2.4: a v6 signature's salt has the size the hash gives it. */
+static size_t salt_size(unsigned halg)
+{
+  switch (halg) {
+  case 9: return 24;  /* SHA-384 */
+  case 10: return 32; /* SHA-512 */
+  case 14: return 32; /* SHA3-512 */
+  default: return 16; /* SHA-256, SHA-224, SHA3-256 */
+  }
+}
+
+int pgp_hash_start(EVP_MD_CTX *ctx, const EVP_MD *md, const struct pgp_sig *sig)
+{
+  if (EVP_DigestInit_ex(ctx, md, NULL) != 1)
+    return -1;
+  if (sig->version != 6)
+    return 1;
+  if (sig->salt_len != salt_size(sig->halg))
+    return 0;
+  return EVP_DigestUpdate(ctx, sig->salt, sig->salt_len) == 1 ? 1 : -1;
 }
 
 /* ---- the public-key operation ---------------------------------------------------- */
@@ -175,7 +200,8 @@ static bool alg_matches(unsigned sig_alg, unsigned key_alg)
 int pgp_sig_check(EVP_MD_CTX *ctx, const struct pgp_sig *sig, const struct pgp_key *key,
                   const char **why, struct verr *err)
 {
-  unsigned char trailer[6] = { 0x04, 0xFF, (unsigned char)(sig->hashed_len >> 24),
+  unsigned char trailer[6] = { (unsigned char)sig->version, 0xFF,
+                               (unsigned char)(sig->hashed_len >> 24),
                                (unsigned char)(sig->hashed_len >> 16),
                                (unsigned char)(sig->hashed_len >> 8),
                                (unsigned char)sig->hashed_len };
@@ -188,6 +214,8 @@ int pgp_sig_check(EVP_MD_CTX *ctx, const struct pgp_sig *sig, const struct pgp_k
     return *why = key->unusable, 0;
   if (!alg_matches(sig->pkalg, key->alg))
     return *why = "the signature's algorithm is not the key's", 0;
+  if (sig->version != key->version) /* RFC 9580: v6 keys make v6 signatures only */
+    return *why = "the signature's version is not the key's", 0;
   /* the quick check RFC 4880 provides: the data or the signature changed */
   if (memcmp(dg, sig->left16, 2) != 0)
     return *why = "the signed bytes differ from the ones signed", 0;
@@ -321,8 +349,9 @@ static int verify_one(const struct openpgp_keyring *kr, enum data_form form,
   *rank = FAIL_UNKNOWN_KEY;
   if (pgp_sig_parse(pkt->body, pkt->len, &sig, err) < 0)
     return -1;
-  char id[41];
-  pgp_hex(sig.has_issuer_fpr ? sig.issuer_fpr : sig.issuer, sig.has_issuer_fpr ? 20 : 8, id);
+  char id[65];
+  pgp_hex(sig.has_issuer_fpr ? sig.issuer_fpr : sig.issuer,
+          sig.has_issuer_fpr ? sig.issuer_fpr_len : 8, id);
   if (!sig.has_issuer_fpr && !sig.has_issuer)
     return verr_set(err, VERR_VERIFY, "the OpenPGP signature names no issuing key");
   const struct pgp_key *k = find_key(kr, &sig);
@@ -353,12 +382,14 @@ static int verify_one(const struct openpgp_keyring *kr, enum data_form form,
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     enum data_form f = form == FORM_CLEARTEXT ? form
                        : sig.type == PGP_SIG_TEXT ? FORM_TEXT : FORM_BINARY;
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
-        hash_data(ctx, f, data, len) < 0) {
+    int started = ctx ? pgp_hash_start(ctx, md, &sig) : -1;
+    if (started < 0 || hash_data(ctx, f, data, len) < 0) {
       EVP_MD_CTX_free(ctx);
       return verr_set(err, VERR_INTERNAL, "OpenSSL cannot hash the signed data");
     }
-    int ok = pgp_sig_check(ctx, &sig, k, &why, err);
+    int ok = started ? pgp_sig_check(ctx, &sig, k, &why, err) : 0;
+    if (!started)
+      why = "its salt does not have the size RFC 9580 gives its hash";
     EVP_MD_CTX_free(ctx);
     if (ok < 0)
       return -1;

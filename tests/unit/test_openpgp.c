@@ -341,3 +341,48 @@ Test(openpgp, spec_env)
   cr_expect(strstr(err.message, "VIMPORT_CHECKSUM_KEYRING: applies only with") != NULL, "%s",
             err.message);
 }
+
+/* ---- RFC 9580 v6 keys and signatures ---------------------------------------------- */
+
+/* Made by OpenPGP.js 6.3.2 with v6Keys (tests/data/openpgp/gen-v6.mjs): an Ed25519 v6
+ * primary key with an X25519 subkey, SHA-512 salted signatures; GnuPG 2.2 and sqv 1.1
+ * read no v6, so these pinned vectors come from an independent implementation. */
+#define V6_FPR "FC8CECEEB73271342EB3EBF15E7FBA977346C0143D626093A757BF45802DD00D"
+
+Test(openpgp, v6_detached_and_clearsigned)
+{
+  struct openpgp_keyring *kr = keyring("v6.asc");
+  cr_expect_str_eq(openpgp_keyring_fingerprint(kr, 0), V6_FPR);
+  struct openpgp_result res;
+  struct verr err;
+  char *text;
+  cr_assert_eq(verify(kr, "SUMS", "SUMS.v6.asc", &res, &err, &text), 0, "%s", err.message);
+  cr_expect_str_eq(res.fingerprint, V6_FPR);
+  cr_expect_str_eq(res.algorithm, "Ed25519");
+  cr_expect_str_eq(res.hash, "sha512");
+  free(text);
+  cr_assert_eq(verify(kr, "SUMS.v6.clear", NULL, &res, &err, &text), 0, "%s", err.message);
+  cr_expect(strstr(text, "disk.img") != NULL);
+  free(text);
+  openpgp_keyring_free(kr);
+}
+
+Test(openpgp, v6_tampered_and_wrong_key)
+{
+  struct openpgp_keyring *kr = keyring("v6.asc");
+  size_t len, sig_len, text_len;
+  char *data = slurp("SUMS", &len), *sig = slurp("SUMS.v6.asc", &sig_len), *text = NULL;
+  struct openpgp_result res;
+  struct verr err = { 0 };
+  data[3] ^= 1;
+  cr_expect_eq(openpgp_verify_file(kr, data, len, sig, sig_len, &text, &text_len, &res, &err), -1);
+  cr_expect(strstr(err.message, V6_FPR) != NULL, "%s", err.message);
+  free(data);
+  free(sig);
+  openpgp_keyring_free(kr);
+  /* a v6 signature against the v4 keyring: the issuer is not there */
+  kr = keyring("keys.asc");
+  cr_expect_eq(verify(kr, "SUMS", "SUMS.v6.asc", &res, &err, &text), -1);
+  cr_expect(strstr(err.message, "not in the keyring") != NULL, "%s", err.message);
+  openpgp_keyring_free(kr);
+}
