@@ -121,7 +121,8 @@ int openpgp_keyring_load(const char *path, struct openpgp_keyring **out, struct 
 /* Number of primary keys. */
 size_t openpgp_keyring_primary_count(const struct openpgp_keyring *kr);
 
-/* "<FINGERPRINT> <user ID>" of primary key `i`, for listings. NULL past the end. */
+/* The fingerprint (uppercase hex) and the primary user ID ("" if none) of primary key
+ * `i`, in keyring order, for listings and messages. NULL past the end. */
 const char *openpgp_keyring_fingerprint(const struct openpgp_keyring *kr, size_t i);
 const char *openpgp_keyring_user_id(const struct openpgp_keyring *kr, size_t i);
 
