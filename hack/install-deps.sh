@@ -22,6 +22,9 @@ packages=(
   podman runc python3-yaml
   # the image's sh and cp, which CDI runs from the importer image (a static busybox)
   busybox-static
+  # OpenPGP cross-checks (tests/e2e/test_openpgp.sh): GnuPG makes keys and signatures,
+  # gpgv and Sequoia's sqv give the verdicts vimport's must equal
+  gnupg gpgv sqv
   # registry source tests and bench: the CNCF distribution registry, an image copier,
   # htpasswd (bcrypt) for its basic auth; python3-jwt/-cryptography sign the test tokens
   docker-registry skopeo apache2-utils python3-jwt python3-cryptography

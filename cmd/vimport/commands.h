@@ -9,6 +9,7 @@ int cmd_sum(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_sniff(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_verify_checksum_file(int argc, char **argv);
 /* argv[0] is the program name: CDI runs it as /usr/bin/cdi-image-size-detection. */
 int cmd_size_detection(int argc, char **argv);
 /* CDI copies /usr/bin/cdi-containerimage-server into a node pull's shared volume. */

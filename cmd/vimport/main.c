@@ -23,6 +23,9 @@ static void usage(FILE *out)
         "                         say what a source is: format, compression, content, size\n"
         "  verify --spec FILE [--manifest FILE]\n"
         "                         read a volume back and compare its block hash with the spec's\n"
+        "  verify-checksum-file FILE [--signature SIG] --keyring KEYS\n"
+        "                         check a checksum file's OpenPGP signature, print the signed\n"
+        "                         lines\n"
         "  size-detection -image-path PATH\n"
         "                         CDI's cdi-image-size-detection: the virtual size of an image\n"
         "                         into the termination message (also run by that name)\n"
@@ -70,6 +73,8 @@ int main(int argc, char **argv)
     return cmd_sniff(argc - 1, argv + 1);
   if (strcmp(cmd, "verify") == 0)
     return cmd_verify(argc - 1, argv + 1);
+  if (strcmp(cmd, "verify-checksum-file") == 0)
+    return cmd_verify_checksum_file(argc - 1, argv + 1);
   if (strcmp(cmd, "size-detection") == 0)
     return cmd_size_detection(argc - 1, argv + 1);
   if (strcmp(cmd, "containerimage-server") == 0)

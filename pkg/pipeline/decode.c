@@ -75,7 +75,7 @@ static unsigned hash_threads(void)
 static int new_hash(struct import_run *run, const struct decoder *row, uint64_t length,
                     struct verr *err)
 {
-  const struct spec_block_hash *bh = &run->spec->block_hash;
+  const struct spec_block_hash *bh = &run->block_hash;
   run->hash_opts = (struct blkhash_opts){
     .digest_name = bh->digest, .block_size = bh->block_size, .threads = hash_threads()
   };

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "decompress/decompress.h"
 #include "metrics/metrics.h"
+#include "openpgp/openpgp.h"
 #include "run.h"
 #include "source/source.h"
 #include "target/target.h"
@@ -140,6 +141,7 @@ static bool credentials_go_to(const struct import_spec *spec, const char *url)
 }
 
 static const char *checksum_algorithm(const struct import_run *run);
+static enum signature_format signature_format_of(enum spec_signature_format f);
 
 static int open_source(struct import_run *run, struct verr *err)
 {
@@ -174,6 +176,205 @@ static int open_source(struct import_run *run, struct verr *err)
 
 /* ---- the expected checksum ------------------------------------------------------------ */
 
+/* Fetch a small object (checksum file, detached signature) at `url` (or a mounted path)
+ * with the source's TLS options; credentials only to the image's own origin. */
+static int fetch_small(struct import_run *run, const char *url, size_t cap, const char *what,
+                       char **out, size_t *len, struct verr *err)
+{
+  struct source_opts opts;
+  char **lines;
+  bool creds = credentials_go_to(run->spec, url);
+  if (source_options(run, url, creds, &opts, &lines, err) < 0)
+    return -1;
+  int r = trust_fetch_all(&opts, cap, what, out, len, err);
+  free_lines(lines, creds ? n_header_lines(run->spec) : 0);
+  if (r < 0)
+    run->res->source_unreachable = err->code == VERR_SOURCE;
+  return r;
+}
+
+/* Append "<what> signed by <who>" to verifiedBy ("; " between). */
+static void add_signer(struct import_run *run, const char *what, const char *who)
+{
+  char *by = run->res->verified_by;
+  size_t at = strlen(by);
+  snprintf(by + at, sizeof run->res->verified_by - at, "%s%s signed by %s", at ? "; " : "",
+           what, who);
+}
+
+/* OpenPGP: the file clearsigned, or with its detached signature, checked with the
+ * mounted keyring. *text becomes the signed text only (for a clearsigned file, nothing
+ * outside the signature may be used). */
+static int verify_openpgp(struct import_run *run, const struct spec_checksum_signature *cs,
+                          const char *what, char **text, size_t *len, struct verr *err)
+{
+  const char *where = cs->detached.url ? cs->detached.url : cs->detached.path;
+  char *sig = NULL, *signed_text = NULL;
+  size_t sig_len = 0, signed_len = 0;
+  if (where != NULL && fetch_small(run, where, SIGNATURE_FILE_MAX_BYTES, "signature", &sig,
+                                   &sig_len, err) < 0)
+    return -1;
+  struct openpgp_keyring *kr = NULL;
+  struct openpgp_result res;
+  int r = openpgp_keyring_load(cs->keyring, &kr, err);
+  if (r == 0)
+    r = openpgp_verify_file(kr, *text, *len, sig, sig_len, &signed_text, &signed_len, &res, err);
+  openpgp_keyring_free(kr);
+  free(sig);
+  if (r < 0)
+    return verr_prefix(err, "the %s is not signed by a key of %s", what, cs->keyring);
+  free(*text);
+  *text = signed_text;
+  *len = signed_len;
+  char who[512];
+  snprintf(who, sizeof who, "OpenPGP key %s \"%.200s\" (%s, %s)", res.fingerprint,
+           res.user_id, res.algorithm, res.hash);
+  add_signer(run, what, who);
+  return 0;
+}
+
+/* A raw-key or X.509 detached signature over the file, as vimport.signature is over the
+ * image. */
+static int verify_detached_x509(struct import_run *run, const struct spec_signature *sig,
+                                const char *what, const char *text, size_t len,
+                                struct verr *err)
+{
+  struct source_opts fetch;
+  char **lines;
+  bool creds = sig->url != NULL && credentials_go_to(run->spec, sig->url);
+  if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
+    return -1;
+  struct signature_opts opts = {
+    .signature_path = sig->path,
+    .signature_url = sig->url,
+    .fetch = &fetch,
+    .format = signature_format_of(sig->format),
+    .public_key_path = sig->public_key,
+    .certificate_path = sig->certificate,
+    .ca_bundle_path = sig->ca_bundle,
+    .hash_method = sig->hash_method,
+    .key_type = sig->key_type,
+  };
+  struct signature_result res;
+  int r = signature_verify_buffer(&opts, text, len, &res, err);
+  free_lines(lines, creds ? n_header_lines(run->spec) : 0);
+  if (r < 0)
+    return verr_prefix(err, "the %s's signature", what);
+  char who[700];
+  snprintf(who, sizeof who, "%.500s (%s%s%s)", res.subject[0] ? res.subject : res.key_fingerprint,
+           res.key_type, res.hash[0] ? ", " : "", res.hash);
+  add_signer(run, what, who);
+  return 0;
+}
+
+/* Fetch the file at `url` and, when `cs` is given, check its signature; *text is what
+ * may be trusted (malloc'ed). */
+static int fetch_verified(struct import_run *run, const char *url,
+                          const struct spec_checksum_signature *cs, const char *what,
+                          const char *option, char **text, size_t *len, struct verr *err)
+{
+  if (fetch_small(run, url, CHECKSUM_FILE_MAX_BYTES, what, text, len, err) < 0)
+    return -1;
+  if (!cs->given)
+    return 0;
+  int r = cs->keyring != NULL ? verify_openpgp(run, cs, what, text, len, err)
+                              : verify_detached_x509(run, &cs->detached, what, *text, *len, err);
+  if (r < 0) {
+    free(*text);
+    *text = NULL;
+    return verr_prefix(err, "%s", option);
+  }
+  return 0;
+}
+
+/* The checksum file, its signature checked before the image is opened, so a refused
+ * file fails the import before a byte is written. */
+static int load_signed_checksum_file(struct import_run *run, const char *wanted,
+                                     struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  char *text = NULL;
+  size_t len = 0;
+  if (fetch_verified(run, spec->checksum_url, &spec->checksum_signature, "checksum file",
+                     "vimport.checksumSignature", &text, &len, err) < 0)
+    return -1;
+  int r = checksum_file_parse(text, len, wanted, &run->expected, err);
+  if (r < 0) {
+    char where[1024];
+    verr_redact_url(spec->checksum_url, where, sizeof where);
+    verr_prefix(err, "%s", where);
+  }
+  free(text);
+  if (r < 0)
+    return -1;
+  vlog_info("trust", "%s", run->res->verified_by);
+  run_add_verified(run->res, "checksum-signature");
+  return 0;
+}
+
+/* The "# vimport-sum digest=D block-size=N" header of a published block hash list: how
+ * the list was made when not with `vimport sum`'s defaults. Other comments are ignored. */
+static int block_hash_header(const char *text, char *digest, size_t digest_size,
+                             uint32_t *block_size, struct verr *err)
+{
+  for (const char *line = text; line != NULL && *line; line = strchr(line, '\n'), line += !!line) {
+    if (strncmp(line, "# vimport-sum ", 14) != 0)
+      continue;
+    size_t n = strcspn(line, "\n");
+    char head[256];
+    snprintf(head, sizeof head, "%.*s", (int)(n < 255 ? n : 255), line);
+    char *d = strstr(head, "digest="), *b = strstr(head, "block-size=");
+    if (d != NULL)
+      snprintf(digest, digest_size, "%.*s", (int)strcspn(d + 7, " \t\r"), d + 7);
+    if (b != NULL) {
+      char *end;
+      unsigned long v = strtoul(b + 11, &end, 10);
+      if (v < 512 || v > (64u << 20) || (v & (v - 1)) != 0)
+        return verr_set(err, VERR_FORMAT, "block hash list header: block-size=%.20s is not a "
+                        "power of two from 512 to 64Mi", b + 11);
+      *block_size = (uint32_t)v;
+    }
+  }
+  return 0;
+}
+
+/* vimport.blockHashURL: a list in `vimport sum`'s format ("<hex>  <name>"), its
+ * signature checked like a checksum file's; the line for the image's file name becomes
+ * the import's expected block hash. */
+static int load_block_hash_list(struct import_run *run, struct verr *err)
+{
+  const struct import_spec *spec = run->spec;
+  char name[1024];
+  if (checksum_file_name_from_url(image_url(spec), name, sizeof name, err) < 0)
+    return verr_prefix(err, "vimport.blockHashURL");
+  char *text = NULL;
+  size_t len = 0;
+  if (fetch_verified(run, spec->block_hash_url, &spec->block_hash_signature,
+                     "block hash list", "vimport.blockHashSignature", &text, &len, err) < 0)
+    return -1;
+  struct checksum listed;
+  char digest[64] = "", hash[200];
+  uint32_t block_size = run->block_hash.block_size;
+  int r = block_hash_header(text, digest, sizeof digest, &block_size, err);
+  if (r == 0)
+    r = checksum_file_parse(text, len, name, &listed, err);
+  free(text);
+  if (r == 0) {
+    snprintf(hash, sizeof hash, "%s:%s", digest[0] ? digest : listed.algorithm, listed.hex);
+    r = spec_parse_block_hash(hash, &run->block_hash, err);
+  }
+  char where[1024];
+  verr_redact_url(spec->block_hash_url, where, sizeof where);
+  if (r < 0)
+    return verr_prefix(err, "vimport.blockHashURL %s", where);
+  run->block_hash.block_size = block_size;
+  vlog_info("trust", "block hash list %s lists %s (block size %u) for %s", where, hash,
+            block_size, name);
+  if (spec->block_hash_signature.given)
+    run_add_verified(run->res, "blockhash-signature");
+  return 0;
+}
+
 static int load_checksum_file(struct import_run *run, struct verr *err)
 {
   const struct import_spec *spec = run->spec;
@@ -184,16 +385,21 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
       return verr_prefix(err, "vimport.checksumURL");
     wanted = name;
   }
-  struct source_opts opts;
-  char **lines;
-  bool creds = credentials_go_to(spec, spec->checksum_url);
-  if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
-    return -1;
-  int r = checksum_file_load(&opts, wanted, &run->expected, err);
-  free_lines(lines, creds ? n_header_lines(spec) : 0);
-  /* CDI has no checksum file; its nearest case is a source it cannot reach */
-  if (r < 0)
-    return run->res->source_unreachable = err->code == VERR_SOURCE, -1;
+  if (spec->checksum_signature.given) {
+    if (load_signed_checksum_file(run, wanted, err) < 0)
+      return -1;
+  } else {
+    struct source_opts opts;
+    char **lines;
+    bool creds = credentials_go_to(spec, spec->checksum_url);
+    if (source_options(run, spec->checksum_url, creds, &opts, &lines, err) < 0)
+      return -1;
+    int r = checksum_file_load(&opts, wanted, &run->expected, err);
+    free_lines(lines, creds ? n_header_lines(spec) : 0);
+    /* CDI has no checksum file; its nearest case is a source it cannot reach */
+    if (r < 0)
+      return run->res->source_unreachable = err->code == VERR_SOURCE, -1;
+  }
   char redacted[1024];
   verr_redact_url(spec->checksum_url, redacted, sizeof redacted);
   vlog_info("trust", "checksum file %s lists %s:%s for %s", redacted, run->expected.algorithm,
@@ -204,6 +410,8 @@ static int load_checksum_file(struct import_run *run, struct verr *err)
 static int load_expected_checksum(struct import_run *run, struct verr *err)
 {
   const struct import_spec *spec = run->spec;
+  if (spec->block_hash_url != NULL && load_block_hash_list(run, err) < 0)
+    return -1;
   if (spec->checksum_url != NULL)
     return run->has_expected = true, load_checksum_file(run, err);
   /* every streamed kind: the spec refuses a checksum where no bytes stream */
@@ -490,9 +698,11 @@ int input_check_signature(struct import_run *run, struct verr *err)
   struct signature_result res;
   if (signature_tap_final(run->sigtap, &res, err) < 0)
     return -1;
-  snprintf(run->res->verified_by, sizeof run->res->verified_by, "%s (%s%s%s)",
-           res.subject[0] ? res.subject : res.key_fingerprint, res.key_type,
-           res.hash[0] ? ", " : "", res.hash);
+  /* after the checksum file's signer, when there is one */
+  size_t at = strlen(run->res->verified_by);
+  snprintf(run->res->verified_by + at, sizeof run->res->verified_by - at, "%s%s (%s%s%s)",
+           at ? "; image signed by " : "", res.subject[0] ? res.subject : res.key_fingerprint,
+           res.key_type, res.hash[0] ? ", " : "", res.hash);
   vlog_info("trust", "signature verified over %llu bytes by %s", (unsigned long long)res.bytes,
             run->res->verified_by);
   run_add_verified(run->res, "signature");

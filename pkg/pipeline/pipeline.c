@@ -18,6 +18,7 @@
 
 static void import_run_free(struct import_run *run)
 {
+  free(run->block_hash.digest);
   vreader_close(run->chain);
   target_free(run->target);
   blkhash_free(run->hash);
@@ -86,7 +87,7 @@ static int check_expected(struct import_run *run, const unsigned char *image_md,
                           const unsigned char *volume_md, unsigned md_len, uint64_t volume_len,
                           struct verr *err)
 {
-  const struct spec_block_hash *bh = &run->spec->block_hash;
+  const struct spec_block_hash *bh = &run->block_hash;
   uint64_t image_len = run->res->virtual_size;
   if (!bh->has_expected)
     return 0;
@@ -223,9 +224,12 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
                     struct pipeline_result *result, struct verr *err)
 {
   memset(result, 0, sizeof *result);
-  struct import_run run = { .spec = spec, .res = result };
+  struct import_run run = { .spec = spec, .res = result, .block_hash = spec->block_hash };
   if (opts != NULL)
     run.opts = *opts;
+  run.block_hash.digest = strdup(spec->block_hash.digest);
+  if (run.block_hash.digest == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
   int r;
   if (spec->content_type == SPEC_CONTENT_ARCHIVE) {
     r = archive_import(&run, err);

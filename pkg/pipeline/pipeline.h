@@ -27,7 +27,7 @@
 #include "source/source.h"
 #include "spec/spec.h"
 
-#define PIPELINE_MAX_VERIFIED 5
+#define PIPELINE_MAX_VERIFIED 8
 
 struct pipeline_result {
   char source_digest[160];   /* "<alg>:<hex>" of the bytes as served; "" if none */
@@ -59,8 +59,9 @@ struct pipeline_result {
   bool archive;
   uint64_t archive_files;      /* regular files */
   uint64_t archive_bytes;      /* the sum of their sizes */
-  /* stages that passed: "checksum", "signature", "blockhash-readback",
-   * "expected-blockhash", "object-checksum" (the source's own, source_checked) */
+  /* stages that passed: "checksum-signature", "blockhash-signature", "checksum",
+   * "signature", "expected-blockhash", "blockhash-readback", "object-checksum" (the
+   * source's own, source_checked) */
   const char *verified[PIPELINE_MAX_VERIFIED];
   unsigned n_verified;
   /* a registry source: the image, its layers read and its disk file (source_image) */

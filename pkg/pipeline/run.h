@@ -37,6 +37,9 @@ struct import_run {
   struct vreader *tap;    /* borrowed from the chain: the source digest (pkg/digest) */
   struct vreader *sigtap; /* borrowed from the chain: the signature check, or NULL */
   struct checksum expected; /* the source checksum to meet, when has_expected */
+  /* The spec's block hash settings, with the expected hash that vimport.blockHashURL
+   * lists when it is given (input_open). `digest` is owned here. */
+  struct spec_block_hash block_hash;
   bool has_expected;
   bool expected_from_object; /* `expected` is the store's own digest of the object */
   struct sniff_result sniff;

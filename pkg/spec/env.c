@@ -398,6 +398,88 @@ static int env_vimport(char *const envp[], struct import_spec *spec, struct verr
   return 0;
 }
 
+/* ---- published checksum files and their OpenPGP signature ------------------------------ */
+
+/* VIMPORT_CHECKSUM_URL (and _NAME), VIMPORT_CHECKSUM_SIGNATURE_URL,
+ * VIMPORT_CHECKSUM_KEYRING: vimport.checksumURL and an OpenPGP checksumSignature. The
+ * cross-field rules are the YAML ones; none is silently dropped. */
+static int env_checksum_file(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *url = env_value(envp, "VIMPORT_CHECKSUM_URL");
+  const char *sig = env_value(envp, "VIMPORT_CHECKSUM_SIGNATURE_URL");
+  const char *keyring = env_value(envp, "VIMPORT_CHECKSUM_KEYRING");
+  const char *name = env_value(envp, "VIMPORT_CHECKSUM_NAME");
+  if (url == NULL) {
+    const char *stray = sig ? "VIMPORT_CHECKSUM_SIGNATURE_URL" : keyring ?
+                        "VIMPORT_CHECKSUM_KEYRING" : name ? "VIMPORT_CHECKSUM_NAME" : NULL;
+    return stray ? env_error(err, stray, "applies only with VIMPORT_CHECKSUM_URL") : 0;
+  }
+  if (!spec_valid_http_url(url) && url[0] != '/' && strncmp(url, "file:///", 8) != 0)
+    return env_error(err, "VIMPORT_CHECKSUM_URL", "not an http(s) URL, a file:/// URL or an "
+                     "absolute path");
+  if (spec->source.checksum.alg != SPEC_CHECKSUM_NONE)
+    return env_error(err, "VIMPORT_CHECKSUM_URL", "give either IMPORTER_CHECKSUM or "
+                     "VIMPORT_CHECKSUM_URL, not both");
+  if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
+    return env_error(err, "VIMPORT_CHECKSUM_URL", "a blank or nbd source has no served "
+                     "bytes to check; drop it");
+  if (sig != NULL && keyring == NULL)
+    return env_error(err, "VIMPORT_CHECKSUM_SIGNATURE_URL", "needs VIMPORT_CHECKSUM_KEYRING "
+                     "(the publisher's OpenPGP key) to check it with");
+  if (sig != NULL && !spec_valid_http_url(sig))
+    return env_error(err, "VIMPORT_CHECKSUM_SIGNATURE_URL", "not an http(s) URL");
+  if (keyring != NULL && access(keyring, R_OK) != 0)
+    return env_error(err, "VIMPORT_CHECKSUM_KEYRING", "cannot read %.300s (is the secret or "
+                     "config map mounted there?): %s", keyring, strerror(errno));
+  struct spec_checksum_signature *cs = &spec->checksum_signature;
+  cs->given = keyring != NULL;
+  if (spec_set_string(&spec->checksum_url, url, strlen(url), err) == -1 ||
+      (name && spec_set_string(&spec->checksum_name, name, strlen(name), err) == -1) ||
+      (sig && spec_set_string(&cs->detached.url, sig, strlen(sig), err) == -1) ||
+      (keyring && spec_set_string(&cs->keyring, keyring, strlen(keyring), err) == -1))
+    return -1;
+  return 0;
+}
+
+/* VIMPORT_BLOCK_HASH_URL, with VIMPORT_BLOCK_HASH_SIGNATURE_URL and
+ * VIMPORT_BLOCK_HASH_KEYRING: vimport.blockHashURL and its OpenPGP signature. */
+static int env_block_hash_url(char *const envp[], struct import_spec *spec, struct verr *err)
+{
+  const char *url = env_value(envp, "VIMPORT_BLOCK_HASH_URL");
+  const char *sig = env_value(envp, "VIMPORT_BLOCK_HASH_SIGNATURE_URL");
+  const char *keyring = env_value(envp, "VIMPORT_BLOCK_HASH_KEYRING");
+  if (url == NULL) {
+    const char *stray = sig ? "VIMPORT_BLOCK_HASH_SIGNATURE_URL" : keyring ?
+                        "VIMPORT_BLOCK_HASH_KEYRING" : NULL;
+    return stray ? env_error(err, stray, "applies only with VIMPORT_BLOCK_HASH_URL") : 0;
+  }
+  if (!spec_valid_http_url(url) && url[0] != '/' && strncmp(url, "file:///", 8) != 0)
+    return env_error(err, "VIMPORT_BLOCK_HASH_URL", "not an http(s) URL, a file:/// URL or "
+                     "an absolute path");
+  if (spec->block_hash.has_expected)
+    return env_error(err, "VIMPORT_BLOCK_HASH_URL", "give either VIMPORT_EXPECTED_BLOCK_HASH "
+                     "or VIMPORT_BLOCK_HASH_URL, not both");
+  if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD ||
+      spec->content_type == SPEC_CONTENT_ARCHIVE)
+    return env_error(err, "VIMPORT_BLOCK_HASH_URL", "applies only to an image fetched by URL "
+                     "(not a blank source, not an archive); give VIMPORT_EXPECTED_BLOCK_HASH");
+  if (sig != NULL && keyring == NULL)
+    return env_error(err, "VIMPORT_BLOCK_HASH_SIGNATURE_URL", "needs "
+                     "VIMPORT_BLOCK_HASH_KEYRING (the publisher's OpenPGP key)");
+  if (sig != NULL && !spec_valid_http_url(sig))
+    return env_error(err, "VIMPORT_BLOCK_HASH_SIGNATURE_URL", "not an http(s) URL");
+  if (keyring != NULL && access(keyring, R_OK) != 0)
+    return env_error(err, "VIMPORT_BLOCK_HASH_KEYRING", "cannot read %.300s (is the secret "
+                     "or config map mounted there?): %s", keyring, strerror(errno));
+  struct spec_checksum_signature *bs = &spec->block_hash_signature;
+  bs->given = keyring != NULL;
+  if (spec_set_string(&spec->block_hash_url, url, strlen(url), err) == -1 ||
+      (sig && spec_set_string(&bs->detached.url, sig, strlen(sig), err) == -1) ||
+      (keyring && spec_set_string(&bs->keyring, keyring, strlen(keyring), err) == -1))
+    return -1;
+  return 0;
+}
+
 /* ---- registry node pull ------------------------------------------------------------- */
 
 /* CDI's controller sets these in the importer of a node pull; the server container
@@ -437,9 +519,11 @@ int spec_load_env(char *const envp[], struct import_spec **out, struct verr *err
       env_source_kind(envp, spec, err) == -1 ||
       env_endpoint(envp, spec, err) == -1 ||
       env_checksum(envp, spec, err) == -1 ||
+      env_checksum_file(envp, spec, err) == -1 ||
       (spec_source_is_http(spec->source.kind) && env_http(envp, spec, err) == -1) ||
       (spec->source.kind == SPEC_SOURCE_GCS && env_gcs(envp, spec, err) == -1) ||
       env_content_type(envp, spec, err) == -1 ||
+      env_block_hash_url(envp, spec, err) == -1 ||
       env_target(envp, spec, err) == -1 ||
       env_scratch(envp, spec, err) == -1 ||
       env_node_pull(envp, spec, err) == -1 ||

@@ -108,6 +108,9 @@ struct yaml_walk {
   yaml_node_t *secret_headers;     /* spec.source.http.secretExtraHeaders */
   yaml_node_t *checksum_url;       /* vimport.checksumURL */
   yaml_node_t *checksum_name;      /* vimport.checksumName */
+  yaml_node_t *checksum_signature; /* vimport.checksumSignature */
+  yaml_node_t *block_hash_url;     /* vimport.blockHashURL */
+  yaml_node_t *block_hash_signature; /* vimport.blockHashSignature */
 };
 
 /* yaml_parse_choice: one of a fixed set of strings (the key's `choice`); a bad value is

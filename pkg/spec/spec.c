@@ -116,6 +116,11 @@ void spec_free(struct import_spec *spec)
   free_secret(spec->checksum_url); /* may hold userinfo */
   free(spec->checksum_name);
   free_signature(&spec->signature);
+  free_signature(&spec->checksum_signature.detached);
+  free(spec->checksum_signature.keyring);
+  free_secret(spec->block_hash_url);
+  free_signature(&spec->block_hash_signature.detached);
+  free(spec->block_hash_signature.keyring);
   free(spec->node_pull.ready_file);
   free(spec->node_pull.done_file);
   free(spec);
@@ -357,6 +362,24 @@ static void describe_vimport(FILE *f, const struct import_spec *spec)
   if (spec->checksum_name != NULL)
     fprintf(f, " checksumName=%s", spec->checksum_name);
   describe_signature(f, &spec->signature);
+  describe_url(f, "blockHashURL", spec->block_hash_url);
+  if (spec->block_hash_signature.given && spec->block_hash_signature.keyring != NULL)
+    fprintf(f, " blockHashSignature: keyring=%s", spec->block_hash_signature.keyring);
+  const struct spec_checksum_signature *cs = &spec->checksum_signature;
+  if (cs->given) {
+    fprintf(f, " checksumSignature:");
+    if (cs->keyring != NULL)
+      fprintf(f, " keyring=%s%s", cs->keyring,
+              cs->detached.url || cs->detached.path ? "" : " (clearsigned)");
+    describe_url(f, "signatureURL", cs->detached.url);
+    if (cs->detached.path != NULL)
+      fprintf(f, " signaturePath=%s", cs->detached.path);
+    if (cs->detached.public_key != NULL)
+      fprintf(f, " publicKey=%s", cs->detached.public_key);
+    if (cs->detached.certificate != NULL)
+      fprintf(f, " certificate=%s caBundle=%s", cs->detached.certificate,
+              cs->detached.ca_bundle);
+  }
   const struct spec_node_pull *np = &spec->node_pull;
   if (np->ready_file != NULL)
     fprintf(f, " readyFile=%s (wait %us)", np->ready_file, np->ready_timeout_seconds);

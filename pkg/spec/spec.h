@@ -194,6 +194,19 @@ struct spec_signature {
   char *key_type;                    /* owned; as written ("RSA-PSS", "ECC_SECP384R1"), or NULL */
 };
 
+/* vimport.checksumSignature: the signature of the checksum file itself, so that a mirror
+ * that replaces the image and the checksum file together is caught. Either OpenPGP (a
+ * keyring; no url/path means the checksum file is clearsigned) or, as vimport.signature
+ * over the image, a detached raw/X.509 signature (publicKey or certificate + caBundle,
+ * url or path required). */
+struct spec_checksum_signature {
+  bool given;                        /* vimport.checksumSignature or its env is present */
+  struct spec_signature detached;    /* url, path, format, publicKey, certificate, caBundle,
+                                      * hashMethod, keyType, as in vimport.signature */
+  char *keyring;                     /* owned; OpenPGP public keys (gpg --export [--armor])
+                                      * in a mounted file, or NULL */
+};
+
 /* CDI's registry node pull (pkg/nodepull): set only from the environment, where CDI's
  * controller sets them for `pullMethod: node` (import-controller.go
  * setRegistryNodeImportEnvVars). The spec records them; cmd/vimport import acts. */
@@ -232,6 +245,13 @@ struct import_spec {
   char *checksum_name;            /* owned; vimport.checksumName: the name to look up in it;
                                    * NULL: the last path segment of the source URL or path */
   struct spec_signature signature; /* vimport.signature */
+  struct spec_checksum_signature checksum_signature; /* vimport.checksumSignature */
+  char *block_hash_url;           /* owned; vimport.blockHashURL: a list in `vimport sum`'s
+                                   * format (http(s) URL or local path, may hold userinfo:
+                                   * redact) whose line for the image's file name becomes
+                                   * the expected block hash; excludes expectedBlockHash */
+  struct spec_checksum_signature block_hash_signature; /* vimport.blockHashSignature: as
+                                   * checksumSignature, over the blockHashURL list */
   struct spec_node_pull node_pull;   /* environment only */
 };
 

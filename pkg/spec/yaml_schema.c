@@ -316,6 +316,59 @@ static YAML_HANDLER(parse_signature)
   return check_signature(w, value, path);
 }
 
+/* vimport.checksumSignature: OpenPGP with a keyring (url/path optional: absent means
+ * clearsigned), or a raw/X.509 detached signature checked as vimport.signature is. */
+static int check_checksum_signature(struct yaml_walk *w, yaml_node_t *value, const char *path,
+                                    const struct spec_checksum_signature *cs)
+{
+  const struct spec_signature *d = &cs->detached;
+  if (d->url != NULL && d->path != NULL)
+    return yaml_walk_error(w, value, path, "give at most one of url or path (where the "
+                           "detached signature is)");
+  int keys = (cs->keyring != NULL) + (d->public_key != NULL) + (d->certificate != NULL);
+  if (keys != 1)
+    return yaml_walk_error(w, value, path, "give exactly one of keyring (OpenPGP: the "
+                           "publisher's gpg --export), publicKey or certificate");
+  if (cs->keyring != NULL) {
+    if (d->ca_bundle || d->hash_method || d->key_type || d->format != SPEC_SIGNATURE_AUTO)
+      return yaml_walk_error(w, value, path, "caBundle, format, hashMethod and keyType apply "
+                             "only with publicKey or certificate, not with an OpenPGP keyring");
+    return 0;
+  }
+  if (d->url == NULL && d->path == NULL)
+    return yaml_walk_error(w, value, path, "publicKey or certificate needs url or path (the "
+                           "detached signature of the checksum file)");
+  if ((d->certificate == NULL) != (d->ca_bundle == NULL))
+    return yaml_walk_error(w, value, path, d->certificate != NULL
+                           ? "certificate needs caBundle, the CA certificates it must chain to"
+                           : "caBundle applies only with certificate");
+  return 0;
+}
+
+static YAML_HANDLER(parse_checksum_signature)
+{
+  w->spec->checksum_signature.given = true;
+  w->checksum_signature = value;
+  if (yaml_walk_mapping(w, value, path, k->children) == -1)
+    return -1;
+  return check_checksum_signature(w, value, path, &w->spec->checksum_signature);
+}
+
+static YAML_HANDLER(parse_block_hash_url)
+{
+  w->block_hash_url = value;
+  return parse_url_or_path(w, value, path, k);
+}
+
+static YAML_HANDLER(parse_block_hash_signature)
+{
+  w->spec->block_hash_signature.given = true;
+  w->block_hash_signature = value;
+  if (yaml_walk_mapping(w, value, path, k->children) == -1)
+    return -1;
+  return check_checksum_signature(w, value, path, &w->spec->block_hash_signature);
+}
+
 /* Cross-field rules of checksumURL, checked after the whole document was walked. */
 static int check_trust(struct yaml_walk *w)
 {
@@ -323,6 +376,24 @@ static int check_trust(struct yaml_walk *w)
   if (w->checksum_name != NULL && w->checksum_url == NULL)
     return yaml_walk_error(w, w->checksum_name, "vimport.checksumName", "applies only with "
                            "checksumURL");
+  if (w->checksum_signature != NULL && w->checksum_url == NULL)
+    return yaml_walk_error(w, w->checksum_signature, "vimport.checksumSignature", "applies "
+                           "only with checksumURL (the file it signs)");
+  if (w->block_hash_signature != NULL && w->block_hash_url == NULL)
+    return yaml_walk_error(w, w->block_hash_signature, "vimport.blockHashSignature", "applies "
+                           "only with blockHashURL (the list it signs)");
+  if (w->block_hash_url != NULL && spec->block_hash.has_expected)
+    return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "give either "
+                           "expectedBlockHash or blockHashURL, not both");
+  if (w->block_hash_url != NULL &&
+      (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD ||
+       spec->content_type == SPEC_CONTENT_ARCHIVE))
+    return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "applies only to an "
+                           "image fetched by URL or path (not a blank or nbd source, not an "
+                           "archive); give expectedBlockHash instead");
+  if (w->block_hash_url != NULL && spec->block_hash.length != 0)
+    return yaml_walk_error(w, w->block_hash_url, "vimport.blockHashURL", "blockHashLength "
+                           "does not apply: a published list hashes the whole image");
   if (w->checksum_url == NULL)
     return 0;
   if (spec->source.kind == SPEC_SOURCE_BLANK || spec->source.kind == SPEC_SOURCE_NBD)
@@ -599,6 +670,36 @@ static const struct yaml_key signature_keys[] = {
 };
 static const struct yaml_table signature_table = TABLE(signature_keys);
 
+#define CS(member) AT(checksum_signature.detached.member)
+static const struct yaml_key checksum_signature_keys[] = {
+  { "url",         parse_url,          NULL, CS(url),         false, NULL },
+  { "path",        parse_mounted_file, NULL, CS(path),        false, NULL },
+  { "keyring",     parse_mounted_file, NULL, AT(checksum_signature.keyring), false, NULL },
+  { "format",      yaml_parse_choice,  NULL, CS(format),      false, &signature_format_choice },
+  { "publicKey",   parse_mounted_file, NULL, CS(public_key),  false, NULL },
+  { "certificate", parse_mounted_file, NULL, CS(certificate), false, NULL },
+  { "caBundle",    parse_mounted_file, NULL, CS(ca_bundle),   false, NULL },
+  { "hashMethod",  yaml_parse_choice,  NULL, CS(hash_method), false, &hash_method_choice },
+  { "keyType",     yaml_parse_choice,  NULL, CS(key_type),    false, &key_type_choice },
+};
+#undef CS
+static const struct yaml_table checksum_signature_table = TABLE(checksum_signature_keys);
+
+#define BS(member) AT(block_hash_signature.detached.member)
+static const struct yaml_key block_hash_signature_keys[] = {
+  { "url",         parse_url,          NULL, BS(url),         false, NULL },
+  { "path",        parse_mounted_file, NULL, BS(path),        false, NULL },
+  { "keyring",     parse_mounted_file, NULL, AT(block_hash_signature.keyring), false, NULL },
+  { "format",      yaml_parse_choice,  NULL, BS(format),      false, &signature_format_choice },
+  { "publicKey",   parse_mounted_file, NULL, BS(public_key),  false, NULL },
+  { "certificate", parse_mounted_file, NULL, BS(certificate), false, NULL },
+  { "caBundle",    parse_mounted_file, NULL, BS(ca_bundle),   false, NULL },
+  { "hashMethod",  yaml_parse_choice,  NULL, BS(hash_method), false, &hash_method_choice },
+  { "keyType",     yaml_parse_choice,  NULL, BS(key_type),    false, &key_type_choice },
+};
+#undef BS
+static const struct yaml_table block_hash_signature_table = TABLE(block_hash_signature_keys);
+
 static const struct yaml_key vimport_keys[] = {
   { "expectedBlockHash",      parse_expected_block_hash, NULL, 0, false, NULL },
   { "blockSize",              parse_block_size,          NULL, 0, false, NULL },
@@ -618,6 +719,11 @@ static const struct yaml_key vimport_keys[] = {
   { "checksumURL",            parse_checksum_url,        NULL, AT(checksum_url), false, NULL },
   { "checksumName",           parse_checksum_name,       NULL, AT(checksum_name), false, NULL },
   { "signature",              parse_signature,           &signature_table, 0, false, NULL },
+  { "checksumSignature",      parse_checksum_signature,  &checksum_signature_table, 0, false,
+    NULL },
+  { "blockHashURL",           parse_block_hash_url,      NULL, AT(block_hash_url), false, NULL },
+  { "blockHashSignature",     parse_block_hash_signature, &block_hash_signature_table, 0,
+    false, NULL },
 };
 static const struct yaml_table vimport_table = TABLE(vimport_keys);
 
