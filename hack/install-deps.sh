@@ -25,6 +25,9 @@ packages=(
   # registry source tests and bench: the CNCF distribution registry, an image copier,
   # htpasswd (bcrypt) for its basic auth; python3-jwt/-cryptography sign the test tokens
   docker-registry skopeo apache2-utils python3-jwt python3-cryptography
+  # man pages (docs/man, checked with man --warnings) and the Dockerfile's Debian 12 base
+  # image, made locally from this machine's apt sources (tests/e2e/test_dockerfile.sh)
+  man-db mmdebstrap
 )
 
 missing=()
