@@ -50,7 +50,7 @@ struct sum_opts {
   bool progress;
   bool cache;           /* -c/--cache: leave what was read in the page cache */
   size_t read_size;     /* -r: bytes per read (pread, NBD); 0: the hasher's batch */
-  unsigned queue_depth; /* -q: accepted as blksum's; see sum_usage */
+  unsigned queue_depth; /* -q: NBD reads in flight (NBD URLs, images read by qemu-nbd) */
   const char *manifest; /* --manifest OUT, or NULL */
 };
 
@@ -377,6 +377,14 @@ static int input_size(int fd, const struct stat *st, uint64_t *size, struct verr
   return 0;
 }
 
+/* blksum's NBD reads: 256 KiB each, 16 in flight (-q) unless -r says otherwise. */
+#define SUM_NBD_READ_SIZE (256u << 10)
+
+static size_t nbd_read_size(const struct sum_opts *opts)
+{
+  return opts->read_size > 0 ? opts->read_size : SUM_NBD_READ_SIZE;
+}
+
 /* A file or block device that holds an image format: its guest content, through a
  * sink that reports progress in front of the block hash's. */
 static int hash_image(int fd, const char *name, const char *driver, struct blkhash *h,
@@ -389,7 +397,8 @@ static int hash_image(int fd, const char *name, const char *driver, struct blkha
   struct vsink sink = { .ops = &progress_sink_ops, .state = &ps };
   if (strcmp(driver, "qcow2") == 0)
     return hash_qcow2(fd, &sink, err);
-  struct nbd_guest_opts o = { .file = name, .format = driver, .request_size = opts->read_size };
+  struct nbd_guest_opts o = { .file = name, .format = driver, .request_size = nbd_read_size(opts),
+                              .queue_depth = opts->queue_depth };
   return hash_nbd(&o, &sink, p, err);
 }
 
@@ -401,7 +410,8 @@ static int hash_nbd_url(const char *url, struct blkhash *h, const struct sum_opt
   blkhash_sink_init(&hash_sink, &state, h);
   struct progress_sink ps = { .inner = &hash_sink, .p = p };
   struct vsink sink = { .ops = &progress_sink_ops, .state = &ps };
-  struct nbd_guest_opts o = { .uri = url, .request_size = opts->read_size };
+  struct nbd_guest_opts o = { .uri = url, .request_size = nbd_read_size(opts),
+                              .queue_depth = opts->queue_depth };
   return hash_nbd(&o, &sink, p, err);
 }
 
@@ -554,9 +564,8 @@ static void sum_usage(FILE *out)
         "  -d, --digest DIGEST     OpenSSL digest name, or null (default sha256)\n"
         "  -l, --list-digests      list the digest names and exit\n"
         "  -t, --threads N         hashing threads (default: online CPUs, at most 16)\n"
-        "  -q, --queue-depth N     blksum's in-flight reads, 1..128 (default 16): accepted;\n"
-        "                          vimport reads one request at a time\n"
-        "  -r, --read-size N       bytes per read, file or NBD (suffixes k m g; default\n"
+        "  -q, --queue-depth N     NBD reads in flight, 1..128 (default 16)\n"
+        "  -r, --read-size N       bytes per read, file or NBD (suffixes k m; default\n"
         "                          256k for NBD, the hasher's 1 MiB batch for files)\n"
         "  -c, --cache             keep what was read in the page cache (default: drop it)\n"
         "  -p, --progress          show progress on stderr (default when it is a terminal)\n"

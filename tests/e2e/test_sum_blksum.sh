@@ -81,6 +81,15 @@ done
 assert_eq "$want" "$got" "sum nbd://127.0.0.1:$port/ (raw)"
 got=$("$VIMPORT" sum -r 64k "nbd+unix:///?socket=$tmp/nbd.sock")
 assert_eq "$want  nbd+unix:///?socket=$tmp/nbd.sock" "$got" "sum nbd+unix:// (qcow2)"
+# reads in flight (-q) and their size (-r) never change the digest
+for qr in "-q 1 -r 4k" "-q 128 -r 64k" "--queue-depth 7 --read-size 3m"; do
+  # shellcheck disable=SC2086 # the options are words
+  got=$("$VIMPORT" sum $qr "nbd://127.0.0.1:$port/" | cut -d' ' -f1)
+  assert_eq "$want" "$got" "sum $qr nbd://"
+  # shellcheck disable=SC2086
+  got=$("$VIMPORT" sum $qr "$tmp/g.vhdx" | cut -d' ' -f1)
+  assert_eq "$want" "$got" "sum $qr of a vhdx (qemu-nbd)"
+done
 
 # 5. SIGTERM: blksum's message, then death by the signal (status 143 from bash). The
 # input is a FIFO kept open and empty, so sum is surely still reading when it is signalled.
