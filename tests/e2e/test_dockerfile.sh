@@ -46,7 +46,7 @@ echo "test_dockerfile: base image $base from mmdebstrap in $(($(date +%s) - t0))
 # 2. The two-stage build, as the README says, from the source tree.
 image=localhost/vimport-dockerfile-e2e:$$
 t1=$(date +%s)
-timeout 2400 "${PODMAN[@]}" build --network host "${LIMITS[@]}" -f "$top/Dockerfile" -t "$image" "$top" \
+timeout 2400 "${PODMAN[@]}" build --layers=false --network host "${LIMITS[@]}" -f "$top/Dockerfile" -t "$image" "$top" \
   >"$tmp/build.log" 2>&1 || fail "podman build of the Dockerfile failed: $(tail -n 20 "$tmp/build.log")"
 e2e_on_exit "podman rmi -f '$image' >/dev/null 2>&1"
 echo "test_dockerfile: podman build of the Dockerfile in $(($(date +%s) - t1)) s" >&2
