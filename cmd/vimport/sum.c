@@ -99,6 +99,33 @@ static void drop_cached(int fd, const struct sum_opts *opts, uint64_t offset, ui
     posix_fadvise(fd, (off_t)offset, (off_t)len, POSIX_FADV_DONTNEED);
 }
 
+/* SIGTERM while a private qemu-nbd serves an input (hash_image): that child runs with
+ * --persistent and would outlive a process that dies in the handler, so the handler only
+ * sets sum_stop; the walk stops at its next extent (progress_sink_*), nbd_guest_free()
+ * kills the child, and stop_if_signalled() then says so and dies by the signal. File-scope
+ * state of the command, the one place a signal handler can reach (as import.c's). */
+static volatile sig_atomic_t sum_child_running;
+static volatile sig_atomic_t sum_stop;
+
+static const char sigterm_message[] = "vimport sum: Terminated by signal 15\n";
+
+static void stop_if_signalled(void)
+{
+  if (!__atomic_load_n(&sum_stop, __ATOMIC_RELAXED))
+    return;
+  ssize_t ignored = write(STDERR_FILENO, sigterm_message, sizeof sigterm_message - 1);
+  (void)ignored;
+  signal(SIGTERM, SIG_DFL);
+  raise(SIGTERM);
+}
+
+static int check_stop(struct verr *err)
+{
+  if (__atomic_load_n(&sum_stop, __ATOMIC_RELAXED))
+    return verr_set(err, VERR_IO, "stopped by SIGTERM");
+  return 0;
+}
+
 /* A sink in front of the block hash's that reports progress: for the inputs decoded
  * into guest extents (qcow2, qemu-nbd, NBD URLs). */
 struct progress_sink {
@@ -110,7 +137,7 @@ static int progress_sink_data(struct vsink *s, uint64_t off, const void *buf, si
                               struct verr *err)
 {
   struct progress_sink *ps = s->state;
-  if (vsink_data(ps->inner, off, buf, len, err) < 0)
+  if (check_stop(err) < 0 || vsink_data(ps->inner, off, buf, len, err) < 0)
     return -1;
   progress_update(ps->p, off + len);
   return 0;
@@ -119,7 +146,7 @@ static int progress_sink_data(struct vsink *s, uint64_t off, const void *buf, si
 static int progress_sink_zero(struct vsink *s, uint64_t off, uint64_t len, struct verr *err)
 {
   struct progress_sink *ps = s->state;
-  if (vsink_zero(ps->inner, off, len, err) < 0)
+  if (check_stop(err) < 0 || vsink_zero(ps->inner, off, len, err) < 0)
     return -1;
   progress_update(ps->p, off + len);
   return 0;
@@ -399,7 +426,11 @@ static int hash_image(int fd, const char *name, const char *driver, struct blkha
     return hash_qcow2(fd, &sink, err);
   struct nbd_guest_opts o = { .file = name, .format = driver, .request_size = nbd_read_size(opts),
                               .queue_depth = opts->queue_depth };
-  return hash_nbd(&o, &sink, p, err);
+  __atomic_store_n(&sum_child_running, 1, __ATOMIC_RELAXED);
+  int r = hash_nbd(&o, &sink, p, err); /* the child is gone when it returns */
+  __atomic_store_n(&sum_child_running, 0, __ATOMIC_RELAXED);
+  stop_if_signalled();
+  return r;
 }
 
 static int hash_nbd_url(const char *url, struct blkhash *h, const struct sum_opts *opts,
@@ -634,12 +665,16 @@ static void on_sigbus(int sig)
 
 /* blksum says why it stops on SIGTERM, then dies by the signal, so that its parent sees
  * the signal in the status (SA_RESETHAND restored the default action: the raised signal
- * is delivered when the handler returns). SIGINT stays silent, as in blksum. */
+ * is delivered when the handler returns). With a qemu-nbd child the death is deferred
+ * until the child is stopped (sum_stop above). SIGINT stays silent, as in blksum. */
 static void on_sigterm(int sig)
 {
-  static const char msg[] = "vimport sum: Terminated by signal 15\n";
   _Static_assert(SIGTERM == 15, "the message names SIGTERM's number");
-  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  if (__atomic_load_n(&sum_child_running, __ATOMIC_RELAXED)) {
+    __atomic_store_n(&sum_stop, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  ssize_t ignored = write(STDERR_FILENO, sigterm_message, sizeof sigterm_message - 1);
   (void)ignored;
   raise(sig);
 }

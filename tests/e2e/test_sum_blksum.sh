@@ -109,4 +109,35 @@ exec 3>&-
 assert_eq 143 "$rc" "exit status after SIGTERM (128 + 15: died by the signal)"
 assert_eq "vimport sum: Terminated by signal 15" "$(cat "$tmp/err")" "stderr after SIGTERM"
 [ ! -s "$tmp/out" ] || fail "a digest was printed after SIGTERM"
+
+# 5b. SIGTERM while a private qemu-nbd serves a vhdx: the same message and status, and
+# the child does not outlive sum (it runs with --persistent: sum stops it first)
+"$tmp/patgen" "r11:400M" >"$tmp/slow.raw"
+qemu-img convert -q -f raw -O vhdx "$tmp/slow.raw" "$tmp/slow.vhdx"
+rm -f "$tmp/slow.raw"
+"$VIMPORT" sum -t 1 -q 1 -r 4k -d sha512 "$tmp/slow.vhdx" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+child=""
+for _ in $(seq 50); do
+  child=$(pgrep -P "$pid" qemu-nbd || true)
+  [ -n "$child" ] && break
+  sleep 0.1
+done
+[ -n "$child" ] || fail "no qemu-nbd child of sum within 5 s"
+kill -TERM "$pid"
+set +e
+timeout 10 tail --pid="$pid" -f /dev/null
+wait "$pid"
+rc=$?
+set -e
+assert_eq 143 "$rc" "exit status after SIGTERM with a qemu-nbd child"
+assert_eq "vimport sum: Terminated by signal 15" "$(cat "$tmp/err")" "stderr after SIGTERM with a qemu-nbd child"
+for _ in $(seq 50); do
+  kill -0 "$child" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$child" 2>/dev/null; then
+  kill "$child"
+  fail "qemu-nbd ($child) outlived sum after SIGTERM"
+fi
 pass
