@@ -99,30 +99,33 @@ static void drop_cached(int fd, const struct sum_opts *opts, uint64_t offset, ui
     posix_fadvise(fd, (off_t)offset, (off_t)len, POSIX_FADV_DONTNEED);
 }
 
-/* SIGTERM while a private qemu-nbd serves an input (hash_image): that child runs with
+/* SIGTERM or SIGINT while a private qemu-nbd serves an input (hash_image): that child runs with
  * --persistent and would outlive a process that dies in the handler, so the handler only
  * sets sum_stop; the walk stops at its next extent (progress_sink_*), nbd_guest_free()
  * kills the child, and stop_if_signalled() then says so and dies by the signal. File-scope
  * state of the command, the one place a signal handler can reach (as import.c's). */
 static volatile sig_atomic_t sum_child_running;
-static volatile sig_atomic_t sum_stop;
+static volatile sig_atomic_t sum_stop; /* the signal to die by once the child is stopped */
 
 static const char sigterm_message[] = "vimport sum: Terminated by signal 15\n";
 
 static void stop_if_signalled(void)
 {
-  if (!__atomic_load_n(&sum_stop, __ATOMIC_RELAXED))
+  int sig = __atomic_load_n(&sum_stop, __ATOMIC_RELAXED);
+  if (sig == 0)
     return;
-  ssize_t ignored = write(STDERR_FILENO, sigterm_message, sizeof sigterm_message - 1);
-  (void)ignored;
-  signal(SIGTERM, SIG_DFL);
-  raise(SIGTERM);
+  if (sig == SIGTERM) {
+    ssize_t ignored = write(STDERR_FILENO, sigterm_message, sizeof sigterm_message - 1);
+    (void)ignored;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
 }
 
 static int check_stop(struct verr *err)
 {
   if (__atomic_load_n(&sum_stop, __ATOMIC_RELAXED))
-    return verr_set(err, VERR_IO, "stopped by SIGTERM");
+    return verr_set(err, VERR_IO, "stopped by a signal");
   return 0;
 }
 
@@ -665,17 +668,19 @@ static void on_sigbus(int sig)
 
 /* blksum says why it stops on SIGTERM, then dies by the signal, so that its parent sees
  * the signal in the status (SA_RESETHAND restored the default action: the raised signal
- * is delivered when the handler returns). With a qemu-nbd child the death is deferred
- * until the child is stopped (sum_stop above). SIGINT stays silent, as in blksum. */
-static void on_sigterm(int sig)
+ * is delivered when the handler returns). SIGINT kills silently, as in blksum. With a
+ * qemu-nbd child either death is deferred until the child is stopped (sum_stop above). */
+static void on_stop_signal(int sig)
 {
   _Static_assert(SIGTERM == 15, "the message names SIGTERM's number");
   if (__atomic_load_n(&sum_child_running, __ATOMIC_RELAXED)) {
-    __atomic_store_n(&sum_stop, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&sum_stop, sig, __ATOMIC_RELAXED);
     return;
   }
-  ssize_t ignored = write(STDERR_FILENO, sigterm_message, sizeof sigterm_message - 1);
-  (void)ignored;
+  if (sig == SIGTERM) {
+    ssize_t ignored = write(STDERR_FILENO, sigterm_message, sizeof sigterm_message - 1);
+    (void)ignored;
+  }
   raise(sig);
 }
 
@@ -684,9 +689,10 @@ static void install_signal_handlers(void)
   struct sigaction sa = { .sa_handler = on_sigbus };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGBUS, &sa, NULL);
-  struct sigaction term = { .sa_handler = on_sigterm, .sa_flags = SA_RESETHAND };
-  sigemptyset(&term.sa_mask);
-  sigaction(SIGTERM, &term, NULL);
+  struct sigaction stop = { .sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND };
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTERM, &stop, NULL);
+  sigaction(SIGINT, &stop, NULL);
 }
 
 /* -l: the digests this OpenSSL offers under the names blksum users type, and null. */
