@@ -34,13 +34,12 @@ t0=$(date +%s)
 timeout 600 mmdebstrap --variant=minbase --mode=root --format=tar bookworm "$tmp/base.tar" \
   "${sources[@]}" >"$tmp/mmdebstrap.log" 2>&1 ||
   fail "mmdebstrap from ${sources[*]} failed (is an apt source reachable?): $(tail -n 5 "$tmp/mmdebstrap.log")"
-had_base=0
-podman image exists "$base" && had_base=1
+# the name goes back to the image that held it before, if any, and ours is removed
+prev_id=$(podman image inspect --format '{{.Id}}' "$base" 2>/dev/null || true)
 base_id=$(podman import -q "$tmp/base.tar") || fail "podman import of the base image failed"
 rm -f "$tmp/base.tar"
+e2e_on_exit "podman rmi -f '$base_id' >/dev/null 2>&1; [ -z '$prev_id' ] || podman tag '$prev_id' '$base'"
 podman tag "$base_id" "$base"
-# leave the name as it was: another image may have held it
-[ "$had_base" = 1 ] || e2e_on_exit "podman untag '$base' '$base' 2>/dev/null || podman rmi '$base' >/dev/null 2>&1"
 echo "test_dockerfile: base image $base from mmdebstrap in $(($(date +%s) - t0)) s" >&2
 
 # 2. The two-stage build, as the README says, from the source tree.
