@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one-line import, `vimport import SOURCE TARGET [--checksum] [--format] [--size]`,
-# from http (nginx), a file and stdin: the summary line on stdout, the target's bytes
+# from http (nginx), a file and stdin, onto files and a loop device: the summary line on stdout, the target's bytes
 # and block hash, refusals and their exit codes; `vimport import FILE.yaml`; the
 # progress line on a terminal (script(1) gives a pty) and its absence elsewhere.
 set -euo pipefail
@@ -45,6 +45,18 @@ gsum=sha256:$(sha256sum "$srv/disk.raw.gz" | cut -d' ' -f1)
 cat "$srv/disk.raw.gz" | timeout 60 "$VIMPORT" import - "$tmp/s.img" -c "$gsum" >"$tmp/out" 2>"$tmp/err" ||
   fail "stdin import failed: $(tail -3 "$tmp/err")"
 expect_summary "$tmp/s.img" raw "$gsum"
+
+# 3b. a block device target (a loop device, as root): a Block volume, the image at its start
+if [ "$(id -u)" -eq 0 ] && truncate -s 64M "$tmp/backing.raw" &&
+  loop=$(losetup -f --show "$tmp/backing.raw" 2>/dev/null); then
+  e2e_on_exit "losetup -d '$loop'"
+  timeout 60 "$VIMPORT" import "$srv/disk.qcow2" "$loop" >"$tmp/out" 2>"$tmp/err" ||
+    fail "import onto $loop failed: $(tail -3 "$tmp/err")"
+  expect_summary "$loop" qcow2 "$qsum"
+  grep -q "volumeMode=Block" "$tmp/err" || fail "a block device target was not a Block volume"
+else
+  echo "test_import_oneline: no loop device here: the block device target is not tested" >&2
+fi
 
 # 4. refusals: a wrong checksum (exit 1, target removed), a format not allowed, s3,
 # an unknown scheme, a lone non-YAML argument (usage, exit 2)
