@@ -107,7 +107,10 @@ void progress_text(char *buf, size_t size, const char *stage, uint64_t done, uin
   double rate = seconds > 0.05 ? (double)done / seconds : 0.0;
   human_bytes(d, sizeof d, (double)done);
   human_bytes(t, sizeof t, (double)total);
-  human_bytes(r, sizeof r, rate);
+  if (rate > 0.0)
+    human_bytes(r, sizeof r, rate);
+  else /* too early to tell */
+    snprintf(r, sizeof r, "-- B");
   if (total == 0) {
     snprintf(buf, size, "%s: %s, %s/s", stage, d, r);
     return;

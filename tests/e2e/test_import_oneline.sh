@@ -92,7 +92,7 @@ grep -q '"message":"Import Complete"' "$tmp/termination-log" || fail "no termina
 # 6. progress: one line rewritten in place on a terminal, with bytes, rate and ETA;
 # none under CDI's environment contract even on a terminal
 script -qec "timeout 60 '$VIMPORT' import '$NGINX_URL/disk.raw' '$tmp/p.img' >/dev/null" /dev/null >"$tmp/tty"
-grep -qaE $'\r\e\\[Kvimport: importing: [0-9.]+ [KMG]?i?B of 48.0 MiB \\([0-9.]+%\\), [0-9.]+ [KMG]?i?B/s, ETA' \
+grep -qaE $'\r\e\\[Kvimport: importing: [0-9.]+ [KMG]?i?B of 48.0 MiB \\([0-9.]+%\\), (-- |[0-9.]+ [KMG]?i?)B/s, ETA' \
   "$tmp/tty" || fail "no import progress line on a terminal: $(tr '\r' '\n' <"$tmp/tty" | head -3)"
 grep -qaE $'\r\e\\[Kvimport: verifying: [0-9.]+ [KMG]?i?B of 48.0 MiB' "$tmp/tty" ||
   fail "no read-back stage on the progress line: $(tr '\r' '\n' <"$tmp/tty" | grep -a vimport: | head -3)"

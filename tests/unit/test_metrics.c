@@ -733,7 +733,7 @@ Test(metrics, progress_text_says_bytes_rate_and_eta)
   progress_text(line, sizeof line, "sum", 1000, 0, 2.0);
   cr_assert_str_eq(line, "sum: 1000 B, 500 B/s");
   progress_text(line, sizeof line, "sum", 0, 1 << 20, 0.0);
-  cr_assert_str_eq(line, "sum: 0 B of 1.0 MiB (0.0%), 0 B/s, ETA --:--");
+  cr_assert_str_eq(line, "sum: 0 B of 1.0 MiB (0.0%), -- B/s, ETA --:--");
   char tiny[8];
   progress_text(tiny, sizeof tiny, "a long stage name", 1, 2, 1.0);
   cr_assert_eq(strlen(tiny), sizeof tiny - 1);
