@@ -414,6 +414,43 @@ static int cli_spec_yaml(const struct cli_import *c, char **out, size_t *len, st
   return r;
 }
 
+/* The spec keys the arguments become, and the argument a person typed for each. */
+static const struct {
+  const char *key;
+  const char *arg;
+} cli_keys[] = {
+  { "spec.source.http.checksum", "--checksum" },  { "spec.source.file.checksum", "--checksum" },
+  { "spec.source.registry.checksum", "--checksum" }, { "spec.source.nbd.checksum", "--checksum" },
+  { "spec.source.http.url", "SOURCE" },           { "spec.source.registry.url", "SOURCE" },
+  { "spec.source.nbd.uri", "SOURCE" },            { "spec.source.file.path", "SOURCE" },
+  { "spec.storage", "--size" },                   { "vimport.allowedFormats", "--format" },
+  { "vimport.target", "TARGET" },
+};
+
+/* A spec message ("command line:LINE: KEY: cause") in the command line's words
+ * ("--checksum: cause"): the YAML was written by cli_spec_yaml, not by the user. */
+static void cli_reword(struct verr *err)
+{
+  const char *p = err->message;
+  if (strncmp(p, "command line:", 13) != 0)
+    return;
+  p += 13 + strspn(p + 13, "0123456789");
+  if (strncmp(p, ": ", 2) != 0)
+    return;
+  p += 2;
+  const char *arg = NULL;
+  for (size_t i = 0; i < sizeof cli_keys / sizeof cli_keys[0] && arg == NULL; i++)
+    if (strncmp(p, cli_keys[i].key, strlen(cli_keys[i].key)) == 0)
+      arg = cli_keys[i].arg;
+  const char *cause = strstr(p, ": ");
+  char text[sizeof err->message];
+  if (arg != NULL && cause != NULL)
+    snprintf(text, sizeof text, "%s%s", arg, cause);
+  else
+    snprintf(text, sizeof text, "%s", p);
+  snprintf(err->message, sizeof err->message, "%s", text);
+}
+
 static int cli_load_spec(const struct cli_import *c, struct import_spec **spec, struct verr *err)
 {
   char *yaml = NULL;
@@ -422,6 +459,8 @@ static int cli_load_spec(const struct cli_import *c, struct import_spec **spec, 
     return -1;
   int r = spec_load_yaml_buffer(yaml, len, "command line", spec, err);
   free(yaml);
+  if (r < 0)
+    cli_reword(err);
   return r;
 }
 
@@ -584,10 +623,12 @@ int cmd_import(int argc, char **argv)
   struct import_spec *spec = NULL;
   struct verr err = { 0 };
   struct pipeline_result res = { 0 };
-  if (load_spec(&a, &spec, &err) < 0) {
+  if (load_spec(&a, &spec, &err) < 0 && a.mode == MODE_CLI) {
+    fprintf(stderr, "vimport import: %s\n", err.message);
+    return 1;
+  }
+  if (spec == NULL) {
     vlog_error("spec", "%s", err.message);
-    if (a.mode == MODE_CLI)
-      return 1;
     /* The spec names the message path; without one, CDI's default is all we know. */
     const char *path = getenv("VIMPORT_TERMINATION_MESSAGE_PATH");
     /* a bad spec is never a verdict: the plain cause, as CDI's own checks write it */

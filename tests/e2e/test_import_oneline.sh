@@ -83,6 +83,14 @@ assert_eq 1 "$rc_s3" "exit code of an s3:// source"
 grep -q "s3:// sources are not supported" "$tmp/err_s3" || fail "s3 message: $(cat "$tmp/err_s3")"
 assert_eq 1 "$rc_ftp" "exit code of an ftp:// source"
 assert_eq 2 "$rc_one" "exit code of SOURCE without TARGET"
+# a spec error names the argument, not the YAML key it became
+set +e
+"$VIMPORT" import "$srv/disk.raw" "$tmp/x.img" --checksum md5:00 >/dev/null 2>"$tmp/err_arg"
+rc_arg=$?
+set -e
+assert_eq 1 "$rc_arg" "exit code of a malformed --checksum"
+assert_eq "vimport import: --checksum: checksum md5: expected 32 hex digits, got 2; copy the whole digest" \
+  "$(cat "$tmp/err_arg")" "message of a malformed --checksum"
 
 # 5. vimport import FILE.yaml is --spec FILE.yaml
 import_spec "$tmp/dv.yaml" "$srv/disk.raw" "" "$tmp/y.img"
