@@ -58,6 +58,14 @@ else
   echo "test_import_oneline: no loop device here: the block device target is not tested" >&2
 fi
 
+# 3c. a file name YAML would misread (quotes, backslash, colon, hash, newline) is only a name
+odd=$tmp/$'we"ird\\ na:me #1\nx.raw'
+cp "$srv/disk.raw" "$odd"
+timeout 60 "$VIMPORT" import "$odd" "$tmp/odd.img" >"$tmp/out" 2>"$tmp/err" ||
+  fail "import of an oddly named file failed: $(tail -3 "$tmp/err")"
+cmp "$srv/disk.raw" "$tmp/odd.img" || fail "odd.img differs from the image"
+rm -f "$odd"
+
 # 4. refusals: a wrong checksum (exit 1, target removed), a format not allowed, s3,
 # an unknown scheme, a lone non-YAML argument (usage, exit 2)
 bad=sha256:$(printf '0%.0s' $(seq 64))
