@@ -3,6 +3,10 @@
 #
 #   podman build -t vimport .           (or docker build; needs Debian's registry mirror)
 #
+# Where no registry is reachable, make the base image from apt sources and give it the
+# name below, as tests/e2e/test_dockerfile.sh does (it builds this file for real):
+#   mmdebstrap --variant=minbase bookworm base.tar && podman import base.tar docker.io/library/debian:12
+#
 # The build stage runs the same scripts as a developer's machine (hack/install-deps.sh,
 # hack/build-static-deps.sh via `make static`), so the image binary is the one the e2e
 # suite tests. Where no registry is reachable, `make image` builds only the final stage
@@ -17,13 +21,15 @@ RUN hack/install-deps.sh
 COPY cmd/ cmd/
 COPY pkg/ pkg/
 RUN make static
+# Debug info stays in the build stage, as hack/build-static-image.sh strips its copy.
+RUN strip -o /vimport-static build/vimport-static
 RUN mkdir /qemu-nbd && hack/image-qemu-nbd-files.sh /qemu-nbd
 RUN hack/image-links.sh /links
 
 # The final stage is the same as Containerfile.scratch: keep them in step.
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=build /src/build/vimport-static /vimport
+COPY --from=build /vimport-static /vimport
 # CDI's registry node pull runs `sh -c "cp /usr/bin/cdi-containerimage-server /shared/server"`
 # in an init container of this image (then /shared/server in the containerDisk, which has
 # no libc: the binary is static): Debian's static busybox, for sh and cp only.

@@ -9,6 +9,8 @@
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each
 #   make static   build/vimport-static, fully static (hack/build-static.sh)
 #   make image    the FROM scratch image localhost/vimport with podman
+#   make install  build/vimport, CDI's program names as links to it, and the man pages
+#                 under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local)
 #
 # Sources are found by convention, so a new stage needs no Makefile edit:
 #   pkg/<stage>/*.c          the library (build/libvimport.a)
@@ -138,6 +140,20 @@ static: deps
 
 image: static
 	@hack/build-static-image.sh $(BUILD)
+
+# The binary once; the names CDI starts it by (cmd/vimport/main.c) as links beside it;
+# the man pages, one roff source each (docs/man).
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+CDI_NAMES := cdi-image-size-detection cdi-containerimage-server cdi-source-update-poller
+MAN_PAGES := $(sort $(wildcard docs/man/*.1))
+.PHONY: install
+install: $(BUILD)/vimport
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BUILD)/vimport $(DESTDIR)$(BINDIR)/vimport
+	for n in $(CDI_NAMES); do ln -sf vimport $(DESTDIR)$(BINDIR)/$$n; done
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 
 clean:
 	rm -rf $(BUILD)

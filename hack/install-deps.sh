@@ -30,6 +30,9 @@ packages=(
   docker-registry skopeo apache2-utils python3-jwt python3-cryptography
   # gcs source tests: the stand-in's crc32c (tests/e2e/gcs_standin.py)
   python3-crcmod
+  # man pages (docs/man, checked with man --warnings) and the Dockerfile's Debian 12 base
+  # image, made locally from this machine's apt sources (tests/e2e/test_dockerfile.sh)
+  man-db mmdebstrap
 )
 
 missing=()

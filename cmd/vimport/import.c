@@ -1,7 +1,15 @@
 /* vimport import: run the import pipeline and leave CDI's termination message.
  *
  *   vimport import --spec FILE    a DataVolume-style YAML spec (see docs/spec.md)
+ *   vimport import FILE.yaml      the same (a .yaml or .yml argument)
  *   vimport import                CDI's IMPORTER_* environment contract
+ *   vimport import SOURCE TARGET [--checksum ALG:HEX] [--format F] [--size N]
+ *                                 the one-line import for people at a terminal: the
+ *                                 spec is written from the arguments (cli_spec_yaml) and
+ *                                 loaded as a spec file is, so every check is the same;
+ *                                 the result is one summary line on stdout, no
+ *                                 termination message, exit 0 or 1 (a checksum verdict
+ *                                 is a failure here: no controller reads a message)
  *
  * The termination message and exit code follow CDI's importer (cmd/cdi-importer/
  * importer.go handleImport, newDataSource), case by case in docs/cdi.md:
@@ -21,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -54,15 +63,29 @@ static void install_stop_handlers(void)
 
 static void import_usage(FILE *out)
 {
-  fputs("usage: vimport import [--spec FILE]\n"
+  fputs("usage: vimport import SOURCE TARGET [--checksum ALG:HEX] [--format FORMAT] [--size N] [-p]\n"
+        "       vimport import [--spec] FILE.yaml\n"
+        "       vimport import\n"
         "\n"
         "Fetch a disk image, check its checksum, convert it to raw on the target, read the\n"
-        "target back and compare its block hash, then write CDI's termination message.\n"
-        "  -s, --spec FILE   DataVolume-style YAML (docs/spec.md); without it the import is\n"
-        "                    configured from CDI's IMPORTER_* environment variables\n"
-        "      --metrics-port N  serve CDI's progress metric over HTTPS on port N (also\n"
-        "                    VIMPORT_METRICS_PORT; 0 disables; default 8443 under CDI's\n"
-        "                    environment contract, off with --spec)\n",
+        "target back and compare its block hash.\n"
+        "  SOURCE               http(s):// URL, docker:// reference, nbd:// URL, a file, or -\n"
+        "                       for stdin\n"
+        "  TARGET               an image file (created or overwritten) or a block device\n"
+        "  -c, --checksum ALG:HEX  the source's md5, sha1, sha256 or sha512, as served\n"
+        "  -f, --format FORMAT  accept only this source format (raw, qcow2, vmdk, vdi, vhd,\n"
+        "                       vhdx); default: any\n"
+        "      --size N         size of the disk, a quantity (10Gi, 20G); default: the\n"
+        "                       image's virtual size (a block device: its own size)\n"
+        "  -p, --progress       show progress on stderr (default when it is a terminal)\n"
+        "      --no-progress    show no progress\n"
+        "  -s, --spec FILE      DataVolume-style YAML (docs/spec.md); with no argument at all\n"
+        "                       the import is configured from CDI's IMPORTER_* environment\n"
+        "                       and writes CDI's termination message\n"
+        "      --metrics-port N serve CDI's progress metric over HTTPS on port N (also\n"
+        "                       VIMPORT_METRICS_PORT; 0 disables; default 8443 under CDI's\n"
+        "                       environment contract, off otherwise)\n"
+        "  -h, --help           show this help\n",
         out);
 }
 
@@ -303,47 +326,314 @@ static void node_pull_labels(const struct import_spec *spec, struct pipeline_res
   res->image.n_labels = n;
 }
 
-static int load_spec(const char *spec_path, struct import_spec **spec, struct verr *err)
+/* ---- The one-line import: vimport import SOURCE TARGET ---- */
+
+struct cli_import {
+  const char *source;
+  const char *target;
+  const char *checksum; /* or NULL */
+  const char *format;   /* or NULL */
+  const char *size;     /* a quantity, or NULL */
+};
+
+/* `s` as a YAML double-quoted scalar: quotes, backslashes and control bytes escaped, so
+ * no argument can add a key to the spec. */
+static void yaml_quoted(FILE *f, const char *s)
 {
-  if (spec_path != NULL)
-    return spec_load_yaml_file(spec_path, spec, err);
-  return spec_load_env(environ, spec, err);
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20 || c == 0x7f)
+      fprintf(f, "\\x%02x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
 }
 
-int cmd_import(int argc, char **argv)
+static bool has_prefix(const char *s, const char *prefix)
+{
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The spec.source mapping of SOURCE, by its scheme. */
+static int cli_source_yaml(FILE *f, const struct cli_import *c, struct verr *err)
+{
+  const char *kind = "file", *key = "path";
+  if (has_prefix(c->source, "http://") || has_prefix(c->source, "https://"))
+    kind = "http", key = "url";
+  else if (has_prefix(c->source, "docker://"))
+    kind = "registry", key = "url";
+  else if (has_prefix(c->source, "nbd://") || has_prefix(c->source, "nbds://") ||
+           has_prefix(c->source, "nbd+unix://") || has_prefix(c->source, "nbds+unix://"))
+    kind = "nbd", key = "uri";
+  else if (has_prefix(c->source, "s3://"))
+    return verr_set(err, VERR_USAGE, "%s: s3:// sources are not supported by this build of "
+                    "vimport; download the object and import the file", c->source);
+  else if (strstr(c->source, "://") != NULL)
+    return verr_set(err, VERR_USAGE, "%s: unknown URL scheme; use http://, https://, docker://, "
+                    "nbd://, a file path or - for stdin", c->source);
+  fprintf(f, "  source:\n    %s:\n      %s: ", kind, key);
+  yaml_quoted(f, c->source);
+  if (c->checksum != NULL) {
+    fputs("\n      checksum: ", f);
+    yaml_quoted(f, c->checksum);
+  }
+  fputc('\n', f);
+  return 0;
+}
+
+/* The DataVolume spec the arguments mean, as YAML (see docs/spec.md); *out is the
+ * caller's to free. A block device target is a Block volume; anything else a file. */
+static int cli_spec_yaml(const struct cli_import *c, char **out, size_t *len, struct verr *err)
+{
+  struct stat st;
+  bool block = stat(c->target, &st) == 0 && S_ISBLK(st.st_mode);
+  FILE *f = open_memstream(out, len);
+  if (f == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  fputs("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n  name: cli\nspec:\n", f);
+  int r = cli_source_yaml(f, c, err);
+  fprintf(f, "  storage:\n    volumeMode: %s\n", block ? "Block" : "Filesystem");
+  if (c->size != NULL) {
+    fputs("    resources:\n      requests:\n        storage: ", f);
+    yaml_quoted(f, c->size);
+    fputc('\n', f);
+  }
+  fprintf(f, "vimport:\n  terminationMessagePath: /dev/null\n  target:\n    %s: ",
+          block ? "blockDevice" : "path");
+  yaml_quoted(f, c->target);
+  fputc('\n', f);
+  if (c->format != NULL) {
+    fputs("  allowedFormats: [", f);
+    yaml_quoted(f, c->format);
+    fputs("]\n", f);
+  }
+  if (fclose(f) != 0 && r == 0)
+    r = verr_set(err, VERR_NOMEM, "out of memory");
+  if (r < 0) {
+    free(*out);
+    *out = NULL;
+  }
+  return r;
+}
+
+/* The spec keys the arguments become, and the argument a person typed for each. */
+static const struct {
+  const char *key;
+  const char *arg;
+} cli_keys[] = {
+  { "spec.source.http.checksum", "--checksum" },  { "spec.source.file.checksum", "--checksum" },
+  { "spec.source.registry.checksum", "--checksum" }, { "spec.source.nbd.checksum", "--checksum" },
+  { "spec.source.http.url", "SOURCE" },           { "spec.source.registry.url", "SOURCE" },
+  { "spec.source.nbd.uri", "SOURCE" },            { "spec.source.file.path", "SOURCE" },
+  { "spec.storage", "--size" },                   { "vimport.allowedFormats", "--format" },
+  { "vimport.target", "TARGET" },
+};
+
+/* A spec message ("command line:LINE: KEY: cause") in the command line's words
+ * ("--checksum: cause"): the YAML was written by cli_spec_yaml, not by the user. */
+static void cli_reword(struct verr *err)
+{
+  const char *p = err->message;
+  if (strncmp(p, "command line:", 13) != 0)
+    return;
+  p += 13 + strspn(p + 13, "0123456789");
+  if (strncmp(p, ": ", 2) != 0)
+    return;
+  p += 2;
+  const char *arg = NULL;
+  for (size_t i = 0; i < sizeof cli_keys / sizeof cli_keys[0] && arg == NULL; i++)
+    if (strncmp(p, cli_keys[i].key, strlen(cli_keys[i].key)) == 0)
+      arg = cli_keys[i].arg;
+  const char *cause = strstr(p, ": ");
+  char text[sizeof err->message];
+  if (arg != NULL && cause != NULL)
+    snprintf(text, sizeof text, "%s%s", arg, cause);
+  else
+    snprintf(text, sizeof text, "%s", p);
+  snprintf(err->message, sizeof err->message, "%s", text);
+}
+
+static int cli_load_spec(const struct cli_import *c, struct import_spec **spec, struct verr *err)
+{
+  char *yaml = NULL;
+  size_t len = 0;
+  if (cli_spec_yaml(c, &yaml, &len, err) < 0)
+    return -1;
+  int r = spec_load_yaml_buffer(yaml, len, "command line", spec, err);
+  free(yaml);
+  if (r < 0)
+    cli_reword(err);
+  return r;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* The one line a person reads at the end of an import: what was written, how much, how
+ * fast, and the digests that prove it (the source's as served, the target's block hash
+ * as read back: `vimport sum TARGET` prints the same). */
+static void cli_summary(const struct pipeline_result *res, double secs)
+{
+  printf("%s: %llu bytes (%s) in %.1f s, source %s, block hash %s\n", res->target_path,
+         (unsigned long long)res->virtual_size, res->format[0] ? res->format : "raw", secs,
+         res->source_digest[0] ? res->source_digest : "(none)",
+         res->block_hash[0] ? res->block_hash : "(none)");
+  fflush(stdout);
+}
+
+/* A one-line import's outcome: the summary and exit 0, or the cause on stderr and exit 1
+ * (a verdict too: nobody reads a termination message here). */
+static int cli_outcome(const struct import_spec *spec, const struct pipeline_result *res,
+                       const struct verr *failure, double secs)
+{
+  if (failure == NULL) {
+    cli_summary(res, secs);
+    return 0;
+  }
+  if (report_is_verdict(failure->code))
+    remove_image_file(spec, res);
+  if (failure->code == VERR_SCRATCH_REQUIRED)
+    fprintf(stderr, "vimport import: this image cannot be streamed: import it from a file, "
+                    "or with a spec that sets vimport.scratchPath\n");
+  else
+    fprintf(stderr, "vimport import: %s\n", failure->message);
+  return 1;
+}
+
+/* How an import is configured: see the top of this file. */
+enum import_mode { MODE_ENV, MODE_SPEC, MODE_CLI };
+
+struct import_args {
+  enum import_mode mode;
+  const char *spec_path;
+  const char *metrics_port;
+  int progress; /* 1 on, 0 off, -1 the default */
+  struct cli_import cli;
+};
+
+static bool is_yaml_name(const char *s)
+{
+  size_t n = strlen(s);
+  return (n > 5 && strcmp(s + n - 5, ".yaml") == 0) || (n > 4 && strcmp(s + n - 4, ".yml") == 0);
+}
+
+/* The positional arguments: none, FILE.yaml, or SOURCE TARGET. 0, or an exit code. */
+static int import_positional(int n, char **args, struct import_args *a)
+{
+  if (n == 0 && a->cli.checksum == NULL && a->cli.format == NULL && a->cli.size == NULL) {
+    a->mode = a->spec_path != NULL ? MODE_SPEC : MODE_ENV;
+    return 0;
+  }
+  if (n == 1 && a->spec_path == NULL && is_yaml_name(args[0]) && a->cli.checksum == NULL &&
+      a->cli.format == NULL && a->cli.size == NULL) {
+    a->mode = MODE_SPEC;
+    a->spec_path = args[0];
+    return 0;
+  }
+  if (n == 2 && a->spec_path == NULL) {
+    a->mode = MODE_CLI;
+    a->cli.source = args[0];
+    a->cli.target = args[1];
+    return 0;
+  }
+  fprintf(stderr, "vimport import: give SOURCE and TARGET, or a spec (FILE.yaml or --spec "
+                  "FILE), or nothing for CDI's environment; --checksum, --format and --size "
+                  "go with SOURCE TARGET only\n");
+  import_usage(stderr);
+  return 2;
+}
+
+enum { OPT_METRICS_PORT = 256, OPT_SIZE, OPT_NO_PROGRESS };
+
+/* Parse the command line into *a; returns -1 to go on, or the exit code to stop with. */
+static int import_parse(int argc, char **argv, struct import_args *a)
 {
   static const struct option longopts[] = {
     { "spec", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
-    { "metrics-port", required_argument, NULL, 'm' },
+    { "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
+    { "checksum", required_argument, NULL, 'c' },
+    { "format", required_argument, NULL, 'f' },
+    { "size", required_argument, NULL, OPT_SIZE },
+    { "progress", no_argument, NULL, 'p' },
+    { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
     { NULL, 0, NULL, 0 },
   };
-  const char *spec_path = NULL;
-  const char *metrics_port = getenv("VIMPORT_METRICS_PORT");
   int c;
-  while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
-    if (c == 'm') {
-      metrics_port = optarg;
-    } else if (c == 's') {
-      spec_path = optarg;
-    } else if (c == 'h') {
+  while ((c = getopt_long(argc, argv, "s:hc:f:p", longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_METRICS_PORT: a->metrics_port = optarg; break;
+    case 's': a->spec_path = optarg; break;
+    case 'c': a->cli.checksum = optarg; break;
+    case 'f': a->cli.format = optarg; break;
+    case OPT_SIZE: a->cli.size = optarg; break;
+    case 'p': a->progress = 1; break;
+    case OPT_NO_PROGRESS: a->progress = 0; break;
+    case 'h':
       import_usage(stdout);
       return 0;
-    } else {
+    default:
       import_usage(stderr);
       return 2;
     }
   }
-  if (optind != argc) {
-    fprintf(stderr, "vimport import: unexpected argument '%s'\n", argv[optind]);
-    import_usage(stderr);
-    return 2;
-  }
+  int code = import_positional(argc - optind, argv + optind, a);
+  return code != 0 ? code : -1;
+}
+
+static int load_spec(const struct import_args *a, struct import_spec **spec, struct verr *err)
+{
+  if (a->mode == MODE_CLI)
+    return cli_load_spec(&a->cli, spec, err);
+  if (a->mode == MODE_SPEC)
+    return spec_load_yaml_file(a->spec_path, spec, err);
+  return spec_load_env(environ, spec, err);
+}
+
+/* The terminal line: on a terminal unless asked otherwise, never under CDI's environment
+ * contract (its logs are collected; a line rewritten in place is noise there). */
+static bool progress_wanted(const struct import_args *a)
+{
+  if (a->mode == MODE_ENV || !isatty(STDERR_FILENO))
+    return false;
+  return a->progress != 0;
+}
+
+static void log_complete(const struct pipeline_result *res)
+{
+  if (res->archive)
+    vlog_info("import", "Import Complete: %llu files, %llu bytes unpacked into %s",
+              (unsigned long long)res->archive_files, (unsigned long long)res->archive_bytes,
+              res->target_path);
+  else if (res->block_hash[0])
+    vlog_info("import", "Import Complete: %s, block hash %s", res->target_path, res->block_hash);
+  else
+    vlog_info("import", "Import Complete: %s", res->target_path); /* blank Block: nothing read back */
+}
+
+int cmd_import(int argc, char **argv)
+{
+  struct import_args a = { .metrics_port = getenv("VIMPORT_METRICS_PORT"), .progress = -1 };
+  int code = import_parse(argc, argv, &a);
+  if (code >= 0)
+    return code;
 
   struct import_spec *spec = NULL;
   struct verr err = { 0 };
   struct pipeline_result res = { 0 };
-  if (load_spec(spec_path, &spec, &err) < 0) {
+  if (load_spec(&a, &spec, &err) < 0 && a.mode == MODE_CLI) {
+    fprintf(stderr, "vimport import: %s\n", err.message);
+    return 1;
+  }
+  if (spec == NULL) {
     vlog_error("spec", "%s", err.message);
     /* The spec names the message path; without one, CDI's default is all we know. */
     const char *path = getenv("VIMPORT_TERMINATION_MESSAGE_PATH");
@@ -355,14 +645,16 @@ int cmd_import(int argc, char **argv)
   free(summary);
 
   install_stop_handlers();
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   struct pipeline_opts opts = { .cancelled = &import_cancelled,
-                                .metrics = start_metrics(metrics_port, spec_path == NULL, spec),
-                                .progress_line = isatty(STDERR_FILENO) };
+                                .metrics = start_metrics(a.metrics_port, a.mode == MODE_ENV, spec),
+                                .progress_line = progress_wanted(&a) };
   if (node_pull_wait(spec, &err) < 0) {
     metrics_stop(opts.metrics);
     vlog_error("nodepull", "%s", err.message);
     /* CDI writes "Timeout waiting for file <path>" as it is, and exits 1 */
-    int code = write_text(spec->termination_message_path, NULL, err.message);
+    code = write_text(spec->termination_message_path, NULL, err.message);
     spec_free(spec);
     return code;
   }
@@ -371,18 +663,17 @@ int cmd_import(int argc, char **argv)
   metrics_stop(opts.metrics);
   if (r < 0)
     vlog_error("import", "%s", err.message);
-  else if (res.archive)
-    vlog_info("import", "Import Complete: %llu files, %llu bytes unpacked into %s",
-              (unsigned long long)res.archive_files, (unsigned long long)res.archive_bytes,
-              res.target_path);
-  else if (res.block_hash[0])
-    vlog_info("import", "Import Complete: %s, block hash %s", res.target_path, res.block_hash);
   else
-    vlog_info("import", "Import Complete: %s", res.target_path); /* blank Block: nothing read back */
+    log_complete(&res);
+  if (a.mode == MODE_CLI) {
+    code = cli_outcome(spec, &res, r < 0 ? &err : NULL, seconds_since(&start));
+    spec_free(spec);
+    return code;
+  }
   if (r == 0 || err.code == VERR_SCRATCH_REQUIRED)
     node_pull_labels(spec, &res);
   node_pull_done(spec, r < 0 ? &err : NULL);
-  int code = write_outcome(spec, &res, r < 0 ? &err : NULL);
+  code = write_outcome(spec, &res, r < 0 ? &err : NULL);
   spec_free(spec);
   return code;
 }

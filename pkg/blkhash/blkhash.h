@@ -84,7 +84,8 @@ uint64_t blkhash_length(const struct blkhash *h);
 /* Free the hasher; joins its workers. NULL is fine. */
 void blkhash_free(struct blkhash *h);
 
-/* Whether `name` is a digest this OpenSSL knows. */
+/* Whether `name` is a digest this OpenSSL knows, or "null" (blksum's digest of nothing:
+ * the result is empty, for measuring reads alone). */
 int blkhash_digest_known(const char *name);
 
 /* Lowercase hex of md[0..len) into out (2*len+1 bytes). */

@@ -58,9 +58,10 @@ int blkhash_resolve_opts(const struct blkhash_opts *opts, const EVP_MD **type, s
 {
   const char *name = opts && opts->digest_name ? opts->digest_name : "sha256";
   size_t bs = opts && opts->block_size ? opts->block_size : BLKHASH_DEFAULT_BLOCK_SIZE;
-  const EVP_MD *t = EVP_get_digestbyname(name);
+  const EVP_MD *t = blkhash_digest_by_name(name);
   if (t == NULL || bs < 512 || bs > (64u << 20) || (bs & (bs - 1)) != 0 ||
-      EVP_MD_size(t) <= 0 || EVP_MD_size(t) > BLKHASH_MAX_MD_SIZE)
+      EVP_MD_size(t) < 0 || EVP_MD_size(t) > BLKHASH_MAX_MD_SIZE ||
+      (EVP_MD_size(t) == 0 && t != EVP_md_null()))
     return EINVAL;
   *type = t;
   *block_size = bs;

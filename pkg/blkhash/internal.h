@@ -16,6 +16,8 @@ int blkhash_digest(EVP_MD_CTX *ctx, const EVP_MD *type, const void *buf, size_t 
  * as blkhash.h says. Returns 0 or EINVAL. */
 struct blkhash_opts;
 int blkhash_resolve_opts(const struct blkhash_opts *opts, const EVP_MD **type, size_t *block_size);
+/* An OpenSSL digest by name, and "null" (EVP_md_null: hashes nothing, as blksum's). */
+const EVP_MD *blkhash_digest_by_name(const char *name);
 
 /* A blkhash_blocks (blkhash.h) for a digest already looked up and its zero digest. */
 struct blkhash_blocks;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 void vlog(const char *level, const char *stage, const char *fmt, ...)
 {
@@ -26,5 +27,7 @@ void vlog(const char *level, const char *stage, const char *fmt, ...)
   for (char *p = line; *p; p++)
     if (*p == '\n' || *p == '\r')
       *p = ' ';
-  fprintf(stderr, "%s\n", line);
+  /* On a terminal a progress line may be showing (pkg/pipeline/progress.c, vimport sum):
+   * the log line replaces it, and the next update draws it again below. */
+  fprintf(stderr, "%s%s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "", line);
 }

@@ -109,4 +109,11 @@ int metrics_progress_reader_new(struct vreader *lower, struct metrics *m, struct
  * everything. NULL is fine. */
 void metrics_stop(struct metrics *m);
 
+/* The text of a terminal progress line: "STAGE: DONE of TOTAL (P%), RATE/s, ETA H:MM:SS"
+ * (without "of TOTAL", the share and ETA when `total` is 0: unknown), `done` bytes in
+ * `seconds` since the stage began; the rate is "--" until something was done. Always NUL-terminates `buf` (truncating). Shared by
+ * `vimport import` (pkg/pipeline/progress.c) and `vimport sum`. */
+void progress_text(char *buf, size_t size, const char *stage, uint64_t done, uint64_t total,
+                   double seconds);
+
 #endif

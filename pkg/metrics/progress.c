@@ -1,6 +1,7 @@
 /* vimport metrics: the progress counter, the one place that counts source bytes read.
  * See metrics.h for the contract; the CDI metric (metrics.c) and the terminal line
  * (pkg/pipeline/progress.c) are observers of its count. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "metrics.h"
@@ -85,4 +86,41 @@ int progress_counter_new(struct vreader *lower, const struct progress_observer *
   *r = (struct vreader){ .ops = &counter_ops, .state = c };
   *out = r;
   return 0;
+}
+
+/* Bytes as a person reads them: binary units, three significant digits. */
+static void human_bytes(char *buf, size_t size, double bytes)
+{
+  static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+  size_t u = 0;
+  while (bytes >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+    bytes /= 1024.0;
+    u++;
+  }
+  snprintf(buf, size, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+}
+
+void progress_text(char *buf, size_t size, const char *stage, uint64_t done, uint64_t total,
+                   double seconds)
+{
+  char d[32], t[32], r[32];
+  double rate = seconds > 0.05 ? (double)done / seconds : 0.0;
+  human_bytes(d, sizeof d, (double)done);
+  human_bytes(t, sizeof t, (double)total);
+  if (rate > 0.0)
+    human_bytes(r, sizeof r, rate);
+  else /* too early to tell */
+    snprintf(r, sizeof r, "-- B");
+  if (total == 0) {
+    snprintf(buf, size, "%s: %s, %s/s", stage, d, r);
+    return;
+  }
+  double left = total > done ? (double)(total - done) : 0.0;
+  char eta[32] = "--:--";
+  if (rate > 0.0) {
+    unsigned long s = (unsigned long)(left / rate + 0.5);
+    snprintf(eta, sizeof eta, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60, s % 60);
+  }
+  snprintf(buf, size, "%s: %s of %s (%.1f%%), %s/s, ETA %s", stage, d, t,
+           100.0 * (double)done / (double)total, r, eta);
 }

@@ -30,8 +30,9 @@ struct nbd_guest {
   char where[512]; /* redacted URI or file, for messages */
   uint64_t size;
   bool block_status;
-  unsigned char *buf; /* request_size bytes */
+  unsigned char *buf; /* queue_depth slots of request_size bytes */
   size_t request_size;
+  unsigned queue_depth; /* reads in flight at most */
   /* the current block-status reply */
   struct nbd_extent status[NBD_GUEST_MAX_STATUS];
   size_t n_status;
@@ -171,7 +172,8 @@ static int nbd_guest_connect_file(struct nbd_guest *g, const struct nbd_guest_op
   return 0;
 }
 
-static int nbd_guest_handshake(struct nbd_guest *g, size_t request_size, struct verr *err)
+static int nbd_guest_handshake(struct nbd_guest *g, size_t request_size, unsigned queue_depth,
+                               struct verr *err)
 {
   int64_t size = nbd_get_size(g->h);
   if (size < 0)
@@ -184,10 +186,12 @@ static int nbd_guest_handshake(struct nbd_guest *g, size_t request_size, struct 
     g->request_size = (size_t)max;
   if (g->request_size > 32u << 20) /* the NBD protocol's practical limit */
     g->request_size = 32u << 20;
-  g->buf = malloc(g->request_size);
+  g->queue_depth = queue_depth == 0 ? 1 : queue_depth > NBD_GUEST_MAX_QUEUE_DEPTH
+                                                      ? NBD_GUEST_MAX_QUEUE_DEPTH : queue_depth;
+  g->buf = malloc(g->request_size * g->queue_depth);
   if (g->buf == NULL)
-    return verr_set(err, VERR_NOMEM, "out of memory for a %zu-byte NBD read buffer",
-                    g->request_size);
+    return verr_set(err, VERR_NOMEM, "out of memory for %u NBD read buffers of %zu bytes",
+                    g->queue_depth, g->request_size);
   return 0;
 }
 
@@ -208,7 +212,7 @@ int nbd_guest_open(const struct nbd_guest_opts *opts, struct nbd_guest **out,
     r = opts->uri ? nbd_guest_connect_uri(g, opts->uri, err)
                   : nbd_guest_connect_file(g, opts, err);
   if (r == 0)
-    r = nbd_guest_handshake(g, opts->request_size, err);
+    r = nbd_guest_handshake(g, opts->request_size, opts->queue_depth, err);
   if (r < 0) {
     nbd_guest_free(g);
     return -1;
@@ -285,19 +289,54 @@ static int emit_buffer(struct nbd_guest *g, struct vsink *out, uint64_t off,
   return 0;
 }
 
-/* Read [off, off+len) in requests of at most request_size bytes and emit it. */
+/* One read in flight: slot i of g->buf. */
+struct nbd_read {
+  uint64_t off;
+  size_t len;
+  int64_t cookie;
+};
+
+/* Wait until the read `r` completed (libnbd's poll loop; every wait is the connection's,
+ * which libnbd bounds only by the server: an NBD server that never answers hangs here,
+ * as nbd_pread would). */
+static int wait_read(struct nbd_guest *g, const struct nbd_read *r, struct verr *err)
+{
+  int done;
+  while ((done = nbd_aio_command_completed(g->h, r->cookie)) == 0)
+    if (nbd_poll(g->h, -1) == -1)
+      return nbd_guest_fail(g, "read", err);
+  return done == 1 ? 0 : nbd_guest_fail(g, "read", err);
+}
+
+/* Read [off, off+len) in requests of at most request_size bytes, up to queue_depth of
+ * them in flight (blksum's -q), and emit them in order. On failure reads may still be in
+ * flight into g->buf: nbd_guest_free() closes the handle before freeing it. */
 static int read_data(struct nbd_guest *g, struct vsink *out, uint64_t off, uint64_t len,
                      struct verr *err)
 {
-  while (len > 0) {
-    size_t n = len < g->request_size ? (size_t)len : g->request_size;
-    if (nbd_pread(g->h, g->buf, n, off, 0) == -1)
-      return nbd_guest_fail(g, "read", err);
-    g->bytes_read += n;
-    if (emit_buffer(g, out, off, g->buf, n, err) < 0)
+  struct nbd_read q[NBD_GUEST_MAX_QUEUE_DEPTH];
+  unsigned head = 0, inflight = 0, depth = g->queue_depth;
+  uint64_t next = off, end = off + len;
+  while (inflight > 0 || next < end) {
+    while (inflight < depth && next < end) {
+      unsigned i = (head + inflight) % depth;
+      size_t n = end - next < g->request_size ? (size_t)(end - next) : g->request_size;
+      q[i] = (struct nbd_read){ .off = next, .len = n };
+      q[i].cookie = nbd_aio_pread(g->h, g->buf + (size_t)i * g->request_size, n, next,
+                                  NBD_NULL_COMPLETION, 0);
+      if (q[i].cookie == -1)
+        return nbd_guest_fail(g, "read", err);
+      next += n;
+      inflight++;
+    }
+    if (wait_read(g, &q[head], err) < 0)
       return -1;
-    off += n;
-    len -= n;
+    g->bytes_read += q[head].len;
+    if (emit_buffer(g, out, q[head].off, g->buf + (size_t)head * g->request_size, q[head].len,
+                    err) < 0)
+      return -1;
+    head = (head + 1) % depth;
+    inflight--;
   }
   return 0;
 }

@@ -21,8 +21,8 @@
  * Extents reach the sink in increasing offset order with no gap, adjacent zero extents
  * merged, so the sink may be pkg/blkhash's in-order sink (blkhash_sink_init) directly.
  *
- * Memory: one read buffer of `request_size` bytes (clamped to the server's maximum
- * block size) plus at most NBD_GUEST_MAX_STATUS extents of one block-status reply.
+ * Memory: `queue_depth` read buffers of `request_size` bytes (clamped to the server's
+ * maximum block size) plus at most NBD_GUEST_MAX_STATUS extents of one block-status reply.
  *
  * Errors: VERR_USAGE (bad options), VERR_SOURCE (connect, handshake, a failed NBD
  * command; the message names the redacted URI and libnbd's reason), VERR_NOMEM, and
@@ -41,6 +41,7 @@
 #define NBD_GUEST_MAX_STATUS 1024                 /* extents kept from one status reply */
 #define NBD_GUEST_STATUS_SPAN (1u << 30)          /* bytes asked about per status request */
 #define NBD_GUEST_ZERO_GRAIN (64u << 10)          /* zero detection granularity in reads */
+#define NBD_GUEST_MAX_QUEUE_DEPTH 128             /* reads in flight at most */
 
 /* Zero-initialise and set exactly one of `uri` or `file`. Strings are used during
  * nbd_guest_open() only; the caller keeps them. */
@@ -57,6 +58,9 @@ struct nbd_guest_opts {
   const char *qemu_nbd;
   /* Bytes per NBD read; 0 means NBD_GUEST_DEFAULT_REQUEST_SIZE. */
   size_t request_size;
+  /* Reads in flight at most (blksum's --queue-depth), each in its own buffer, emitted in
+   * order; 0 means 1. Clamped to NBD_GUEST_MAX_QUEUE_DEPTH. */
+  unsigned queue_depth;
 };
 
 struct nbd_guest;

@@ -147,8 +147,13 @@ static int readback(struct import_run *run, struct verr *err)
   uint64_t image_len = run->res->virtual_size, volume_len = volume_hash_length(run);
   struct verify_span span = { .image_length = image_len,
                               .zeros_after_image = !run->res->target_is_block };
+  struct readback_line line;
+  if (run->opts.progress_line)
+    readback_line_attach(&line, &opts, volume_len);
   int r = verify_readback_span(run->res->target_path, volume_len, &opts, &span, read, &read_len,
                                &vr, err);
+  if (run->opts.progress_line)
+    readback_line_end(&line);
   if (r == 0)
     r = verify_compare(written, span.image_md, written_len, run->written_map, read_map,
                        image_len, err);

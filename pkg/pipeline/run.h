@@ -17,6 +17,7 @@
 #define VIMPORT_PIPELINE_RUN_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "blkhash/blkhash.h"
 #include "decode/decode.h"
@@ -83,5 +84,18 @@ static inline void run_add_verified(struct pipeline_result *res, const char *sta
   if (res->n_verified < PIPELINE_MAX_VERIFIED)
     res->verified[res->n_verified++] = stage;
 }
+
+/* The terminal line during the read-back (progress.c): a per-block observer chained in
+ * front of the one already in `opts` (the read-back's block map), which it still calls.
+ * The caller owns `p` and keeps it alive while `opts` is used; end it once done. */
+struct readback_line {
+  void (*inner)(void *opaque, uint64_t index, const unsigned char *md, unsigned md_len);
+  void *inner_opaque;
+  uint64_t total;
+  size_t block_size;
+  struct timespec start, last;
+};
+void readback_line_attach(struct readback_line *p, struct blkhash_opts *opts, uint64_t total);
+void readback_line_end(const struct readback_line *p);
 
 #endif

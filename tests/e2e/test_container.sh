@@ -36,13 +36,26 @@ require_cmd podman python3 losetup cmp xz zstd qemu-img
 tmp=$(e2e_tmpdir)
 chmod 755 "$tmp" # uid 107 in the container reaches the bind mounts below
 
-# The static binary and the image.
-(cd "$VIMPORT_TOP" && make --no-print-directory static) >"$tmp/make-static.log" 2>&1 ||
-  fail "make static failed: $(grep -v 'warning: Using\|in function' "$tmp/make-static.log" | tail -n 15)"
-image=localhost/vimport-e2e:$$
-"$VIMPORT_TOP/hack/build-static-image.sh" "$VIMPORT_TOP/build" "$image" >"$tmp/image.log" 2>&1 ||
-  fail "building the image failed: $(cat "$tmp/image.log")"
-e2e_on_exit "podman rmi -f '$image'"
+# The static binary and the image. VIMPORT_E2E_IMAGE names an image built elsewhere to
+# test instead (tests/e2e/test_dockerfile.sh: the Dockerfile's two-stage build); its
+# /vimport, copied out, is then the binary the image must hold once and the host's.
+if [ -n "${VIMPORT_E2E_IMAGE:-}" ]; then
+  image=$VIMPORT_E2E_IMAGE
+  image_bin=$tmp/image-vimport
+  ctr=$(podman create "$image" version) || fail "podman create $image failed"
+  podman cp "$ctr:/vimport" "$image_bin" || fail "cannot copy /vimport out of $image"
+  podman rm -f "$ctr" >/dev/null
+  static_bin=$image_bin
+else
+  (cd "$VIMPORT_TOP" && make --no-print-directory static) >"$tmp/make-static.log" 2>&1 ||
+    fail "make static failed: $(grep -v 'warning: Using\|in function' "$tmp/make-static.log" | tail -n 15)"
+  image=localhost/vimport-e2e:$$
+  "$VIMPORT_TOP/hack/build-static-image.sh" "$VIMPORT_TOP/build" "$image" >"$tmp/image.log" 2>&1 ||
+    fail "building the image failed: $(cat "$tmp/image.log")"
+  e2e_on_exit "podman rmi -f '$image'"
+  image_bin=$VIMPORT_TOP/build/image-context/vimport-static
+  static_bin=$VIMPORT_TOP/build/vimport-static
+fi
 probe=$("${PODMAN_RUN[@]}" "${POD[@]}" "$image" version 2>&1) ||
   skip "podman cannot run containers here: $probe"
 assert_eq "vimport $(sed -n 's/^#define VIMPORT_VERSION "\(.*\)"/\1/p' "$VIMPORT_TOP/cmd/vimport/commands.h")" \
@@ -55,7 +68,7 @@ for link in "usr/bin/cdi-image-size-detection -> /vimport" "usr/bin/cdi-containe
   "usr/bin/cdi-source-update-poller -> /vimport" "bin/sh -> busybox" "bin/cp -> busybox"; do
   grep -q "^l.* $link\$" "$tmp/image-files" || fail "the image has no link $link: $(grep -E 'usr/bin/cdi|bin/(sh|cp)' "$tmp/image-files")"
 done
-[ "$(grep -c "^-.* $(stat -c %s "$VIMPORT_TOP/build/image-context/vimport-static") " "$tmp/image-files")" -eq 1 ] ||
+[ "$(grep -c "^-.* $(stat -c %s "$image_bin") " "$tmp/image-files")" -eq 1 ] ||
   fail "the image holds the vimport binary more than once: $(grep -E '^-' "$tmp/image-files" | sort -k3 -n | tail -5)"
 
 # The source images, on nginx.
@@ -66,7 +79,7 @@ xz -k -T1 -c "$srv/disk.raw" >"$srv/disk.raw.xz"
 zstd -q -c "$srv/disk.raw" >"$srv/disk.raw.zst"
 chmod -R a+rX "$srv"
 size=$(stat -c %s "$srv/disk.raw")
-blockhash=sha256:$("$VIMPORT_TOP/build/vimport-static" sum "$srv/disk.raw" | cut -d' ' -f1)
+blockhash=sha256:$("$static_bin" sum "$srv/disk.raw" | cut -d' ' -f1)
 sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 nginx_start "$srv"
 chmod -R a+rX "$TEST_CA_DIR"
@@ -135,7 +148,7 @@ chown 107 "$tmp/initvol"
 run_pod -v "$tmp/initvol:$vol" --entrypoint /bin/sh "$image" \
   -c "cp /usr/bin/cdi-containerimage-server $vol/server"
 [ "$rc" -eq 0 ] || fail "sh -c cp in the image: exit $rc: $(cat "$tmp/stderr")"
-cmp "$tmp/initvol/server" "$VIMPORT_TOP/build/image-context/vimport-static" ||
+cmp "$tmp/initvol/server" "$image_bin" ||
   fail "sh -c cp in the image: the copied server is not the binary"
 cd_ctx=$tmp/containerdisk
 mkdir -p "$cd_ctx"

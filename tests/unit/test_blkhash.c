@@ -485,3 +485,33 @@ Test(blkhash, snapshot_is_the_hash_of_the_bytes_so_far)
   }
   free(data);
 }
+
+/* blksum's "null" digest: nothing is hashed and the result is empty, whatever the
+ * input, the thread count or the path the bytes take (data, zeros, in place). */
+Test(blkhash, null_digest_is_empty)
+{
+  cr_assert(blkhash_digest_known("null"));
+  cr_assert_not(blkhash_digest_known("nosuch"));
+  static const char *const patterns[] = { "-", "z:1", "b41:65537", "r1:1M", "z:64K,r4:64K,z:128K" };
+  for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++)
+    for (unsigned t = 1; t <= 4; t *= 2)
+      for (int use_zero = 0; use_zero <= 1; use_zero++) {
+        char hex[2 * BLKHASH_MAX_MD_SIZE + 1] = "x";
+        hash_pattern("null", 0, patterns[i], t, use_zero, 100000, hex);
+        cr_assert_str_eq(hex, "", "null of %s with %u threads", patterns[i], t);
+      }
+  /* the other entry points accept it too */
+  struct blkhash_opts opts = { .digest_name = "null" };
+  struct blkhash_blocks *b = NULL;
+  cr_assert_eq(blkhash_blocks_new(&opts, &b), 0);
+  cr_assert_eq(blkhash_blocks_md_len(b), 0);
+  blkhash_blocks_free(b);
+  struct blkhash_unordered *u = NULL;
+  cr_assert_eq(blkhash_unordered_new(&opts, 3 << 16, 1 << 20, &u), 0);
+  cr_assert_eq(blkhash_unordered_zero(u, 0, 3 << 16), 0);
+  unsigned char md[BLKHASH_MAX_MD_SIZE];
+  unsigned md_len = 99;
+  cr_assert_eq(blkhash_unordered_final(u, md, &md_len), 0);
+  cr_assert_eq(md_len, 0);
+  blkhash_unordered_free(u);
+}

@@ -722,3 +722,19 @@ Test(metrics, progress_counter_failing_closes_lower_and_observers)
   cr_assert_eq(a.closed, PROGRESS_MAX_OBSERVERS + 1);
   cr_assert(failing_closed);
 }
+
+/* The terminal line's text: bytes in binary units, the share, the rate and the ETA;
+ * without a total only the bytes and the rate; never more than the buffer. */
+Test(metrics, progress_text_says_bytes_rate_and_eta)
+{
+  char line[160];
+  progress_text(line, sizeof line, "vimport: importing", 512ull << 20, 2ull << 30, 4.0);
+  cr_assert_str_eq(line, "vimport: importing: 512.0 MiB of 2.0 GiB (25.0%), 128.0 MiB/s, ETA 0:00:12");
+  progress_text(line, sizeof line, "sum", 1000, 0, 2.0);
+  cr_assert_str_eq(line, "sum: 1000 B, 500 B/s");
+  progress_text(line, sizeof line, "sum", 0, 1 << 20, 0.0);
+  cr_assert_str_eq(line, "sum: 0 B of 1.0 MiB (0.0%), -- B/s, ETA --:--");
+  char tiny[8];
+  progress_text(tiny, sizeof tiny, "a long stage name", 1, 2, 1.0);
+  cr_assert_eq(strlen(tiny), sizeof tiny - 1);
+}
