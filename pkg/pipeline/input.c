@@ -233,6 +233,23 @@ static int verify_openpgp(struct import_run *run, const struct spec_checksum_sig
   return 0;
 }
 
+/* pkg/trust's options for the spec's signature settings, its URL fetched with `fetch`. */
+static struct signature_opts signature_opts_of(const struct spec_signature *sig,
+                                               const struct source_opts *fetch)
+{
+  return (struct signature_opts){
+    .signature_path = sig->path,
+    .signature_url = sig->url,
+    .fetch = fetch,
+    .format = signature_format_of(sig->format),
+    .public_key_path = sig->public_key,
+    .certificate_path = sig->certificate,
+    .ca_bundle_path = sig->ca_bundle,
+    .hash_method = sig->hash_method,
+    .key_type = sig->key_type,
+  };
+}
+
 /* A raw-key or X.509 detached signature over the file, as vimport.signature is over the
  * image. */
 static int verify_detached_x509(struct import_run *run, const struct spec_signature *sig,
@@ -244,17 +261,7 @@ static int verify_detached_x509(struct import_run *run, const struct spec_signat
   bool creds = sig->url != NULL && credentials_go_to(run->spec, sig->url);
   if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
     return -1;
-  struct signature_opts opts = {
-    .signature_path = sig->path,
-    .signature_url = sig->url,
-    .fetch = &fetch,
-    .format = signature_format_of(sig->format),
-    .public_key_path = sig->public_key,
-    .certificate_path = sig->certificate,
-    .ca_bundle_path = sig->ca_bundle,
-    .hash_method = sig->hash_method,
-    .key_type = sig->key_type,
-  };
+  struct signature_opts opts = signature_opts_of(sig, &fetch);
   struct signature_result res;
   int r = signature_verify_buffer(&opts, text, len, &res, err);
   free_lines(lines, creds ? n_header_lines(run->spec) : 0);
@@ -467,17 +474,7 @@ static int open_signature_tap(struct import_run *run, struct verr *err)
   bool creds = sig->url != NULL && credentials_go_to(run->spec, sig->url);
   if (source_options(run, sig->url, creds, &fetch, &lines, err) < 0)
     return -1;
-  struct signature_opts opts = {
-    .signature_path = sig->path,
-    .signature_url = sig->url,
-    .fetch = &fetch,
-    .format = signature_format_of(sig->format),
-    .public_key_path = sig->public_key,
-    .certificate_path = sig->certificate,
-    .ca_bundle_path = sig->ca_bundle,
-    .hash_method = sig->hash_method,
-    .key_type = sig->key_type,
-  };
+  struct signature_opts opts = signature_opts_of(sig, &fetch);
   int r = signature_tap_new(run->chain, &opts, &run->sigtap, err);
   free_lines(lines, creds ? n_header_lines(run->spec) : 0);
   if (r < 0)
