@@ -91,6 +91,23 @@ if s3_total is not None:
     rows.append(("S1 W1 from S3 (moto, SigV4; baseline: the same import from nginx)", s3_total,
                  s3_http, None, mib("S1.s3.total.rss_kb"), "<= 1.2x http",
                  s3_http is not None and s3_total / s3_http <= 1.2))
+def med_diff(a, b):
+    """The median over the runs of a - b, for runs that have both."""
+    da, db = vals.get(a, {}), vals.get(b, {})
+    d = [da[r] - db[r] for r in da if r in db]
+    return statistics.median(d) if d else None
+
+# moto answers a GET once it has read the whole object (seconds); nginx at once. What
+# the S3 path itself costs is the time after the server's first byte.
+s3_after, http_after = med_diff("S1.s3.total", "S1.s3.first_byte"), med_diff("S1.http.total", "S1.http.first_byte")
+if s3_after is not None and http_after is not None:
+    rows.append(("S1 after the server's first byte (moto %s s to it, nginx %s s)" %
+                 (fmt(med("S1.s3.first_byte")), fmt(med("S1.http.first_byte"))),
+                 s3_after, http_after, None, None, "<= 1.2x http", s3_after / http_after <= 1.2))
+if med("S1.s3.server_fetch") is not None:
+    rows.append(("S1 servers alone, curl to /dev/null: moto %s s (first byte %s s), nginx %s s" %
+                 (fmt(med("S1.s3.server_fetch")), fmt(med("S1.s3.server_first_byte")),
+                  fmt(med("S1.http.server_fetch"))), None, None, None, None, "-", None))
 r1_scratch = mib("R1.ours.scratch_kb"), mib("R1.base.scratch_kb")
 if r1_scratch[0] is not None:
     rows.append(("R1 scratch used: vimport %s MiB, baseline %s MiB" %

@@ -45,6 +45,10 @@
 # `vimport import --spec` with spec.source.s3 (every request SigV4-signed), next to the
 # same bytes from nginx with spec.source.http; both with the same sha256 checksum, both
 # read back. The target: the S3 import within 1.2x of the http one (S1.s3/http.total).
+# moto answers a GET only once it has read the whole object into memory (seconds for W1;
+# nginx: at once), so the report also compares the two after the server's first byte
+# (S1.*.first_byte, from vimport's "source: opened" line), and shows the server alone:
+# curl's first byte and whole fetch (S1.*.server_first_byte, S1.*.server_fetch).
 # Every run checks that the baseline and vimport produced the same disk (block hash).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -351,13 +355,38 @@ registry_workload() {
 }
 
 # ---- S1: W1 from an S3 server next to the same bytes from nginx ---------------------------
+# KEY.total, and KEY.first_byte: from the start to the source's "opened" line, which
+# vimport logs when the server's answer (status and headers) has arrived. moto reads the
+# whole object into memory before it answers a GET (seconds for W1), nginx answers at
+# once; KEY.total minus KEY.first_byte is the S3 path's own time, what vimport can change.
 s3_run() { # s3_run KEY SPEC TARGET -> prints the block hash
+  local key=$1 t_open
   rm -f "$3" "$BENCH_WORK/termination-log"
   warm "$serve/w1.qcow2"
-  bench_time_rss "$1" "$vimport" import --spec "$2" ||
+  bench_time_rss "$key.total" "$vimport" import --spec "$2" ||
     bench_die "S1: vimport import failed: $(cat "$BENCH_WORK/termination-log" 2>/dev/null)"
+  t_open=$(bench_log_seconds "$BENCH_WORK/last.log" source "opened ")
+  [ -n "$t_open" ] || bench_die "S1: no 'source: opened' line in vimport's log"
+  bench_record "$key.first_byte" "$(bench_sub "$t_open" "$BENCH_T0")"
   json_field "$BENCH_WORK/termination-log" '["vimport"]["blockHash"]'
   rm -f "$3"
+}
+
+# The server alone: curl's time to the first byte of a GET of the object, and of the
+# whole download to /dev/null; "signed": SigV4 with the bench's key, given to curl in a
+# config on stdin (-K -), never on a command line.
+s3_server_limit() { # s3_server_limit URL KEY [signed]
+  local url=$1 key=$2 out config=""
+  local -a sign=()
+  if [ "${3:-}" = signed ]; then
+    config=$(printf 'user = "%s:%s"' "$S3_KEY_ID" "$S3_SECRET")
+    sign=(--aws-sigv4 aws:amz:us-east-1:s3 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+  fi
+  out=$(printf '%s\n' "$config" |
+    curl -sf -K - "${sign[@]}" -o /dev/null -w '%{time_starttransfer} %{time_total}' "$url") ||
+    bench_die "S1: curl $url failed"
+  bench_record "$key.server_first_byte" "${out% *}"
+  bench_record "$key.server_fetch" "${out#* }"
 }
 
 s3_workload() {
@@ -382,12 +411,15 @@ vimport:
 EOF
   # alternate which goes first, so that drift does not favour one
   if [ $((BENCH_RUN % 2)) = 1 ]; then
-    http=$(s3_run S1.http.total "$BENCH_WORK/S1-http.yaml" "$target")
-    s3=$(s3_run S1.s3.total "$BENCH_WORK/S1-s3.yaml" "$target")
+    http=$(s3_run S1.http "$BENCH_WORK/S1-http.yaml" "$target")
+    s3=$(s3_run S1.s3 "$BENCH_WORK/S1-s3.yaml" "$target")
   else
-    s3=$(s3_run S1.s3.total "$BENCH_WORK/S1-s3.yaml" "$target")
-    http=$(s3_run S1.http.total "$BENCH_WORK/S1-http.yaml" "$target")
+    s3=$(s3_run S1.s3 "$BENCH_WORK/S1-s3.yaml" "$target")
+    http=$(s3_run S1.http "$BENCH_WORK/S1-http.yaml" "$target")
   fi
+  warm "$serve/w1.qcow2"
+  s3_server_limit "$BENCH_URL/w1.qcow2" S1.http
+  s3_server_limit "$S3_ENDPOINT/bench/w1.qcow2" S1.s3 signed
   [ "$s3" = "$http" ] || bench_die "S1: the S3 import wrote $s3, the http one $http: not the same disk"
 }
 

@@ -5,7 +5,7 @@
  *   vimport import                CDI's IMPORTER_* environment contract
  *   vimport import SOURCE TARGET [--checksum ALG:HEX] [--format F] [--size N]
  *                                 the one-line import for people at a terminal: the
- *                                 spec is written from the arguments (cli_spec_yaml) and
+ *                                 spec is written from the arguments (oneline.c) and
  *                                 loaded as a spec file is, so every check is the same;
  *                                 the result is one summary line on stdout, no
  *                                 termination message, exit 0 or 1 (a checksum verdict
@@ -23,6 +23,7 @@
  *   every other failure               "Unable to process data: <cause>", exit 1
  * 2 for a bad command line.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "oneline.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "nodepull/nodepull.h"
@@ -70,7 +72,8 @@ static void import_usage(FILE *out)
         "Fetch a disk image, check its checksum, convert it to raw on the target, read the\n"
         "target back and compare its block hash.\n"
         "  SOURCE               http(s):// URL, docker:// reference, nbd:// URL, a file, or -\n"
-        "                       for stdin\n"
+        "                       for stdin; s3://BUCKET/KEY with the AWS CLI's AWS_ENDPOINT_URL,\n"
+        "                       AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n"
         "  TARGET               an image file (created or overwritten) or a block device\n"
         "  -c, --checksum ALG:HEX  the source's md5, sha1, sha256 or sha512, as served\n"
         "  -f, --format FORMAT  accept only this source format (raw, qcow2, vmdk, vdi, vhd,\n"
@@ -326,150 +329,6 @@ static void node_pull_labels(const struct import_spec *spec, struct pipeline_res
   res->image.n_labels = n;
 }
 
-/* ---- The one-line import: vimport import SOURCE TARGET ---- */
-
-struct cli_import {
-  const char *source;
-  const char *target;
-  const char *checksum; /* or NULL */
-  const char *format;   /* or NULL */
-  const char *size;     /* a quantity, or NULL */
-};
-
-/* `s` as a YAML double-quoted scalar: quotes, backslashes and control bytes escaped, so
- * no argument can add a key to the spec. */
-static void yaml_quoted(FILE *f, const char *s)
-{
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20 || c == 0x7f)
-      fprintf(f, "\\x%02x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
-static bool has_prefix(const char *s, const char *prefix)
-{
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* The spec.source mapping of SOURCE, by its scheme. */
-static int cli_source_yaml(FILE *f, const struct cli_import *c, struct verr *err)
-{
-  const char *kind = "file", *key = "path";
-  if (has_prefix(c->source, "http://") || has_prefix(c->source, "https://"))
-    kind = "http", key = "url";
-  else if (has_prefix(c->source, "docker://"))
-    kind = "registry", key = "url";
-  else if (has_prefix(c->source, "nbd://") || has_prefix(c->source, "nbds://") ||
-           has_prefix(c->source, "nbd+unix://") || has_prefix(c->source, "nbds+unix://"))
-    kind = "nbd", key = "uri";
-  else if (has_prefix(c->source, "s3://"))
-    return verr_set(err, VERR_USAGE, "%s: s3:// sources are not supported by this build of "
-                    "vimport; download the object and import the file", c->source);
-  else if (strstr(c->source, "://") != NULL)
-    return verr_set(err, VERR_USAGE, "%s: unknown URL scheme; use http://, https://, docker://, "
-                    "nbd://, a file path or - for stdin", c->source);
-  fprintf(f, "  source:\n    %s:\n      %s: ", kind, key);
-  yaml_quoted(f, c->source);
-  if (c->checksum != NULL) {
-    fputs("\n      checksum: ", f);
-    yaml_quoted(f, c->checksum);
-  }
-  fputc('\n', f);
-  return 0;
-}
-
-/* The DataVolume spec the arguments mean, as YAML (see docs/spec.md); *out is the
- * caller's to free. A block device target is a Block volume; anything else a file. */
-static int cli_spec_yaml(const struct cli_import *c, char **out, size_t *len, struct verr *err)
-{
-  struct stat st;
-  bool block = stat(c->target, &st) == 0 && S_ISBLK(st.st_mode);
-  FILE *f = open_memstream(out, len);
-  if (f == NULL)
-    return verr_set(err, VERR_NOMEM, "out of memory");
-  fputs("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n  name: cli\nspec:\n", f);
-  int r = cli_source_yaml(f, c, err);
-  fprintf(f, "  storage:\n    volumeMode: %s\n", block ? "Block" : "Filesystem");
-  if (c->size != NULL) {
-    fputs("    resources:\n      requests:\n        storage: ", f);
-    yaml_quoted(f, c->size);
-    fputc('\n', f);
-  }
-  fprintf(f, "vimport:\n  terminationMessagePath: /dev/null\n  target:\n    %s: ",
-          block ? "blockDevice" : "path");
-  yaml_quoted(f, c->target);
-  fputc('\n', f);
-  if (c->format != NULL) {
-    fputs("  allowedFormats: [", f);
-    yaml_quoted(f, c->format);
-    fputs("]\n", f);
-  }
-  if (fclose(f) != 0 && r == 0)
-    r = verr_set(err, VERR_NOMEM, "out of memory");
-  if (r < 0) {
-    free(*out);
-    *out = NULL;
-  }
-  return r;
-}
-
-/* The spec keys the arguments become, and the argument a person typed for each. */
-static const struct {
-  const char *key;
-  const char *arg;
-} cli_keys[] = {
-  { "spec.source.http.checksum", "--checksum" },  { "spec.source.file.checksum", "--checksum" },
-  { "spec.source.registry.checksum", "--checksum" }, { "spec.source.nbd.checksum", "--checksum" },
-  { "spec.source.http.url", "SOURCE" },           { "spec.source.registry.url", "SOURCE" },
-  { "spec.source.nbd.uri", "SOURCE" },            { "spec.source.file.path", "SOURCE" },
-  { "spec.storage", "--size" },                   { "vimport.allowedFormats", "--format" },
-  { "vimport.target", "TARGET" },
-};
-
-/* A spec message ("command line:LINE: KEY: cause") in the command line's words
- * ("--checksum: cause"): the YAML was written by cli_spec_yaml, not by the user. */
-static void cli_reword(struct verr *err)
-{
-  const char *p = err->message;
-  if (strncmp(p, "command line:", 13) != 0)
-    return;
-  p += 13 + strspn(p + 13, "0123456789");
-  if (strncmp(p, ": ", 2) != 0)
-    return;
-  p += 2;
-  const char *arg = NULL;
-  for (size_t i = 0; i < sizeof cli_keys / sizeof cli_keys[0] && arg == NULL; i++)
-    if (strncmp(p, cli_keys[i].key, strlen(cli_keys[i].key)) == 0)
-      arg = cli_keys[i].arg;
-  const char *cause = strstr(p, ": ");
-  char text[sizeof err->message];
-  if (arg != NULL && cause != NULL)
-    snprintf(text, sizeof text, "%s%s", arg, cause);
-  else
-    snprintf(text, sizeof text, "%s", p);
-  snprintf(err->message, sizeof err->message, "%s", text);
-}
-
-static int cli_load_spec(const struct cli_import *c, struct import_spec **spec, struct verr *err)
-{
-  char *yaml = NULL;
-  size_t len = 0;
-  if (cli_spec_yaml(c, &yaml, &len, err) < 0)
-    return -1;
-  int r = spec_load_yaml_buffer(yaml, len, "command line", spec, err);
-  free(yaml);
-  if (r < 0)
-    cli_reword(err);
-  return r;
-}
-
 static double seconds_since(const struct timespec *start)
 {
   struct timespec now;
@@ -490,16 +349,21 @@ static void cli_summary(const struct pipeline_result *res, double secs)
 }
 
 /* A one-line import's outcome: the summary and exit 0, or the cause on stderr and exit 1
- * (a verdict too: nobody reads a termination message here). */
+ * (a verdict too: nobody reads a termination message here). A target file the import
+ * created is removed when it failed: a person retries with the same line, and an empty
+ * or partial file left behind would pass for a disk. */
 static int cli_outcome(const struct import_spec *spec, const struct pipeline_result *res,
-                       const struct verr *failure, double secs)
+                       const struct verr *failure, double secs, const char *created)
 {
   if (failure == NULL) {
     cli_summary(res, secs);
     return 0;
   }
+  struct stat st;
   if (report_is_verdict(failure->code))
     remove_image_file(spec, res);
+  else if (created != NULL && lstat(created, &st) == 0 && S_ISREG(st.st_mode))
+    unlink(created);
   if (failure->code == VERR_SCRATCH_REQUIRED)
     fprintf(stderr, "vimport import: this image cannot be streamed: import it from a file, "
                     "or with a spec that sets vimport.scratchPath\n");
@@ -592,7 +456,7 @@ static int import_parse(int argc, char **argv, struct import_args *a)
 static int load_spec(const struct import_args *a, struct import_spec **spec, struct verr *err)
 {
   if (a->mode == MODE_CLI)
-    return cli_load_spec(&a->cli, spec, err);
+    return oneline_load_spec(&a->cli, spec, err);
   if (a->mode == MODE_SPEC)
     return spec_load_yaml_file(a->spec_path, spec, err);
   return spec_load_env(environ, spec, err);
@@ -644,6 +508,9 @@ int cmd_import(int argc, char **argv)
   vlog_info("spec", "%s", summary ? summary : "(out of memory)");
   free(summary);
 
+  struct stat st;
+  const char *created = /* the one-line import's target file, if this import makes it */
+    a.mode == MODE_CLI && lstat(a.cli.target, &st) < 0 && errno == ENOENT ? a.cli.target : NULL;
   install_stop_handlers();
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
@@ -666,7 +533,7 @@ int cmd_import(int argc, char **argv)
   else
     log_complete(&res);
   if (a.mode == MODE_CLI) {
-    code = cli_outcome(spec, &res, r < 0 ? &err : NULL, seconds_since(&start));
+    code = cli_outcome(spec, &res, r < 0 ? &err : NULL, seconds_since(&start), created);
     spec_free(spec);
     return code;
   }

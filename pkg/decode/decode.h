@@ -59,6 +59,10 @@ struct decode_ctx {
   uint64_t capacity;          /* the target's capacity: no guest byte goes past it */
   const struct sniff_result *sniff;
   decode_pread_fn *pread;     /* DECODER_INPUT_REREAD: re-read passed bytes; NULL: cannot */
+  /* With pread, for a source that cannot be re-read: keep bytes the decoder is about to
+   * let go of and may need again, where pread finds them (the scratch spill). NULL: pread
+   * re-reads the source itself. */
+  int (*spill)(void *opaque, const void *buf, size_t len, uint64_t off, struct verr *err);
   void *pread_opaque;
   const char *file;           /* DECODER_INPUT_FILE */
   const char *nbd_uri;        /* nbd_export_decoder */

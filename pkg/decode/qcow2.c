@@ -1,6 +1,7 @@
 /* vimport decode: the qcow2 row. One streaming pass, out of guest order (pkg/qcow2);
  * clusters that arrive before their tables and do not fit the window are re-read
- * through ctx->pread (the source by range, or the pipeline's scratch spool). */
+ * through ctx->pread: the source by range, or the pipeline's scratch spill, which
+ * ctx->spill fills with exactly those clusters. */
 #include "decode.h"
 
 #include "core/log.h"
@@ -14,6 +15,7 @@ static int qcow2_run(const struct decode_ctx *ctx, struct vsink *out, struct dec
   struct qcow2_stream_opts opts = {
     .window_bytes = ctx->window_bytes,
     .pread = ctx->pread,
+    .spill = ctx->spill,
     .pread_opaque = ctx->pread_opaque,
     .threads = ctx->block_hash->threads,
     .block_hash = ctx->block_hash,

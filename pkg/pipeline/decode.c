@@ -98,14 +98,20 @@ static int reread_source(void *opaque, void *buf, size_t len, uint64_t off, stru
   return source_pread(run->source, buf, len, off, err);
 }
 
-static int reread_spool(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
+static int reread_spill(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err)
 {
   struct import_run *run = opaque;
-  return spool_pread(run->chain, buf, len, off, err);
+  return spill_pread(run->spill, buf, len, off, err);
+}
+
+static int spill_chunk(void *opaque, const void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  struct import_run *run = opaque;
+  return spill_write(run->spill, buf, len, off, err);
 }
 
 /* Re-reads address the bytes as served, so only an unwrapped file or HTTP source can;
- * else a scratch spool keeps a copy as the source streams; else there is no way back. */
+ * else the scratch spill keeps what the decoder lets go of; else there is no way back. */
 static int open_reread(struct import_run *run, struct decode_ctx *ctx, struct verr *err)
 {
   ctx->pread_opaque = run;
@@ -115,13 +121,24 @@ static int open_reread(struct import_run *run, struct decode_ctx *ctx, struct ve
   }
   if (run->spec->scratch_path == NULL)
     return 0;
-  if (spool_reader_new(run->chain, run->spec->scratch_path, &run->chain, err) < 0)
-    return run_chain_lost(run);
-  ctx->in = run->chain;
-  ctx->pread = reread_spool;
-  vlog_info(run->res->format, "keeping a scratch copy in %s for clusters that arrive before "
-            "their tables", run->spec->scratch_path);
+  if (spill_new(run->spec->scratch_path, &run->spill, err) < 0)
+    return -1;
+  ctx->pread = reread_spill;
+  ctx->spill = spill_chunk;
   return 0;
+}
+
+/* The spill's space is freed now; what it held is said, since scratch space is CDI's. */
+static void close_reread(struct import_run *run)
+{
+  if (run->spill == NULL)
+    return;
+  if (spill_bytes(run->spill) > 0)
+    vlog_info(run->res->format, "kept %llu bytes in scratch space (%s): clusters that arrived "
+              "before their tables and overflowed the window",
+              (unsigned long long)spill_bytes(run->spill), run->spec->scratch_path);
+  spill_free(run->spill);
+  run->spill = NULL;
 }
 
 /* A complete local copy for qemu: the source file itself when it is a plain local file
@@ -225,8 +242,10 @@ int decode_run(struct import_run *run, const struct decoder *row, struct verr *e
       return -1;
     ctx.file = path;
   }
-  if (before_decode(run, row, &ctx, err) < 0)
+  if (before_decode(run, row, &ctx, err) < 0) {
+    close_reread(run);
     return -1;
+  }
   struct vsink guard = { .ops = &guard_ops, .state = run }, hash_sink, tee;
   struct blkhash_sink_state hash_state;
   struct vsink_tee_state tee_state;
@@ -236,6 +255,7 @@ int decode_run(struct import_run *run, const struct decoder *row, struct verr *e
                  run->hash != NULL ? &hash_sink : blkhash_unordered_sink(run->unordered));
   struct decode_result res = { 0 };
   int r = row->decode(&ctx, &tee, &res, err);
+  close_reread(run);
   if (copied)
     unlink(path);
   take_result(run, &res);

@@ -55,6 +55,19 @@ static uint64_t layer_bound(const struct import_run *run)
   return info.capacity == 0 ? 0 : info.capacity + (64ull << 20);
 }
 
+/* The pkg/source row that must read `url` where its scheme cannot say: an s3 object, and
+ * a gcs object at another endpoint, are http(s) URLs. Only the image itself is such an
+ * object; a checksumURL beside it is plain http. NULL: by scheme. */
+static const char *named_kind(const struct import_spec *spec, const char *url)
+{
+  const char *image = spec->source.http.url;
+  if (url == NULL || image == NULL || strcmp(url, image) != 0)
+    return NULL;
+  if (spec->source.kind == SPEC_SOURCE_S3)
+    return "s3";
+  return spec->source.kind == SPEC_SOURCE_GCS ? "gcs" : NULL;
+}
+
 /* The source options the spec gives: TLS, retries, and (for the image's own host only)
  * credentials and headers. `lines` receives the header lines to free with free_lines. */
 static int source_options(const struct import_run *run, const char *url, bool with_credentials,
@@ -64,17 +77,15 @@ static int source_options(const struct import_run *run, const char *url, bool wi
   /* A spec's "retries: 0" means none; the source's 0 means its default. SIGTERM ends a
    * transfer that waits on a stalled server instead of waiting for its next byte. */
   *opts = (struct source_opts){ .url = url,
+                                .kind = named_kind(spec, url),
                                 .retries = spec->retries ? spec->retries : SOURCE_RETRIES_NONE,
                                 .stall_timeout_s = spec->stall_timeout_seconds,
                                 .stop = run->opts.cancelled };
   *lines = NULL;
   const struct spec_http *http = &spec->source.http;
   if (spec->source.kind == SPEC_SOURCE_GCS) {
-    /* only the object itself is a gcs location: a checksumURL is plain http */
-    if (with_credentials && url != NULL && strcmp(url, spec->source.http.url) == 0) {
-      opts->kind = "gcs";
+    if (with_credentials && opts->kind != NULL) /* the object itself, not a checksumURL */
       opts->gcs_credentials = spec->source.gcs_credentials;
-    }
     opts->proxy_ca_dir = spec->mounts.proxy_certs;
     opts->ca_dir = http->cert_dir;
     opts->insecure_skip_verify = http->insecure_skip_verify;
@@ -148,14 +159,7 @@ static int open_source(struct import_run *run, struct verr *err)
   const struct import_spec *spec = run->spec;
   struct source_opts opts;
   char **lines;
-  /* an s3 endpoint is an http(s) URL: the mark picks pkg/source's s3 kind, which signs */
-  char marked[4096];
-  const char *url = image_url(spec);
-  if (spec->source.kind == SPEC_SOURCE_S3) {
-    snprintf(marked, sizeof marked, "s3+%s", url);
-    url = marked;
-  }
-  if (source_options(run, url, true, &opts, &lines, err) < 0)
+  if (source_options(run, image_url(spec), true, &opts, &lines, err) < 0)
     return -1;
   /* The digest tap (open_chain) always follows: a source that keeps a ring lets it hash
    * there in place, which on two cores takes the largest single cost of an import off

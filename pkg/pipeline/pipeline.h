@@ -95,17 +95,21 @@ int pipeline_import(const struct import_spec *spec, const struct pipeline_opts *
 struct progress_observer;
 int progress_line_new(uint64_t total, struct progress_observer *out, struct verr *err);
 
-/* The scratch spool: a reader over `lower` (which it owns, also on failure) that keeps
- * every byte it passes in an unnamed file under `dir` (freed on close), so that
- * spool_pread() can re-read any byte already passed. A full scratch volume is VERR_IO
- * with "no space left on device" in the message (CDI's controller maps that phrase). */
-int spool_reader_new(struct vreader *lower, const char *dir, struct vreader **out, struct verr *err);
-int spool_pread(struct vreader *spool, void *buf, size_t len, uint64_t offset, struct verr *err);
+/* The scratch spill: an unnamed file under `dir` (gone at spill_free) that keeps byte
+ * ranges at their source offsets, written by spill_write() and read back by
+ * spill_pread(); only what is written takes space. A full scratch volume is VERR_IO with
+ * "no space left on device" in the message (CDI's controller maps that phrase). */
+struct spill;
+int spill_new(const char *dir, struct spill **out, struct verr *err);
+int spill_write(struct spill *s, const void *buf, size_t len, uint64_t off, struct verr *err);
+int spill_pread(struct spill *s, void *buf, size_t len, uint64_t off, struct verr *err);
+uint64_t spill_bytes(const struct spill *s); /* written, in all */
+void spill_free(struct spill *s);
 /* Read `in` to its end, keeping nothing (a digest above still sees every byte). */
 int spool_drain(struct vreader *in, struct verr *err);
 /* Copy the rest of `in` into a new file "vimport-<name>-XXXXXX" under `dir`, named in
  * `path` (`size` bytes) on success; the caller unlinks it. A full scratch volume fails
- * as in spool_reader_new(). */
+ * as in spill_write(). */
 int spool_to_file(struct vreader *in, const char *dir, const char *name, char *path, size_t size,
                   struct verr *err);
 

@@ -51,6 +51,7 @@ struct import_run {
   struct blkhash_unordered *unordered;
   struct blockmap *written_map;
   struct blkhash_opts hash_opts;
+  struct spill *spill;   /* qcow2 from a source that cannot be re-read: its overflow */
   bool target_touched;   /* the target was sized or written: a failure invalidates it */
   uint64_t plain_bound;  /* with no target (archive): the decompressor's output bound */
 };

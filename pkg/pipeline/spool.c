@@ -1,8 +1,9 @@
-/* The scratch spool: a reader filter that keeps a copy of every byte it passes in an
- * unnamed file under the scratch directory, so a decoder can re-read earlier bytes of a
- * source that itself cannot be re-read (stdin, a compressed wrapper). It is CDI's
- * scratch space, filled while streaming instead of in a download pass first. For a
- * decoder that needs a file (qemu), spool_to_file() makes a named complete copy. */
+/* Scratch space, used only as much as a decoder needs it. The spill keeps, in an unnamed
+ * file under the scratch directory, exactly the bytes a streaming decoder lets go of and
+ * may need again (qcow2 clusters that overflow its window before their tables arrive),
+ * so a source that cannot be re-read (stdin, a compressed stream, a registry layer) needs
+ * no copy of the rest: a well-ordered image uses none. For a decoder that needs a file
+ * (qemu), spool_to_file() makes a named complete copy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,88 +26,75 @@ static int scratch_full(const char *dir, struct verr *err)
   return -1;
 }
 
-struct spool {
-  struct vreader *lower;
+struct spill {
   int fd;
-  uint64_t size; /* bytes passed and kept */
+  uint64_t bytes; /* kept, in all */
+  uint64_t end;   /* past the last byte kept */
   char dir[1024];
 };
 
-static ssize_t spool_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+int spill_new(const char *dir, struct spill **out, struct verr *err)
 {
-  struct spool *s = r->state;
-  ssize_t n = s->lower->ops->read(s->lower, buf, len, err);
-  for (ssize_t done = 0; n > 0 && done < n;) {
-    ssize_t w = pwrite(s->fd, (char *)buf + done, (size_t)(n - done), (off_t)(s->size + (uint64_t)done));
+  CLEANUP_CLOSE int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot create a scratch file in %s (is the scratch "
+                                         "volume mounted and writable?)", dir);
+  struct spill *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  s->fd = TAKE_FD(fd);
+  snprintf(s->dir, sizeof s->dir, "%s", dir);
+  *out = s;
+  return 0;
+}
+
+int spill_write(struct spill *s, const void *buf, size_t len, uint64_t off, struct verr *err)
+{
+  for (size_t done = 0; done < len;) {
+    ssize_t w = pwrite(s->fd, (const char *)buf + done, len - done, (off_t)(off + done));
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0 && errno == ENOSPC)
       return scratch_full(s->dir, err);
     if (w < 0)
       return verr_sys(err, VERR_IO, errno, "cannot write the scratch copy in %s", s->dir);
-    done += w;
+    done += (size_t)w;
   }
-  if (n > 0)
-    s->size += (uint64_t)n;
-  return n;
-}
-
-static void spool_close(struct vreader *r)
-{
-  struct spool *s = r->state;
-  vreader_close(s->lower);
-  close(s->fd); /* O_TMPFILE: the space is freed here */
-  free(s);
-  free(r);
-}
-
-static const struct vreader_ops spool_ops = {
-  .name = "spool",
-  .read = spool_read,
-  .close = spool_close,
-};
-
-int spool_reader_new(struct vreader *lower, const char *dir, struct vreader **out, struct verr *err)
-{
-  CLEANUP_CLOSE int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    vreader_close(lower);
-    return verr_sys(err, VERR_IO, errno, "cannot create a scratch file in %s (is the scratch "
-                                         "volume mounted and writable?)", dir);
-  }
-  struct spool *s = calloc(1, sizeof *s);
-  struct vreader *r = calloc(1, sizeof *r);
-  if (s == NULL || r == NULL) {
-    free(s);
-    free(r);
-    vreader_close(lower);
-    return verr_set(err, VERR_NOMEM, "out of memory");
-  }
-  s->lower = lower;
-  s->fd = TAKE_FD(fd);
-  snprintf(s->dir, sizeof s->dir, "%s", dir);
-  r->ops = &spool_ops;
-  r->state = s;
-  *out = r;
+  s->bytes += len;
+  if (off + len > s->end)
+    s->end = off + len;
   return 0;
 }
 
-int spool_pread(struct vreader *r, void *buf, size_t len, uint64_t offset, struct verr *err)
+int spill_pread(struct spill *s, void *buf, size_t len, uint64_t off, struct verr *err)
 {
-  struct spool *s = r->state;
-  if (offset > s->size || len > s->size - offset)
+  if (off > s->end || len > s->end - off)
     return verr_set(err, VERR_INTERNAL, "scratch re-read of %zu bytes at %llu is past the %llu "
-                    "bytes kept; please report this bug", len, (unsigned long long)offset,
-                    (unsigned long long)s->size);
+                    "bytes kept; please report this bug", len, (unsigned long long)off,
+                    (unsigned long long)s->end);
   for (size_t done = 0; done < len;) {
-    ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(offset + done));
+    ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(off + done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      return verr_sys(err, VERR_IO, n < 0 ? errno : EIO, "cannot read the scratch copy in %s", s->dir);
+      return verr_sys(err, VERR_IO, n < 0 ? errno : EIO, "cannot read the scratch copy in %s",
+                      s->dir);
     done += (size_t)n;
   }
   return 0;
+}
+
+uint64_t spill_bytes(const struct spill *s)
+{
+  return s->bytes;
+}
+
+void spill_free(struct spill *s)
+{
+  if (s == NULL)
+    return;
+  close(s->fd); /* O_TMPFILE: the space is freed here */
+  free(s);
 }
 
 /* ---- a complete copy, for readers that need a file (qemu) ------------------------------ */

@@ -86,7 +86,12 @@ struct qcow2_stream_opts {
    * pass still covers every byte used. Without it (NULL), a full window fails the
    * decode with VERR_SCRATCH_REQUIRED (CDI's scratchSpaceRequired). */
   int (*pread)(void *opaque, void *buf, size_t len, uint64_t off, struct verr *err);
-  void *pread_opaque;
+  /* Optional, with pread: keep the `len` bytes at source offset `off` where pread will
+   * find them (a scratch file), called for each chunk just before it is dropped, so a
+   * source that cannot be re-read (a pipe, a compressed stream) keeps only the chunks
+   * that overflow the window, not a copy of everything. NULL: pread reads the source. */
+  int (*spill)(void *opaque, const void *buf, size_t len, uint64_t off, struct verr *err);
+  void *pread_opaque; /* for pread and spill */
   /* > 1: compressed clusters are decompressed on this many worker threads (started at
    * the first compressed cluster), in parallel with reading and with each other. */
   unsigned threads;

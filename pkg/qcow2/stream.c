@@ -282,6 +282,8 @@ static int keep_chunk(struct decoder *d, uint64_t host, const uint8_t *buf, size
                     "with HTTP Range support, or `qemu-img convert -O qcow2` it first",
                     d->opts.window_bytes);
   struct dropped dr = { .host = host, .len = len };
+  if (d->opts.spill != NULL && d->opts.spill(d->opts.pread_opaque, buf, len, host, err) < 0)
+    return -1;
   if (sha256(buf, len, dr.md, err) < 0 || VEC_PUSH(d, d->dropped, dr, err) < 0)
     return -1;
   d->info->dropped_clusters++;

@@ -3,7 +3,8 @@
  *
  * Every kind of source is one table of functions, in the shape of nbdkit's plugins:
  * the kind's file keeps its state private and ends with its `struct source_kind` row;
- * source.c lists the rows and picks the first whose match() takes the location. A new
+ * source.c lists the rows and picks the one source_opts.kind names, else the first whose
+ * match() takes the location. A new
  * kind is one new file and one row there. Functions a kind cannot do are NULL, and the
  * public can_* queries (source.h) answer from that, never from the kind's name.
  */
@@ -15,7 +16,7 @@
 
 struct source_kind {
   const char *name; /* source_info()->kind */
-  /* Whether this kind reads `url` (checked in table order). */
+  /* Whether this kind reads `url` (checked in table order); NULL: only when named. */
   int (*match)(const char *url);
   /* Open `opts->url`; *state is the kind's own, freed by close(). Returns 0, or -1
    * with `err` (and nothing to close). */
@@ -48,7 +49,7 @@ extern const struct source_kind source_stdin_kind; /* file.c: "-" */
 extern const struct source_kind source_http_kind;  /* http.c: http:// and https:// */
 extern const struct source_kind source_registry_kind; /* registry.c: docker:// */
 extern const struct source_kind source_gcs_kind;      /* gcs.c: gs://, or by name */
-extern const struct source_kind source_s3_kind;  /* s3.c: s3+http://, s3+https:// */
+extern const struct source_kind source_s3_kind;  /* s3.c: named "s3" (source_opts.kind) */
 
 /* tls.c: the CA bundle for opts->proxy_ca_dir / ca_dir / ca_file, as one PEM blob for
  * CURLOPT_CAINFO_BLOB: libcurl's default bundle (so custom CAs add to the system trust,

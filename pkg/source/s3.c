@@ -2,9 +2,9 @@
  * resumed by the http transport (http.h: ring, Range, retries, digest lending, zero
  * runs), each request signed with AWS Signature Version 4 (sigv4.c).
  *
- * The location is CDI's IMPORTER_ENDPOINT behind a mark, "s3+http(s)://host[:port]/
- * bucket/key": the pipeline adds the mark for a spec's s3 source, because an s3 endpoint
- * is an ordinary http(s) URL and the table picks kinds by location. CDI's rules
+ * The location is CDI's IMPORTER_ENDPOINT, "http(s)://host[:port]/bucket/key". It is an
+ * ordinary http(s) URL, so this row matches no location: the caller names it
+ * (source_opts.kind "s3"), as a spec's s3 source does. CDI's rules
  * (s3-datasource.go): path style, the first path segment is the bucket and the rest the
  * key; the region is extractRegion's; opts.basic_user/basic_password are the access key
  * id and secret key, and without them the requests go unsigned (anonymous).
@@ -32,8 +32,6 @@
 #include <time.h>
 
 #include "source/http.h"
-
-#define S3_MARK "s3+"
 
 /* ---- pure helpers (s3.h) ------------------------------------------------------------ */
 
@@ -393,19 +391,13 @@ static const struct http_hooks s3_hooks = {
 
 /* ---- the kind ---------------------------------------------------------------------- */
 
-static int s3_match(const char *url)
-{
-  return strncasecmp(url, S3_MARK "http://", 10) == 0 ||
-         strncasecmp(url, S3_MARK "https://", 11) == 0;
-}
-
 static int s3_signer_new(const struct source_opts *opts, struct s3_signer **out, struct verr *err)
 {
   struct s3_signer *s = calloc(1, sizeof *s);
   if (s == NULL)
     return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the s3 source");
   *out = s;
-  if (s3_parse_endpoint(opts->url + strlen(S3_MARK), &s->ep, err) < 0)
+  if (s3_parse_endpoint(opts->url, &s->ep, err) < 0)
     return -1;
   /* CDI needs both keys; half a secret is anonymous, as for http (the spec warns) */
   if (opts->basic_user == NULL || opts->basic_password == NULL ||
@@ -442,7 +434,7 @@ static int s3_open(const struct source_opts *opts, void **state, struct verr *er
 
 const struct source_kind source_s3_kind = {
   .name  = "s3",
-  .match = s3_match,
+  .match = NULL, /* named only: an s3 endpoint is an http(s) URL */
   .open  = s3_open,
   .read  = http_read,
   .view  = http_view,

@@ -83,12 +83,12 @@ static const struct source_kind *source_kind_of(const char *url, const char *kin
   if (kind != NULL)
     return source_kind_named(kind, err);
   for (size_t i = 0; i < sizeof source_kinds / sizeof source_kinds[0]; i++)
-    if (source_kinds[i]->match(url))
+    if (source_kinds[i]->match != NULL && source_kinds[i]->match(url))
       return source_kinds[i];
   char redacted[2048];
   verr_redact_url(url, redacted, sizeof redacted);
   return verr_set(err, VERR_USAGE, "unsupported source %s: use http://, https://, "
-                  "s3+http(s)://, docker://, gs://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
+                  "docker://, gs://, file:///path, a path, or \"-\" for stdin", redacted), NULL;
 }
 
 int source_open(const struct source_opts *opts, struct vreader **out, struct verr *err)

@@ -7,8 +7,8 @@
  *
  * Each kind sits behind one table of functions (internal.h, struct source_kind), in a
  * file of its own: file.c (a path, file:///path, and "-" for stdin), http.c and its
- * http_*.c (http://, https://), s3.c (s3+http://, s3+https://: an S3 object, CDI's
- * path-style endpoint behind the "s3+" mark, its requests signed by sigv4.c), registry.c
+ * http_*.c (http://, https://), s3.c (http(s)://host/bucket/key with opts.kind "s3": an
+ * S3 object at CDI's path-style endpoint, its requests signed by sigv4.c), registry.c
  * (docker://: a containerDisk's disk file, its layer blobs fetched by the http kind and
  * checked against their digests), gcs.c (gs://bucket/object, or
  * https://host/bucket/object with opts.kind "gcs": the object's bytes through the http
@@ -107,9 +107,9 @@ struct source_opts {
    * the registry's credentials; extra_headers are not sent to a registry. */
   const char *registry_architecture;
   uint64_t max_layer_bytes;
-  /* Pick the row by its name ("gcs") instead of by the location's scheme: a gcs object
-   * may be named https://host/bucket/object (CDI's form for another endpoint), which the
-   * http row would take. NULL: by scheme. */
+  /* Pick the row by its name ("s3", "gcs") instead of by the location's scheme: an s3
+   * object and a gcs one at another endpoint (CDI's https://host/bucket/object) are
+   * http(s) URLs, which the http row would take. NULL: by scheme. */
   const char *kind;
   /* A gcs source (gcs.c): the service-account key file (CDI's
    * GOOGLE_APPLICATION_CREDENTIALS), or NULL for anonymous requests. */

@@ -13,7 +13,11 @@
 #      bytes are the same
 #   4. the object replaced while the transfer is held mid-body: the resume's If-Match is
 #      refused (412) and the import fails saying the object changed
-#   5. the secret is in no log, message or termination message of any of these
+#   5. the one-line import, `vimport import s3://BUCKET/KEY TARGET`, with the AWS CLI's
+#      variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); anonymous
+#      refused by the server; half a key pair, a session token, an endpoint with a path
+#      refused before a request
+#   6. the secret is in no log, message or termination message of any of these
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cmd qemu-img cmp xz curl
@@ -166,10 +170,50 @@ grep -q 'changed since the import started' <<<"$msg" || fail "replaced object: $
 grep -q '412\|PreconditionFailed' <<<"$msg" || fail "replaced object, not refused by If-Match: $msg"
 grep -q '"if_match": true' "$S3PROXY_LOG" || fail "no If-Match sent: $(cat "$S3PROXY_LOG")"
 
-echo "$(date +%T) 5. the secret never printed" >&2
-# ---- 5. the secret never printed ---------------------------------------------------------
+echo "$(date +%T) 5. the one-line import of s3://BUCKET/KEY" >&2
+# ---- 5. vimport import s3://BUCKET/KEY TARGET, with the AWS CLI's environment -------------
+# A key with a space: percent-encoded into the path and signed as S3 expects.
+s3tool put imgs "dir/one line.qcow2" "$corpus/disk.qcow2" >/dev/null
+oneline() { # oneline TARGET [VAR=VALUE...]: the import under a clean AWS environment
+  local target=$1
+  shift
+  n_out=$((n_out + 1))
+  set +e
+  env -u AWS_REGION -u AWS_DEFAULT_REGION -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL_S3 \
+    AWS_ENDPOINT_URL="$S3_ENDPOINT" "$@" timeout 120 "$VIMPORT" import \
+    "s3://imgs/dir/one line.qcow2" "$target" >"$outputs/$n_out.stdout" 2>"$outputs/$n_out.stderr"
+  ONELINE_RC=$?
+  set -e
+  ONELINE_ERR=$(tail -1 "$outputs/$n_out.stderr")
+}
+oneline "$tmp/s3line.img" AWS_ACCESS_KEY_ID="$S3_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET"
+[ "$ONELINE_RC" -eq 0 ] || fail "one-line s3 import: exit $ONELINE_RC: $ONELINE_ERR"
+cmp -n "$(stat -c %s "$corpus/oracle.raw")" "$corpus/oracle.raw" "$tmp/s3line.img" ||
+  fail "one-line s3 import differs from qemu-img convert"
+grep -q "^$tmp/s3line.img: .* block hash sha256:" "$outputs/$n_out.stdout" ||
+  fail "no summary line: $(cat "$outputs/$n_out.stdout")"
+oneline "$tmp/s3anon.img" # no keys: anonymous, and this server refuses it
+[ "$ONELINE_RC" -eq 1 ] || fail "anonymous one-line s3 import: exit $ONELINE_RC"
+grep -q "HTTP 403 .*refused access" <<<"$ONELINE_ERR" || fail "anonymous one-line s3 import: $ONELINE_ERR"
+oneline "$tmp/s3half.img" AWS_ACCESS_KEY_ID="$S3_KEY_ID"
+[ "$ONELINE_RC" -eq 1 ] || fail "a key id without its secret: exit $ONELINE_RC"
+assert_eq "vimport import: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both to sign the requests, or neither for anonymous access" \
+  "$ONELINE_ERR" "a key id without its secret"
+oneline "$tmp/s3tok.img" AWS_ACCESS_KEY_ID="$S3_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET" AWS_SESSION_TOKEN=t
+[ "$ONELINE_RC" -eq 1 ] || fail "a session token: exit $ONELINE_RC"
+grep -q "AWS_SESSION_TOKEN is set: temporary credentials are not supported" <<<"$ONELINE_ERR" ||
+  fail "a session token: $ONELINE_ERR"
+oneline "$tmp/s3path.img" AWS_ENDPOINT_URL="$S3_ENDPOINT/imgs"
+grep -q "AWS_ENDPOINT_URL: give the S3 endpoint as http(s)://HOST\[:PORT\], without a path" <<<"$ONELINE_ERR" ||
+  fail "an endpoint with a path: $ONELINE_ERR"
+for f in s3anon s3half s3tok s3path; do
+  [ ! -e "$tmp/$f.img" ] || fail "$f.img was left behind by a refused import"
+done
+
+echo "$(date +%T) 6. the secret never printed" >&2
+# ---- 6. the secret never printed ---------------------------------------------------------
 grep -rlF "$S3_SECRET" "$outputs" "$tmp"/held.msg && fail "the secret key is in an output above"
 grep -rlF "$S3_SECRET" "$tmp"/s3proxy.*/requests.log && fail "the secret key is in a request log"
 # under a sanitizer build (VIMPORT=build/asan-bin/vimport) the failing imports must be clean too
 grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$outputs" && fail "a sanitizer report above"
-pass "$n_out imports from a signature-checking S3 server: 5 formats streamed and checked against the object's digest, wrong secret refused by the server, a signed resume, a replaced object refused"
+pass "$n_out imports from a signature-checking S3 server: 5 formats streamed and checked against the object's digest, wrong secret refused by the server, a signed resume, a replaced object refused, the one-line s3:// import"

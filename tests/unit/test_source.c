@@ -483,7 +483,7 @@ Test(source, http_connection_refused_is_retried_then_reported)
 
 /* ---- the s3 kind over the http transport (a signature-checking server: test_s3_import.sh) */
 
-/* fx.data as the object bkt/dir/img.bin, and its s3+http:// location. */
+/* fx.data as the object bkt/dir/img.bin, and its http:// location (opened with kind "s3"). */
 static void s3_object(char *u, size_t size, const char *key)
 {
   char dir[600], obj[700];
@@ -493,7 +493,7 @@ static void s3_object(char *u, size_t size, const char *key)
   cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
   snprintf(obj, sizeof obj, "%s/img.bin", dir);
   cr_assert(link(fx.data_path, obj) == 0 || errno == EEXIST);
-  snprintf(u, size, "s3+http://127.0.0.1:%d/bkt/%s", fx.port, key);
+  snprintf(u, size, "http://127.0.0.1:%d/bkt/%s", fx.port, key);
 }
 
 Test(source, s3_signs_every_request_and_streams_through_the_ring)
@@ -502,6 +502,7 @@ Test(source, s3_signs_every_request_and_streams_through_the_ring)
   char u[256];
   s3_object(u, sizeof u, "dir/img.bin");
   struct source_opts o = test_opts(u);
+  o.kind = "s3";
   o.basic_user = "AKIDEXAMPLE";
   o.basic_password = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
   o.lend_to_digest = 0;
@@ -532,19 +533,22 @@ Test(source, s3_anonymous_and_errors_name_bucket_and_key)
   char u[256];
   s3_object(u, sizeof u, "dir/img.bin");
   struct source_opts o = test_opts(u);
+  o.kind = "s3";
   struct vreader *r = open_ok(&o);
   expect_whole_object(r);
   vreader_close(r);
   cr_assert(log_has("\"authorization\": false"), "an anonymous request was signed");
   s3_object(u, sizeof u, "dir/missing.bin");
   o = test_opts(u);
+  o.kind = "s3";
   struct verr err = { 0 };
   cr_assert_eq(source_open(&o, &r, &err), -1);
   cr_assert(strstr(err.message, "S3 object \"dir/missing.bin\" in bucket \"bkt\"") != NULL,
             "%s", err.message);
   cr_assert(strstr(err.message, "HTTP 404") != NULL, "%s", err.message);
-  snprintf(u, sizeof u, "s3+http://127.0.0.1:%d/onlybucket", fx.port);
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/onlybucket", fx.port);
   o = test_opts(u);
+  o.kind = "s3";
   cr_assert_eq(source_open(&o, &r, &err), -1);
   cr_assert_eq(err.code, VERR_USAGE);
   cr_assert(strstr(err.message, "BUCKET/KEY") != NULL, "%s", err.message);
