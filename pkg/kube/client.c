@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/bodybuf.h"
 #include "core/cleanup.h"
 
 #define TOKEN_MAX 16384
@@ -119,32 +120,8 @@ const char *kube_server(const struct kube_client *k)
   return k->server;
 }
 
-struct body {
-  char *data;
-  size_t len;
-  bool too_big;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-  struct body *b = arg;
-  size_t len = size * n;
-  if (b->len + len > KUBE_MAX_RESPONSE) {
-    b->too_big = true;
-    return 0;
-  }
-  char *grown = realloc(b->data, b->len + len + 1);
-  if (grown == NULL)
-    return 0;
-  memcpy(grown + b->len, p, len);
-  b->data = grown;
-  b->len += len;
-  b->data[b->len] = '\0';
-  return len;
-}
-
 /* The API's own words from a Status answer, or "". */
-static void status_message(const struct body *b, char *out, size_t size)
+static void status_message(const struct body_buf *b, char *out, size_t size)
 {
   struct json_value *doc = NULL;
   out[0] = '\0';
@@ -158,7 +135,7 @@ static void status_message(const struct body *b, char *out, size_t size)
 
 /* One request; the answer's body in *b (the caller frees b->data). */
 static int request(struct kube_client *k, const char *method, const char *path,
-                   const char *patch, struct body *b, struct verr *err)
+                   const char *patch, struct body_buf *b, struct verr *err)
 {
   char url[2048];
   snprintf(url, sizeof url, "%s%s", k->server, path);
@@ -181,7 +158,7 @@ static int request(struct kube_client *k, const char *method, const char *path,
   curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)KUBE_TIMEOUT_SECONDS);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_buf_append);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
   if (patch != NULL)
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, patch);
@@ -205,9 +182,9 @@ static int request(struct kube_client *k, const char *method, const char *path,
 
 int kube_get(struct kube_client *k, const char *path, struct json_value **doc, struct verr *err)
 {
-  struct body b = { 0 };
+  struct body_buf b = { .max = KUBE_MAX_RESPONSE };
   int rc = request(k, "GET", path, NULL, &b, err);
-  if (rc == 0 && json_parse(b.data ? b.data : "", b.len, NULL, doc, err) < 0)
+  if (rc == 0 && json_parse(body_buf_text(&b), b.len, NULL, doc, err) < 0)
     rc = verr_prefix(err, "GET %s%s: the answer is not JSON", k->server, path);
   free(b.data);
   return rc;
@@ -215,7 +192,7 @@ int kube_get(struct kube_client *k, const char *path, struct json_value **doc, s
 
 int kube_patch(struct kube_client *k, const char *path, const char *patch, struct verr *err)
 {
-  struct body b = { 0 };
+  struct body_buf b = { .max = KUBE_MAX_RESPONSE };
   int rc = request(k, "PATCH", path, patch, &b, err);
   free(b.data);
   return rc;

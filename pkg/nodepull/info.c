@@ -5,29 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bodybuf.h"
 #include "core/log.h"
 #include "json/json.h"
 #include "registry/registry.h"
-
-struct info_body {
-  char *data;
-  size_t len;
-};
-
-static size_t on_info(char *p, size_t size, size_t n, void *arg)
-{
-  struct info_body *b = arg;
-  size_t len = size * n;
-  if (b->len + len > NODEPULL_INFO_MAX)
-    return 0;
-  char *grown = realloc(b->data, b->len + len + 1);
-  if (grown == NULL)
-    return 0;
-  memcpy(grown + b->len, p, len);
-  b->data = grown;
-  b->len += len;
-  return len;
-}
 
 /* "<scheme>://<host>/info" of the endpoint, as CDI builds it from the URL's parts. */
 static int info_url(const char *endpoint, char *out, size_t size, struct verr *err)
@@ -41,7 +22,7 @@ static int info_url(const char *endpoint, char *out, size_t size, struct verr *e
   return 0;
 }
 
-static int fetch_info(const char *url, struct info_body *b, struct verr *err)
+static int fetch_info(const char *url, struct body_buf *b, struct verr *err)
 {
   CURL *h = curl_easy_init();
   if (h == NULL)
@@ -51,7 +32,7 @@ static int fetch_info(const char *url, struct info_body *b, struct verr *err)
   curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)NODEPULL_INFO_TIMEOUT_SECONDS);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_info);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_buf_append);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
   CURLcode rc = curl_easy_perform(h);
   long status = 0;
@@ -104,13 +85,13 @@ int nodepull_info_labels(const char *endpoint, struct nodepull_label *labels, si
                          struct verr *err)
 {
   char url[2048];
-  struct info_body b = { 0 };
+  struct body_buf b = { .max = NODEPULL_INFO_MAX };
   struct json_value *doc = NULL;
   *n = 0;
   int rc = info_url(endpoint, url, sizeof url, err);
   if (rc == 0)
     rc = fetch_info(url, &b, err);
-  if (rc == 0 && json_parse(b.data ? b.data : "", b.len, NULL, &doc, err) < 0)
+  if (rc == 0 && json_parse(body_buf_text(&b), b.len, NULL, &doc, err) < 0)
     rc = verr_prefix(err, "failed to unmarshal body of containerimage-server info request");
   const struct json_value *env = json_get(doc, "env");
   if (rc == 0 && env != NULL && !json_is(env, JSON_ARRAY))

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/bodybuf.h"
 #include "core/log.h"
 #include "registry.h"
 
@@ -38,32 +39,12 @@ struct registry_client {
 /* One response, read whole. */
 struct response {
   long status;
-  char *body;
-  size_t len;
-  bool too_big;
+  struct body_buf doc; /* the document, at most REGISTRY_MAX_DOCUMENT bytes */
   char content_type[256];
   char challenge[2048];
   const volatile sig_atomic_t *stop;
   CURLcode rc; /* of the transfer, when get_once() failed */
 };
-
-static size_t on_body(char *buf, size_t size, size_t nmemb, void *opaque)
-{
-  struct response *r = opaque;
-  size_t n = size * nmemb;
-  if (r->len + n > REGISTRY_MAX_DOCUMENT) {
-    r->too_big = true;
-    return 0;
-  }
-  char *grown = realloc(r->body, r->len + n + 1);
-  if (grown == NULL)
-    return 0;
-  r->body = grown;
-  memcpy(r->body + r->len, buf, n);
-  r->len += n;
-  r->body[r->len] = '\0';
-  return n;
-}
 
 /* `line` starts with header `name` (case-insensitive): the value, trimmed, into out. */
 static void header_value(const char *line, size_t len, const char *name, char *out, size_t size)
@@ -103,8 +84,8 @@ static int on_progress(void *opaque, curl_off_t a, curl_off_t b, curl_off_t c, c
 
 static void response_free(struct response *r)
 {
-  free(r->body);
-  r->body = NULL;
+  free(r->doc.data);
+  r->doc.data = NULL;
 }
 
 static void redact(const char *url, char *out, size_t size)
@@ -130,8 +111,8 @@ static int setup(const struct registry_client *c, CURL *h, const char *url,
   SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
   SET(CURLOPT_LOW_SPEED_TIME, (long)c->stall_timeout_s);
   SET(CURLOPT_USERAGENT, "vimport");
-  SET(CURLOPT_WRITEFUNCTION, on_body);
-  SET(CURLOPT_WRITEDATA, r);
+  SET(CURLOPT_WRITEFUNCTION, body_buf_append);
+  SET(CURLOPT_WRITEDATA, &r->doc);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, r);
   SET(CURLOPT_NOPROGRESS, 0L);
@@ -183,7 +164,7 @@ static const char *request_hint(CURLcode rc)
 static int get_once(const struct registry_client *c, const char *url, const char *accept,
                     bool bearer, bool basic, struct response *r, struct verr *err)
 {
-  *r = (struct response){ .stop = c->stop };
+  *r = (struct response){ .stop = c->stop, .doc.max = REGISTRY_MAX_DOCUMENT };
   char redacted[1024];
   redact(url, redacted, sizeof redacted);
   CURL *h = curl_easy_init();
@@ -216,7 +197,7 @@ static int get_once(const struct registry_client *c, const char *url, const char
   response_free(r);
   if (c->stop != NULL && *c->stop)
     return verr_set(err, VERR_CANCELLED, "stopped while reading %s", redacted);
-  if (r->too_big)
+  if (r->doc.too_big)
     return verr_set(err, VERR_FORMAT, "%s is larger than %u bytes, more than any manifest or "
                     "config should be; the registry is broken or hostile", redacted,
                     REGISTRY_MAX_DOCUMENT);
@@ -333,9 +314,9 @@ static int fetch_token(struct registry_client *c, const struct registry_challeng
     ret = verr_set(err, VERR_SOURCE, "the token endpoint %s answered HTTP %ld", redacted,
                    r.status);
   else
-    ret = registry_parse_token(r.body, r.len, c->token, sizeof c->token, err);
-  if (r.body != NULL)
-    explicit_bzero(r.body, r.len);
+    ret = registry_parse_token(body_buf_text(&r.doc), r.doc.len, c->token, sizeof c->token, err);
+  if (r.doc.data != NULL)
+    explicit_bzero(r.doc.data, r.doc.len);
   response_free(&r);
   return ret;
 }
@@ -446,13 +427,13 @@ static int get_manifest(struct registry_client *c, const char *ref, const char *
     response_free(&r);
     return status_error(c, "manifest", ref, r.status, err);
   }
-  sha256_digest(r.body != NULL ? r.body : "", r.len, digest);
+  sha256_digest(body_buf_text(&r.doc), r.doc.len, digest);
   int ret = 0;
   if (want != NULL && strcmp(digest, want) != 0)
     ret = verr_set(err, VERR_CHECKSUM, "checksum mismatch: the manifest of %s is %s, the "
                    "reference asks for %s", c->display, digest, want);
   else
-    ret = registry_parse_manifest(r.body != NULL ? r.body : "", r.len, r.content_type, m, err);
+    ret = registry_parse_manifest(body_buf_text(&r.doc), r.doc.len, r.content_type, m, err);
   response_free(&r);
   return ret;
 }
@@ -469,13 +450,13 @@ static int get_config(struct registry_client *c, const struct registry_descripto
     response_free(&r);
     return status_error(c, "image config", d->digest, r.status, err);
   }
-  sha256_digest(r.body != NULL ? r.body : "", r.len, digest);
+  sha256_digest(body_buf_text(&r.doc), r.doc.len, digest);
   int ret;
   if (strcmp(digest, d->digest) != 0)
     ret = verr_set(err, VERR_CHECKSUM, "checksum mismatch: the image config of %s is %s, its "
                    "manifest says %s", c->display, digest, d->digest);
   else
-    ret = registry_parse_config(r.body != NULL ? r.body : "", r.len, cfg, err);
+    ret = registry_parse_config(body_buf_text(&r.doc), r.doc.len, cfg, err);
   response_free(&r);
   return ret;
 }

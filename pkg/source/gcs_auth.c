@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/bodybuf.h"
 #include "core/log.h"
 #include "json/json.h"
 #include "source/source.h"
@@ -156,29 +157,6 @@ static int make_jwt(struct gcs_auth *a, char *jwt, size_t size, struct verr *err
 
 /* ---- the exchange ------------------------------------------------------------------- */
 
-struct answer {
-  char *buf;
-  size_t len;
-  int too_big;
-};
-
-static size_t on_answer(char *p, size_t size, size_t n, void *opaque)
-{
-  struct answer *ans = opaque;
-  size_t len = size * n;
-  if (ans->len + len > GCS_MAX_DOC) {
-    ans->too_big = 1;
-    return 0;
-  }
-  char *grown = realloc(ans->buf, ans->len + len + 1);
-  if (grown == NULL)
-    return 0;
-  memcpy(grown + ans->len, p, len);
-  ans->buf = grown;
-  ans->len += len;
-  return len;
-}
-
 /* SIGTERM ends a token request instead of waiting for its timeout */
 static int on_progress(void *opaque, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
@@ -187,7 +165,7 @@ static int on_progress(void *opaque, curl_off_t a, curl_off_t b, curl_off_t c, c
   return auth->stop != NULL && *auth->stop;
 }
 
-static CURLcode post_assertion(struct gcs_auth *a, CURL *h, const char *body, struct answer *ans,
+static CURLcode post_assertion(struct gcs_auth *a, CURL *h, const char *body, struct body_buf *ans,
                                long *status, char *cerr)
 {
   curl_easy_setopt(h, CURLOPT_URL, a->key.token_uri);
@@ -197,7 +175,7 @@ static CURLcode post_assertion(struct gcs_auth *a, CURL *h, const char *body, st
   curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TOKEN_TIMEOUT_S);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->connect_timeout_s);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "vimport");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_buf_append);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -219,7 +197,7 @@ static CURLcode post_assertion(struct gcs_auth *a, CURL *h, const char *body, st
 static int exchange_once(struct gcs_auth *a, const char *body, char *token, int64_t *expires,
                          struct verr *err)
 {
-  struct answer ans = { 0 };
+  struct body_buf ans = { .max = GCS_MAX_DOC };
   char cerr[CURL_ERROR_SIZE] = "";
   long status = 0;
   CURL *h = curl_easy_init();
@@ -233,7 +211,7 @@ static int exchange_once(struct gcs_auth *a, const char *body, char *token, int6
              "token_uri, the network and the CA that signs the endpoint", a->key.token_uri,
              ans.too_big ? "answer too large" : cerr[0] ? cerr : curl_easy_strerror(rc));
     again = rc != CURLE_PEER_FAILED_VERIFICATION && !ans.too_big;
-  } else if (gcs_parse_token(ans.buf != NULL ? ans.buf : "", ans.len, token, GCS_TOKEN_MAX,
+  } else if (gcs_parse_token(body_buf_text(&ans), ans.len, token, GCS_TOKEN_MAX,
                              expires, err) < 0) {
     verr_prefix(err, "the token endpoint %s answered HTTP %ld for %s", a->key.token_uri,
                 status, a->key.client_email);
@@ -243,9 +221,9 @@ static int exchange_once(struct gcs_auth *a, const char *body, char *token, int6
              a->key.token_uri, status);
     explicit_bzero(token, GCS_TOKEN_MAX);
   }
-  if (ans.buf != NULL)
-    explicit_bzero(ans.buf, ans.len);
-  free(ans.buf);
+  if (ans.data != NULL)
+    explicit_bzero(ans.data, ans.len);
+  free(ans.data);
   return again;
 }
 

@@ -1,13 +1,17 @@
 /* pkg/core: hugebuf, the data path's large buffers. Sizes round up to whole pages and
  * come back zeroed and aligned; big ones are marked for huge pages (read back from
- * /proc/self/smaps, where the kernel's THP mode allows it), small ones are not. */
+ * /proc/self/smaps, where the kernel's THP mode allows it), small ones are not.
+ * body_buf, the bounded response body: appends stay NUL-terminated, the bound is exact,
+ * and a size that would overflow is refused, not wrapped. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/bodybuf.h"
 #include "core/hugebuf.h"
 
 static const size_t sizes[] = {
@@ -109,4 +113,31 @@ Test(hugebuf, big_buffers_ask_for_huge_pages_small_ones_do_not)
     cr_assert_eq(thp_eligible(q), 0, "a 1 MiB buffer asked for huge pages");
     hugebuf_free(q, small);
   }
+}
+
+Test(body_buf, appends_up_to_the_bound_and_stops_past_it)
+{
+  struct body_buf b = { .max = 8 };
+  cr_assert_str_eq(body_buf_text(&b), "", "nothing arrived yet");
+  char abc[] = "abc", defgh[] = "defgh", i[] = "i";
+  cr_assert_eq(body_buf_append(abc, 1, 3, &b), 3);
+  cr_assert_eq(body_buf_append(defgh, 5, 1, &b), 5, "exactly the bound is taken");
+  cr_assert_str_eq(body_buf_text(&b), "abcdefgh");
+  cr_assert_eq(b.len, 8);
+  cr_assert(!b.too_big);
+  cr_assert_eq(body_buf_append(i, 1, 1, &b), 0, "one byte past the bound stops the transfer");
+  cr_assert(b.too_big);
+  cr_assert_str_eq(body_buf_text(&b), "abcdefgh", "what was taken is kept");
+  free(b.data);
+}
+
+Test(body_buf, a_size_that_would_wrap_is_too_big)
+{
+  struct body_buf b = { .max = 16 };
+  char x[] = "x";
+  cr_assert_eq(body_buf_append(x, 1, 1, &b), 1);
+  cr_assert_eq(body_buf_append(x, SIZE_MAX, 1, &b), 0);
+  cr_assert(b.too_big);
+  cr_assert_eq(b.len, 1);
+  free(b.data);
 }
