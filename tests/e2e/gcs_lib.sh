@@ -62,13 +62,7 @@ gcs_start() {
     --timeout "${FAULTSERVER_TIMEOUT:-900}" "$@" </dev/null >"$state/out.log" 2>&1 &
   pid=$!
   e2e_on_exit "kill $pid"
-  local _
-  for _ in $(seq 100); do
-    [ -s "$state/port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "the GCS stand-in exited: $(cat "$state/out.log")"
-    sleep 0.1
-  done
-  [ -s "$state/port" ] || fail "the GCS stand-in did not start within 10 s"
+  e2e_wait_port "the GCS stand-in" "$pid" "$state"
   port=$(cat "$state/port")
   GCS_HOST=https://127.0.0.1:$port
   sed -i "s|https://127.0.0.1:0/token|$GCS_HOST/token|" "$state/sa/credentials.json"

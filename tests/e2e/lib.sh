@@ -157,6 +157,19 @@ nginx_start() {
   export NGINX_PORT NGINX_TLS_PORT NGINX_URL NGINX_TLS_URL TEST_CA TEST_CA_DIR
 }
 
+# e2e_wait_port NAME PID STATE: wait (10 s at most) for the server PID started with
+# --port-file STATE/port to write its port; fail naming NAME, with its output
+# (STATE/out.log), when it exits or does not come up.
+e2e_wait_port() {
+  local name=$1 pid=$2 state=$3 _
+  for _ in $(seq 100); do
+    [ -s "$state/port" ] && return 0
+    kill -0 "$pid" 2>/dev/null || fail "$name exited: $(cat "$state/out.log")"
+    sleep 0.1
+  done
+  fail "$name did not start within 10 s"
+}
+
 faultserver_start() {
   local serve=$1 state pid
   shift
@@ -167,13 +180,7 @@ faultserver_start() {
     </dev/null >"$state/out.log" 2>&1 &
   pid=$!
   e2e_on_exit "kill $pid"
-  local _
-  for _ in $(seq 100); do
-    [ -s "$state/port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "faultserver exited: $(cat "$state/out.log")"
-    sleep 0.1
-  done
-  [ -s "$state/port" ] || fail "faultserver did not start within 10 s"
+  e2e_wait_port "faultserver" "$pid" "$state"
   FAULT_PORT=$(cat "$state/port")
   FAULT_URL=http://127.0.0.1:$FAULT_PORT
   FAULT_LOG=$state/requests.log
@@ -240,13 +247,7 @@ regproxy_start() {
     "$@" </dev/null >"$state/out.log" 2>&1 &
   pid=$!
   e2e_on_exit "kill $pid"
-  local _
-  for _ in $(seq 100); do
-    [ -s "$state/port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "regproxy exited: $(cat "$state/out.log")"
-    sleep 0.1
-  done
-  [ -s "$state/port" ] || fail "regproxy did not start within 10 s"
+  e2e_wait_port "regproxy" "$pid" "$state"
   REGPROXY=127.0.0.1:$(cat "$state/port")
   REGPROXY_LOG=$state/requests.log
   export REGPROXY REGPROXY_LOG
@@ -271,19 +272,14 @@ s3tool() {
 }
 
 s3proxy_start() {
-  local state pid _
+  local state pid
   state=$(mktemp -d "$E2E_TMP/s3proxy.XXXXXX")
   python3 "$E2E_LIB_DIR/s3proxy.py" --upstream "$S3_PORT" --port-file "$state/port" \
     --log "$state/requests.log" --timeout "${FAULTSERVER_TIMEOUT:-900}" "$@" \
     </dev/null >"$state/out.log" 2>&1 &
   pid=$!
   e2e_on_exit "kill $pid"
-  for _ in $(seq 100); do
-    [ -s "$state/port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "s3proxy exited: $(cat "$state/out.log")"
-    sleep 0.1
-  done
-  [ -s "$state/port" ] || fail "s3proxy did not start within 10 s"
+  e2e_wait_port "s3proxy" "$pid" "$state"
   S3PROXY_PORT=$(cat "$state/port")
   S3PROXY_LOG=$state/requests.log
   export S3PROXY_PORT S3PROXY_LOG
