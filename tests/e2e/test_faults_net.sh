@@ -7,7 +7,8 @@
 # runs under `timeout`), another exit code, a malformed termination message.
 #
 #   1. connection resets at seeded random offsets, FAULT_TRIALS (>= 50) trials, each
-#      with a random number of resets at that offset against `retries: 2`: counts the
+#      with a random number of resets at that offset against `retries: 2`, FAULT_JOBS
+#      (5) at a time: counts the
 #      completed imports and the clear "giving up" errors (seed printed; rerun with
 #      FAULT_SEED=S to repeat a run)
 #   2. a stall longer than stallTimeoutSeconds (resumed), and a server that stalls on
@@ -84,28 +85,52 @@ expect_error() {
 }
 
 # ---- 1. resets at random offsets -----------------------------------------------------------
+# Most of a trial is the importer's backoff between attempts, so FAULT_JOBS trials run at
+# once, each in a directory of its own (spec, target, stderr, termination message); the
+# fault server keys its counts by the whole URL, and each trial's URL is its own.
 section "resets at random offsets"
 trials=${FAULT_TRIALS:-50}
+jobs=${FAULT_JOBS:-5}
 seed=${FAULT_SEED:-$(( $(date +%s) % 32768 ))}
-echo "resets: $trials trials, seed $seed (FAULT_SEED=$seed repeats this run)"
+echo "resets: $trials trials, $jobs at a time, seed $seed (FAULT_SEED=$seed repeats this run)"
 RANDOM=$seed
-completed=0 gave_up=0
-for ((i = 1; i <= trials; i++)); do
-  off=$(( ((RANDOM << 15) | RANDOM) % image_size ))
-  times=$(( RANDOM % 5 + 1 ))
+trials_dir=$tmp/trials
+reset_trial() { # reset_trial I OFF TIMES, in a subshell: its verdict in $trials_dir/I/verdict
+  local i=$1 off=$2 times=$3
+  tmp=$trials_dir/$i E2E_TMP=$trials_dir/$i target=$trials_dir/$i/target.img
+  mkdir -p "$tmp"
   what="reset trial $i (seed $seed, reset at byte $off, $times times)"
-  rm -f "$target"
   spec "$FAULT_URL/disk.raw?reset=$off&times=$times&trial=$i" "$sum"
   run
   if [ "$rc" -eq 0 ]; then
     expect_complete
     assert_eq "$sum" "$(import_json '["vimport"]["sourceDigest"]')" "$what: source digest"
-    completed=$((completed + 1))
+    echo completed >"$tmp/verdict"
   else
     expect_error "giving up after [0-9]+ failed attempts in a row: .*(reset|recv|closed)"
-    gave_up=$((gave_up + 1))
+    echo gave_up >"$tmp/verdict"
+  fi
+  rm -f "$target"
+}
+running=0
+for ((i = 1; i <= trials; i++)); do
+  off=$(( ((RANDOM << 15) | RANDOM) % image_size ))
+  times=$(( RANDOM % 5 + 1 ))
+  reset_trial "$i" "$off" "$times" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || fail "a reset trial failed (seed $seed): see FAIL above"
+    running=$((running - 1))
   fi
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || fail "a reset trial failed (seed $seed): see FAIL above"
+  running=$((running - 1))
+done
+completed=$(cat "$trials_dir"/*/verdict | grep -c '^completed$' || true)
+gave_up=$(cat "$trials_dir"/*/verdict | grep -c '^gave_up$' || true)
+[ $((completed + gave_up)) -eq "$trials" ] ||
+  fail "$((completed + gave_up)) of $trials reset trials left a verdict (seed $seed)"
 echo "resets: $completed completed with the right bytes, $gave_up gave up with a clear error"
 [ "$completed" -gt 0 ] || fail "no reset trial completed (seed $seed)"
 
