@@ -40,12 +40,14 @@ new_fs() { # new_fs NAME SIZE_MIB: a fresh ext4 mounted at $tmp/NAME
   mount -o loop "$tmp/$1.fs" "$dir"
   e2e_on_exit "umount '$dir'"
 }
-new_dev() { # new_dev SIZE_MIB PATTERN_BYTE: a loop device full of PATTERN, path on stdout
+# new_dev SIZE_MIB PATTERN_BYTE VAR: a loop device full of PATTERN, its path in VAR. Not
+# called in $(...): the detach registered here must reach this shell's exit handlers.
+new_dev() {
   python3 -c 'import sys; sys.stdout.buffer.write(bytes([int(sys.argv[2])])*(int(sys.argv[1])<<20))' "$1" "$2" >"$tmp/dev$2.raw"
   local l
   l=$(losetup --show -f "$tmp/dev$2.raw")
   e2e_on_exit "losetup -d '$l'"
-  echo "$l"
+  printf -v "$3" '%s' "$l"
 }
 free_bytes() { python3 -c 'import os,sys; s=os.statvfs(sys.argv[1]); print(s.f_bavail*s.f_frsize)' "$1"; }
 
@@ -156,7 +158,7 @@ grep -q "Cannot create empty disk with content type archive" "$tmp/t-barch" ||
 [ ! -e "$tmp/blankfalse/archive.img" ] || fail "blank archive: a file was created"
 
 # ---- blank Block: untouched without preallocation, zeros with it ----------------------
-dev=$(new_dev 16 165) # 0xa5 everywhere
+new_dev 16 165 dev # 0xa5 everywhere
 run_import "$tmp/t-bblank" IMPORTER_SOURCE=none IMPORTER_IMAGE_SIZE=$((16 * MiB)) \
   VIMPORT_TARGET_BLOCK_DEVICE="$dev"
 assert_eq 0 "$RC" "blank block: exit ($(tail -2 "$tmp/t-bblank.log"))"
@@ -181,7 +183,7 @@ alloc=$(($(stat -c %b "$tmp/pre/disk.img") * 512))
 [ "$alloc" -ge "$size" ] || fail "preallocation: only $alloc of $size bytes allocated"
 assert_eq True "$(json "$tmp/t-pre" '["preallocationApplied"]')" "preallocation: preallocationApplied"
 cmp -n $((4 * MiB)) "$tmp/img4.raw" "$tmp/pre/disk.img" || fail "preallocation: content"
-bdev=$(new_dev 16 90) # 'Z' everywhere: the image's holes must read zeros
+new_dev 16 90 bdev # 'Z' everywhere: the image's holes must read zeros
 run_import "$tmp/t-bpre" IMPORTER_SOURCE=file IMPORTER_ENDPOINT="$tmp/img4.qcow2" \
   PREALLOCATION=true VIMPORT_TARGET_BLOCK_DEVICE="$bdev"
 assert_eq 0 "$RC" "block preallocation: exit ($(tail -2 "$tmp/t-bpre.log"))"
@@ -233,7 +235,7 @@ case $(message "$tmp/vt-fs") in
 esac
 
 # Block, larger than the image: the image's bytes are hashed, the rest is not ours
-bver=$(new_dev 16 51)
+new_dev 16 51 bver
 run_import "$tmp/t-bver" IMPORTER_SOURCE=file IMPORTER_ENDPOINT="$tmp/img4.qcow2" \
   IMPORTER_IMAGE_SIZE=$((16 * MiB)) VIMPORT_TARGET_BLOCK_DEVICE="$bver"
 assert_eq 0 "$RC" "block import: exit ($(tail -2 "$tmp/t-bver.log"))"
