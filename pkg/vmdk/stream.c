@@ -1,11 +1,18 @@
 /* vimport vmdk: the streamOptimized decoder (see vmdk.h for the format and contract).
  *
  * The stream is walked one 512-byte sector at a time: the header, then whatever sits
- * before the first marker (descriptor, and qemu's tables) is skipped, then each sector
- * starts a marker. A grain marker's compressed bytes are read whole into one buffer,
- * inflated into a grain buffer and emitted; metadata is read past. A bitmap with one bit
- * per grain records what arrived, so a repeated grain is refused and the zero extents
- * at the end cover exactly what never arrived.
+ * before the first marker (descriptor, and qemu's tables), then each sector starts a
+ * marker. A grain marker's compressed bytes are read whole into one buffer, inflated
+ * into a grain buffer and emitted; metadata is read past. A bitmap with one bit per
+ * grain records what arrived, so a repeated grain is refused and the zero extents at
+ * the end cover exactly what never arrived.
+ *
+ * qemu (7.2 at least) puts the grain directory and tables ahead of the grains and
+ * writes no footer and no end-of-stream marker: its stream just stops after the last
+ * grain. Its tables are kept when they fit the table bound (they lie in bytes read
+ * anyway), so such a stream may end at a marker boundary once every grain its tables
+ * list has arrived, and each grain must sit where its table entry says (qemu reads
+ * through the tables, so a grain they do not name is not part of its disk).
  */
 #include "vmdk.h"
 
@@ -25,6 +32,7 @@
 /* keeps capacity * 512 and grain arithmetic far from overflow (2^54 bytes = 16 PiB) */
 #define MAX_CAPACITY_SECTORS (1ull << 45)
 
+#define GD_AT_END UINT64_MAX /* the header's gdOffset when the tables follow the grains */
 enum marker_type { MARKER_EOS = 0, MARKER_GT = 1, MARKER_GD = 2, MARKER_FOOTER = 3 };
 
 struct header {
@@ -32,6 +40,8 @@ struct header {
   uint32_t flags;
   uint64_t capacity;      /* sectors */
   uint64_t grain_sectors;
+  uint32_t gtes_per_gt;   /* entries in each grain table */
+  uint64_t gd_offset;     /* sector of the grain directory, or GD_AT_END */
   uint64_t overhead;      /* sectors before the first marker */
   uint16_t compress;
 };
@@ -47,6 +57,10 @@ struct decoder {
   uint8_t *seen;     /* one bit per grain: its marker arrived */
   uint8_t *grain;    /* one inflated grain; also the scratch buffer for skipping */
   uint8_t *comp;     /* one grain marker: head, compressed bytes, padding */
+  uint8_t *tables;   /* the sectors before the first marker, when they hold the grain
+                      * directory and tables (qemu's layout); else NULL */
+  uint64_t listed;   /* grains the tables name */
+  uint64_t arrived;  /* of those, grains that arrived */
   size_t comp_cap;
   z_stream zs;
   int zs_ready;
@@ -87,6 +101,8 @@ static int parse_header(const uint8_t *h, size_t len, struct header *hd, struct 
   hd->flags = le32(h + 8);
   hd->capacity = le64(h + 12);
   hd->grain_sectors = le64(h + 20);
+  hd->gtes_per_gt = le32(h + 44);
+  hd->gd_offset = le64(h + 56);
   hd->overhead = le64(h + 64);
   hd->compress = le16(h + 77);
   if (hd->version < 1 || hd->version > 3)
@@ -157,6 +173,86 @@ static int drain_zeros(struct decoder *d, struct verr *err)
   }
 }
 
+/* ---- qemu's tables ahead of the grains ---- */
+
+static bool tables_ahead(const struct header *hd)
+{
+  return hd->gd_offset != GD_AT_END && hd->gd_offset > 0 && hd->gd_offset < hd->overhead &&
+         hd->gtes_per_gt > 0;
+}
+
+/* The table entry of grain g: the sector of its marker, 0 (or 1, qemu's zeroed grain)
+ * for none. The directory and tables were checked to lie inside d->tables. */
+static uint32_t table_entry(const struct decoder *d, uint64_t g)
+{
+  uint32_t gt = le32(d->tables + d->hd.gd_offset * SECTOR + 4 * (g / d->hd.gtes_per_gt));
+  return gt == 0 ? 0 : le32(d->tables + (uint64_t)gt * SECTOR + 4 * (g % d->hd.gtes_per_gt));
+}
+
+/* Every table inside the bytes kept; count the grains they name, each past them. */
+static int check_tables(struct decoder *d, uint64_t kept, struct verr *err)
+{
+  uint64_t ntables = (d->ngrains + d->hd.gtes_per_gt - 1) / d->hd.gtes_per_gt;
+  uint64_t gt_bytes = (uint64_t)d->hd.gtes_per_gt * 4;
+  if (ntables > (kept - d->hd.gd_offset * SECTOR) / 4)
+    return verr_set(err, VERR_FORMAT,
+                    "the vmdk grain directory at sector %" PRIu64 " runs past where the "
+                    "grains start (sector %" PRIu64 "): the image is damaged",
+                    d->hd.gd_offset, d->hd.overhead);
+  for (uint64_t t = 0; t < ntables; t++) {
+    uint32_t gt = le32(d->tables + d->hd.gd_offset * SECTOR + 4 * t);
+    if (gt != 0 && ((uint64_t)gt * SECTOR > kept || gt_bytes > kept - (uint64_t)gt * SECTOR))
+      return verr_set(err, VERR_FORMAT,
+                      "the vmdk grain table %" PRIu64 " at sector %" PRIu32 " runs past where "
+                      "the grains start (sector %" PRIu64 "): the image is damaged", t, gt,
+                      d->hd.overhead);
+  }
+  for (uint64_t g = 0; g < d->ngrains; g++) {
+    uint32_t at = table_entry(d, g);
+    if (at > 1 && at < d->hd.overhead)
+      return verr_set(err, VERR_FORMAT,
+                      "the vmdk grain table places guest grain %" PRIu64 " at sector %" PRIu32
+                      ", before the grains start (sector %" PRIu64 "): the image is damaged",
+                      g, at, d->hd.overhead);
+    d->listed += at > 1;
+  }
+  return 0;
+}
+
+/* The bytes between the header and the first marker: kept when they hold the tables
+ * and fit the table bound next to the grain bitmap, else read past. */
+static int read_overhead(struct decoder *d, const uint8_t *head, uint64_t room, struct verr *err)
+{
+  uint64_t bytes = d->hd.overhead * SECTOR;
+  const char *what = "descriptor and tables before the grains";
+  if (!tables_ahead(&d->hd) || bytes > room)
+    return skip(d, bytes - SECTOR, what, err);
+  d->tables = malloc((size_t)bytes);
+  if (d->tables == NULL)
+    return verr_sys(err, VERR_NOMEM, ENOMEM, "allocating the vmdk grain tables");
+  memcpy(d->tables, head, SECTOR);
+  if (vcursor_read_exact(&d->cur, d->tables + SECTOR, (size_t)(bytes - SECTOR), what, err) < 0)
+    return -1;
+  return check_tables(d, bytes, err);
+}
+
+/* The stream is over (`eos`: at its end-of-stream marker): every grain the tables
+ * name must have arrived; without tables, only the marker says the stream is whole. */
+static int check_complete(const struct decoder *d, bool eos, uint64_t at, struct verr *err)
+{
+  if (d->tables == NULL && !eos)
+    return verr_set(err, VERR_FORMAT,
+                    "the vmdk stream ends at offset %" PRIu64 " with no end-of-stream marker "
+                    "(and no grain tables ahead of the grains to say what it holds): the "
+                    "image is truncated; fetch it again", at);
+  if (d->tables != NULL && d->arrived != d->listed)
+    return verr_set(err, VERR_FORMAT,
+                    "the vmdk stream ends at offset %" PRIu64 " after %" PRIu64 " of the %"
+                    PRIu64 " grains its grain tables name: the image is truncated; fetch it "
+                    "again", at, d->arrived, d->listed);
+  return 0;
+}
+
 /* ---- output ---- */
 
 static int emit_data(struct decoder *d, uint64_t guest, const uint8_t *buf, uint64_t len,
@@ -225,6 +321,13 @@ static int check_grain_lba(const struct decoder *d, uint64_t lba, uint64_t at,
     return verr_set(err, VERR_FORMAT,
                     "the vmdk grain marker at offset %" PRIu64 " gives guest sector %" PRIu64
                     " a second time: the image is damaged", at, lba);
+  uint32_t listed = d->tables != NULL ? table_entry(d, g) : 0;
+  if (d->tables != NULL && (uint64_t)listed * SECTOR != at)
+    return verr_set(err, VERR_FORMAT,
+                    "the vmdk grain marker at offset %" PRIu64 " gives guest sector %" PRIu64
+                    ", which the grain table places %s%" PRIu64 ": the image is damaged", at,
+                    lba, listed > 1 ? "at offset " : "nowhere (entry ", (uint64_t)listed *
+                    (listed > 1 ? SECTOR : 1));
   return 0;
 }
 
@@ -252,6 +355,7 @@ static int read_grain(struct decoder *d, const uint8_t *sector, uint64_t at, str
   uint64_t g = lba / d->hd.grain_sectors;
   d->seen[g / 8] |= (uint8_t)(1u << (g % 8));
   d->info->grains++;
+  d->arrived += d->tables != NULL;
   return emit_data(d, guest, d->grain, want, err);
 }
 
@@ -284,7 +388,7 @@ static int read_metadata(struct decoder *d, const uint8_t *sector, uint64_t at,
   uint32_t type = le32(sector + 12);
   switch (type) {
   case MARKER_EOS:
-    return 1;
+    return check_complete(d, true, at, err) < 0 ? -1 : 1;
   case MARKER_GT:
   case MARKER_GD:
     if (nsec > UINT64_MAX / SECTOR)
@@ -307,8 +411,15 @@ static int read_markers(struct decoder *d, struct verr *err)
   uint8_t sector[SECTOR];
   for (;;) {
     uint64_t at = d->info->source_bytes;
-    if (vcursor_read_exact(&d->cur, sector, sizeof sector, "next marker (no end-of-stream marker)", err) < 0)
+    ssize_t n = vcursor_read_some(&d->cur, sector, sizeof sector, err);
+    if (n < 0)
       return -1;
+    if (n == 0)
+      return check_complete(d, false, at, err);
+    if ((size_t)n < sizeof sector)
+      return verr_set(err, VERR_FORMAT,
+                      "the vmdk stream ends inside the marker at offset %" PRIu64 ": the "
+                      "image is truncated; fetch it again", at);
     int r = le32(sector + 8) != 0 ? read_grain(d, sector, at, err)
                                   : read_metadata(d, sector, at, err);
     if (r != 0)
@@ -318,11 +429,15 @@ static int read_markers(struct decoder *d, struct verr *err)
 
 /* ---- setup ---- */
 
+static uint64_t table_bound(const struct vmdk_stream_opts *opts)
+{
+  return opts && opts->table_bytes ? opts->table_bytes : VMDK_DEFAULT_TABLE_BYTES;
+}
+
 static int decoder_alloc(struct decoder *d, const struct vmdk_stream_opts *opts,
                          struct verr *err)
 {
-  uint64_t table_bytes = opts && opts->table_bytes ? opts->table_bytes
-                                                   : VMDK_DEFAULT_TABLE_BYTES;
+  uint64_t table_bytes = table_bound(opts);
   d->grain_bytes = (size_t)(d->hd.grain_sectors * SECTOR);
   d->ngrains = (d->hd.capacity + d->hd.grain_sectors - 1) / d->hd.grain_sectors;
   uint64_t bitmap = (d->ngrains + 7) / 8 + 1;
@@ -353,6 +468,7 @@ static void decoder_fini(struct decoder *d)
   free(d->seen);
   free(d->grain);
   free(d->comp);
+  free(d->tables);
 }
 
 int vmdk_stream_decode(struct vreader *in, struct vsink *out,
@@ -376,9 +492,9 @@ int vmdk_stream_decode(struct vreader *in, struct vsink *out,
   d.info->virtual_size = d.virtual_size;
   if (decoder_alloc(&d, opts, err) < 0)
     return -1;
-  if (skip(&d, (d.hd.overhead - 1) * SECTOR, "descriptor and tables before the grains",
-           err) < 0 ||
-      read_markers(&d, err) < 0 || drain_zeros(&d, err) < 0)
+  uint64_t bitmap = (d.ngrains + 7) / 8 + 1;
+  if (read_overhead(&d, head, table_bound(opts) - bitmap, err) < 0 || read_markers(&d, err) < 0 ||
+      drain_zeros(&d, err) < 0)
     return -1;
   return emit_missing(&d, err);
 }

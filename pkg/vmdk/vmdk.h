@@ -7,8 +7,11 @@
  * the grain directory and the footer (a copy of the header with the real directory
  * offset) and an end-of-stream marker closes the stream. Because every grain names its
  * own guest offset, the decoder needs no table to place it: each grain is inflated and
- * emitted as it arrives. Grain tables and the directory are skipped, not parsed; images
- * whose tables disagree with their markers are damaged and are not detected here.
+ * emitted as it arrives. Tables after the grains (VMware's layout) are skipped. Tables
+ * ahead of the grains (qemu's layout, which has no footer and no end-of-stream marker)
+ * are kept when they fit opts->table_bytes: each grain must then sit where its table
+ * entry says, and the stream may end after the last marker once every grain the tables
+ * name has arrived.
  *
  * Contract, shared with pkg/qcow2 (core/stream.h): every guest byte in [0, virtual
  * size) is covered EXACTLY ONCE, by a data extent (a grain, in stream order) or by a
@@ -29,7 +32,10 @@
  * caller reads those through qemu-nbd instead), unknown compression, sizes that
  * overflow, a grain outside the disk or not grain-aligned, a grain given twice, a grain
  * that does not inflate, a footer that contradicts the header, unknown marker types,
- * non-zero bytes after the end-of-stream marker, a stream that ends early.
+ * non-zero bytes after the end-of-stream marker, a stream that ends early (inside a
+ * marker; with no end-of-stream marker when no tables came ahead; before every grain
+ * the tables ahead name), a grain not where those tables place it, tables that run past
+ * where the grains start.
  */
 #ifndef VIMPORT_VMDK_H
 #define VIMPORT_VMDK_H
@@ -54,7 +60,10 @@ int vmdk_stream_probe(const void *head, size_t len, struct verr *err);
 struct vmdk_stream_opts {
   /* Bound on the decoder's bookkeeping: one bit per grain of the virtual disk (which
    * grains arrived). 0 means VMDK_DEFAULT_TABLE_BYTES (enough for 32 PiB with 64 KiB
-   * grains). A larger need fails with VERR_FORMAT before any output. */
+   * grains). A larger need fails with VERR_FORMAT before any output. Tables ahead of
+   * the grains are kept only within what the bitmap leaves of it (qemu's take 8 bytes a
+   * grain: disks to about 500 GiB by default); larger ones are read past, and then
+   * only an end-of-stream marker says the stream is whole. */
   uint64_t table_bytes;
 };
 
@@ -72,7 +81,8 @@ struct vmdk_info {
 /* Decode the streamOptimized VMDK arriving on `in` (read once, in order, to its end;
  * the caller keeps ownership of `in`) into `out`, each guest byte exactly once (see
  * the contract above). `opts` and `info` may be NULL. Memory: one grain, one compressed
- * grain and the grain bitmap (bounded by opts->table_bytes). Returns 0, or -1 with
+ * grain, the grain bitmap and tables ahead of the grains (together bounded by
+ * opts->table_bytes). Returns 0, or -1 with
  * `err` filled: VERR_FORMAT for images refused or damaged (see above), VERR_NOMEM,
  * reader and sink errors passed through unchanged. After an error the sink may have
  * received part of the image; when the error comes from the header (the first 512

@@ -1,8 +1,10 @@
 /* Unit tests of pkg/vmdk, the streamOptimized decoder, on images made by real qemu-img
  * (hack/make-format-corpus.sh): decoded through a real pipe with odd read sizes and
  * compared byte for byte with `qemu-img convert -O raw`, every guest byte covered
- * exactly once; the VMware layout (tables and footer after the grains) built from the
- * qemu image; monolithicSparse and hand-broken images refused with VERR_FORMAT. */
+ * exactly once; qemu's layout (tables ahead of the grains, no end-of-stream marker: the
+ * zero sector after its last grain is padding) and the VMware layout (tables and footer
+ * after the grains) built from the qemu image; monolithicSparse and hand-broken images
+ * refused with VERR_FORMAT. */
 #include <criterion/criterion.h>
 
 #include "stream_check.h"
@@ -115,6 +117,21 @@ static uint8_t *load(uint64_t *size)
   return format_corpus_load("streamOptimized.vmdk", size);
 }
 
+/* The grain table entry of guest grain g in qemu's tables ahead of the grains. */
+static uint8_t *table_entry(uint8_t *img, uint64_t g)
+{
+  uint64_t gd = get_le64(img + 56);
+  uint32_t per_gt = get_le32(img + 44);
+  uint32_t gt = get_le32(img + gd * SECTOR + 4 * (g / per_gt));
+  cr_assert(gt != 0, "grain %llu has no table in the corpus image", (unsigned long long)g);
+  return img + (uint64_t)gt * SECTOR + 4 * (g % per_gt);
+}
+
+static size_t marker_len(const uint8_t *img, size_t at)
+{
+  return (12 + get_le32(img + at + 8) + SECTOR - 1) / SECTOR * SECTOR;
+}
+
 static void put_marker(uint8_t *p, uint64_t nsec, uint32_t type)
 {
   memset(p, 0, SECTOR);
@@ -157,22 +174,51 @@ Test(vmdk, vmware_layout_with_footer)
   expect_decodes(v, n, "GD_AT_END layout");
 }
 
-Test(vmdk, grains_out_of_order)
+/* Swap the first two grain markers; with `fix_tables` their table entries follow. */
+static void swap_first_grains(uint8_t *img, uint64_t size, bool fix_tables)
 {
-  /* swap the first two grain markers: extents come out of order, coverage still exact */
-  uint64_t size;
-  CLEANUP_FREE uint8_t *img = load(&size);
   size_t g0;
   find_eos(img, size, &g0);
-  size_t len0 = (12 + get_le32(img + g0 + 8) + SECTOR - 1) / SECTOR * SECTOR;
-  size_t g1 = g0 + len0;
-  size_t len1 = (12 + get_le32(img + g1 + 8) + SECTOR - 1) / SECTOR * SECTOR;
+  size_t len0 = marker_len(img, g0), g1 = g0 + len0, len1 = marker_len(img, g1);
+  uint64_t grain_sectors = get_le64(img + 20);
+  uint64_t guest0 = get_le64(img + g0) / grain_sectors, guest1 = get_le64(img + g1) / grain_sectors;
   CLEANUP_FREE uint8_t *tmp = malloc(len0 + len1);
   cr_assert(tmp);
   memcpy(tmp, img + g1, len1);
   memcpy(tmp + len1, img + g0, len0);
   memcpy(img + g0, tmp, len0 + len1);
+  if (fix_tables) {
+    put_le32(table_entry(img, guest1), (uint32_t)(g0 / SECTOR));
+    put_le32(table_entry(img, guest0), (uint32_t)((g0 + len1) / SECTOR));
+  }
+}
+
+Test(vmdk, grains_out_of_order)
+{
+  /* extents come out of order, coverage still exact */
+  uint64_t size;
+  CLEANUP_FREE uint8_t *img = load(&size);
+  swap_first_grains(img, size, true);
   expect_decodes(img, size, "two grains swapped");
+}
+
+Test(vmdk, grain_not_where_its_table_says)
+{
+  /* qemu reads through the tables: a grain they place elsewhere is not its disk's */
+  uint64_t size;
+  CLEANUP_FREE uint8_t *img = load(&size);
+  swap_first_grains(img, size, false);
+  expect_refused(img, size, "which the grain table places at offset");
+}
+
+Test(vmdk, grain_the_tables_do_not_name)
+{
+  uint64_t size;
+  CLEANUP_FREE uint8_t *img = load(&size);
+  size_t g0;
+  find_eos(img, size, &g0);
+  put_le32(table_entry(img, get_le64(img + g0) / get_le64(img + 20)), 0);
+  expect_refused(img, size, "which the grain table places nowhere");
 }
 
 Test(vmdk, zero_padding_after_eos)
@@ -342,12 +388,64 @@ Test(vmdk, truncated_inside_a_grain)
   expect_refused(img, g + 600, "ends inside the compressed grain");
 }
 
-Test(vmdk, no_end_of_stream_marker)
+Test(vmdk, qemu_layout_ends_after_its_last_grain)
 {
+  /* qemu-img 7.2 writes no end-of-stream marker: its image may stop right there */
   uint64_t size;
   CLEANUP_FREE uint8_t *img = load(&size);
   size_t eos = find_eos(img, size, NULL);
-  expect_refused(img, eos, "no end-of-stream marker");
+  expect_decodes(img, eos, "qemu's layout, no padding");
+}
+
+Test(vmdk, qemu_layout_truncated_at_a_marker_boundary)
+{
+  uint64_t size;
+  CLEANUP_FREE uint8_t *img = load(&size);
+  size_t g0;
+  find_eos(img, size, &g0);
+  expect_refused(img, g0 + marker_len(img, g0), "after 1 of the");
+  expect_refused(img, g0, "after 0 of the");
+  /* an end-of-stream marker does not make up for grains the tables name */
+  memset(img + g0 + marker_len(img, g0), 0, SECTOR);
+  expect_refused(img, g0 + marker_len(img, g0) + SECTOR, "after 1 of the");
+  expect_refused(img, g0 + 100, "ends inside the marker");
+}
+
+Test(vmdk, no_end_of_stream_marker)
+{
+  /* tables after the grains (GD_AT_END): only the marker says the stream is whole */
+  size_t n;
+  CLEANUP_FREE uint8_t *v = vmware_layout(0, &n);
+  expect_refused(v, n - SECTOR, "no end-of-stream marker");
+}
+
+Test(vmdk, tables_over_the_bound_are_read_past)
+{
+  /* tables that do not fit the bound are not kept: then the end-of-stream marker
+   * (here qemu's padding) is what says the stream is whole */
+  uint64_t size;
+  CLEANUP_FREE uint8_t *img = load(&size);
+  size_t eos = find_eos(img, size, NULL);
+  struct vmdk_stream_opts opts = { .table_bytes = 4096 };
+  struct image_sink s;
+  struct verr err = { 0 };
+  cr_assert(decode_mem(img, size, &opts, &s, NULL, &err) == 0, "%s", err.message);
+  image_sink_fini(&s);
+  cr_assert(decode_mem(img, eos, &opts, &s, NULL, &err) < 0);
+  cr_expect(strstr(err.message, "no end-of-stream marker"), "%s", err.message);
+  image_sink_fini(&s);
+}
+
+Test(vmdk, grain_table_past_the_grains)
+{
+  uint64_t size;
+  CLEANUP_FREE uint8_t *img = load(&size);
+  put_le32(img + get_le64(img + 56) * SECTOR, (uint32_t)get_le64(img + 64));
+  expect_refused(img, size, "runs past where the grains start");
+  CLEANUP_FREE uint8_t *again = load(&size);
+  put_le64(again + 56, get_le64(again + 64) - 1); /* the directory in the last sector */
+  put_le32(again + 44, 1);                        /* one entry per table: many tables */
+  expect_refused(again, size, "grain directory");
 }
 
 Test(vmdk, data_after_end_of_stream)
