@@ -8,8 +8,11 @@
  * data extents mapped and hashed in place, see hash_range_mapped); block
  * devices are read to their BLKGETSIZE64 size; "-" is stdin, hashed as exact bytes.
  * Files and devices holding an image format are hashed as their guest-visible content,
- * the digest of the raw image qemu-img would convert them to: qcow2 by pkg/qcow2, the
- * other formats qemu reads (vmdk, vhd, vhdx, vdi, ...) through a private qemu-nbd, as
+ * the digest of the raw image qemu-img would convert them to, by the import's own
+ * decoders: qcow2 by pkg/qcow2; streamOptimized vmdk, dynamic vhd and vdi by their
+ * streamed rows of pkg/decode, in one pass into an unordered block hash (hash_streamed);
+ * a fixed vhd as the raw bytes ahead of its footer, as the import's raw row reads it;
+ * the other formats qemu reads (vhdx, sparse vmdk, ...) through a private qemu-nbd, as
  * the import's qemu row does (pkg/decode/nbd.c). NBD URLs are read with libnbd using
  * block status (pkg/nbd), so holes are never read.
  *
@@ -37,6 +40,7 @@
 #include "core/cleanup.h"
 #include "core/error.h"
 #include "core/stream.h"
+#include "decode/decode.h"
 #include "metrics/metrics.h"
 #include "nbd/nbd.h"
 #include "qcow2/qcow2.h"
@@ -449,6 +453,20 @@ static int hash_nbd_url(const char *url, struct blkhash *h, const struct sum_opt
   return hash_nbd(&o, &sink, p, err);
 }
 
+/* The guest bytes of `size` raw bytes: all of them, unless they end with a fixed VHD's
+ * footer that describes exactly the bytes before it, which the import drops
+ * (pkg/raw/stream.c, raw_finish) and so does sum, to give the import's block hash. */
+static uint64_t guest_size_of_raw(int fd, uint64_t size)
+{
+  unsigned char footer[SNIFF_VHD_FOOTER_BYTES];
+  uint64_t vsize;
+  if (size < sizeof footer ||
+      pread(fd, footer, sizeof footer, (off_t)(size - sizeof footer)) != (ssize_t)sizeof footer)
+    return size;
+  bool fixed_vhd = sniff_vhd_fixed_footer(footer, size, &vsize) && vsize == size - sizeof footer;
+  return fixed_vhd ? vsize : size;
+}
+
 /* Feed everything `name` holds (see the top of this file) into `h`. */
 static int hash_input(const char *name, struct blkhash *h, const struct sum_opts *opts,
                       struct progress *p, struct verr *err)
@@ -476,14 +494,114 @@ static int hash_input(const char *name, struct blkhash *h, const struct sum_opts
   uint64_t size = 0;
   if (input_size(fd, &st, &size, err) < 0)
     return -1;
+  size = guest_size_of_raw(fd, size);
   p->total = size;
   if (S_ISREG(st.st_mode))
     return hash_sparse_file(fd, size, h, opts, p, err);
   return hash_range(fd, 0, size, h, opts, p, err);
 }
 
-/* Hash one input. On success writes the hex digest to `hex`. */
-static int sum_input(const char *name, const struct sum_opts *opts, char *hex, struct verr *err)
+/* ---- images whose decoder emits out of guest order ----------------------------------- */
+
+/* Guest bytes of a streamed image wait for their block's turn in this much memory at
+ * most (digests of blocks that run ahead, blocks that arrive in pieces); an image
+ * scattered further is read through qemu-nbd instead (sum_input). */
+#define SUM_UNORDERED_PENDING (256ull << 20)
+
+/* The guest size of a streamed row is known only at its end: the hash spans this bound
+ * until then (nothing is allocated by it). */
+#define SUM_UNORDERED_BOUND (UINT64_C(1) << 62)
+
+/* The file's bytes for a streamed decoder, read in order; progress counts them. */
+struct sum_file_reader {
+  int fd;
+  uint64_t done;
+  const struct sum_opts *opts;
+  struct progress *p;
+};
+
+static ssize_t sum_file_read(struct vreader *r, void *buf, size_t len, struct verr *err)
+{
+  struct sum_file_reader *f = r->state;
+  if (check_stop(err) < 0)
+    return -1;
+  ssize_t n;
+  do
+    n = read(f->fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return verr_sys(err, VERR_IO, errno, "read failed at byte %llu", (unsigned long long)f->done);
+  drop_cached(f->fd, f->opts, f->done, (uint64_t)n);
+  f->done += (uint64_t)n;
+  progress_update(f->p, f->done);
+  return n;
+}
+
+static const struct vreader_ops sum_file_reader_ops = { .name = "sum-file", .read = sum_file_read };
+
+/* The streamed row that decodes `name`, or NULL (not a seekable file or device, or not
+ * a format with such a row); *s is its sniff result. */
+static const struct decoder *streamed_row(const char *name, struct sniff_result *s)
+{
+  struct stat st;
+  /* stat before open: opening a FIFO would take its writer's first bytes away, or
+   * leave the writer with no reader once closed */
+  if (strcmp(name, "-") == 0 || is_nbd_url(name) || stat(name, &st) < 0 ||
+      !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+    return NULL;
+  CLEANUP_CLOSE int fd = open(name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  unsigned char *head = malloc(SNIFF_BYTES);
+  if (head == NULL)
+    return NULL;
+  ssize_t n = pread(fd, head, SNIFF_BYTES, 0);
+  bool sniffed = n > 0 && sniff_buffer(head, (size_t)n, NULL, s) == 0;
+  free(head);
+  const struct decoder *row = sniffed ? decoder_for(s) : NULL;
+  return row != NULL && !row->guest_order && row->input == DECODER_INPUT_STREAM ? row : NULL;
+}
+
+/* `name` decoded by `row` in one pass into an unordered block hash over `hash`. */
+static int hash_streamed(const char *name, const struct decoder *row, const struct sniff_result *s,
+                         const struct blkhash_opts *hash, const struct sum_opts *opts,
+                         struct progress *p, unsigned char *md, unsigned *md_len,
+                         uint64_t *length, struct verr *err)
+{
+  CLEANUP_CLOSE int fd = open(name, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return verr_sys(err, VERR_IO, errno, "cannot open");
+  uint64_t size = 0;
+  if (input_size(fd, &st, &size, err) < 0)
+    return -1;
+  p->total = size;
+  struct blkhash_unordered *u = NULL;
+  int e = blkhash_unordered_new(hash, SUM_UNORDERED_BOUND, SUM_UNORDERED_PENDING, &u);
+  if (e != 0)
+    return verr_sys(err, VERR_USAGE, e, "cannot create the block hash");
+  struct sum_file_reader f = { .fd = fd, .opts = opts, .p = p };
+  struct vreader in = { .ops = &sum_file_reader_ops, .state = &f };
+  struct decode_ctx ctx = { .in = &in, .stream_length = size, .capacity = SUM_UNORDERED_BOUND,
+                            .sniff = s, .block_hash = hash, .quiet = true };
+  struct decode_result res = { 0 };
+  int r = row->decode(&ctx, blkhash_unordered_sink(u), &res, err);
+  if (r == 0 && (e = blkhash_unordered_set_length(u, res.size)) != 0)
+    r = verr_sys(err, VERR_INTERNAL, e, "the %s decoder sent bytes past the size it reported; "
+                 "please report this bug", row->name);
+  if (r == 0 && (e = blkhash_unordered_final(u, md, md_len)) != 0)
+    r = verr_sys(err, VERR_INTERNAL, e, "block hash failed");
+  *length = res.size;
+  blkhash_unordered_free(u);
+  return r;
+}
+
+/* ---- one input ------------------------------------------------------------------------ */
+
+/* Hash one input with the hasher its content needs: `row` (a streamed row of
+ * pkg/decode), or NULL for an ordered block hash. On success writes the hex digest. */
+static int sum_attempt(const char *name, const struct decoder *row, const struct sniff_result *s,
+                       const struct sum_opts *opts, char *hex, struct verr *err)
 {
   struct blkhash_opts hash = opts->hash;
   struct manifest_writer *manifest = NULL;
@@ -492,28 +610,55 @@ static int sum_input(const char *name, const struct sum_opts *opts, char *hex, s
     return -1;
   if (manifest != NULL)
     manifest_writer_attach(manifest, &hash);
-  struct blkhash *h = NULL;
-  int r = blkhash_new(&hash, &h);
-  if (r != 0) {
-    manifest_writer_close(manifest, false, 0, NULL, err);
-    return verr_sys(err, VERR_USAGE, r, "cannot create the block hash");
-  }
   struct progress p = { .on = opts->progress, .name = name };
   clock_gettime(CLOCK_MONOTONIC, &p.start);
-  r = hash_input(name, h, opts, &p, err);
-  progress_end(&p);
-
   unsigned char md[BLKHASH_MAX_MD_SIZE];
   unsigned md_len = 0;
-  if (r == 0 && (r = blkhash_final(h, md, &md_len)) != 0)
-    r = verr_sys(err, VERR_INTERNAL, r, "block hash failed");
-  uint64_t length = blkhash_length(h);
-  blkhash_free(h);
+  uint64_t length = 0;
+  int r;
+  if (row != NULL) {
+    r = hash_streamed(name, row, s, &hash, opts, &p, md, &md_len, &length, err);
+  } else {
+    struct blkhash *h = NULL;
+    r = blkhash_new(&hash, &h);
+    if (r != 0) {
+      manifest_writer_close(manifest, false, 0, NULL, err);
+      return verr_sys(err, VERR_USAGE, r, "cannot create the block hash");
+    }
+    r = hash_input(name, h, opts, &p, err);
+    if (r == 0 && (r = blkhash_final(h, md, &md_len)) != 0)
+      r = verr_sys(err, VERR_INTERNAL, r, "block hash failed");
+    length = blkhash_length(h);
+    blkhash_free(h);
+  }
+  progress_end(&p);
   if (r == 0)
     blkhash_hex(md, md_len, hex);
   if (manifest_writer_close(manifest, r == 0, length, hex, err) < 0)
     r = -1;
   return r;
+}
+
+/* Hash one input. On success writes the hex digest to `hex`. A streamed image scattered
+ * further than the hash can hold in memory is hashed again through qemu-nbd, which reads
+ * it in guest order: the same digest, in more time. */
+static int sum_input(const char *name, const struct sum_opts *opts, char *hex, struct verr *err)
+{
+  struct sniff_result s;
+  const struct decoder *row = streamed_row(name, &s);
+  if (row == NULL)
+    return sum_attempt(name, NULL, NULL, opts, hex, err);
+  struct verr first = { 0 };
+  if (sum_attempt(name, row, &s, opts, hex, &first) == 0)
+    return 0;
+  if (first.code != VERR_SCRATCH_REQUIRED) {
+    *err = first;
+    return -1;
+  }
+  fprintf(stderr, "vimport sum: %s: this %s image's blocks are too far out of guest order to "
+                  "hash in one pass in %llu MiB; reading it again through qemu-nbd\n",
+          name, row->name, SUM_UNORDERED_PENDING >> 20);
+  return sum_attempt(name, NULL, NULL, opts, hex, err);
 }
 
 static int sum_files(char **names, int count, const struct sum_opts *opts)

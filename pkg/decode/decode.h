@@ -69,6 +69,7 @@ struct decode_ctx {
   uint64_t blank_size;        /* blank_decoder */
   uint64_t window_bytes;      /* qcow2: the reorder window (0: its default) */
   const struct blkhash_opts *block_hash; /* the write-time hash's options (block size) */
+  bool quiet;                 /* log nothing (vimport sum: its stderr is blksum's) */
   /* The guest size is `size` bytes: fails with VERR_TARGET_TOO_SMALL unless the target
    * holds them, and sizes a file target to them. */
   int (*fit)(void *opaque, uint64_t size, struct verr *err);

@@ -24,13 +24,15 @@ static bool vhd_accepts(const struct sniff_result *s)
 static bool vdi_accepts(const struct sniff_result *s) { return s->format == SNIFF_FORMAT_VDI; }
 
 /* `r` is the decoder's return; `size` its info's virtual size, read only after it ran. */
-static int streamed(int r, const uint64_t *size, const char *name, struct decode_result *res)
+static int streamed(int r, const uint64_t *size, const char *name, const struct decode_ctx *ctx,
+                    struct decode_result *res)
 {
   if (r < 0)
     return -1;
   res->size = *size;
-  vlog_info("decode", "%s streamed in one pass: %llu guest bytes", name,
-            (unsigned long long)res->size);
+  if (!ctx->quiet)
+    vlog_info("decode", "%s streamed in one pass: %llu guest bytes", name,
+              (unsigned long long)res->size);
   return 0;
 }
 
@@ -38,21 +40,24 @@ static int vmdk_run(const struct decode_ctx *ctx, struct vsink *out, struct deco
                     struct verr *err)
 {
   struct vmdk_info info = { 0 };
-  return streamed(vmdk_stream_decode(ctx->in, out, NULL, &info, err), &info.virtual_size, "vmdk", res);
+  return streamed(vmdk_stream_decode(ctx->in, out, NULL, &info, err), &info.virtual_size, "vmdk", ctx,
+                  res);
 }
 
 static int vhd_run(const struct decode_ctx *ctx, struct vsink *out, struct decode_result *res,
                    struct verr *err)
 {
   struct vhd_info info = { 0 };
-  return streamed(vhd_stream_decode(ctx->in, out, NULL, &info, err), &info.virtual_size, "vhd", res);
+  return streamed(vhd_stream_decode(ctx->in, out, NULL, &info, err), &info.virtual_size, "vhd", ctx,
+                  res);
 }
 
 static int vdi_run(const struct decode_ctx *ctx, struct vsink *out, struct decode_result *res,
                    struct verr *err)
 {
   struct vdi_info info = { 0 };
-  return streamed(vdi_stream_decode(ctx->in, out, NULL, &info, err), &info.virtual_size, "vdi", res);
+  return streamed(vdi_stream_decode(ctx->in, out, NULL, &info, err), &info.virtual_size, "vdi", ctx,
+                  res);
 }
 
 const struct decoder vmdk_decoder = {

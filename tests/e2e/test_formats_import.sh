@@ -3,7 +3,7 @@
 # vdi (dynamic, static), made by qemu-img convert from a real GPT+ext4 image
 # (hack/make-format-corpus.sh): from a pipe and from nginx, each target byte-identical to
 # `qemu-img convert -O raw` of the same file and with the block hash of `vimport sum` of
-# it. Without a scratch path, a format that cannot stream ends with CDI's
+# it (and `vimport sum` of the image itself gives that block hash). Without a scratch path, a format that cannot stream ends with CDI's
 # scratchSpaceRequired message and exit 0; streamOptimized vmdk, dynamic vhd and vdi
 # stream in one pass with no scratch space at all.
 set -euo pipefail
@@ -18,6 +18,8 @@ nginx_start "$corpus"
 n=0
 while IFS=$'\t' read -r image _ _ format _ oracle; do
   want=sha256:$("$VIMPORT" sum "$corpus/$oracle" | cut -d' ' -f1)
+  # vimport sum of the image itself reads it with the same decoders as the import
+  assert_eq "$want" "sha256:$("$VIMPORT" sum "$corpus/$image" | cut -d' ' -f1)" "sum of $image"
   for how in pipe http; do
     rm -f "$tmp/target.img"
     if [ "$how" = pipe ]; then

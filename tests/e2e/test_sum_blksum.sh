@@ -50,16 +50,41 @@ assert_eq 1 "$rc_missing" "exit code of a missing file"
 # -c is --cache, never --check: the image is hashed, not read as a list
 "$VIMPORT" sum -c "$tmp/v.img" | grep -q "  $tmp/v.img\$" || fail "-c read the image as a list"
 
-# 3. images in other formats hash as their guest content (qemu-img's raw conversion)
+# 3. images in other formats hash as their guest content (qemu-img's raw conversion), by
+# the import's decoders: streamOptimized vmdk, dynamic vhd and vdi in process (the
+# streamed rows of pkg/decode), the rest through a private qemu-nbd. A qemu-nbd first
+# on PATH records each start and runs the real one, so the test sees which way each went.
 "$tmp/patgen" "r1:1M,z:3M,r2:2M" >"$tmp/g.raw"
 truncate -s 8M "$tmp/g.raw"
-for fmt in qcow2 vmdk vhdx vdi vpc; do
-  qemu-img convert -q -f raw -O "$fmt" "$tmp/g.raw" "$tmp/g.$fmt"
-  qemu-img convert -q -f "$fmt" -O raw "$tmp/g.$fmt" "$tmp/g.$fmt.raw"
-  want=$("$VIMPORT" sum "$tmp/g.$fmt.raw" | cut -d' ' -f1)
-  got=$("$VIMPORT" sum "$tmp/g.$fmt" | cut -d' ' -f1)
-  assert_eq "$want" "$got" "sum of a $fmt image vs its raw conversion"
-done
+mkdir -p "$tmp/bin"
+real_nbd=$(command -v qemu-nbd)
+printf '#!/bin/sh\necho started >>"%s"\nexec "%s" "$@"\n' "$tmp/nbd-starts" "$real_nbd" >"$tmp/bin/qemu-nbd"
+chmod +x "$tmp/bin/qemu-nbd"
+while read -r name fmt opts way; do
+  qemu-img convert -q -f raw -O "$fmt" $opts "$tmp/g.raw" "$tmp/$name"
+  qemu-img convert -q -f "$fmt" -O raw "$tmp/$name" "$tmp/$name.raw"
+  want=$("$VIMPORT" sum "$tmp/$name.raw" | cut -d' ' -f1)
+  rm -f "$tmp/nbd-starts"
+  got=$(PATH="$tmp/bin:$PATH" "$VIMPORT" sum "$tmp/$name" 2>"$tmp/err" | cut -d' ' -f1) || fail "sum of $name: $(cat "$tmp/err")"
+  assert_eq "$want" "$got" "sum of $name vs its raw conversion"
+  [ ! -s "$tmp/err" ] || fail "sum of $name wrote to stderr: $(cat "$tmp/err")"
+  starts=0
+  [ ! -f "$tmp/nbd-starts" ] || starts=$(wc -l <"$tmp/nbd-starts")
+  case $way in
+  streamed) assert_eq 0 "$starts" "qemu-nbd started for $name (it has a streamed decoder)" ;;
+  qemu-nbd) assert_eq 1 "$starts" "qemu-nbd started for $name" ;;
+  *) assert_eq 0 "$starts" "qemu-nbd started for $name (read by pkg/qcow2, or raw)" ;;
+  esac
+done <<'EOF_FORMATS'
+g.qcow2 qcow2 -ocompression_type=zlib qcow2
+g.vmdk vmdk -osubformat=monolithicSparse qemu-nbd
+g.so.vmdk vmdk -osubformat=streamOptimized streamed
+g.vhdx vhdx -osubformat=dynamic qemu-nbd
+g.vdi vdi -ostatic=off streamed
+g.static.vdi vdi -ostatic=on streamed
+g.vpc vpc -osubformat=dynamic streamed
+g.fixed.vpc vpc -osubformat=fixed raw
+EOF_FORMATS
 want=$("$VIMPORT" sum "$tmp/g.raw" | cut -d' ' -f1)
 
 # 4. NBD URLs: qemu-nbd serving raw over TCP and qcow2 on a unix socket, with block status
