@@ -20,6 +20,8 @@
 #   libnbd  Debian's libnbd.a is built with GnuTLS, whose static link needs p11-kit, which
 #           has no .a. vimport talks NBD to a local qemu-nbd over a Unix socket only, so
 #           libnbd is built without TLS and without libxml2.
+#   isa-l   (Debian's source package libisal) libisal-dev ships only the shared library.
+#           Built with its own Makefile.unx (nasm), which makes the .a alone.
 # Everything else (libssl/libcrypto, libyaml, zlib, libdeflate, liblzma, libzstd, libcares) comes as
 # .a from the Debian -dev packages hack/install-deps.sh installs.
 #
@@ -141,6 +143,38 @@ build_curl() {
   echo "$stamp" >"$dir/stamp-curl"
 }
 
+build_isal() {
+  local ver stamp
+  ver=$(src_version libisal)
+  stamp="libisal $ver Makefile.unx lib"
+  if stamp_ok libisal "$stamp" && [[ -f $prefix/lib/libisal.a ]]; then
+    log "libisal $ver: cached"
+    return
+  fi
+  command -v nasm >/dev/null || die "nasm is missing; run hack/install-deps.sh"
+  fetch_source libisal "$ver"
+  log "building libisal $ver (the static library only)"
+  (
+    cd "$src/libisal"
+    make -f Makefile.unx -j"$jobs" lib >"$dir/libisal-make.log" 2>&1
+    install -d "$prefix/lib/pkgconfig" "$prefix/include/isa-l"
+    install -m 644 bin/isa-l.a "$prefix/lib/libisal.a"
+    install -m 644 include/*.h "$prefix/include/isa-l/"
+    cat >"$prefix/lib/pkgconfig/libisal.pc" <<EOF
+prefix=$prefix
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: libisal
+Description: ISA-L (static, built by vimport's hack/build-static-deps.sh)
+Version: ${ver%%-*}
+Libs: -L\${libdir} -lisal
+Cflags: -I\${includedir}
+EOF
+  ) || die "building libisal failed; see $dir/libisal-make.log"
+  echo "$stamp" >"$dir/stamp-libisal"
+}
+
 build_libnbd() {
   local ver stamp
   ver=$(src_version libnbd)
@@ -182,4 +216,5 @@ ensure_deb_src
 mkdir -p "$prefix" "$src"
 build_curl
 build_libnbd
+build_isal
 log "done: $prefix"

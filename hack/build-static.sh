@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build build/vimport-static: the same sources as build/vimport, linked fully static
-# against the libraries of hack/build-static-deps.sh (curl, libnbd) and Debian's .a files
+# against the libraries of hack/build-static-deps.sh (curl, libnbd, isa-l) and Debian's .a files
 # (OpenSSL, libyaml, zlib, libdeflate, liblzma, libzstd, c-ares).
 #
 #   hack/build-static.sh [BUILD]        (default build; `make static` calls it)
@@ -21,7 +21,7 @@ hack/build-static-deps.sh "$build/static-deps"
 
 prefix=$(cd "$build/static-deps/prefix" && pwd)
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-pkgs=(libcurl libnbd libssl libcrypto yaml-0.1 zlib libdeflate liblzma libzstd)
+pkgs=(libcurl libnbd libssl libcrypto yaml-0.1 zlib libdeflate liblzma libzstd libisal)
 libs=$(pkg-config --static --libs "${pkgs[@]}") ||
   die "pkg-config cannot find ${pkgs[*]} in $PKG_CONFIG_PATH or the system; run hack/install-deps.sh"
 case " $(pkg-config --cflags-only-I libcurl) " in

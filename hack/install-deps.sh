@@ -8,7 +8,7 @@ packages=(
   # build
   build-essential pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libnbd-dev libssl-dev libyaml-dev
-  zlib1g-dev libdeflate-dev liblzma-dev libzstd-dev
+  zlib1g-dev libdeflate-dev liblzma-dev libzstd-dev libisal-dev
   # unit tests
   libcriterion-dev
   # e2e tests, demo, benchmarks: the real components
@@ -18,7 +18,7 @@ packages=(
   # benchmarks (make bench): plots and profiles
   gnuplot-nox linux-perf valgrind
   # static binary (hack/build-static*.sh), container image and podman tests, manifests
-  libc-ares-dev autoconf automake libtool dpkg-dev ca-certificates
+  libc-ares-dev autoconf automake libtool dpkg-dev ca-certificates nasm
   podman runc python3-yaml
   # the image's sh and cp, which CDI runs from the importer image (a static busybox)
   busybox-static
