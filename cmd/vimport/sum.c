@@ -525,6 +525,8 @@ static ssize_t sum_file_read(struct vreader *r, void *buf, size_t len, struct ve
   struct sum_file_reader *f = r->state;
   if (check_stop(err) < 0)
     return -1;
+  if (f->opts->read_size > 0 && len > f->opts->read_size)
+    len = f->opts->read_size; /* -r: bytes per read, as for every file */
   ssize_t n;
   do
     n = read(f->fd, buf, len);

@@ -67,6 +67,8 @@ while read -r name fmt opts way; do
   rm -f "$tmp/nbd-starts"
   got=$(PATH="$tmp/bin:$PATH" "$VIMPORT" sum "$tmp/$name" 2>"$tmp/err" | cut -d' ' -f1) || fail "sum of $name: $(cat "$tmp/err")"
   assert_eq "$want" "$got" "sum of $name vs its raw conversion"
+  got=$("$VIMPORT" sum -r 4k -t 1 "$tmp/$name" | cut -d' ' -f1)
+  assert_eq "$want" "$got" "sum -r 4k -t 1 of $name"
   [ ! -s "$tmp/err" ] || fail "sum of $name wrote to stderr: $(cat "$tmp/err")"
   starts=0
   [ ! -f "$tmp/nbd-starts" ] || starts=$(wc -l <"$tmp/nbd-starts")
