@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "openpgp.h"
 
 #define CRC24_INIT 0xB704CEu
@@ -55,21 +56,6 @@ static bool line_is(const char *s, size_t n, const char *want)
   return rtrim(s, n) == w && memcmp(s, want, w) == 0;
 }
 
-static int b64_value(unsigned char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
-
 /* Base64 decoder state: bits gathered across lines. */
 struct b64 {
   unsigned char *out;
@@ -89,7 +75,7 @@ static int b64_feed(struct b64 *d, const char *s, size_t n, struct verr *err)
       d->padded = true;
       continue;
     }
-    int v = b64_value(c);
+    int v = base64_digit_value(c);
     if (v < 0 || d->padded)
       return verr_set(err, VERR_FORMAT, "OpenPGP armor: invalid base64 character 0x%02x; "
                       "the file is damaged", c);
@@ -115,7 +101,7 @@ static int crc_line(const char *s, size_t n, uint32_t *crc, struct verr *err)
     return verr_set(err, VERR_FORMAT, "OpenPGP armor: malformed CRC line; the file is "
                     "damaged");
   for (size_t i = 1; i < 5; i++) {
-    int x = b64_value((unsigned char)s[i]);
+    int x = base64_digit_value((unsigned char)s[i]);
     if (x < 0)
       return verr_set(err, VERR_FORMAT, "OpenPGP armor: malformed CRC line; the file is "
                       "damaged");

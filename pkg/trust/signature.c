@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include "core/base64.h"
 #include "core/cleanup.h"
 #include "internal.h"
 #include "trust.h"
@@ -58,17 +59,6 @@ int signature_format_parse(const char *name, enum signature_format *out, struct 
                   "glance", name);
 }
 
-static int base64_value(unsigned char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* Decode base64, skipping whitespace; '=' only as padding at the end. Returns the
  * decoded length, or -1 if `in` is not base64 text. `out` holds at least len*3/4+3. */
 static ssize_t base64_decode(const char *in, size_t len, unsigned char *out)
@@ -83,7 +73,7 @@ static ssize_t base64_decode(const char *in, size_t len, unsigned char *out)
       pad++;
       continue;
     }
-    int v = base64_value(c);
+    int v = base64_digit_value(c);
     if (v < 0 || pad > 0)
       return -1;
     acc = acc << 6 | (uint32_t)v;
