@@ -341,10 +341,14 @@ static double seconds_since(const struct timespec *start)
  * as read back: `vimport sum TARGET` prints the same). */
 static void cli_summary(const struct pipeline_result *res, double secs)
 {
-  printf("%s: %llu bytes (%s) in %.1f s, source %s, block hash %s\n", res->target_path,
+  /* a registry's disk file is hashed only for a checksum: its blobs' digests prove it */
+  const char *source = res->source_digest[0] ? "source" : res->has_image ? "image" : "source";
+  const char *digest = res->source_digest[0] ? res->source_digest
+                       : res->has_image      ? res->image.manifest_digest
+                                             : "(none)";
+  printf("%s: %llu bytes (%s) in %.1f s, %s %s, block hash %s\n", res->target_path,
          (unsigned long long)res->virtual_size, res->format[0] ? res->format : "raw", secs,
-         res->source_digest[0] ? res->source_digest : "(none)",
-         res->block_hash[0] ? res->block_hash : "(none)");
+         source, digest, res->block_hash[0] ? res->block_hash : "(none)");
   fflush(stdout);
 }
 

@@ -269,7 +269,7 @@ static int digest_tap_check_open(const struct digest_tap *t, struct verr *err)
 static ssize_t digest_tap_take(struct digest_tap *t, const void *p, ssize_t n)
 {
   if (n > 0) {
-    if (t->ring == NULL)
+    if (t->ring == NULL && t->md != NULL)
       digest_tap_feed(t, p, (size_t)n);
     t->bytes += (uint64_t)n;
   }
@@ -360,7 +360,7 @@ static int digest_tap_make(struct vreader *lower, struct ring *ring, const char 
                            struct vreader **out, struct verr *err)
 {
   *out = NULL;
-  if (checksum_hex_length(algorithm) == 0) {
+  if (algorithm != NULL && checksum_hex_length(algorithm) == 0) {
     vreader_close(lower);
     return verr_set(err, VERR_USAGE, "source digest algorithm \"%s\" is not one of md5, "
                     "sha1, sha256, sha512: pick one of those", algorithm);
@@ -373,13 +373,15 @@ static int digest_tap_make(struct vreader *lower, struct ring *ring, const char 
     return verr_set(err, VERR_NOMEM, "out of memory creating the source digest");
   }
   t->lower = lower;
-  t->ring = ring;
+  t->ring = algorithm != NULL ? ring : NULL;
+  if (algorithm == NULL && ring != NULL)
+    ring_second_detach(ring); /* lent for a digest nobody asked for: never wait for it */
   pthread_mutex_init(&t->lock, NULL);
   pthread_cond_init(&t->work_ready, NULL);
   pthread_cond_init(&t->work_done, NULL);
   r->ops = &digest_tap_ops;
   r->state = t;
-  if (digest_tap_start(t, algorithm, err) == -1) {
+  if (algorithm != NULL && digest_tap_start(t, algorithm, err) == -1) {
     digest_tap_close(TAKE_PTR(r));
     return -1;
   }
@@ -409,6 +411,13 @@ int digest_tap_final(struct vreader *tap, char *out, size_t out_size, struct ver
     return verr_set(err, VERR_INTERNAL, "the source digest was already finished (a bug)");
   /* The ring's hasher ends with the transfer, which waits for the reader: finishing
    * before the reader took the last byte would wait forever. */
+  if (t->md == NULL) { /* counting only */
+    if (out_size == 0)
+      return verr_set(err, VERR_INTERNAL, "no room for the source digest (a bug)");
+    t->finished = true;
+    out[0] = '\0';
+    return 0;
+  }
   if (t->ring != NULL && !ring_drained(t->ring))
     return verr_set(err, VERR_INTERNAL, "the source digest was asked for before the source "
                     "was read to its end (a bug)");

@@ -77,12 +77,16 @@ int digest_tap_new(struct vreader *lower, const char *algorithm, struct vreader 
 /* The same over a source reader (pkg/source) that the tap sits right above: when the
  * source lends its ring to a digest (it was opened with opts.lend_to_digest), the tap
  * hashes the ring's bytes in place on its thread, else it copies like digest_tap_new.
- * digest_tap_final then needs the source read to its end (else VERR_INTERNAL). */
+ * digest_tap_final then needs the source read to its end (else VERR_INTERNAL).
+ * `algorithm` NULL makes a tap that only counts (digest_tap_bytes) and hashes nothing,
+ * for a source whose bytes are proven another way (a registry's blob digests): no
+ * thread, no copy, a lent ring released at once; digest_tap_final then writes "". */
 int digest_source_tap_new(struct vreader *source, const char *algorithm, struct vreader **out,
                           struct verr *err);
 
 /* Finish the digest of every byte read through `tap` so far and write it as
- * "<alg>:<hex>" to `out` (CHECKSUM_STRING_MAX bytes is always enough). Call it once,
+ * "<alg>:<hex>" to `out` (CHECKSUM_STRING_MAX bytes is always enough), or "" for a tap
+ * that only counts. Call it once,
  * normally after the stream reached its end; after it, reading from `tap` fails with
  * VERR_INTERNAL (those bytes could not be hashed). `tap` must come from
  * digest_tap_new (else VERR_INTERNAL). Still close `tap` with vreader_close(). */

@@ -70,7 +70,11 @@ for repo in disk/gzip disk/zstd disk/docker; do
   env_import IMPORTER_SOURCE=registry IMPORTER_ENDPOINT="docker://$REGISTRY_ANON/$repo:v1" "${ca[@]}"
   expect_disk "$repo" "$tmp/oracle.raw"
   expect_registry "$repo" "$(digest_of "$REGISTRY_ANON" "$repo")" "$(layers_of "$REGISTRY_ANON" "$repo")"
-  assert_eq "$disk_sum" "$(import_json '["vimport"]["sourceDigest"]')" "$repo: sourceDigest is the disk file's"
+  # the blobs' digests prove the disk file: it is hashed again only when a checksum asks
+  assert_eq "absent" "$(import_json '.get("vimport", {}).get("sourceDigest", "absent")')" \
+    "$repo: sourceDigest with no checksum"
+  grep -q 'proven by its blob digests, not hashed again' "$E2E_TMP/import.stderr" ||
+    fail "$repo: the log does not say why the disk file was not hashed: $(grep digest "$E2E_TMP/import.stderr")"
   assert_eq "{}" "$(import_json '.get("labels", {})')" "$repo: labels"
 done
 
@@ -89,6 +93,12 @@ expect_disk "disk/gzip@$d" "$tmp/oracle.raw"
 assert_eq "$d" "$(import_json '["vimport"]["registry"]["manifestDigest"]')" "@sha256: manifestDigest"
 import_json '["vimport"]["verified"]' | grep -q "'checksum'" ||
   fail "IMPORTER_CHECKSUM was not verified: $(import_json '["vimport"]["verified"]')"
+assert_eq "$disk_sum" "$(import_json '["vimport"]["sourceDigest"]')" "with a checksum: sourceDigest is the disk file's"
+# and a wrong one is the checksum verdict: the disk file is hashed, not merely counted
+env_import IMPORTER_SOURCE=registry IMPORTER_ENDPOINT="docker://$REGISTRY_ANON/disk/gzip@$d" "${ca[@]}" \
+  IMPORTER_CHECKSUM="sha256:$(printf '0%.0s' $(seq 64))"
+import_json '["message"]' | grep -q "checksum mismatch: expected sha256:0000" ||
+  fail "a wrong IMPORTER_CHECKSUM: $(import_json '["message"]')"
 
 # ---- 2. platforms --------------------------------------------------------------------------------
 case $(uname -m) in

@@ -231,3 +231,28 @@ Test(source, digest_before_the_end_or_without_asking)
   cr_expect_eq(digest_source_tap_new(open_ok(&o), "no-such-digest", &r, &err), -1);
   cr_expect_eq(err.code, VERR_USAGE, "%s", err.message);
 }
+
+/* A tap that only counts (algorithm NULL, as for a registry source): the ring lent for a
+ * digest is released at once, so a ring much smaller than the object never waits for a
+ * second consumer that does not exist; every byte arrives and is counted, none hashed. */
+Test(source, counting_tap_releases_the_lent_ring)
+{
+  start_faultserver();
+  char u[256];
+  url(u, sizeof u, "");
+  struct source_opts o = test_opts(u);
+  o.buffer_size = 256u << 10;
+  o.lend_to_digest = 1;
+  struct vreader *r = NULL;
+  struct verr err = { 0 };
+  struct vreader *src = open_ok(&o);
+  cr_assert_not_null(source_digest_ring(src));
+  cr_assert_eq(digest_source_tap_new(src, NULL, &r, &err), 0, "%s", err.message);
+  expect_whole_object(r);
+  char md[CHECKSUM_STRING_MAX] = "not written";
+  cr_assert_eq(digest_tap_final(r, md, sizeof md, &err), 0, "%s", err.message);
+  cr_expect_str_empty(md, "a counting tap reports no digest");
+  cr_expect_eq(digest_tap_bytes(r), DATA_SIZE, "counted %llu bytes",
+               (unsigned long long)digest_tap_bytes(r));
+  vreader_close(r);
+}
