@@ -3,7 +3,7 @@
  *   vimport import --spec FILE    a DataVolume-style YAML spec (see docs/spec.md)
  *   vimport import FILE.yaml      the same (a .yaml or .yml argument)
  *   vimport import                CDI's IMPORTER_* environment contract
- *   vimport import SOURCE TARGET [--checksum ALG:HEX] [--format F] [--size N]
+ *   vimport import SOURCE TARGET [--checksum ALG:HEX] [--format F] [--size N] [--cert-dir D]
  *                                 the one-line import for people at a terminal: the
  *                                 spec is written from the arguments (oneline.c) and
  *                                 loaded as a spec file is, so every check is the same;
@@ -65,7 +65,8 @@ static void install_stop_handlers(void)
 
 static void import_usage(FILE *out)
 {
-  fputs("usage: vimport import SOURCE TARGET [--checksum ALG:HEX] [--format FORMAT] [--size N] [-p]\n"
+  fputs("usage: vimport import SOURCE TARGET [--checksum ALG:HEX] [--format FORMAT] [--size N]\n"
+        "                      [--cert-dir DIR] [-p]\n"
         "       vimport import [--spec] FILE.yaml\n"
         "       vimport import\n"
         "\n"
@@ -80,6 +81,8 @@ static void import_usage(FILE *out)
         "                       vhdx); default: any\n"
         "      --size N         size of the disk, a quantity (10Gi, 20G); default: the\n"
         "                       image's virtual size (a block device: its own size)\n"
+        "      --cert-dir DIR   trust the CA certificates (PEM) in DIR besides the system's,\n"
+        "                       for an https://, docker:// or s3:// source\n"
         "  -p, --progress       show progress on stderr (default when it is a terminal)\n"
         "      --no-progress    show no progress\n"
         "  -s, --spec FILE      DataVolume-style YAML (docs/spec.md); with no argument at all\n"
@@ -393,15 +396,20 @@ static bool is_yaml_name(const char *s)
   return (n > 5 && strcmp(s + n - 5, ".yaml") == 0) || (n > 4 && strcmp(s + n - 4, ".yml") == 0);
 }
 
+/* Whether an option that only the one-line import takes was given. */
+static bool cli_options(const struct cli_import *c)
+{
+  return c->checksum != NULL || c->format != NULL || c->size != NULL || c->cert_dir != NULL;
+}
+
 /* The positional arguments: none, FILE.yaml, or SOURCE TARGET. 0, or an exit code. */
 static int import_positional(int n, char **args, struct import_args *a)
 {
-  if (n == 0 && a->cli.checksum == NULL && a->cli.format == NULL && a->cli.size == NULL) {
+  if (n == 0 && !cli_options(&a->cli)) {
     a->mode = a->spec_path != NULL ? MODE_SPEC : MODE_ENV;
     return 0;
   }
-  if (n == 1 && a->spec_path == NULL && is_yaml_name(args[0]) && a->cli.checksum == NULL &&
-      a->cli.format == NULL && a->cli.size == NULL) {
+  if (n == 1 && a->spec_path == NULL && is_yaml_name(args[0]) && !cli_options(&a->cli)) {
     a->mode = MODE_SPEC;
     a->spec_path = args[0];
     return 0;
@@ -413,13 +421,13 @@ static int import_positional(int n, char **args, struct import_args *a)
     return 0;
   }
   fprintf(stderr, "vimport import: give SOURCE and TARGET, or a spec (FILE.yaml or --spec "
-                  "FILE), or nothing for CDI's environment; --checksum, --format and --size "
-                  "go with SOURCE TARGET only\n");
+                  "FILE), or nothing for CDI's environment; --checksum, --format, --size and "
+                  "--cert-dir go with SOURCE TARGET only\n");
   import_usage(stderr);
   return 2;
 }
 
-enum { OPT_METRICS_PORT = 256, OPT_SIZE, OPT_NO_PROGRESS };
+enum { OPT_METRICS_PORT = 256, OPT_SIZE, OPT_CERT_DIR, OPT_NO_PROGRESS };
 
 /* Parse the command line into *a; returns -1 to go on, or the exit code to stop with. */
 static int import_parse(int argc, char **argv, struct import_args *a)
@@ -431,6 +439,7 @@ static int import_parse(int argc, char **argv, struct import_args *a)
     { "checksum", required_argument, NULL, 'c' },
     { "format", required_argument, NULL, 'f' },
     { "size", required_argument, NULL, OPT_SIZE },
+    { "cert-dir", required_argument, NULL, OPT_CERT_DIR },
     { "progress", no_argument, NULL, 'p' },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
     { NULL, 0, NULL, 0 },
@@ -443,6 +452,7 @@ static int import_parse(int argc, char **argv, struct import_args *a)
     case 'c': a->cli.checksum = optarg; break;
     case 'f': a->cli.format = optarg; break;
     case OPT_SIZE: a->cli.size = optarg; break;
+    case OPT_CERT_DIR: a->cli.cert_dir = optarg; break;
     case 'p': a->progress = 1; break;
     case OPT_NO_PROGRESS: a->progress = 0; break;
     case 'h':

@@ -1,5 +1,6 @@
 /* The one-line import: the spec its arguments mean (oneline.h). The spec is YAML written
  * here and read by pkg/spec like any spec file: one parser, one set of checks. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,37 @@ static void cli_reword(struct verr *err)
   snprintf(err->message, sizeof err->message, "%s", text);
 }
 
+/* --cert-dir: what IMPORTER_CERT_DIR is to CDI's environment, for the sources that
+ * verify a server certificate. A plain http:// URL verifies none: refused, as a CA
+ * directory that does nothing would leave the person believing the server was checked. */
+static int cli_cert_dir(const struct cli_import *c, struct import_spec *spec, struct verr *err)
+{
+  if (c->cert_dir == NULL)
+    return 0;
+  enum spec_source_kind kind = spec->source.kind;
+  const char *url = spec->source.http.url;
+  if (kind != SPEC_SOURCE_HTTP && kind != SPEC_SOURCE_REGISTRY && kind != SPEC_SOURCE_S3)
+    return verr_set(err, VERR_USAGE, "--cert-dir applies to https://, docker:// and s3:// "
+                    "sources, which verify a server certificate; leave it out for %s",
+                    kind == SPEC_SOURCE_NBD ? "an NBD URL" : "a file or stdin");
+  if (kind != SPEC_SOURCE_REGISTRY && url != NULL && has_prefix(url, "http://"))
+    return verr_set(err, VERR_USAGE, "--cert-dir: the source is plain http (%s), which "
+                    "checks no certificate; use https:// or leave --cert-dir out",
+                    kind == SPEC_SOURCE_S3 ? "its endpoint URL" : "SOURCE");
+  struct stat st;
+  if (stat(c->cert_dir, &st) < 0)
+    return verr_set(err, VERR_USAGE, "--cert-dir %s: %s; give a directory of PEM CA "
+                    "certificates", c->cert_dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return verr_set(err, VERR_USAGE, "--cert-dir %s: not a directory; give a directory of PEM "
+                    "CA certificates (the CA file's folder)", c->cert_dir);
+  free(spec->source.http.cert_dir);
+  spec->source.http.cert_dir = strdup(c->cert_dir);
+  if (spec->source.http.cert_dir == NULL)
+    return verr_set(err, VERR_NOMEM, "out of memory");
+  return 0;
+}
+
 int oneline_load_spec(const struct cli_import *c, struct import_spec **spec, struct verr *err)
 {
   char *yaml = NULL;
@@ -256,7 +288,8 @@ int oneline_load_spec(const struct cli_import *c, struct import_spec **spec, str
     cli_reword(err);
     return r;
   }
-  if ((*spec)->source.kind == SPEC_SOURCE_S3 && s3_keys_from_env(&(*spec)->source.http, err) < 0) {
+  if (((*spec)->source.kind == SPEC_SOURCE_S3 && s3_keys_from_env(&(*spec)->source.http, err) < 0) ||
+      cli_cert_dir(c, *spec, err) < 0) {
     spec_free(*spec);
     *spec = NULL;
     return -1;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one-line import, `vimport import SOURCE TARGET [--checksum] [--format] [--size]`,
-# from http (nginx), a file and stdin, onto files and a loop device: the summary line on stdout, the target's bytes
+# The one-line import, `vimport import SOURCE TARGET [--checksum] [--format] [--size]
+# [--cert-dir]`, from http and https (nginx, the test's CA), a file and stdin, onto files and a loop device: the summary line on stdout, the target's bytes
 # and block hash, refusals and their exit codes; `vimport import FILE.yaml`; the
 # progress line on a terminal (script(1) gives a pty) and its absence elsewhere.
 set -euo pipefail
@@ -31,6 +31,19 @@ timeout 60 "$VIMPORT" import "$NGINX_URL/disk.qcow2" "$tmp/h.img" --checksum "$q
   >"$tmp/out" 2>"$tmp/err" || fail "http import failed: $(tail -3 "$tmp/err")"
 expect_summary "$tmp/h.img" qcow2 "$qsum"
 grep -q $'\r' "$tmp/err" && fail "a progress line was written to a stderr that is no terminal"
+
+# 1b. https from a server whose certificate the test's own CA signed: refused without
+# --cert-dir (the system CAs do not know it), imported with it
+set +e
+timeout 60 "$VIMPORT" import "$NGINX_TLS_URL/disk.qcow2" "$tmp/t.img" >"$tmp/out" 2>"$tmp/err"
+rc_tls=$?
+set -e
+assert_eq 1 "$rc_tls" "exit code of https with an unknown CA"
+grep -qi "certificate" "$tmp/err" || fail "https with an unknown CA: no word of the certificate: $(cat "$tmp/err")"
+[ ! -e "$tmp/t.img" ] || fail "a target was left after the TLS failure"
+timeout 60 "$VIMPORT" import "$NGINX_TLS_URL/disk.qcow2" "$tmp/t.img" --cert-dir "$TEST_CA_DIR" \
+  >"$tmp/out" 2>"$tmp/err" || fail "https import with --cert-dir failed: $(tail -3 "$tmp/err")"
+expect_summary "$tmp/t.img" qcow2 "$qsum"
 
 # 2. a file, --format raw and --size
 timeout 60 "$VIMPORT" import "$srv/disk.raw" "$tmp/f.img" --format raw --size 64Mi \
@@ -92,6 +105,27 @@ assert_eq 1 "$rc_s3" "exit code of an s3:// source with no key"
 assert_eq "vimport import: s3://bucket-only: give s3://BUCKET/KEY" "$(cat "$tmp/err_s3")" "s3 message"
 assert_eq 1 "$rc_ftp" "exit code of an ftp:// source"
 assert_eq 2 "$rc_one" "exit code of SOURCE without TARGET"
+# --cert-dir: refused where no certificate is checked, and when it is no directory
+cert_refusal() { # cert_refusal WHAT EXPECTED_MESSAGE SOURCE DIR
+  local what=$1 want=$2 rc=0
+  "$VIMPORT" import "$3" "$tmp/c.img" --cert-dir "$4" >"$tmp/out" 2>"$tmp/err_cert" || rc=$?
+  assert_eq 1 "$rc" "exit code of --cert-dir $what"
+  assert_eq "vimport import: $want" "$(cat "$tmp/err_cert")" "message of --cert-dir $what"
+  [ ! -e "$tmp/c.img" ] || fail "--cert-dir $what: a target was made"
+}
+cert_refusal "with a file source" "--cert-dir applies to https://, docker:// and s3:// sources, which verify a server certificate; leave it out for a file or stdin" \
+  "$srv/disk.raw" "$TEST_CA_DIR"
+cert_refusal "with plain http" "--cert-dir: the source is plain http (SOURCE), which checks no certificate; use https:// or leave --cert-dir out" \
+  "$NGINX_URL/disk.raw" "$TEST_CA_DIR"
+cert_refusal "naming a file" "--cert-dir $TEST_CA: not a directory; give a directory of PEM CA certificates (the CA file's folder)" \
+  "$NGINX_TLS_URL/disk.raw" "$TEST_CA"
+cert_refusal "naming nothing" "--cert-dir $tmp/nowhere: No such file or directory; give a directory of PEM CA certificates" \
+  "$NGINX_TLS_URL/disk.raw" "$tmp/nowhere"
+set +e
+"$VIMPORT" import --cert-dir "$TEST_CA_DIR" "$tmp/dv.yaml" >/dev/null 2>&1
+rc_yaml=$?
+set -e
+assert_eq 2 "$rc_yaml" "exit code of --cert-dir with a spec file"
 # a spec error names the argument, not the YAML key it became
 set +e
 "$VIMPORT" import "$srv/disk.raw" "$tmp/x.img" --checksum md5:00 >/dev/null 2>"$tmp/err_arg"

@@ -17,6 +17,7 @@
 #   6. INSECURE_TLS=true: plain http, and TLS without the CA
 #   7. blobs redirected to another host name: followed, without the Authorization header
 #   8. a connection reset mid-blob: resumed with Range, same bytes
+#   9. the one-line import, `vimport import docker://... TARGET --cert-dir DIR`
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cmd skopeo qemu-img sha256sum cmp
@@ -173,4 +174,19 @@ expect_disk "reset at byte 1000000 of the layer" "$tmp/oracle.raw"
 grep '"path": "/v2/disk/gzip/blobs/' "$REGPROXY_LOG" | grep -q '"range": "bytes=' ||
   fail "reset: the layer was not resumed with a Range request: $(cat "$REGPROXY_LOG")"
 
-pass "registry imports: anon/basic/token/http, gzip/zstd/docker/multi/index/list, labels, redirect, resume"
+# ---- 9. the one-line import: docker:// with --cert-dir ------------------------------------------
+# refused without the CA; with it, the oracle's bytes and a summary naming the manifest
+set +e
+timeout 120 "$VIMPORT" import "docker://$REGISTRY_ANON/disk/gzip:v1" "$tmp/cli.img" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+assert_eq 1 "$rc" "one-line docker:// without --cert-dir: exit code"
+grep -qi certificate "$tmp/err" || fail "one-line docker:// without --cert-dir: $(cat "$tmp/err")"
+timeout 120 "$VIMPORT" import "docker://$REGISTRY_ANON/disk/gzip:v1" "$tmp/cli.img" \
+  --cert-dir "$REGISTRY_CA_DIR" >"$tmp/out" 2>"$tmp/err" ||
+  fail "one-line docker:// with --cert-dir: $(tail -n 3 "$tmp/err")"
+grep -qE "^$tmp/cli.img: [0-9]+ bytes \(qcow2\) in [0-9.]+ s, image $(digest_of "$REGISTRY_ANON" disk/gzip), block hash sha256:[0-9a-f]{64}\$" \
+  "$tmp/out" || fail "one-line docker:// summary: $(cat "$tmp/out")"
+cmp "$tmp/oracle.raw" "$tmp/cli.img" || fail "one-line docker://: the target differs from qemu-img convert of the disk file"
+
+pass "registry imports: anon/basic/token/http, gzip/zstd/docker/multi/index/list, labels, redirect, resume, one-line"
