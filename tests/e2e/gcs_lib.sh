@@ -42,18 +42,7 @@ gcs_start() {
     skip "python3-jwt, python3-cryptography and python3-crcmod are not installed"
   state=$(mktemp -d "$E2E_TMP/gcs.XXXXXX")
   tls=$state/tls
-  mkdir -p "$tls/ca-dir"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=vimport gcs test CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
-    -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$tls/server.ext"
-  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-    -CAcreateserial -days 2 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
-  cp "$tls/ca.pem" "$tls/ca-dir/ca.crt"
+  test_ca_make "$tls" "vimport gcs test CA" || fail "the GCS stand-in: no test CA"
   # the keys first (the token_uri is filled in once the port is known)
   gcs_make_key "$state/sa" "https://127.0.0.1:0/token"
   /usr/bin/python3 "$E2E_LIB_DIR/gcs_standin.py" --root "$root" --tls-cert "$tls/server.pem" \

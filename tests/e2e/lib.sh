@@ -88,6 +88,8 @@
 # Environment from tests/e2e/run.sh: VIMPORT (the binary), VIMPORT_TOP (repo root).
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/e2e/tls-lib.sh
+. "$E2E_LIB_DIR/tls-lib.sh"
 VIMPORT_TOP=${VIMPORT_TOP:-$(cd "$E2E_LIB_DIR/../.." && pwd)}
 VIMPORT=${VIMPORT:-$VIMPORT_TOP/build/vimport}
 export VIMPORT VIMPORT_TOP

@@ -20,27 +20,8 @@ set -euo pipefail
 nginx_bin=${NGINX:-/usr/sbin/nginx}
 
 die() { echo "nginx-fixture: $*" >&2; exit 1; }
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-make_certs() {
-  local tls=$1
-  mkdir -p "$tls" "$tls/ca-dir"
-  [ -s "$tls/server.pem" ] && return 0
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=vimport test CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$tls/server.ext"
-  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-    -CAcreateserial -days 2 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
-  cp "$tls/ca.pem" "$tls/ca-dir/ca.crt"
-}
+# shellcheck source=tests/e2e/tls-lib.sh
+. "$(dirname "$0")/tls-lib.sh"
 
 write_conf() {
   local state=$1 serve=$2 port=$3 tls_port=$4
@@ -80,7 +61,7 @@ start() {
   serve=$(cd "$2" && pwd)
   mkdir -p "$state/tmp"
   state=$(cd "$state" && pwd)
-  make_certs "$state/tls"
+  test_ca_make "$state/tls" "vimport test CA" || die "no test CA"
   local try port tls_port
   for try in 1 2 3 4 5; do
     port=$(free_port)

@@ -37,26 +37,13 @@ debian_python=${REGISTRY_PYTHON:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "registry-fixture: $*" >&2; exit 1; }
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=tests/e2e/tls-lib.sh
+. "$here/tls-lib.sh"
 
 make_certs() {
   local tls=$1
-  mkdir -p "$tls" "$tls/ca-dir"
-  [ -s "$tls/server.pem" ] && return 0
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=vimport registry test CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$tls/server.ext"
-  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-    -CAcreateserial -days 2 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
-  cp "$tls/ca.pem" "$tls/ca-dir/ca.crt"
+  test_ca_make "$tls" "vimport registry test CA" || die "no test CA"
+  [ -s "$tls/token.pem" ] && return 0
   # the token signing key: its self-signed certificate is the registry's rootcertbundle
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj "/CN=vimport test token issuer" \

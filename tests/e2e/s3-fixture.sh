@@ -37,9 +37,8 @@ find_python() {
   return 1
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=tests/e2e/tls-lib.sh
+. "$here/tls-lib.sh"
 
 start() {
   local state=$1 moto py port pid i

@@ -34,10 +34,6 @@ export OWNER_UID=3f1c2a9e-7d4b-4e8a-9b0c-e2e000000001
 STALL=${METRICS_STALL_SECONDS:-6}
 url="$FAULT_URL/disk.raw?stall=$STALL&at=$half&times=100"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # scrape PORT [PATH]: print the body; fails (non-zero) if nothing answers
 scrape() {
   curl -sk --max-time 5 "https://127.0.0.1:$1${2:-/metrics}"

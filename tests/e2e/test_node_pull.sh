@@ -24,10 +24,6 @@ set -euo pipefail
 require_cmd qemu-img qemu-io python3 curl cmp openssl
 tmp=$(e2e_tmpdir)
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # A qcow2 containerDisk file with data in two places.
 mkdir -p "$tmp/disk" "$tmp/shared"
 qemu-img create -f qcow2 "$tmp/disk/disk.qcow2" 64M >/dev/null

@@ -28,14 +28,8 @@ poller=$tmp/cdi-source-update-poller
 # ---- the stand-in API server and its service account --------------------------------------
 sa=$tmp/serviceaccount
 mkdir -p "$sa"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj "/CN=stand-in kube CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign" -keyout "$tmp/kca.key" -out "$sa/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kubernetes" \
-  -keyout "$tmp/kapi.key" -out "$tmp/kapi.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$tmp/kapi.ext"
-openssl x509 -req -in "$tmp/kapi.csr" -CA "$sa/ca.crt" -CAkey "$tmp/kca.key" -CAcreateserial \
-  -days 1 -extfile "$tmp/kapi.ext" -out "$tmp/kapi.pem" 2>/dev/null
+test_ca_make "$tmp/kapi" "stand-in kube CA" || fail "no test CA for the stand-in API server"
+cp "$tmp/kapi/ca.pem" "$sa/ca.crt"
 echo "stand-in-token-$RANDOM$RANDOM" >"$sa/token"
 token=$(cat "$sa/token")
 cat >"$tmp/cron.json" <<JSON
@@ -43,7 +37,7 @@ cat >"$tmp/cron.json" <<JSON
  "metadata":{"name":"fedora","namespace":"golden","annotations":{"keep":"me"}},
  "spec":{"schedule":"* * * * *"}}
 JSON
-/usr/bin/python3 "$E2E_LIB_DIR/kubeapi_standin.py" --cert "$tmp/kapi.pem" --key "$tmp/kapi.key" \
+/usr/bin/python3 "$E2E_LIB_DIR/kubeapi_standin.py" --cert "$tmp/kapi/server.pem" --key "$tmp/kapi/server.key" \
   --token-file "$sa/token" --object "$tmp/cron.json" --ns golden --name fedora \
   --port-file "$tmp/kapi.port" --log "$tmp/kapi.log" >"$tmp/kapi.out" 2>&1 &
 e2e_on_exit "kill $!"
