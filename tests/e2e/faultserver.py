@@ -49,12 +49,13 @@ import http.server
 import json
 import os
 import socket
-import ssl
 import struct
 import sys
 import threading
 import time
 import urllib.parse
+
+import serverlib  # tests/e2e/serverlib.py: TLS, lifetime, port file
 
 CHUNK = 64 * 1024
 
@@ -314,27 +315,7 @@ def main():
     server.faults = Faults(args.fault)
     server.log_path = args.log
     server.log_lock = threading.Lock()
-    if args.tls_cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        # the handshake runs in accept(); a client that refuses the certificate makes
-        # accept() raise, which serve_forever() ignores
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-
-    # bounded: a forgotten server must not outlive its test
-    timer = threading.Timer(args.timeout, lambda: os._exit(0))
-    timer.daemon = True
-    timer.start()
-
-    port = server.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.rename(tmp, args.port_file)
-    else:
-        print(port, flush=True)
-    server.serve_forever()
+    return serverlib.serve(server, args.tls_cert, args.tls_key, args.timeout, args.port_file)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ import http.server
 import json
 import os
 import shutil
-import ssl
 import sys
 import threading
 import time
@@ -55,6 +54,8 @@ import urllib.parse
 import crcmod.predefined
 import jwt
 from cryptography.hazmat.primitives import serialization
+
+import serverlib  # tests/e2e/serverlib.py: TLS, lifetime, port file
 
 CRC32C = crcmod.predefined.mkCrcFun("crc-32c")
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_only",
@@ -318,17 +319,7 @@ def main():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.state = State(args)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.tls_cert, args.tls_key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    timer = threading.Timer(args.timeout, srv.shutdown)
-    timer.daemon = True
-    timer.start()
-    with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.replace(args.port_file + ".tmp", args.port_file)
-    srv.serve_forever()
-    return 0
+    return serverlib.serve(srv, args.tls_cert, args.tls_key, args.timeout, args.port_file)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ the test can check the exact patch bytes.
 import argparse
 import http.server
 import json
-import os
-import ssl
 import threading
+
+import serverlib  # tests/e2e/serverlib.py: TLS, lifetime, port file
 
 API = "/apis/cdi.kubevirt.io/v1beta1/namespaces/{ns}/dataimportcrons/{name}"
 
@@ -121,16 +121,7 @@ def main():
     srv.token = open(args.token_file).read().strip()
     srv.obj = json.load(open(args.object))
     srv.path = API.format(ns=args.ns, name=args.name)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.cert, args.key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    timer = threading.Timer(args.lifetime, srv.shutdown)
-    timer.daemon = True
-    timer.start()
-    with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(args.port_file + ".tmp", args.port_file)
-    srv.serve_forever()
+    return serverlib.serve(srv, args.cert, args.key, args.lifetime, args.port_file)
 
 
 if __name__ == "__main__":

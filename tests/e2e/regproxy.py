@@ -56,6 +56,8 @@ import threading
 import time
 import urllib.parse
 
+import serverlib  # tests/e2e/serverlib.py: TLS, lifetime, port file
+
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
        "trailer", "upgrade", "host"}
 CHUNK = 64 * 1024
@@ -276,24 +278,8 @@ def main():
     if cfg.stall_at is not None and cfg.stall <= 0:
         ap.error("--stall-at needs --stall SECONDS")
     srv = Server(cfg)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
-                                 do_handshake_on_connect=False)
-    port = srv.server_address[1]
-    if cfg.port_file:
-        tmp = cfg.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.rename(tmp, cfg.port_file)
-    else:
-        print(port, flush=True)
-    threading.Timer(cfg.timeout, lambda: os._exit(0)).start()
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serverlib.serve(srv, cfg.tls_cert, cfg.tls_key, cfg.timeout, cfg.port_file,
+                           handshake_on_accept=False)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import hashlib
 import http.server
 import json
 import os
-import ssl
 import sys
 import threading
 import time
@@ -48,6 +47,8 @@ import uuid
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+import serverlib  # tests/e2e/serverlib.py: TLS, lifetime, port file
 
 
 def libtrust_key_id(public_key):
@@ -176,19 +177,7 @@ def main():
     if not cfg.password:
         ap.error("REGTOKEN_PASSWORD is not set")
     srv = Server(cfg)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    tmp = cfg.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % srv.server_address[1])
-    os.rename(tmp, cfg.port_file)
-    threading.Timer(cfg.timeout, lambda: os._exit(0)).start()
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serverlib.serve(srv, cfg.tls_cert, cfg.tls_key, cfg.timeout, cfg.port_file)
 
 
 if __name__ == "__main__":
