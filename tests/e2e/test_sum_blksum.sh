@@ -2,10 +2,11 @@
 # vimport sum as a drop-in for blksum 0.11: its documented options (-d with null, -l,
 # -c/--cache, -t, -q, -r, -p, -h and their long forms) against the pinned reference
 # digests of tests/data/blkhash.tsv; NBD URLs (qemu-nbd serving raw and qcow2 over TCP
-# and a unix socket); the formats qemu reads; SIGTERM's message and death by the signal.
+# and a unix socket); the formats qemu reads (and the qemu-nbd fallback for an image too
+# scattered to hash in one pass); SIGTERM's message and death by the signal.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-require_cmd qemu-nbd qemu-img
+require_cmd qemu-nbd qemu-img qemu-io
 tmp=$(e2e_tmpdir)
 cc -std=c11 -O2 -Wall -Wextra -Werror -I"$VIMPORT_TOP/tests/unit" -o "$tmp/patgen" \
   "$VIMPORT_TOP/tests/data/patgen.c"
@@ -87,6 +88,22 @@ g.static.vdi vdi -ostatic=on streamed
 g.vpc vpc -osubformat=dynamic streamed
 g.fixed.vpc vpc -osubformat=fixed raw
 EOF_FORMATS
+# 3b. a vdi whose blocks lie in reverse guest order, hashed with 64 MiB blocks: five blocks
+# held in part at once pass the streamed hash's 256 MiB, so sum says so and reads the
+# image again through qemu-nbd, in guest order, to the same digest as its raw conversion
+qemu-img create -q -f vdi "$tmp/rev.vdi" 320M
+for mib in 256 192 128 64 0; do
+  qemu-io -f vdi -c "write -P $((mib / 64 + 1)) ${mib}M 1M" "$tmp/rev.vdi" >/dev/null
+done
+qemu-img convert -q -f vdi -O raw "$tmp/rev.vdi" "$tmp/rev.raw"
+want=$("$VIMPORT" sum --block-size 67108864 "$tmp/rev.raw" | cut -d' ' -f1)
+rm -f "$tmp/nbd-starts"
+got=$(PATH="$tmp/bin:$PATH" "$VIMPORT" sum --block-size 67108864 "$tmp/rev.vdi" 2>"$tmp/err" | cut -d' ' -f1) ||
+  fail "sum of the reversed vdi: $(cat "$tmp/err")"
+assert_eq "$want" "$got" "sum of the reversed vdi vs its raw conversion"
+assert_eq "vimport sum: $tmp/rev.vdi: this vdi image's blocks are too far out of guest order to hash in one pass in 256 MiB; reading it again through qemu-nbd" \
+  "$(cat "$tmp/err")" "the reversed vdi's fallback message"
+assert_eq 1 "$(wc -l <"$tmp/nbd-starts")" "qemu-nbd starts for the reversed vdi"
 want=$("$VIMPORT" sum "$tmp/g.raw" | cut -d' ' -f1)
 
 # 4. NBD URLs: qemu-nbd serving raw over TCP and qcow2 on a unix socket, with block status
