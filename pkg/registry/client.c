@@ -3,6 +3,7 @@
  * read here: registry_blob_request() says how, and the registry source streams them. */
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,12 @@ struct registry_client {
   const volatile sig_atomic_t *stop;
   enum registry_auth_scheme auth;
   char token[4000];        /* the bearer token (secret) */
+  /* Connections and TLS sessions kept between the documents' requests: the ping, the
+   * manifests and the config go over one connection, not one handshake each (with the
+   * system CA bundle parsed again for each). Locked, though one thread asks today. */
+  CURLSH *share;
+  pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+  bool share_locks_made;
 };
 
 /* One response, read whole. */
@@ -118,6 +125,8 @@ static int setup(const struct registry_client *c, CURL *h, const char *url,
   SET(CURLOPT_NOPROGRESS, 0L);
   SET(CURLOPT_XFERINFOFUNCTION, on_progress);
   SET(CURLOPT_XFERINFODATA, r);
+  if (c->share != NULL)
+    SET(CURLOPT_SHARE, c->share);
   if (headers != NULL)
     SET(CURLOPT_HTTPHEADER, headers);
   if (with_auth && c->user != NULL) {
@@ -511,6 +520,45 @@ void registry_image_free(struct registry_image *img)
 
 /* ---- the client ------------------------------------------------------------------------------ */
 
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *opaque)
+{
+  (void)h, (void)access;
+  pthread_mutex_lock(&((struct registry_client *)opaque)->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *opaque)
+{
+  (void)h;
+  pthread_mutex_unlock(&((struct registry_client *)opaque)->share_locks[data]);
+}
+
+/* The connection and TLS session cache of c's requests; false when libcurl cannot make
+ * one (out of memory): the caller fails the open. */
+static bool share_new(struct registry_client *c)
+{
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init(&c->share_locks[i], NULL);
+  c->share_locks_made = true;
+  c->share = curl_share_init();
+  return c->share != NULL &&
+         curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) == CURLSHE_OK &&
+         curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) == CURLSHE_OK &&
+         curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) == CURLSHE_OK &&
+         curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK &&
+         curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
+}
+
+static void share_free(struct registry_client *c)
+{
+  if (c->share != NULL)
+    curl_share_cleanup(c->share);
+  c->share = NULL;
+  if (c->share_locks_made)
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+      pthread_mutex_destroy(&c->share_locks[i]);
+  c->share_locks_made = false;
+}
+
 static char *dup_secret(const char *s, bool *oom)
 {
   char *d = s != NULL ? strdup(s) : NULL;
@@ -537,7 +585,7 @@ int registry_open(const struct registry_opts *o, struct registry_client **out, s
     oom = true;
   else if (o->ca_blob != NULL)
     memcpy(c->ca_blob, o->ca_blob, c->ca_blob_len = o->ca_blob_len);
-  if (oom)
+  if (oom || !share_new(c))
     return registry_close(c), verr_set(err, VERR_NOMEM, "out of memory");
   c->insecure = o->insecure;
   c->architecture_given = o->architecture != NULL && *o->architecture;
@@ -564,6 +612,7 @@ void registry_close(struct registry_client *c)
 {
   if (c == NULL)
     return;
+  share_free(c);
   free_secret(c->user);
   free_secret(c->password);
   free(c->ca_blob);
